@@ -1,0 +1,42 @@
+# Two commands for a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_ENV := env -u DATABASE_URL -u REDIS_URL MEDIA_ROOT=$(CURDIR)/var/media ENGINE_SQLITE_PATH=$(CURDIR)/var/demo.sqlite3
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/engine
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: demo test install system-deps services clean
+
+system-deps:
+	@bash scripts/system_deps.sh
+
+$(STAMP): pyproject.toml scripts/system_deps.sh $(wildcard package.json package-lock.json)
+	@bash scripts/system_deps.sh
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	# The CPU build of torch, pinned: an unpinned torch pulls a multi-GB CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	@if [ -f package.json ]; then npm ci --no-audit --no-fund --loglevel=error; fi
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+services:
+	@bash scripts/services.sh
+
+demo: install
+	mkdir -p var/media
+	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
+	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
+	@echo "Serving on http://127.0.0.1:8000  (log in as demo-annotator, demo-artist or demo-engineer; password = user name)"
+	$(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+test: install services
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var node_modules

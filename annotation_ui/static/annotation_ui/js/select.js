@@ -1,0 +1,177 @@
+// Stage 1: choose target objects. Clicks ask the assisted-segmentation endpoint for a mask.
+import { $, api, banner, decodeRLE, drawMask, explain, loadImage, projectId, shortcuts, TaskLoop } from 'ui/common.js';
+
+const canvas = $('#img-canvas'), ctx = canvas.getContext('2d');
+const COLORS = ['#ff9d2e', '#4fd1c5', '#f06292', '#9ccc65', '#ba68c8', '#ffd54f'];
+let task = null, p = null, img = null, points = [], proposal = null, seq = 0, objectStarted = 0, accepting = false;
+let categories = [], category = null, suggestions = [], highlighted = 0;
+
+// --- drawing ---
+function fit() { // scale the canvas to the view, keeping the image's aspect
+  if (!p) return;
+  const view = $('#view'), s = Math.min(view.clientWidth / p.image.width, view.clientHeight / p.image.height);
+  canvas.style.width = Math.floor(p.image.width * s) + 'px'; canvas.style.height = Math.floor(p.image.height * s) + 'px';
+}
+new ResizeObserver(fit).observe($('#view'));
+
+function draw() {
+  if (!p || !img) return;
+  const { width: w, height: h } = p.image;
+  ctx.drawImage(img, 0, 0, w, h);
+  const lw = Math.max(1, Math.round(Math.max(w, h) / 400));
+  p.objects.forEach((o, i) => drawMask(ctx, decodeRLE(o.mask), w, h, { stroke: COLORS[i % COLORS.length], width: lw }));
+  if (proposal) drawMask(ctx, decodeRLE(proposal.mask), w, h, { stroke: '#4f9cf7', fill: '#4f9cf770', width: lw });
+  const r = Math.max(4, Math.round(w / 120));
+  for (const [x, y, pos] of points) {
+    ctx.beginPath(); ctx.arc(x, y, r, 0, 2 * Math.PI);
+    ctx.fillStyle = pos ? '#3fb27f' : '#e05252'; ctx.fill(); ctx.lineWidth = 2; ctx.strokeStyle = '#fff'; ctx.stroke();
+  }
+}
+
+// --- clicks to mask proposals ---
+function imagePoint(e) {
+  const r = canvas.getBoundingClientRect();
+  const x = Math.min(p.image.width - 1, Math.max(0, (e.clientX - r.left) * p.image.width / r.width));
+  const y = Math.min(p.image.height - 1, Math.max(0, (e.clientY - r.top) * p.image.height / r.height));
+  return [Math.round(x), Math.round(y)];
+}
+canvas.addEventListener('click', (e) => { if (task) addPoint(...imagePoint(e), e.shiftKey ? 0 : 1); });
+canvas.addEventListener('contextmenu', (e) => { e.preventDefault(); if (task) addPoint(...imagePoint(e), 0); });
+
+function addPoint(x, y, positive) {
+  if (!points.length) objectStarted = performance.now();
+  points.push([x, y, positive]); propose();
+}
+async function propose() {
+  const mine = ++seq;
+  draw();
+  if (!points.some((pt) => pt[2] === 1)) { proposal = null; refresh('Add a positive click on the object.'); return; }
+  refresh('Segmenting…');
+  try {
+    const r = await api('POST', `/api/images/${p.image.id}/segment/`, { points });
+    if (mine !== seq) return; // a newer click is on its way; its answer wins
+    proposal = r.area ? r : null;
+    refresh(proposal ? `Proposal: ${r.area.toLocaleString()} pixels. Refine with clicks, or pick the category and accept.` : 'No mask found here: click closer to the object.');
+  } catch (err) { if (mine === seq) { proposal = null; refresh(''); loop.fail(err); } }
+  draw();
+}
+function undoPoint() { if (points.length) { points.pop(); if (points.length) propose(); else clearProposal(); } }
+function clearProposal() { points = []; proposal = null; seq++; refresh('Click an object to get a mask proposal.'); draw(); }
+
+function refresh(status) {
+  if (status !== undefined) $('#hint').textContent = status;
+  $('#accept').disabled = !proposal || !category || accepting;
+}
+
+// --- category type-ahead over names, slugs and synonyms ---
+const input = $('#category'), list = $('#suggest');
+function matches(q) {
+  q = q.trim().toLowerCase(); if (!q) return categories.slice(0, 8);
+  const score = (c) => {
+    const names = [c.name.toLowerCase(), c.slug, ...(c.synonyms || []).map((s) => s.toLowerCase())];
+    if (names.some((n) => n.startsWith(q))) return names[0].startsWith(q) || names[1].startsWith(q) ? 0 : 1;
+    return names.some((n) => n.includes(q)) ? 2 : 9;
+  };
+  return categories.map((c) => [score(c), c]).filter(([s]) => s < 9).sort((a, b) => a[0] - b[0]).slice(0, 8).map(([, c]) => c);
+}
+function showSuggestions() {
+  suggestions = matches(input.value); highlighted = 0; list.innerHTML = '';
+  suggestions.forEach((c, i) => {
+    const li = document.createElement('li'); li.dataset.slug = c.slug;
+    const syn = (c.synonyms || []).slice(0, 3).join(', ');
+    li.innerHTML = `${c.name} <small>${c.group || ''}${syn ? ' · ' + syn : ''}</small>`;
+    li.addEventListener('mousedown', (e) => { e.preventDefault(); pick(i); });
+    list.appendChild(li);
+  });
+  list.hidden = !suggestions.length; mark();
+}
+function mark() { [...list.children].forEach((li, i) => li.classList.toggle('on', i === highlighted)); }
+function pick(i) {
+  const c = suggestions[i]; if (!c) return;
+  category = c.slug; input.value = c.name; list.hidden = true; refresh();
+  $('#description').focus();
+}
+input.addEventListener('input', () => { category = null; showSuggestions(); refresh(); });
+input.addEventListener('focus', showSuggestions);
+input.addEventListener('blur', () => { list.hidden = true; });
+input.addEventListener('keydown', (e) => {
+  if (e.key === 'ArrowDown') { highlighted = Math.min(highlighted + 1, suggestions.length - 1); mark(); e.preventDefault(); }
+  else if (e.key === 'ArrowUp') { highlighted = Math.max(highlighted - 1, 0); mark(); e.preventDefault(); }
+  else if ((e.key === 'Enter' || e.key === 'Tab') && !list.hidden && suggestions.length) { pick(highlighted); e.preventDefault(); e.stopPropagation(); }
+  else if (e.key === 'Escape') { list.hidden = true; input.blur(); e.stopPropagation(); }
+});
+
+// --- accept an object; finish the image ---
+async function accept(confirmMulti = false) {
+  if (!proposal || !category || accepting || !task) {
+    if (task && proposal && !category) { banner('Pick a category for this object first (C).', 'warn'); input.focus(); }
+    return;
+  }
+  accepting = true; refresh();
+  try {
+    const o = await api('POST', `/api/tasks/${task.id}/objects/`, {
+      mask: proposal.mask, category, description: $('#description').value, confirm_multi_region: confirmMulti,
+      seconds: (performance.now() - objectStarted) / 1000,
+    });
+    p.objects.push(o); renderObjects();
+    input.value = ''; category = null; $('#description').value = '';
+    clearProposal(); document.activeElement.blur();
+    banner(`Object ${o.id} (${o.category}) added.`, 'info');
+  } catch (err) {
+    const maskIssue = (err.fields && err.fields.mask || []).join(' ');
+    if (maskIssue.includes('separate regions')) {
+      banner(maskIssue, 'warn', [['It is one occluded object: keep it', () => accept(true)], ['Fix the mask', () => banner('Add clicks to join or drop regions.', 'info')]]);
+    } else loop.fail(err);
+  } finally { accepting = false; refresh(); }
+}
+
+function renderObjects() {
+  const ul = $('#objects'); ul.innerHTML = '';
+  p.objects.forEach((o, i) => {
+    const li = document.createElement('li');
+    li.innerHTML = `<span style="color:${COLORS[i % COLORS.length]}">■</span> <strong></strong> <span class="muted"></span>`;
+    li.querySelector('strong').textContent = o.category; li.querySelector('.muted').textContent = o.description || '';
+    ul.appendChild(li);
+  });
+  const n = p.objects.length;
+  $('#count').textContent = `${n} object${n === 1 ? '' : 's'} in this image`;
+  draw();
+}
+
+async function finish(force = false) {
+  if (!task || accepting) return;
+  if (proposal && force !== true) {
+    banner('The current proposal is not accepted yet.', 'warn', [['Accept it first (Enter)', () => accept()], ['Finish without it', () => finish(true)]]);
+    return;
+  }
+  try {
+    const r = await loop.submit({});
+    banner(`Image done: ${r.objects.length} new object${r.objects.length === 1 ? '' : 's'} sent to candidate generation.`, 'info');
+    await loop.next();
+  } catch (err) { loop.fail(err); }
+}
+
+const loop = new TaskLoop('select', { onTask: start, emptyEl: $('#empty'), onClear: () => { task = null; p = null; clearProposal(); } });
+async function start(t) {
+  task = t; p = t.payload;
+  img = await loadImage(p.image.url);
+  canvas.width = p.image.width; canvas.height = p.image.height;
+  fit(); clearProposal(); renderObjects();
+  $('#status').textContent = `Image ${p.image.id} · ${p.image.width}×${p.image.height}`;
+  window.__select = { ready: true, taskId: t.id };
+}
+
+$('#accept').addEventListener('click', () => accept());
+$('#finish').addEventListener('click', () => finish());
+$('#undo-point').addEventListener('click', undoPoint);
+$('#clear').addEventListener('click', clearProposal);
+$('#retry').addEventListener('click', () => loop.next());
+$('#release').addEventListener('click', () => loop.giveBack('Image'));
+const acceptKey = (e) => { if (e.target === input && !list.hidden) return false; accept(); };
+const acceptInField = Object.assign(() => accept(), { whileTyping: true });
+shortcuts({
+  Enter: acceptKey, 'ctrl+Enter': acceptInField, Backspace: undoPoint, 'ctrl+z': undoPoint, Escape: clearProposal,
+  f: () => finish(), c: () => input.focus(), d: () => $('#description').focus(), x: () => loop.extend(),
+});
+api('GET', `/api/categories/?project=${projectId()}`).then((c) => { categories = c; }).catch((err) => banner(explain(err), 'error'));
+loop.next();

@@ -1,0 +1,232 @@
+"""Statistics of the engineers' dashboard, as plain functions over the engine's models.
+
+A report covers one iteration of a project: tasks completed between the iteration's start
+and its close (or now), and the candidate sets generated in it.
+"""
+
+import math
+import statistics
+from collections import Counter, defaultdict
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from engine.artists.models import ArtistCase
+from engine.candidates.models import Candidate
+from engine.flywheel.models import ModelCheckpoint
+from engine.intake.models import ObjectInstance
+from engine.leases.models import Stage, Task, TaskStatus
+from engine.ranking.models import Answer, Comparison, RankingSession
+
+OPEN = (TaskStatus.OPEN, TaskStatus.LEASED)
+
+
+def open_tasks_by_stage(project):
+    """Return {stage: number of tasks open or leased} for a project."""
+    rows = Task.objects.filter(project=project, status__in=OPEN).values("stage").annotate(n=Count("id"))
+    return {r["stage"]: r["n"] for r in rows}
+
+
+def chosen_iteration(project, raw=None):
+    """Return the iteration numbered `raw`, else the open one, else the latest (None if there is none)."""
+    iterations = project.iterations.order_by("-number")
+    if raw and str(raw).isdigit():
+        found = iterations.filter(number=int(raw)).first()
+        if found:
+            return found
+    return iterations.filter(closed_at__isnull=True).first() or iterations.first()
+
+
+def window(iteration):
+    """Return (start, end) of an iteration; an open one runs until now."""
+    return iteration.started_at, iteration.closed_at or timezone.now()
+
+
+def done_tasks(project, iteration):
+    """Return the tasks of the project completed during the iteration."""
+    start, end = window(iteration)
+    return Task.objects.filter(project=project, status=TaskStatus.DONE, completed_at__gte=start, completed_at__lte=end)
+
+
+def objects_by_status(project, iteration):
+    """Return {object status: count} over the objects of an iteration.
+
+    An object belongs to the iteration that generated its candidates; an object not yet at
+    generation belongs to the iteration during which it was selected.
+    """
+    start, end = window(iteration)
+    objects = ObjectInstance.objects.filter(image__project=project).filter(
+        Q(candidate_sets__iteration=iteration)
+        | Q(candidate_sets__isnull=True, selected_at__gte=start, selected_at__lte=end)
+    ).distinct()
+    rows = ObjectInstance.objects.filter(pk__in=objects.values("pk")).values("status").annotate(n=Count("id"))
+    return {r["status"]: r["n"] for r in rows}
+
+
+def throughput(project, iteration):
+    """Return one row per stage: tasks done, open, per hour, and the median seconds per task."""
+    start, end = window(iteration)
+    hours = max((end - start).total_seconds() / 3600, 1 / 60)
+    seconds = defaultdict(list)
+    for stage, s in done_tasks(project, iteration).values_list("stage", "seconds_spent"):
+        seconds[stage].append(s)
+    waiting = open_tasks_by_stage(project)
+    return [
+        {"stage": stage, "label": label, "done": len(seconds[stage]), "open": waiting.get(stage, 0),
+         "per_hour": len(seconds[stage]) / hours,
+         "median_seconds": statistics.median(seconds[stage]) if seconds[stage] else None}
+        for stage, label in Stage.choices
+    ]
+
+
+def per_annotator(project, iteration):
+    """Return rows (user, stage, done, median seconds) for the iteration, busiest first."""
+    seconds = defaultdict(list)
+    for user, stage, s in done_tasks(project, iteration).values_list("completed_by__username", "stage", "seconds_spent"):
+        seconds[(user or "?", stage)].append(s)
+    rows = [{"user": u, "stage": st, "done": len(v), "median_seconds": statistics.median(v)}
+            for (u, st), v in seconds.items()]
+    return sorted(rows, key=lambda r: (-r["done"], r["user"], r["stage"]))
+
+
+def rated_sessions(iteration):
+    return RankingSession.objects.filter(candidate_set__iteration=iteration, rating__isnull=False)
+
+
+def acceptance(iteration):
+    """Return {rated, accepted, rate}: the share of rated sessions with r ≥ α of the iteration."""
+    ratings = list(rated_sessions(iteration).values_list("rating", flat=True))
+    accepted = sum(1 for r in ratings if r >= iteration.alpha)
+    return {"rated": len(ratings), "accepted": accepted, "rate": accepted / len(ratings) if ratings else None}
+
+
+def artist_queue(project):
+    """Return {failure category: open cases} of the project's artist queue."""
+    rows = (ArtistCase.objects.filter(task__project=project, task__status__in=OPEN)
+            .values("failure_category").annotate(n=Count("id")).order_by("failure_category"))
+    return {r["failure_category"]: r["n"] for r in rows}
+
+
+def winners(sessions):
+    """Return {session id: winning candidate id}: the kept side of each session's last comparison."""
+    last = {}
+    for sid, position, kept in (Comparison.objects.filter(session__in=sessions)
+                                .values_list("session_id", "position", "kept_id")):
+        if sid not in last or position > last[sid][0]:
+            last[sid] = (position, kept)
+    return {sid: kept for sid, (_, kept) in last.items()}
+
+
+def generator_yield(iteration):
+    """Return rows per generator: sets it took part in, sets it won, and the win share."""
+    sessions = rated_sessions(iteration)
+    won = winners(sessions)
+    generator_of, generators_in = {}, defaultdict(set)
+    for cid, cset, g in Candidate.objects.filter(candidate_set__iteration=iteration).values_list(
+            "id", "candidate_set_id", "generator"):
+        generator_of[cid] = g
+        generators_in[cset].add(g)
+    entered, wins = Counter(), Counter()
+    for sid, cset in sessions.values_list("id", "candidate_set_id"):
+        for g in generators_in[cset]:
+            entered[g] += 1
+        if sid in won:
+            wins[generator_of.get(won[sid], "?")] += 1
+    return sorted(({"generator": g, "sets": n, "wins": wins[g], "share": wins[g] / n} for g, n in entered.items()),
+                  key=lambda r: (-r["share"], r["generator"]))
+
+
+def bradley_terry(games, iterations=200, prior=0.5):
+    """Fit Bradley–Terry strengths to games [(a, b, score of a)] with score 1, 0 or 0.5 (a tie).
+
+    Hunter's MM update p_i ← W_i / Σ_j n_ij / (p_i + p_j), with `prior` virtual ties against
+    an average player so that unbeaten or winless players stay finite. Returned as Elo points:
+    1500 + 400 log10(p_i / geometric mean p).
+    """
+    players = sorted({a for a, _, _ in games} | {b for _, b, _ in games})
+    if not players:
+        return {}
+    wins, pairs = Counter(), Counter()
+    for a, b, s in games:
+        wins[a] += s
+        wins[b] += 1 - s
+        pairs[frozenset((a, b))] += 1
+    p = {i: 1.0 for i in players}
+    for _ in range(iterations):
+        new = {}
+        for i in players:
+            denom = sum(n / (p[i] + p[j]) for pair, n in pairs.items() if i in pair for j in pair - {i})
+            new[i] = (wins[i] + prior) / (denom + 2 * prior / (p[i] + 1.0))
+        p = new
+    mean = sum(math.log10(v) for v in p.values()) / len(p)
+    return {i: 1500 + 400 * (math.log10(v) - mean) for i, v in p.items()}
+
+
+def comparison_games(project, key):
+    """Return [(time, a, b, score of a)] of the project's comparisons, players named by key(candidate)."""
+    candidates = {c.pk: c for c in Candidate.objects.filter(candidate_set__object__image__project=project)
+                  .select_related("checkpoint")}
+    games = []
+    for created, left, right, kept, answer in (
+        Comparison.objects.filter(session__task__project=project).order_by("created_at")
+        .values_list("created_at", "left_id", "right_id", "kept_id", "answer")
+    ):
+        a, b = key(candidates[left]), key(candidates[right])
+        if a is None or b is None or a == b:
+            continue
+        score = 0.5 if answer == Answer.EQUAL else (1.0 if kept == left else 0.0)
+        games.append((created, a, b, score))
+    return games
+
+
+def generator_key(candidate):
+    return candidate.generator
+
+
+def checkpoint_key(candidate):
+    return f"ckpt {candidate.checkpoint.name}" if candidate.checkpoint_id else None
+
+
+def rating_history(project, points=8):
+    """Return {"generators"|"checkpoints": {player: [(time, elo), ...]}}, refitted on the games so far."""
+    history = {}
+    for label, key in (("generators", generator_key), ("checkpoints", checkpoint_key)):
+        games = comparison_games(project, key)
+        series = defaultdict(list)
+        if games:
+            last = len(games) - 1
+            cuts = sorted({games[last - round(k * last / max(points - 1, 1))][0] for k in range(points)})
+            for cut in cuts:
+                upto = [(a, b, s) for t, a, b, s in games if t <= cut]
+                for player, elo in bradley_terry(upto).items():
+                    series[player].append((cut, elo))
+        history[label] = dict(series)
+    return history
+
+
+def training_runs(project):
+    """Return the project's checkpoints (and those with no iteration) with a few metrics each."""
+    rows = []
+    for ckpt in (ModelCheckpoint.objects.filter(Q(iteration__project=project) | Q(iteration__isnull=True))
+                 .select_related("iteration").order_by("created_at")):
+        metrics = {k: v for k, v in (ckpt.metrics or {}).items() if isinstance(v, int | float)}
+        rows.append({"name": ckpt.name, "stage": ckpt.stage, "status": ckpt.status,
+                     "iteration": ckpt.iteration.number if ckpt.iteration else None, "created_at": ckpt.created_at,
+                     "metrics": dict(sorted(metrics.items())[:6])})
+    return rows
+
+
+def report(project, iteration):
+    """Return everything the dashboard shows for one iteration of a project."""
+    if iteration is None:
+        return None
+    return {
+        "objects": objects_by_status(project, iteration), "throughput": throughput(project, iteration),
+        "annotators": per_annotator(project, iteration), "acceptance": acceptance(iteration),
+        "artist_queue": artist_queue(project), "yield": generator_yield(iteration),
+        "ratings": {label: sorted(bradley_terry([g[1:] for g in comparison_games(project, key)]).items(),
+                                  key=lambda kv: -kv[1])
+                    for label, key in (("generators", generator_key), ("checkpoints", checkpoint_key))},
+        "training": training_runs(project),
+    }
+

@@ -1,0 +1,52 @@
+"""Stage 3 endpoints: the mesh, the point cloud and the camera; the submitted pose."""
+
+import math
+
+from rest_framework import serializers
+
+from engine.alignment import services
+from engine.alignment.pose import quaternion_from_matrix
+from engine.intake.api import image_json, object_json
+
+
+def initial_pose(alignment, image):
+    """Return a starting pose: the generator's when it proposed one, else in front of the camera."""
+    proposed = alignment.candidate.pose if alignment.candidate_id else None
+    if proposed and "R" in proposed:
+        return {"rotation": {"quaternion": quaternion_from_matrix(proposed["R"]).tolist()},
+                "translation": list(proposed["t"]), "scale": float(proposed["s"])}
+    return {"rotation": {"quaternion": [1.0, 0.0, 0.0, 0.0]}, "translation": [0.0, 0.0, 2.0], "scale": 1.0}
+
+
+def align_payload(task, request):
+    alignment = task.alignment
+    image = task.image
+    intrinsics = image.intrinsics or {
+        # A stated prior when the image has no calibration: 60° horizontal field of view.
+        "fx": image.width / (2 * math.tan(math.radians(30))), "fy": image.width / (2 * math.tan(math.radians(30))),
+        "cx": image.width / 2, "cy": image.height / 2,
+    }
+    return {
+        "image": image_json(image), "object": object_json(task.object),
+        "mesh_url": alignment.mesh_file.url,
+        "point_cloud_url": image.point_cloud.url if image.point_cloud else None,
+        "point_cloud_format": "float32-xyz" if image.point_cloud else None,
+        "intrinsics": {**intrinsics, "width": image.width, "height": image.height},
+        "initial_pose": initial_pose(alignment, image),
+        "convention": "OpenCV camera coordinates (x right, y down, z forward); p_cam = scale * R @ p_obj + t; "
+                      "quaternion [w, x, y, z].",
+    }
+
+
+class PoseSerializer(serializers.Serializer):
+    rotation = serializers.DictField(help_text='{"quaternion": [w, x, y, z]} or {"matrix": [[3x3]]}.')
+    translation = serializers.ListField(child=serializers.FloatField(), min_length=3, max_length=3)
+    scale = serializers.FloatField()
+    seconds = serializers.FloatField(min_value=0, required=False, default=0.0)
+
+
+def submit_align(request, pk, key):
+    data = PoseSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    v = data.validated_data
+    return services.submit(pk, request.user, v["rotation"], v["translation"], v["scale"], v["seconds"], key)

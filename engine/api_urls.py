@@ -1,0 +1,35 @@
+"""The REST API of every stage."""
+
+from django.urls import path
+from rest_framework.authtoken.views import obtain_auth_token
+
+from engine.artists import api as artists
+from engine.core import api as core
+from engine.flywheel import api as flywheel
+from engine.intake import api as intake
+from engine.leases import api as leases
+from engine.ranking import api as ranking
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("me/", core.MeView.as_view(), name="api-me"),
+    path("projects/", core.ProjectList.as_view(), name="api-projects"),
+    path("projects/<int:pk>/", core.ProjectDetail.as_view(), name="api-project"),
+    path("projects/<int:pk>/images/", intake.ProjectImagesView.as_view(), name="api-project-images"),
+    path("iterations/", core.IterationList.as_view(), name="api-iterations"),
+    path("iterations/<int:pk>/export/", flywheel.ExportView.as_view(), name="api-iteration-export"),
+    path("categories/", intake.CategoriesView.as_view(), name="api-categories"),
+    path("images/<int:pk>/segment/", intake.SegmentView.as_view(), name="api-segment"),
+    path("objects/<int:pk>/mask.png", intake.ObjectMaskView.as_view(), name="api-object-mask"),
+    path("tasks/claim/", leases.ClaimView.as_view(), name="api-claim"),
+    path("tasks/<int:pk>/", leases.TaskView.as_view(), name="api-task"),
+    path("tasks/<int:pk>/release/", leases.ReleaseView.as_view(), name="api-release"),
+    path("tasks/<int:pk>/extend/", leases.ExtendView.as_view(), name="api-extend"),
+    path("tasks/<int:pk>/submit/", leases.SubmitView.as_view(), name="api-submit"),
+    path("tasks/<int:pk>/objects/", intake.ObjectCreateView.as_view(), name="api-task-objects"),
+    path("tasks/<int:pk>/compare/", ranking.CompareView.as_view(), name="api-compare"),
+    path("tasks/<int:pk>/upload/", artists.UploadView.as_view(), name="api-upload"),
+    path("tasks/<int:pk>/bundle/", artists.BundleView.as_view(), name="api-bundle"),
+    path("checkpoints/", flywheel.CheckpointList.as_view(), name="api-checkpoints"),
+    path("checkpoints/<int:pk>/promote/", flywheel.PromoteView.as_view(), name="api-promote"),
+]

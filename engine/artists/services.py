@@ -1,0 +1,112 @@
+"""Stage 2.5 rules: accept an artist's upload, then send the mesh on to alignment."""
+
+import io
+import zipfile
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+
+from engine.alignment.models import Alignment
+from engine.artists import uploads
+from engine.artists.models import ArtistMesh
+from engine.core.errors import EngineError, ErrorCode
+from engine.flywheel.pairs import pairs_against
+from engine.intake.models import ObjectStatus
+from engine.intake.rendering import mask_png
+from engine.leases import services as leases
+from engine.leases.models import Stage
+
+
+def _case(task):
+    if task.stage != Stage.ARTIST:
+        raise EngineError(f"Task {task.pk} is a {task.stage} task, not an artist task.", code=ErrorCode.WRONG_STAGE)
+    return task.artist_case
+
+
+def upload(task_id, user, uploaded_file):
+    """Validate an uploaded mesh and store it (original and GLB) for the held task."""
+    _case(leases.hold(task_id, user, for_update=False))  # refuse early, before reading the file
+    limits = settings.ENGINE
+    if uploaded_file.size > limits["UPLOAD_MAX_BYTES"]:
+        raise EngineError(
+            f"The file is {uploaded_file.size / 1e6:.1f} MB; the limit is {limits['UPLOAD_MAX_BYTES'] / 1e6:.1f} MB.",
+            code=ErrorCode.UPLOAD_REJECTED, fields={"mesh": ["too large"]},
+        )
+    data = uploaded_file.read()
+    try:
+        checked = uploads.check(data, max_bytes=limits["UPLOAD_MAX_BYTES"], max_triangles=limits["UPLOAD_MAX_TRIANGLES"])
+        glb = uploads.normalized_glb(checked.vertices, checked.faces)
+    except uploads.UploadRejected as exc:
+        raise EngineError(str(exc), code=ErrorCode.UPLOAD_REJECTED, fields={"mesh": [str(exc)]}) from None
+    name = uploads.safe_name(uploaded_file.name, checked.format)
+    with transaction.atomic():
+        task = leases.hold(task_id, user)
+        case = _case(task)
+        mesh = ArtistMesh(
+            case=case, uploaded_by=user, format=checked.format, vertices=len(checked.vertices),
+            triangles=len(checked.faces), size_bytes=checked.size_bytes, sha256=checked.sha256,
+        )
+        # Files are written before the row; if the row fails the transaction rolls back and
+        # on_commit never fires, so we delete the orphans ourselves.
+        mesh.original.save(name, ContentFile(data), save=False)
+        mesh.mesh.save(name.rsplit(".", 1)[0] + ".glb", ContentFile(glb), save=False)
+        try:
+            mesh.save()
+        except Exception:
+            mesh.original.delete(save=False)
+            mesh.mesh.delete(save=False)
+            raise
+    return mesh
+
+
+def submit(task_id, user, mesh_id, seconds=0.0, key=""):
+    """Submit an uploaded mesh as the answer to the case; it goes on to Stage 3."""
+    with transaction.atomic():
+        task = leases.hold(task_id, user)
+        case = _case(task)
+        mesh = case.meshes.filter(pk=mesh_id, uploaded_by=user).first()
+        if mesh is None:
+            raise EngineError(
+                f"Mesh {mesh_id} is not one of your uploads for task {task.pk}; upload the mesh first.",
+                fields={"mesh": ["unknown mesh"]},
+            )
+        mesh.submitted = True
+        mesh.save(update_fields=["submitted"])
+        cset = case.candidate_set
+        pairs_against(
+            task.object, cset.iteration, None, rating=1.0,
+            rejected_ids=list(cset.candidates.values_list("id", flat=True)), artist_mesh=mesh,
+        )
+        align = leases.create(task.project, Stage.ALIGN, image=task.image, object=task.object, candidate_set=cset)
+        Alignment.objects.create(task=align, artist_mesh=mesh, rating=1.0)
+        task.object.status = ObjectStatus.ALIGNING
+        task.object.save(update_fields=["status"])
+        body = {"task": task.pk, "mesh": mesh.pk, "routed_to": Stage.ALIGN.value, "task_created": align.pk}
+        leases.complete(task, user, key=key, response=body, seconds=seconds)
+    return body
+
+
+def bundle(task):
+    """Return a zip (bytes) of the image, the mask and the best candidate of an artist case."""
+    case = _case(task)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        image = task.image
+        with image.file.open("rb") as f:
+            archive.writestr(f"image{_suffix(image.file.name)}", f.read())
+        archive.writestr("mask.png", mask_png(task.object))
+        if case.best_candidate:
+            with case.best_candidate.mesh.open("rb") as f:
+                archive.writestr("best_candidate.glb", f.read())
+        archive.writestr(
+            "README.txt",
+            f"Object {task.object.pk}: {task.object.category}. {task.object.description}\n"
+            f"Failure category: {case.get_failure_category_display()} (rated {case.rating:.2f}).\n"
+            "Upload a GLB, OBJ, PLY or STL mesh of the object in its own frame.\n",
+        )
+    return buffer.getvalue()
+
+
+def _suffix(name):
+    return "." + name.rsplit(".", 1)[-1] if "." in name else ""

@@ -1,0 +1,214 @@
+"""Turning a selected object into a candidate set with the model suite.
+
+`start` plans one job per generator and runs them as a Celery chord (a group of
+`generate_candidates` tasks gathered by `finish_set`); without Redis the same chord runs
+in-process. Jobs are idempotent: candidate seeds are derived from (set, generator), and a
+candidate is unique per (set, generator, seed), so a job retried after a lost worker adds
+nothing twice.
+"""
+
+import hashlib
+import json
+import logging
+import time
+from functools import lru_cache
+
+import numpy as np
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from engine.candidates.models import Candidate, CandidateSet, SetStatus
+from engine.intake import masks
+from engine.intake.models import ObjectInstance, ObjectStatus
+from engine.intake.rendering import load_rgb
+from engine.leases import services as leases
+from engine.leases.models import Stage
+
+log = logging.getLogger("engine.candidates")
+BROWSER_TRIANGLES = 10_000  # the triangle budget of a candidate's GLB (Stage 2 shows two at once)
+
+
+def suite_config():
+    """Return the model-suite configuration of this deployment."""
+    from engine.flywheel.deploy import deployed_checkpoints
+
+    return {
+        **settings.MODEL_SUITE,
+        "library_dir": str(settings.SHAPE_LIBRARY_DIR),
+        "flow_checkpoints": deployed_checkpoints(),
+        "external_url": settings.EXTERNAL_GENERATOR_URL or None,
+    }
+
+
+@lru_cache(maxsize=4)
+def _suite(config_json):
+    from model_suite.registry import build_suite
+
+    return {g.name: g for g in build_suite(json.loads(config_json))}
+
+
+def suite():
+    """Return {name: generator} for the current deployment (cached per process and config)."""
+    config = suite_config()
+    return _suite(json.dumps(config, sort_keys=True, default=str))
+
+
+def plan(project, generators, availability=None):
+    """Split the project's N candidates over the available generators: [(name, n, queue)]."""
+    if availability is None:
+        availability = {name: g.availability() for name, g in generators.items()}
+    wanted = [g for name, g in generators.items() if not project.generators or name in project.generators]
+    usable = [g for g in wanted if availability[g.name].ok]
+    if not usable:
+        return []
+    n = project.n_candidates
+    shares = [n // len(usable) + (1 if i < n % len(usable) else 0) for i in range(len(usable))]
+    return [(g.name, share, g.queue) for g, share in zip(usable, shares, strict=True) if share]
+
+
+def job_seed(set_id, generator):
+    """Return the base seed of a (set, generator) job: stable across retries."""
+    digest = hashlib.sha256(f"{set_id}:{generator}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def start(object_id):
+    """Open the object's candidate set for the current iteration and launch generation."""
+    from celery import chord
+
+    from engine.candidates.tasks import finish_set, generate_candidates
+
+    obj = ObjectInstance.objects.select_related("image__project").get(pk=object_id)
+    project = obj.image.project
+    cset, _ = CandidateSet.objects.get_or_create(object=obj, iteration=project.current_iteration())
+    if cset.status != SetStatus.GENERATING:
+        return cset
+    ObjectInstance.objects.filter(pk=obj.pk).update(status=ObjectStatus.GENERATING)
+    generators = suite()
+    availability = {name: g.availability() for name, g in generators.items()}
+    jobs = plan(project, generators, availability)
+    skipped = {name: a.reason for name, a in availability.items() if not a.ok}
+    if skipped:
+        CandidateSet.objects.filter(pk=cset.pk).update(
+            generator_report={name: {"ok": False, "reason": reason} for name, reason in skipped.items()}
+        )
+    header = [generate_candidates.si(cset.pk, name, n).set(queue=queue) for name, n, queue in jobs]
+    if not header:
+        finish_set.delay([], cset.pk)
+    else:
+        chord(header)(finish_set.s(cset.pk))
+    return cset
+
+
+def generate(set_id, generator_name, n):
+    """Run one generator for a set and store its candidates; return a report dict."""
+    cset = CandidateSet.objects.select_related("object__image").get(pk=set_id)
+    generator = suite().get(generator_name)
+    if generator is None:  # the deployment changed between planning and running this job
+        return {"generator": generator_name, "ok": False, "reason": "no longer in the model suite", "count": 0}
+    obj = cset.object
+    image = obj.image
+    context = context_for(obj)
+    started = time.perf_counter()
+    base = job_seed(set_id, generator_name)
+    try:
+        results = generator.generate(load_rgb(image), masks.decode(obj.mask_rle), context, n, base)
+    except Exception as exc:  # a failing generator must not sink the set; the report says why
+        log.exception("generator %s failed on set %s", generator_name, set_id)
+        return {"generator": generator_name, "ok": False, "reason": f"{type(exc).__name__}: {exc}", "count": 0}
+    # One call returns up to n candidates; the i-th is keyed by seed base + i, so a retried
+    # job (same base seed, deterministic generator) finds each one already stored.
+    stored = sum(store(cset, mesh, base + i) for i, mesh in enumerate(results[:n]))
+    return {
+        "generator": generator_name, "ok": True, "count": stored, "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def context_for(obj):
+    """Return the GenerationContext of an object (category, description, point cloud)."""
+    from model_suite.base import GenerationContext
+
+    image = obj.image
+    cloud = None
+    if image.point_cloud:
+        with image.point_cloud.open("rb") as f:
+            cloud = np.frombuffer(f.read(), dtype=np.float32).reshape(-1, 3)
+    intrinsics = dict(image.intrinsics or {}, width=image.width, height=image.height) if image.intrinsics else None
+    return GenerationContext(
+        category=obj.category, description=obj.description, point_cloud=cloud, intrinsics=intrinsics,
+        object_id=obj.pk, image_id=image.pk,
+    )
+
+
+def store(cset, mesh, seed):
+    """Store one CandidateMesh as the candidate keyed (set, generator, seed); return 1 if new, else 0."""
+    from model_suite.meshio import to_glb
+    from model_suite.meshproc import simplify
+
+    if Candidate.objects.filter(candidate_set=cset, generator=mesh.generator, seed=seed).exists():
+        return 0
+    vertices, faces = simplify(mesh.vertices, mesh.faces, BROWSER_TRIANGLES)
+    glb = to_glb(vertices, faces, budget=BROWSER_TRIANGLES)
+    checkpoint = None
+    if mesh.checkpoint:
+        from engine.flywheel.models import ModelCheckpoint
+
+        checkpoint = ModelCheckpoint.objects.filter(path=mesh.checkpoint).first()
+    candidate = Candidate(
+        candidate_set=cset, generator=mesh.generator, generator_version=mesh.version, kind=mesh.kind,
+        checkpoint=checkpoint, seed=seed, triangles=len(faces), size_bytes=len(glb),
+        seconds=float(mesh.seconds), pose=mesh.pose, extra=_jsonable(mesh.extra),
+    )
+    candidate.mesh.save(f"{mesh.generator}-{seed}.glb", ContentFile(glb), save=False)
+    try:
+        with transaction.atomic():
+            candidate.save()
+    except IntegrityError:  # a concurrent retry stored it first
+        candidate.mesh.delete(save=False)
+        return 0
+    return 1
+
+
+def finish(set_id, reports):
+    """Close generation of a set: mark it ready and open its ranking tasks."""
+    with transaction.atomic():
+        cset = CandidateSet.objects.select_for_update().select_related("object__image__project").get(pk=set_id)
+        if cset.status != SetStatus.GENERATING:
+            return cset.status
+        report = dict(cset.generator_report)
+        for row in reports or []:
+            report[row["generator"]] = {k: v for k, v in row.items() if k != "generator"}
+        cset.generator_report = report
+        obj = cset.object
+        project = obj.image.project
+        if not cset.candidates.exists():
+            # Nothing could be proposed: the object is a hard case for the artists straight away.
+            from engine.artists.models import ArtistCase
+
+            cset.status = SetStatus.FAILED
+            cset.save(update_fields=["generator_report", "status"])
+            task = leases.create(project, Stage.ARTIST, image=obj.image, object=obj, candidate_set=cset)
+            ArtistCase.objects.create(task=task, candidate_set=cset, best_candidate=None, failure_category="other", rating=0.0)
+            ObjectInstance.objects.filter(pk=obj.pk).update(status=ObjectStatus.ARTIST)
+            return cset.status
+        cset.status = SetStatus.READY
+        cset.ready_at = timezone.now()
+        cset.save(update_fields=["generator_report", "status", "ready_at"])
+        for _ in range(project.ranking_overlap):
+            leases.create(project, Stage.RANK, image=obj.image, object=obj, candidate_set=cset)
+        ObjectInstance.objects.filter(pk=obj.pk).update(status=ObjectStatus.RANKING)
+    return cset.status
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value

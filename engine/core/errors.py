@@ -1,0 +1,80 @@
+"""Stable error codes of the API and the exception handler that emits them.
+
+Every error body is {"code": "<stable code>", "detail": "<what went wrong and how to fix it>",
+"fields": {"<field>": ["<reason>", ...]}} (fields only for validation errors).
+"""
+
+from enum import Enum
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ErrorCode(str, Enum):
+    INVALID = "invalid"
+    QUEUE_EMPTY = "queue_empty"
+    LEASE_EXPIRED = "lease_expired"
+    LEASE_NOT_HELD = "lease_not_held"
+    TASK_CLOSED = "task_closed"
+    WRONG_STAGE = "wrong_stage"
+    OUT_OF_ORDER = "out_of_order"
+    UPLOAD_REJECTED = "upload_rejected"
+    NOT_FOUND = "not_found"
+    PERMISSION_DENIED = "permission_denied"
+    NOT_AUTHENTICATED = "not_authenticated"
+
+
+class EngineError(exceptions.APIException):
+    """An error a client can act on, with a stable code."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = ErrorCode.INVALID
+
+    def __init__(self, detail, code=None, status_code=None, fields=None):
+        super().__init__(detail)
+        self.code = ErrorCode(code or self.default_code)
+        if status_code is not None:
+            self.status_code = status_code
+        self.fields = fields or {}
+
+
+class LeaseError(EngineError):
+    status_code = status.HTTP_409_CONFLICT
+
+
+def _code_for(exc):
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        return ErrorCode.NOT_AUTHENTICATED
+    if isinstance(exc, exceptions.PermissionDenied):
+        return ErrorCode.PERMISSION_DENIED
+    if isinstance(exc, exceptions.NotFound):
+        return ErrorCode.NOT_FOUND
+    return ErrorCode.INVALID
+
+
+def exception_handler(exc, context):
+    """Render every API error as {code, detail, fields}."""
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    if isinstance(exc, EngineError):
+        body = {"code": exc.code.value, "detail": str(exc.detail)}
+        if exc.fields:
+            body["fields"] = exc.fields
+        return Response(body, status=exc.status_code)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        first = next(iter(fields.items()), ("", [""]))
+        reason = first[1][0] if isinstance(first[1], list) and first[1] else first[1]
+        response.data = {
+            "code": ErrorCode.INVALID.value,
+            "detail": f"{first[0]}: {reason}" if first[0] != "non_field_errors" else str(reason),
+            "fields": fields,
+        }
+    else:
+        response.data = {"code": _code_for(exc).value, "detail": str(getattr(exc, "detail", exc))}
+    return response

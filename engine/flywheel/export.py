@@ -1,0 +1,147 @@
+"""Export of an iteration's training data for the trainer, as a self-contained folder.
+
+    DIR/manifest.json   project, iteration, α_k, counts, created_at
+    DIR/samples.jsonl   one D+ sample per line (r ≥ α_k)
+    DIR/pairs.jsonl     one preference pair per line (`chosen`, `rejected`)
+    DIR/files/...       images, masks (8-bit PNG, 255 = object) and meshes, by relative path
+    DIR/*.parquet       the same rows, when pyarrow is installed
+
+A pair whose rejected side came from a non-model generator (retrieval, lifting, artist) has
+`dpo_eligible: false`, so DPO can leave it out. Writes go to a temporary folder renamed at
+the end, so a failed export leaves nothing half-written.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from engine.alignment.pose import matrix_from_quaternion
+from engine.flywheel.models import PreferencePair, TrainingSample
+from engine.intake.rendering import mask_png
+
+
+class ExportError(ValueError):
+    """An export that cannot be written, with the reason."""
+
+
+class _Files:
+    """Copies stored files into the export once each and returns their relative paths."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+        self.done = {}
+
+    def copy(self, storage_name, folder):
+        if storage_name not in self.done:
+            rel = f"files/{folder}/{storage_name.replace('/', '_')}"
+            dest = self.root / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with default_storage.open(storage_name, "rb") as src, open(dest, "wb") as out:
+                shutil.copyfileobj(src, out)
+            self.done[storage_name] = rel
+        return self.done[storage_name]
+
+    def mask(self, obj):
+        key = f"mask:{obj.pk}"
+        if key not in self.done:
+            rel = f"files/masks/{obj.pk}.png"
+            (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (self.root / rel).write_bytes(mask_png(obj))
+            self.done[key] = rel
+        return self.done[key]
+
+
+def _image(files, image):
+    return {"id": image.pk, "path": files.copy(image.file.name, "images"), "width": image.width, "height": image.height,
+            "source_dataset": image.source_dataset, "source_id": image.source_id}
+
+
+def _mesh(files, storage_name, source, generator, checkpoint):
+    return {"path": files.copy(storage_name, "meshes"), "source": source, "generator": generator,
+            "checkpoint": checkpoint.path if checkpoint else None}
+
+
+def sample_rows(iteration, files):
+    """Yield the D+ rows of an iteration with r ≥ α_k."""
+    qs = (TrainingSample.objects.filter(iteration=iteration, rating__gte=iteration.alpha)
+          .select_related("object__image", "checkpoint").order_by("id"))
+    for s in qs:
+        yield {
+            "id": f"sample-{s.pk}", "iteration": iteration.number, "alpha": iteration.alpha, "object_id": s.object_id,
+            "image": _image(files, s.object.image), "mask": {"path": files.mask(s.object)},
+            "category": s.object.category, "description": s.object.description,
+            "mesh": _mesh(files, s.mesh, s.source, s.generator, s.checkpoint),
+            "pose": {"rotation_quaternion": s.rotation, "rotation_matrix": matrix_from_quaternion(s.rotation).tolist(),
+                     "translation": s.translation, "scale": s.scale},
+            "rating": s.rating,
+        }
+
+
+def pair_rows(iteration, files):
+    """Yield the preference-pair rows of an iteration."""
+    qs = (PreferencePair.objects.filter(iteration=iteration)
+          .select_related("object__image", "chosen_candidate__checkpoint", "chosen_artist_mesh", "rejected__checkpoint")
+          .order_by("id"))
+    for p in qs:
+        chosen = p.chosen_candidate
+        chosen_file = chosen.mesh.name if chosen else p.chosen_artist_mesh.mesh.name
+        yield {
+            "id": f"pair-{p.pk}", "iteration": iteration.number, "object_id": p.object_id,
+            "image": _image(files, p.object.image), "mask": {"path": files.mask(p.object)},
+            "category": p.object.category,
+            "chosen": {"mesh": _mesh(files, chosen_file, p.chosen_source, p.chosen_generator,
+                                     chosen.checkpoint if chosen else None), "rating": p.rating},
+            "rejected": {"mesh": _mesh(files, p.rejected.mesh.name, p.rejected_source, p.rejected_generator,
+                                       p.rejected.checkpoint)},
+            "rejected_is_model": p.rejected_is_model, "dpo_eligible": p.rejected_is_model,
+        }
+
+
+def export_iteration(iteration, out_dir, progress=None):
+    """Write the iteration's samples and pairs under out_dir; return the manifest."""
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise ExportError(f"{out} exists and is not empty; choose a new folder or empty it.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent))
+    try:
+        files = _Files(staging)
+        counts = {}
+        for name, rows in (("samples", sample_rows(iteration, files)), ("pairs", pair_rows(iteration, files))):
+            written = []
+            with open(staging / f"{name}.jsonl", "w") as f:
+                for row in rows:
+                    f.write(json.dumps(row, sort_keys=True) + "\n")
+                    written.append(row)
+                    if progress:
+                        progress(name)
+            counts[name] = len(written)
+            _parquet(staging / f"{name}.parquet", written)
+        manifest = {
+            "project": iteration.project.name, "iteration": iteration.number, "alpha": iteration.alpha,
+            "created_at": timezone.now().isoformat(), "counts": counts,
+        }
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        if out.exists():
+            out.rmdir()
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _parquet(path, rows):
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:  # Parquet is optional; JSON Lines is the format of record
+        return
+    if rows:
+        flat = [{k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in row.items()} for row in rows]
+        pq.write_table(pa.Table.from_pylist(flat), path)

@@ -1,0 +1,136 @@
+"""Stage 1 and ingest endpoints."""
+
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from engine.core.errors import EngineError
+from engine.core.models import Project
+from engine.core.permissions import IsAnnotator, IsEngineer
+from engine.intake import masks, segment, services
+from engine.intake.models import Image, ObjectInstance
+from engine.intake.rendering import load_rgb, mask_png
+from engine.intake.serializers import (
+    ImageSerializer,
+    IngestSerializer,
+    ObjectCreateSerializer,
+    SegmentSerializer,
+)
+from engine.intake.taxonomy import load_taxonomy
+from engine.leases.serializers import SecondsSerializer
+
+
+def object_json(obj):
+    return {"id": obj.pk, "category": obj.category, "description": obj.description, "bbox": obj.bbox,
+            "area": obj.area, "status": obj.status, "mask": obj.mask_rle, "mask_url": f"/api/objects/{obj.pk}/mask.png"}
+
+
+def image_json(image):
+    return {"id": image.pk, "url": image.file.url, "width": image.width, "height": image.height}
+
+
+def select_payload(task, request):
+    image = task.image
+    objects = [object_json(o) for o in image.instances.all()]
+    return {"image": image_json(image), "objects": objects, "object_count": len(objects),
+            "taxonomy": task.project.taxonomy}
+
+
+def submit_select(request, pk, key):
+    data = SecondsSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    return services.finish_image(pk, request.user, seconds=data.validated_data["seconds"], key=key)
+
+
+class ObjectCreateView(APIView):
+    """Add an object (mask, category, description) to the image of a held Stage 1 task."""
+
+    permission_classes = [IsAnnotator]
+
+    @extend_schema(request=ObjectCreateSerializer, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request, pk):
+        data = ObjectCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        obj = services.add_object(pk, request.user, v["mask"], v["category"], v["description"],
+                                  v["confirm_multi_region"], v["seconds"])
+        return Response(object_json(obj), status=status.HTTP_201_CREATED)
+
+
+class SegmentView(APIView):
+    """Propose a mask from clicks (GrabCut) for an image."""
+
+    permission_classes = [IsAnnotator]
+
+    @extend_schema(request=SegmentSerializer, responses=OpenApiTypes.OBJECT)
+    def post(self, request, pk):
+        image = get_object_or_404(Image, pk=pk)
+        data = SegmentSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        points = [(x, y, bool(p)) for x, y, p in data.validated_data["points"]]
+        for x, y, _ in points:
+            if not (0 <= x < image.width and 0 <= y < image.height):
+                raise EngineError(f"Click ({x:.0f}, {y:.0f}) is outside the {image.width}x{image.height} image.",
+                                  fields={"points": ["outside the image"]})
+        try:
+            mask = segment.propose_mask(load_rgb(image), points)
+        except ValueError as exc:
+            raise EngineError(str(exc), fields={"points": [str(exc)]}) from None
+        return Response({"mask": masks.encode(mask), "area": int(mask.sum()),
+                         "bbox": masks.bbox(mask) if mask.any() else None})
+
+
+class ObjectMaskView(APIView):
+    """The mask of an object as an 8-bit PNG."""
+
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    def get(self, request, pk):
+        obj = get_object_or_404(ObjectInstance, pk=pk)
+        return HttpResponse(mask_png(obj), content_type="image/png")
+
+
+class CategoriesView(APIView):
+    """The shipped taxonomy, or a project's subset of it (?project=ID)."""
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        categories = list(load_taxonomy())
+        project_id = request.query_params.get("project")
+        if project_id:
+            if not project_id.isdigit():
+                raise EngineError("project must be a project id.", fields={"project": ["not an integer"]})
+            allowed = set(get_object_or_404(Project, pk=int(project_id)).taxonomy)
+            categories = [c for c in categories if c["slug"] in allowed]
+        return Response(categories)
+
+
+class ProjectImagesView(generics.ListCreateAPIView):
+    """List a project's images, or ingest one (multipart `file`)."""
+
+    permission_classes = [IsEngineer]
+    serializer_class = ImageSerializer
+    parser_classes = [MultiPartParser]
+
+    def get_queryset(self):
+        return Image.objects.filter(project_id=self.kwargs["pk"]).order_by("id")
+
+    @extend_schema(request=IngestSerializer, responses={201: ImageSerializer})
+    def post(self, request, pk):
+        project = get_object_or_404(Project, pk=pk)
+        data = IngestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        upload = v["file"]
+        depth = services.parse_depth(v["depth"].read()) if v.get("depth") else None
+        if depth is not None and not v.get("intrinsics"):
+            raise EngineError("A depth map needs intrinsics (fx, fy, cx, cy).", fields={"intrinsics": ["required"]})
+        image, created = services.ingest(
+            project, upload.read(), upload.name, source_dataset=v["source_dataset"], source_id=v["source_id"],
+            user=request.user, depth=depth, intrinsics=v.get("intrinsics"),
+        )
+        return Response(ImageSerializer(image).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

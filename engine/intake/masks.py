@@ -1,0 +1,73 @@
+"""Binary masks stored as run-length encodings.
+
+Format: {"size": [height, width], "counts": [n0, n1, n2, ...]} over the mask flattened in
+row-major (C) order; runs alternate starting with background (n0 may be 0).
+"""
+
+import numpy as np
+from scipy import ndimage
+
+
+class MaskError(ValueError):
+    """A mask that cannot be accepted, with the reason."""
+
+
+def encode(mask):
+    """Return the RLE of a boolean (H, W) mask."""
+    mask = np.asarray(mask, dtype=bool)
+    flat = mask.ravel()
+    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    bounds = np.concatenate([[0], changes, [flat.size]])
+    counts = np.diff(bounds).tolist()
+    if flat.size and flat[0]:
+        counts = [0] + counts
+    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": [int(c) for c in counts]}
+
+
+def decode(rle):
+    """Return the boolean (H, W) mask of an RLE, checking that it is well formed."""
+    try:
+        height, width = (int(v) for v in rle["size"])
+        counts = np.asarray(rle["counts"], dtype=np.int64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MaskError("A mask is {'size': [height, width], 'counts': [runs...]}.") from exc
+    if height <= 0 or width <= 0:
+        raise MaskError(f"Mask size must be positive, got {height}x{width}.")
+    if counts.ndim != 1 or (counts < 0).any():
+        raise MaskError("Mask counts must be a flat list of non-negative run lengths.")
+    if int(counts.sum()) != height * width:
+        raise MaskError(f"Mask runs add up to {int(counts.sum())} pixels; a {height}x{width} mask has {height * width}.")
+    values = np.zeros(len(counts), dtype=bool)
+    values[1::2] = True
+    return np.repeat(values, counts).reshape(height, width)
+
+
+def regions(mask, min_fraction):
+    """Return the areas of the connected regions larger than min_fraction of the mask area."""
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    if n == 0:
+        return []
+    areas = np.bincount(labels.ravel())[1:]
+    total = areas.sum()
+    return sorted((int(a) for a in areas if a >= min_fraction * total), reverse=True)
+
+
+def validate(mask, image_size, min_fraction, confirm_multi_region=False):
+    """Check a decoded mask against its image; raise MaskError with the reason if it is refused."""
+    width, height = image_size
+    if mask.shape != (height, width):
+        raise MaskError(f"Mask is {mask.shape[1]}x{mask.shape[0]} but the image is {width}x{height}.")
+    if not mask.any():
+        raise MaskError("Mask is empty: select at least one pixel of the object.")
+    big = regions(mask, min_fraction)
+    if len(big) > 1 and not confirm_multi_region:
+        raise MaskError(
+            f"Mask covers {len(big)} separate regions; an object is usually one. "
+            "Fix the mask, or confirm with confirm_multi_region=true if the object is occluded."
+        )
+
+
+def bbox(mask):
+    """Return [x0, y0, x1, y1] (inclusive-exclusive) of the mask's pixels."""
+    ys, xs = np.nonzero(mask)
+    return [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]

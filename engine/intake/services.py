@@ -1,0 +1,140 @@
+"""Ingesting images and recording the objects annotators select in them (Stage 1)."""
+
+import hashlib
+import io
+
+import numpy as np
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from PIL import Image as PILImage
+from PIL import UnidentifiedImageError
+
+from engine.core.errors import EngineError, ErrorCode
+from engine.intake import masks, quality
+from engine.intake.models import Image, ObjectInstance, ObjectStatus
+from engine.intake.taxonomy import resolve_category
+from engine.leases import services as leases
+from engine.leases.models import Stage
+
+MAX_IMAGE_PIXELS = 64_000_000
+
+
+def ingest(project, data, name, *, source_dataset="", source_id="", user=None, depth=None, intrinsics=None):
+    """Store an image with its quality checks and open its Stage 1 task; return (image, created).
+
+    The same bytes ingested twice into a project return the first image.
+    """
+    digest = hashlib.sha256(data).hexdigest()
+    existing = Image.objects.filter(project=project, sha256=digest).first()
+    if existing:
+        return existing, False
+    try:
+        with PILImage.open(io.BytesIO(data)) as probe:
+            if probe.width * probe.height > MAX_IMAGE_PIXELS:
+                raise EngineError(f"The image is {probe.width}x{probe.height}; the limit is {MAX_IMAGE_PIXELS:,} pixels.",
+                                  fields={"file": ["too many pixels"]})
+            width, height = probe.size
+            gray = np.asarray(probe.convert("L"), dtype=np.float64)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise EngineError("The file is not an image Pillow can read (PNG, JPEG, ...).", fields={"file": [str(exc)]}) from None
+    limits = settings.ENGINE
+    verdict = quality.assess(gray, limits["MIN_IMAGE_SIDE"], limits["MIN_BLUR_VARIANCE"], limits["MIN_CONTRAST"])
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name.rsplit("/", 1)[-1])[:100] or "image"
+    image = Image(
+        project=project, sha256=digest, width=width, height=height, source_dataset=source_dataset, source_id=source_id or safe,
+        quality_ok=verdict.ok, quality_reason=verdict.reason, blur_variance=verdict.blur_variance,
+        contrast=verdict.contrast, ingested_by=user,
+    )
+    with transaction.atomic():
+        image.file.save(f"{digest[:12]}-{safe}", ContentFile(data), save=False)
+        try:
+            image.save()
+            if depth is not None:
+                attach_depth(image, depth, intrinsics)
+        except Exception:
+            image.file.delete(save=False)
+            if image.point_cloud:
+                image.point_cloud.delete(save=False)
+            raise
+        if verdict.ok:
+            leases.create(project, Stage.SELECT, image=image)
+    return image, True
+
+
+def add_object(task_id, user, mask_rle, category, description="", confirm_multi_region=False, seconds=0.0):
+    """Record an object selected in the image of a held Stage 1 task."""
+    with transaction.atomic():
+        task = leases.hold(task_id, user)
+        if task.stage != Stage.SELECT:
+            raise EngineError(f"Task {task.pk} is a {task.stage} task, not a selection task.", code=ErrorCode.WRONG_STAGE)
+        image = task.image
+        slug = resolve_category(category, allowed=set(task.project.taxonomy))
+        if slug is None:
+            raise EngineError(
+                f"Unknown category {category!r}; pick one of the project's taxonomy (GET /api/categories/).",
+                fields={"category": ["not in the project's taxonomy"]},
+            )
+        try:
+            mask = masks.decode(mask_rle)
+            masks.validate(mask, (image.width, image.height), settings.ENGINE["MASK_MIN_REGION_FRACTION"],
+                           confirm_multi_region)
+        except masks.MaskError as exc:
+            raise EngineError(str(exc), fields={"mask": [str(exc)]}) from None
+        return ObjectInstance.objects.create(
+            image=image, mask_rle=masks.encode(mask), area=int(mask.sum()), bbox=masks.bbox(mask),
+            multi_region=len(masks.regions(mask, settings.ENGINE["MASK_MIN_REGION_FRACTION"])) > 1,
+            category=slug, description=description.strip(), selected_by=user, seconds_spent=float(seconds or 0.0),
+        )
+
+
+def finish_image(task_id, user, seconds=0.0, key=""):
+    """Complete a Stage 1 task and send its new objects to candidate generation."""
+    from engine.candidates.tasks import start_generation
+
+    with transaction.atomic():
+        task = leases.hold(task_id, user)
+        if task.stage != Stage.SELECT:
+            raise EngineError(f"Task {task.pk} is a {task.stage} task, not a selection task.", code=ErrorCode.WRONG_STAGE)
+        new = list(task.image.instances.filter(status=ObjectStatus.SELECTED).values_list("id", flat=True))
+        body = {"task": task.pk, "objects": new}
+        leases.complete(task, user, key=key, response=body, seconds=seconds)
+        for object_id in new:
+            transaction.on_commit(lambda oid=object_id: start_generation.delay(oid))
+    return body
+
+
+def parse_depth(data):
+    """Return a float32 (H, W) depth map in metres from .npy bytes, or raise EngineError."""
+    try:
+        depth = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise EngineError("depth must be a .npy file of an (H, W) float array in metres.",
+                          fields={"depth": [str(exc)]}) from None
+    if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.number):
+        raise EngineError(f"depth must be an (H, W) numeric array, got shape {depth.shape} of {depth.dtype}.",
+                          fields={"depth": ["wrong shape or type"]})
+    return depth.astype(np.float32)
+
+
+def attach_depth(image, depth, intrinsics, stride=1):
+    """Store an image's depth map and intrinsics and derive its point cloud (float32 xyz, camera frame)."""
+    from model_suite.depth import depth_to_points
+
+    if depth.shape != (image.height, image.width):
+        raise EngineError(f"depth is {depth.shape[1]}x{depth.shape[0]} but the image is {image.width}x{image.height}.",
+                          fields={"depth": ["size differs from the image"]})
+    keys = ("fx", "fy", "cx", "cy")
+    try:
+        intrinsics = {k: float(intrinsics[k]) for k in keys}
+    except (KeyError, TypeError, ValueError):
+        raise EngineError("intrinsics must give fx, fy, cx, cy in pixels.", fields={"intrinsics": ["missing"]}) from None
+    if intrinsics["fx"] <= 0 or intrinsics["fy"] <= 0:
+        raise EngineError("intrinsics fx and fy must be positive.", fields={"intrinsics": ["not positive"]})
+    points, _ = depth_to_points(depth, intrinsics, stride=stride)
+    buffer = io.BytesIO()
+    np.save(buffer, depth)
+    image.depth.save(f"depth-{image.pk}.npy", ContentFile(buffer.getvalue()), save=False)
+    image.point_cloud.save(f"cloud-{image.pk}.bin", ContentFile(np.asarray(points, "<f4").tobytes()), save=False)
+    image.intrinsics = intrinsics
+    image.save(update_fields=["depth", "point_cloud", "intrinsics"])

@@ -1,0 +1,131 @@
+"""Claim, fetch, release, extend and submit tasks of any stage."""
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from engine.core.errors import EngineError, ErrorCode
+from engine.core.models import Project
+from engine.core.roles import ANNOTATOR, ARTIST, has_role
+from engine.leases import services as leases
+from engine.leases.models import Stage
+from engine.leases.serializers import ClaimSerializer
+
+ROLE_OF_STAGE = {Stage.SELECT: ANNOTATOR, Stage.RANK: ANNOTATOR, Stage.ALIGN: ANNOTATOR, Stage.ARTIST: ARTIST}
+
+
+def check_stage_role(user, stage):
+    """Raise 403 unless the user's role works on this stage."""
+    role = ROLE_OF_STAGE[Stage(stage)]
+    if not has_role(user, role):
+        raise EngineError(f"{Stage(stage).label} needs the {role} role.", code=ErrorCode.PERMISSION_DENIED,
+                          status_code=403)
+
+
+def payload_builders():
+    from engine.alignment.api import align_payload
+    from engine.artists.api import artist_payload
+    from engine.intake.api import select_payload
+    from engine.ranking.api import rank_payload
+
+    return {Stage.SELECT: select_payload, Stage.RANK: rank_payload, Stage.ARTIST: artist_payload,
+            Stage.ALIGN: align_payload}
+
+
+def submit_handlers():
+    from engine.alignment.api import submit_align
+    from engine.artists.api import submit_artist
+    from engine.intake.api import submit_select
+    from engine.ranking.api import submit_rank
+
+    return {Stage.SELECT: submit_select, Stage.RANK: submit_rank, Stage.ARTIST: submit_artist,
+            Stage.ALIGN: submit_align}
+
+
+def task_body(task, request):
+    """Return the JSON of a held task: lease, stage and the stage's payload."""
+    seconds_left = max(0.0, (task.lease_expires_at - timezone.now()).total_seconds()) if task.lease_expires_at else 0.0
+    return {
+        "id": task.pk, "stage": task.stage, "status": task.status, "project": task.project_id,
+        "lease_expires_at": task.lease_expires_at.isoformat() if task.lease_expires_at else None,
+        "lease_seconds_left": round(seconds_left, 1),
+        "payload": payload_builders()[Stage(task.stage)](task, request),
+    }
+
+
+def idempotency_key(request):
+    key = request.headers.get("Idempotency-Key", "")
+    if len(key) > 100:
+        raise EngineError("Idempotency-Key must be at most 100 characters.", fields={"Idempotency-Key": ["too long"]})
+    return key
+
+
+class ClaimView(APIView):
+    """Lease the next task of a stage (or return the one you hold): 200 with the task, 204 when none is free."""
+
+    @extend_schema(request=ClaimSerializer, responses={200: OpenApiTypes.OBJECT, 204: None})
+    def post(self, request):
+        params = ClaimSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        stage = params.validated_data["stage"]
+        check_stage_role(request.user, stage)
+        project_id = params.validated_data["project"]
+        # A task you already hold comes back first (a reload, a second tab): no one hoards a queue.
+        task = leases.held(request.user, project_id, stage) or leases.claim(
+            request.user, project_id, stage, params.validated_data["failure_category"]
+        )
+        if task is None:
+            if not Project.objects.filter(pk=project_id).exists():
+                raise EngineError(f"Project {project_id} does not exist.", code=ErrorCode.NOT_FOUND, status_code=404,
+                                  fields={"project": ["unknown project"]})
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(task_body(task, request))
+
+
+class TaskView(APIView):
+    """Fetch a task you hold."""
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, pk):
+        task = leases.hold(pk, request.user, for_update=False)
+        return Response(task_body(task, request))
+
+
+class ReleaseView(APIView):
+    """Give a task back to the pool."""
+
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    def post(self, request, pk):
+        leases.release(pk, request.user)
+        return Response({"task": pk, "status": "open"})
+
+
+class ExtendView(APIView):
+    """Renew the lease on a task you hold."""
+
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    def post(self, request, pk):
+        task = leases.extend(pk, request.user)
+        return Response({"task": pk, "lease_expires_at": task.lease_expires_at.isoformat()})
+
+
+class SubmitView(APIView):
+    """Submit the result of a task; a repeat with the same Idempotency-Key returns the first answer."""
+
+    @extend_schema(
+        request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT,
+        description="Body by stage: select {seconds}; rank {level or rating, failure_category, seconds}; "
+        "artist {mesh, seconds}; align {rotation, translation, scale, seconds}.",
+    )
+    def post(self, request, pk):
+        key = idempotency_key(request)
+        stage, earlier = leases.replay(pk, request.user, key)
+        if earlier is not None:
+            return Response(earlier)
+        if stage is None:
+            raise EngineError(f"Task {pk} does not exist.", code=ErrorCode.NOT_FOUND, status_code=404)
+        check_stage_role(request.user, stage)
+        return Response(submit_handlers()[Stage(stage)](request, pk, key))

@@ -1,0 +1,184 @@
+"""Claim + submit cycles over HTTP against a real WSGI server, for `manage.py bench_claims`."""
+
+import http.client
+import json
+import multiprocessing
+import threading
+import time
+from urllib.parse import urlsplit
+
+import numpy as np
+
+
+def make_pool(tasks, clients):
+    """Create a bench project with `tasks` Stage 3 tasks and `clients` annotators; return (project, tokens)."""
+    from django.contrib.auth.models import User
+    from django.core.files.base import ContentFile
+    from rest_framework.authtoken.models import Token
+
+    from engine.alignment.models import Alignment
+    from engine.candidates.models import Candidate, CandidateSet, SetStatus
+    from engine.core.models import Project
+    from engine.core.roles import ANNOTATOR, grant
+    from engine.intake.models import Image, ObjectInstance, ObjectStatus
+    from engine.leases.models import Stage, Task
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    project = Project.objects.create(name=f"bench-{stamp}")
+    iteration = project.current_iteration()
+    image = Image(project=project, width=64, height=64, sha256=stamp, source_dataset="bench")
+    image.file.save(f"bench-{stamp}.png", ContentFile(_png()), save=False)
+    image.save()
+    rle = {"size": [64, 64], "counts": [0, 4096]}
+    objects = ObjectInstance.objects.bulk_create([
+        ObjectInstance(image=image, mask_rle=rle, area=4096, bbox=[0, 0, 64, 64], category="box",
+                       status=ObjectStatus.ALIGNING) for _ in range(tasks)
+    ])
+    sets = CandidateSet.objects.bulk_create([
+        CandidateSet(object=o, iteration=iteration, status=SetStatus.ACCEPTED) for o in objects
+    ])
+    mesh_name = Candidate.mesh.field.storage.save(f"bench/{stamp}.glb", ContentFile(_glb()))
+    candidates = Candidate.objects.bulk_create([
+        Candidate(candidate_set=s, generator="bench", generator_version="1", kind="retrieval", seed=0, mesh=mesh_name)
+        for s in sets
+    ])
+    pool = Task.objects.bulk_create([
+        Task(project=project, stage=Stage.ALIGN, image=image, object=o, candidate_set=s) for o, s in zip(objects, sets)
+    ])
+    Alignment.objects.bulk_create([Alignment(task=t, candidate=c, rating=0.9) for t, c in zip(pool, candidates, strict=True)])
+    tokens = []
+    for i in range(clients):
+        user = User.objects.create_user(f"bench-{stamp}-{i}")
+        grant(user, ANNOTATOR)
+        tokens.append(Token.objects.create(user=user).key)
+    return project, tokens
+
+
+def _png():
+    import io
+
+    from PIL import Image as PILImage
+
+    buffer = io.BytesIO()
+    PILImage.fromarray((np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _glb():
+    import trimesh
+
+    from model_suite.meshio import to_glb
+
+    box = trimesh.creation.box()
+    return to_glb(np.asarray(box.vertices), np.asarray(box.faces))
+
+
+POSE = json.dumps({"rotation": {"quaternion": [1, 0, 0, 0]}, "translation": [0, 0, 2], "scale": 1.0, "seconds": 1})
+
+
+def _client(url, project_id, token, deadline, out):
+    """Claim and submit until the queue is empty; append (task_id, claim_s, submit_s, status) rows."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    claim_body = json.dumps({"project": project_id, "stage": "align"})
+    while time.monotonic() < deadline:
+        t0 = time.perf_counter()
+        conn.request("POST", "/api/tasks/claim/", claim_body, headers)
+        response = conn.getresponse()
+        body = response.read()
+        t1 = time.perf_counter()
+        if response.status == 204:
+            return
+        if response.status != 200:
+            out.append((None, t1 - t0, 0.0, response.status))
+            continue
+        task_id = json.loads(body)["id"]
+        conn.request("POST", f"/api/tasks/{task_id}/submit/", POSE, {**headers, "Idempotency-Key": f"b{task_id}"})
+        response = conn.getresponse()
+        response.read()
+        out.append((task_id, t1 - t0, time.perf_counter() - t1, response.status))
+
+
+def _process(url, project_id, tokens, seconds, queue):
+    rows = []
+    deadline = time.monotonic() + seconds
+    threads = [threading.Thread(target=_client, args=(url, project_id, t, deadline, rows)) for t in tokens]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    queue.put(rows)
+
+
+def drive(url, project_id, tokens, processes, seconds):
+    """Run the clients in `processes` processes; return every cycle row."""
+    queue = multiprocessing.get_context("fork").Queue()
+    shares = [tokens[i::processes] for i in range(processes)]
+    procs = [multiprocessing.get_context("fork").Process(target=_process, args=(url, project_id, s, seconds, queue))
+             for s in shares if s]
+    for p in procs:
+        p.start()
+    rows = []
+    for _ in procs:
+        rows.extend(queue.get())
+    for p in procs:
+        p.join()
+    return rows
+
+
+def summarize(rows, wall, project, vendor):
+    """Return the figures of a run: throughput, latency percentiles, duplicates, losses."""
+    from collections import Counter
+
+    from engine.leases.models import Task, TaskStatus
+
+    ok = [r for r in rows if r[0] is not None and r[3] == 200]
+    cycle_ms = np.array([(r[1] + r[2]) * 1000 for r in ok]) if ok else np.zeros(1)
+    claim_ms = np.array([r[1] * 1000 for r in rows]) if rows else np.zeros(1)
+    counts = Counter(r[0] for r in rows if r[0] is not None)
+    done = set(Task.objects.filter(project=project, status=TaskStatus.DONE).values_list("id", flat=True))
+    total = Task.objects.filter(project=project).count()
+    return {
+        "database": vendor,
+        "tasks": total,
+        "cycles": len(ok),
+        "seconds": round(wall, 2),
+        "cycles_per_s": round(len(ok) / wall, 1) if wall else None,
+        "cycle_ms": {"p50": round(float(np.percentile(cycle_ms, 50)), 1),
+                     "p95": round(float(np.percentile(cycle_ms, 95)), 1),
+                     "p99": round(float(np.percentile(cycle_ms, 99)), 1)},
+        "claim_ms": {"p50": round(float(np.percentile(claim_ms, 50)), 1),
+                     "p99": round(float(np.percentile(claim_ms, 99)), 1)},
+        "duplicates": sum(1 for n in counts.values() if n > 1),
+        "lost": sum(1 for r in ok if r[0] not in done),
+        "unfinished": total - len(done),
+        "http_errors": dict(Counter(r[3] for r in rows if r[3] != 200)),
+    }
+
+
+def cpu_seconds(server):
+    """Return CPU seconds used so far by the server (gunicorn), the clients, and the whole machine."""
+    import psutil
+
+    def total(procs):
+        seconds = 0.0
+        for p in procs:
+            try:
+                t = p.cpu_times()
+                seconds += t.user + t.system
+            except psutil.Error:
+                pass
+        return seconds
+
+    server_procs = []
+    if server is not None:
+        root = psutil.Process(server.pid)
+        server_procs = [root, *root.children(recursive=True)]
+    me = psutil.Process()
+    own = me.cpu_times()
+    clients = own.user + own.system + own.children_user + own.children_system
+    machine = psutil.cpu_times()
+    # The whole machine: server, clients, PostgreSQL, and whatever else runs now.
+    busy = machine.user + machine.nice + machine.system + getattr(machine, "irq", 0) + getattr(machine, "softirq", 0)
+    return {"server": total(server_procs), "clients": clients, "machine": busy}

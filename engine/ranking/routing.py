@@ -1,0 +1,49 @@
+"""Where a rated candidate set goes: Stage 3 when r ≥ α_k, else the artists (Stage 2.5)."""
+
+from engine.alignment.models import Alignment
+from engine.artists.models import ArtistCase, FailureCategory
+from engine.candidates.models import SetStatus
+from engine.flywheel.pairs import pairs_against
+from engine.intake.models import ObjectStatus
+from engine.leases import services as leases
+from engine.leases.models import Stage
+
+
+def route(session, winner_id):
+    """Route the session's set by its rating; return a summary of the decision.
+
+    Only the first rated session of a set routes it; later sessions (overlap for agreement
+    studies) are stored and counted in the ratings but move nothing.
+    """
+    cset = session.candidate_set
+    if cset.status != SetStatus.READY:
+        return {"routed_to": None, "reason": "already routed by an earlier session"}
+    obj = cset.object
+    project = cset.iteration.project
+    winner = cset.candidates.get(pk=winner_id)
+    if session.rating >= cset.iteration.alpha:
+        cset.status = SetStatus.ACCEPTED
+        cset.save(update_fields=["status"])
+        pairs_against(obj, cset.iteration, winner, rating=session.rating, rejected_ids=session.order)
+        task = leases.create(project, Stage.ALIGN, image=obj.image, object=obj, candidate_set=cset)
+        Alignment.objects.create(task=task, candidate=winner, rating=session.rating)
+        obj.status = ObjectStatus.ALIGNING
+        obj.save(update_fields=["status"])
+        return {"routed_to": Stage.ALIGN.value, "task_created": task.pk}
+    cset.status = SetStatus.FAILED
+    cset.save(update_fields=["status"])
+    if not project.route_failures:
+        obj.status = ObjectStatus.FAILED
+        obj.save(update_fields=["status"])
+        return {"routed_to": None, "reason": "rated below α; the project does not route failures"}
+    category = session.failure_category or FailureCategory.OTHER
+    # balance_key = how many cases of this category came before: serving by it interleaves
+    # the categories, so artists see hard cases balanced across them.
+    seen = ArtistCase.objects.filter(task__project=project, failure_category=category).count()
+    task = leases.create(project, Stage.ARTIST, image=obj.image, object=obj, candidate_set=cset, balance_key=seen)
+    ArtistCase.objects.create(
+        task=task, candidate_set=cset, best_candidate=winner, failure_category=category, rating=session.rating
+    )
+    obj.status = ObjectStatus.ARTIST
+    obj.save(update_fields=["status"])
+    return {"routed_to": Stage.ARTIST.value, "task_created": task.pk, "failure_category": category}

@@ -1,0 +1,88 @@
+"""Stage 2 rules: open a session on a claimed task, record answers, rate the survivor."""
+
+import random
+
+from django.db import transaction
+from django.utils import timezone
+
+from engine.core.errors import EngineError, ErrorCode, LeaseError
+from engine.leases import services as leases
+from engine.leases.models import Stage
+from engine.ranking import tournament
+from engine.ranking.models import Comparison, RankingSession
+from engine.ranking.routing import route
+
+
+def session_for(task, user):
+    """Return the user's session on a rank task, opening it with a fresh random order."""
+    if task.stage != Stage.RANK:
+        raise EngineError(f"Task {task.pk} is a {task.stage} task, not a ranking task.", code=ErrorCode.WRONG_STAGE)
+    session = RankingSession.objects.filter(task=task, annotator=user).first()
+    if session:
+        return session
+    seed = random.SystemRandom().randrange(2**31)
+    order = list(task.candidate_set.candidates.values_list("id", flat=True))
+    random.Random(seed).shuffle(order)
+    session, _ = RankingSession.objects.get_or_create(
+        task=task, annotator=user, defaults={"candidate_set": task.candidate_set, "order": order, "seed": seed}
+    )
+    return session
+
+
+def state_of(session):
+    """Return the tournament state replayed from the session's stored comparisons."""
+    rows = session.comparisons.order_by("position").values_list("left_id", "right_id", "kept_id")
+    return tournament.replay(session.order, list(rows))
+
+
+def compare(task_id, user, position, answer, seconds=0.0):
+    """Record the answer to comparison `position`; a repeat of a recorded answer is a no-op."""
+    with transaction.atomic():
+        task = leases.hold(task_id, user)
+        session = session_for(task, user)
+        state = state_of(session)
+        if position < state.position:
+            done = session.comparisons.get(position=position)
+            if done.answer != answer:
+                raise LeaseError(
+                    f"Comparison {position} is already answered '{done.answer}'; the next one is {state.position}.",
+                    code=ErrorCode.OUT_OF_ORDER,
+                )
+            return session, state
+        if position > state.position:
+            raise LeaseError(f"The next comparison is {state.position}, not {position}.", code=ErrorCode.OUT_OF_ORDER)
+        # The tie-break draw is seeded by the session and position, so it is reproducible.
+        rng = random.Random(session.seed * 1009 + position)
+        try:
+            new_state, kept, tie_break = tournament.answer(session.order, state, answer, rng)
+        except tournament.TournamentError as exc:
+            raise EngineError(str(exc), fields={"answer": [str(exc)]}) from exc
+        Comparison.objects.create(
+            session=session, annotator=user, position=position, left_id=state.left, right_id=state.right,
+            answer=answer, kept_id=kept, tie_break=tie_break, seconds=max(0.0, float(seconds or 0.0)),
+        )
+    return session, new_state
+
+
+def rate(task_id, user, rating, rubric=None, failure_category="", seconds=0.0, key=""):
+    """Rate the survivor, route the set, and complete the task; return the response body."""
+    with transaction.atomic():
+        task = leases.hold(task_id, user)
+        session = session_for(task, user)
+        state = state_of(session)
+        if not state.done:
+            raise EngineError(
+                f"{state.total - state.shown} candidates are still unseen; finish the comparisons before rating.",
+                code=ErrorCode.OUT_OF_ORDER, status_code=409,
+                fields={"rating": ["The tournament is not finished."]},
+            )
+        session.rating = rating
+        session.rubric = rubric or {}
+        session.failure_category = failure_category or ""
+        session.rated_at = timezone.now()
+        session.save(update_fields=["rating", "rubric", "failure_category", "rated_at"])
+        outcome = route(session, state.winner)
+        body = {"task": task.pk, "winner": state.winner, "rating": rating, **outcome}
+        total = sum(session.comparisons.values_list("seconds", flat=True)) + float(seconds or 0.0)
+        leases.complete(task, user, key=key, response=body, seconds=total)
+    return body

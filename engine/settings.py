@@ -1,0 +1,208 @@
+"""Settings of the data engine, read from the environment.
+
+DATABASE_URL   PostgreSQL in production and CI (postgres://user@host:5432/name); SQLite when unset.
+REDIS_URL      Celery broker/results and the RQ `trainer` queue; unset runs jobs in-process.
+MEDIA_ROOT     where images, masks, meshes and checkpoints are stored.
+SECRET_KEY     required when DEBUG is off.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+INSECURE_DEFAULT_KEY = "django-insecure-data-engine-development-key"  # noqa: S105 (documented default)
+
+
+def _env_bool(name, default):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+DEBUG = _env_bool("DEBUG", True)
+SECRET_KEY = os.environ.get("SECRET_KEY", INSECURE_DEFAULT_KEY)
+if not DEBUG and SECRET_KEY == INSECURE_DEFAULT_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is the built-in development key while DEBUG is off. "
+        "Set SECRET_KEY in the environment to a long random value."
+    )
+ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_rq",
+    "engine.core",
+    "engine.leases",
+    "engine.intake",
+    "engine.candidates",
+    "engine.ranking",
+    "engine.artists",
+    "engine.alignment",
+    "engine.flywheel",
+    "annotation_ui",
+]
+
+# Migrations live in the top-level `migrations/` package, one module per app label.
+MIGRATION_MODULES = {
+    label: f"migrations.{label}"
+    for label in ("core", "leases", "intake", "candidates", "ranking", "artists", "alignment", "flywheel")
+}
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "engine.urls"
+WSGI_APPLICATION = "engine.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    # The embedded default for a first run. IMMEDIATE transactions take the write lock up
+    # front, so concurrent claimants queue on the busy timeout instead of failing to upgrade.
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("ENGINE_SQLITE_PATH", str(BASE_DIR / "var" / "engine.sqlite3")),
+            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Files ----------------------------------------------------------------------------------
+MEDIA_ROOT = os.environ.get("MEDIA_ROOT", str(BASE_DIR / "var" / "media"))
+MEDIA_URL = "/media/"
+STATIC_URL = "/static/"
+STATIC_ROOT = os.environ.get("STATIC_ROOT", str(BASE_DIR / "var" / "static"))
+# three.js comes from npm (package.json), served by staticfiles under /static/vendor/three/.
+STATICFILES_DIRS = [("vendor/three", BASE_DIR / "node_modules" / "three")] if (BASE_DIR / "node_modules" / "three").exists() else []
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
+
+# --- Auth -----------------------------------------------------------------------------------
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+AUTH_PASSWORD_VALIDATORS = [] if DEBUG else [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+PASSWORD_HASHERS = (
+    ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    if _env_bool("ENGINE_FAST_PASSWORD_HASHER", False)
+    else ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+)
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+# --- REST framework -------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",  # the browser, with CSRF
+        "rest_framework.authentication.TokenAuthentication",  # scripts and workers
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "engine.core.errors.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "3D data engine API",
+    "DESCRIPTION": "Stage 1 object selection, Stage 2 ranking, Stage 2.5 artists, Stage 3 alignment, exports.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Queues ---------------------------------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
+# Without Redis (the embedded demo), Celery tasks run in-process at call time.
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "cpu"
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# A message whose worker died unacknowledged goes back to the queue after the visibility
+# timeout; workers sweep for such messages every CELERY_RESTORE_INTERVAL seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
+    "unacked_restore_interval": int(os.environ.get("CELERY_RESTORE_INTERVAL", "10")),
+    "unacked_restore_throttle": 1,
+}
+
+RQ_QUEUES = {
+    "trainer": {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 24 * 3600},
+}
+
+# --- Engine ---------------------------------------------------------------------------------
+ENGINE = {
+    "LEASE_SECONDS": int(os.environ.get("ENGINE_LEASE_SECONDS", "900")),
+    "UPLOAD_MAX_BYTES": int(os.environ.get("ENGINE_UPLOAD_MAX_BYTES", str(50 * 1024 * 1024))),
+    "UPLOAD_MAX_TRIANGLES": int(os.environ.get("ENGINE_UPLOAD_MAX_TRIANGLES", "2000000")),
+    "MIN_IMAGE_SIDE": int(os.environ.get("ENGINE_MIN_IMAGE_SIDE", "256")),
+    "MIN_BLUR_VARIANCE": float(os.environ.get("ENGINE_MIN_BLUR_VARIANCE", "20.0")),
+    "MIN_CONTRAST": float(os.environ.get("ENGINE_MIN_CONTRAST", "0.05")),
+    "MASK_MIN_REGION_FRACTION": float(os.environ.get("ENGINE_MASK_MIN_REGION_FRACTION", "0.01")),
+    "WARM_UP_WORKERS": _env_bool("ENGINE_WARM_UP_WORKERS", True),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {"engine": {"handlers": ["console"], "level": os.environ.get("ENGINE_LOG_LEVEL", "INFO")}},
+}
+
+# --- Model suite ----------------------------------------------------------------------------
+SHAPE_LIBRARY_DIR = Path(os.environ.get("SHAPE_LIBRARY_DIR", str(Path(MEDIA_ROOT) / "library")))
+EXTERNAL_GENERATOR_URL = os.environ.get("EXTERNAL_GENERATOR_URL", "")
+# Further model-suite settings (see model_suite.registry.DEFAULTS); an unknown key is an error.
+MODEL_SUITE = {}
+EXPORT_ROOT = Path(os.environ.get("EXPORT_ROOT", str(Path(MEDIA_ROOT).parent / "exports")))
+RUNS_ROOT = Path(os.environ.get("RUNS_ROOT", str(Path(MEDIA_ROOT).parent / "runs")))

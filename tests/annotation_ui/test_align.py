@@ -1,0 +1,94 @@
+"""Stage 3 in the browser: move the mesh with the keys, undo, rotate, scale, submit the pose."""
+
+import math
+
+import numpy as np
+import pytest
+from django.core.files.base import ContentFile
+
+from engine.alignment.models import Alignment
+from engine.flywheel.models import TrainingSample
+from engine.leases import services as leases
+from engine.leases.models import Stage, TaskStatus
+from tests.annotation_ui.conftest import ready_set
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def synthetic_cloud(image, obj, n_side=120):
+    """Back-project a pixel grid: a wall 4 m away, the object's pixels 2 m away (float32 xyz, camera frame)."""
+    w, h = image.width, image.height
+    f = w / (2 * 0.5773502692)
+    us, vs = np.meshgrid(np.linspace(0, w - 1, n_side), np.linspace(0, h - 1, n_side))
+    x0, y0, x1, y1 = obj.bbox
+    inside = (us >= x0) & (us < x1) & (vs >= y0) & (vs < y1)
+    z = np.where(inside, 2.0, 4.0)
+    xyz = np.stack([(us - w / 2) * z / f, (vs - h / 2) * z / f, z], axis=-1).reshape(-1, 3)
+    return xyz.astype("<f4").tobytes()
+
+
+def align_task(obj, meshes, cloud_side=120):
+    cset = ready_set(obj, meshes, 2)
+    image = obj.image
+    image.point_cloud.save("cloud.bin", ContentFile(synthetic_cloud(image, obj, cloud_side)))
+    task = leases.create(image.project, Stage.ALIGN, image=image, object=obj, candidate_set=cset)
+    Alignment.objects.create(task=task, candidate=cset.candidates.first(), rating=0.75)
+    return task
+
+
+def test_align_move_undo_rotate_scale_and_submit(page, annotator, obj, glb_meshes):
+    task = align_task(obj, glb_meshes)
+    page.login("ann")
+    page.goto(f"/align/?project={obj.image.project_id}")
+    tab = page.tab
+    tab.wait_for_function("window.__align && window.__align.ready")
+    tab.wait_for_function("document.querySelector('#iou').textContent.includes('%')")
+
+    # Drag the gizmo's centre handle with the mouse: the mesh moves in the image plane; undo puts it back.
+    start = tab.inner_text("#readout")
+    box = tab.locator("#scene-canvas").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2  # t = (0, 0, 2) projects to the centre
+    tab.mouse.move(cx, cy)
+    tab.mouse.down()
+    tab.mouse.move(cx + 30, cy + 10, steps=5)
+    tab.mouse.move(cx + 60, cy + 20, steps=5)
+    tab.mouse.up()
+    assert tab.inner_text("#readout") != start, "dragging the gizmo did not move the mesh"
+    assert tab.is_enabled("#btn-undo")
+    tab.click("#btn-undo")
+    assert tab.inner_text("#readout") == start
+
+    for _ in range(3):
+        tab.keyboard.press("ArrowRight")  # +1 cm in x each
+    tab.keyboard.press("Shift+ArrowUp")  # 10 cm up: undone below
+    tab.keyboard.press("Control+z")
+    tab.click("button[data-mode=rotate]")
+    tab.keyboard.press("Shift+ArrowRight")  # 10° about the camera's vertical axis
+    tab.keyboard.press("r")  # scale mode
+    tab.keyboard.press("ArrowUp")  # +1 %
+    # Every tool of the published tool, clicked once: views, toggles, point size.
+    for selector in ["button[data-view=front]", "button[data-view=side]", "button[data-view=top]", "#btn-mesh",
+                     "#btn-mesh", "#btn-target", "#btn-target", "#btn-larger", "#btn-gizmo", "#btn-gizmo"]:
+        tab.click(selector)
+    page.screenshot("stage3-top-view")
+    assert page.canvas_variance("#scene-canvas") > 20, "the top view is blank"
+    tab.keyboard.press("4")  # back to the camera view
+    tab.wait_for_timeout(300)
+    page.screenshot("stage3-camera-view")
+    assert page.canvas_variance("#scene-canvas") > 20, "the camera view is blank"
+    iou = tab.inner_text("#iou")
+    assert iou.startswith("IoU ") and iou.endswith("%")
+    tab.keyboard.press("Enter")
+    tab.wait_for_selector("#empty:not([hidden])")
+
+    alignment = Alignment.objects.get(task=task)
+    assert alignment.translation == pytest.approx([0.03, 0.0, 2.0], abs=1e-5)
+    assert alignment.scale == pytest.approx(1.01, abs=1e-5)
+    w, x, y, z = alignment.rotation
+    assert math.degrees(2 * math.acos(min(1.0, abs(w)))) == pytest.approx(10.0, abs=1e-3)
+    assert abs(y) == pytest.approx(math.sin(math.radians(5)), abs=1e-5) and x == pytest.approx(0) and z == pytest.approx(0)
+    assert alignment.aligned_by == annotator and alignment.seconds > 0
+    task.refresh_from_db()
+    assert task.status == TaskStatus.DONE
+    assert TrainingSample.objects.filter(alignment=alignment).exists()
+    page.assert_no_js_errors()

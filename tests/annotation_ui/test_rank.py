@@ -1,0 +1,148 @@
+"""Stage 2 in the browser: compare a set of 8 with the keyboard (Equal included), rate, next set."""
+
+import pytest
+
+from engine.artists.models import ArtistCase
+from engine.core.models import Project
+from engine.intake import masks
+from engine.intake.models import ObjectInstance
+from engine.leases.models import Stage, Task, TaskStatus
+from engine.ranking.models import Comparison, RankingSession
+from tests.annotation_ui.conftest import box_mask, ready_set
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def second_object(image, annotator):
+    mask = box_mask(image, 300, 300, 480, 500)
+    return ObjectInstance.objects.create(image=image, mask_rle=masks.encode(mask), area=int(mask.sum()),
+                                         bbox=masks.bbox(mask), category="chair", selected_by=annotator)
+
+
+def test_rank_a_set_with_keys_then_the_next_set(page, annotator, obj, image, glb_meshes):
+    project = obj.image.project
+    Project.objects.filter(pk=project.pk).update(n_candidates=8)
+    first = ready_set(obj, glb_meshes, 8)
+    second = ready_set(second_object(image, annotator), glb_meshes, 3)
+    navigations = []
+
+    page.login("ann")
+    page.goto(f"/rank/?project={project.pk}")
+    tab = page.tab
+    tab.on("framenavigated", lambda frame: navigations.append(frame.url))
+    tab.wait_for_function("window.__perf.firstFrame.length > 0")
+    assert tab.inner_text("#progress") == "2 of 8 shown"
+    tab.keyboard.press("?")  # the shortcuts of the page
+    assert tab.is_visible("#help") and "Equal" in tab.inner_text("#help")
+    tab.keyboard.press("Escape")
+    assert not tab.is_visible("#help")
+    # Blind: nothing on the page names a generator.
+    assert "gen-" not in tab.content()
+
+    keys = ["ArrowLeft", "ArrowDown", "ArrowRight", "=", "ArrowLeft", "ArrowRight", "ArrowLeft"]
+    for i, key in enumerate(keys):
+        tab.keyboard.press(key)
+        expected = f"{i + 3} of 8 shown" if i < 6 else "All 8 shown"
+        tab.wait_for_function("(t) => document.querySelector('#progress').textContent === t", arg=expected)
+    tab.wait_for_selector("#rating:not([hidden])")
+    assert page.canvas_variance("#pair-canvas") > 20, "the survivor's viewport is blank"
+    tab.keyboard.press("4")
+    page.screenshot("stage2-rating")
+    tab.keyboard.press("Enter")
+
+    # The next set loads in place: no page navigation, a new task leased, progress reset.
+    tab.wait_for_function("document.querySelector('#progress').textContent === '2 of 3 shown'")
+    tab.wait_for_function("window.__perf.firstFrame.length > 1")
+    assert navigations == []
+    page.screenshot("stage2-pair")
+    assert page.canvas_variance("#pair-canvas") > 20, "the pair viewport is blank"
+
+    rows = list(Comparison.objects.filter(session__candidate_set=first).order_by("position"))
+    assert [r.answer for r in rows] == ["left", "equal", "right", "equal", "left", "right", "left"]
+    for r in rows:
+        assert r.kept_id in (r.left_id, r.right_id)
+        assert r.tie_break == (r.answer == "equal")
+        assert r.annotator == annotator
+        if r.answer != "equal":
+            assert r.kept_id == (r.left_id if r.answer == "left" else r.right_id)
+    shown = {r.left_id for r in rows} | {r.right_id for r in rows}
+    assert shown == set(first.candidates.values_list("id", flat=True))
+    session = RankingSession.objects.get(candidate_set=first)
+    assert session.rating == 1.0 and session.rubric["level"] == 4
+    assert Task.objects.get(candidate_set=first, stage=Stage.RANK).status == TaskStatus.DONE
+    assert Task.objects.filter(candidate_set=first, stage=Stage.ALIGN).exists()
+    assert Task.objects.get(candidate_set=second, stage=Stage.RANK).lease_owner == annotator
+
+    # The second set: two comparisons, then a rating below the bar needs a failure category.
+    tab.click("#btn-right")
+    tab.wait_for_function("document.querySelector('#progress').textContent === '3 of 3 shown'")
+    tab.click("#btn-left")
+    tab.wait_for_selector("#rating:not([hidden])")
+    tab.keyboard.press("1")
+    assert tab.is_disabled("#submit"), "a rating below the bar must ask for the failure category"
+    tab.keyboard.press("b")
+    tab.keyboard.press("Enter")
+    tab.wait_for_selector("#empty:not([hidden])")
+    assert "queue is empty" in tab.inner_text("#empty")
+    case = ArtistCase.objects.get(candidate_set=second)
+    assert case.failure_category == "occlusion" and case.rating == 0.25
+
+    swaps = tab.evaluate("window.__perf.swaps")
+    assert len(swaps) >= 6
+    page.screenshot("stage2-empty")
+    page.assert_no_js_errors()
+
+
+def test_lease_extend_and_a_clear_message_when_it_expired(page, annotator, obj, glb_meshes):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    ready_set(obj, glb_meshes, 3)
+    page.login("ann")
+    page.goto(f"/rank/?project={obj.image.project_id}")
+    tab = page.tab
+    tab.wait_for_function("window.__perf.firstFrame.length > 0")
+    assert tab.is_visible("#lease") and ":" in tab.inner_text("#lease-time")
+
+    # A reload resumes the held task where it stood instead of claiming another.
+    tab.keyboard.press("ArrowRight")
+    tab.wait_for_function("document.querySelector('#progress').textContent === '3 of 3 shown'")
+    tab.wait_for_function("window.__perf.compareMs && window.__perf.compareMs.length === 1")
+    tab.reload()
+    tab.wait_for_function("window.__perf.firstFrame.length > 0")
+    assert tab.inner_text("#progress") == "3 of 3 shown"
+    assert Comparison.objects.filter(session__task__object=obj).count() == 1
+
+    task = Task.objects.get(object=obj, stage=Stage.RANK)
+    Task.objects.filter(pk=task.pk).update(lease_expires_at=timezone.now() + timedelta(seconds=30))
+    tab.keyboard.press("x")
+    tab.wait_for_function("document.querySelector('#banner').textContent.includes('Lease renewed')")
+    task.refresh_from_db()
+    assert task.lease_expires_at > timezone.now() + timedelta(minutes=5)
+
+    Task.objects.filter(pk=task.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    tab.keyboard.press("ArrowDown")
+    tab.wait_for_function("document.querySelector('#banner').textContent.includes('expired')")
+    assert tab.is_visible("#banner button")  # "Next task"
+    page.screenshot("stage2-lease-expired")
+    page.assert_no_js_errors()
+
+
+def test_give_a_set_back_then_ask_again(page, annotator, obj, glb_meshes):
+    ready_set(obj, glb_meshes, 3)
+    page.login("ann")
+    page.goto(f"/rank/?project={obj.image.project_id}")
+    tab = page.tab
+    tab.wait_for_function("window.__perf.firstFrame.length > 0")
+    tab.click("#release")
+    tab.wait_for_selector("#empty:not([hidden])")
+    assert "given back to the queue" in tab.inner_text("#empty")
+    task = Task.objects.get(object=obj, stage=Stage.RANK)
+    assert task.status == TaskStatus.OPEN and task.lease_owner is None
+    page.screenshot("stage2-given-back")
+    tab.click("#retry")
+    tab.wait_for_function("window.__perf.firstFrame.length > 1")
+    assert tab.inner_text("#progress") == "2 of 3 shown"
+    assert page.canvas_variance("#pair-canvas") > 20
+    page.assert_no_js_errors()

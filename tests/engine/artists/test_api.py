@@ -1,0 +1,119 @@
+"""Stage 2.5 over HTTP: a failed set reaches the artists, who upload and submit a mesh."""
+
+import io
+import zipfile
+
+import pytest
+import trimesh
+
+from engine.artists.models import ArtistMesh
+from engine.flywheel.models import PreferencePair
+from engine.leases import services as leases
+from engine.leases.models import Stage, Task
+from engine.ranking.services import compare, rate, session_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def failed_case(project, annotator, candidate_set):
+    task = leases.claim(annotator, project.pk, Stage.RANK)
+    session = session_for(task, annotator)
+    for position in range(len(session.order) - 1):
+        compare(task.pk, annotator, position, "left")
+    rate(task.pk, annotator, 0.2, failure_category="transparency")
+    return Task.objects.get(stage=Stage.ARTIST)
+
+
+def upload(client, task_id, data, name="mesh.bin"):
+    f = io.BytesIO(data)
+    f.name = name
+    return client.post(f"/api/tasks/{task_id}/upload/", {"mesh": f}, format="multipart")
+
+
+def claim(client, project):
+    response = client.post("/api/tasks/claim/", {"project": project.pk, "stage": "artist"}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_artist_flow_to_alignment(api, artist, project, failed_case):
+    client = api(artist)
+    task = claim(client, project)
+    assert task["payload"]["failure_category"] == "transparency"
+    assert task["payload"]["best_candidate"]["mesh_url"].endswith(".glb")
+    bundle = client.get(f"/api/tasks/{task['id']}/bundle/")
+    assert bundle.status_code == 200
+    names = zipfile.ZipFile(io.BytesIO(bundle.content)).namelist()
+    assert {"mask.png", "best_candidate.glb", "README.txt"} <= set(names) and any(n.startswith("image") for n in names)
+    # The name says .stl but the content is OBJ: the content wins, and the path is dropped.
+    obj_bytes = trimesh.creation.torus(0.5, 0.2).export(file_type="obj").encode()
+    uploaded = upload(client, task["id"], obj_bytes, name="../../evil/cup.stl")
+    assert uploaded.status_code == 201, uploaded.content
+    mesh = ArtistMesh.objects.get()
+    assert mesh.format == "obj" and "/evil" not in mesh.original.name and mesh.original.name.endswith("cup.obj")
+    done = client.post(f"/api/tasks/{task['id']}/submit/", {"mesh": mesh.pk}, format="json")
+    assert done.status_code == 200, done.content
+    assert done.json()["routed_to"] == "align"
+    align = Task.objects.get(stage=Stage.ALIGN)
+    assert align.alignment.artist_mesh == mesh
+    pairs = PreferencePair.objects.filter(object=failed_case.object)
+    assert pairs.count() == 4 and all(p.chosen_source == "artist" for p in pairs)
+
+
+def test_bad_upload_is_400_and_leaves_nothing(api, artist, project, failed_case, settings):
+    from pathlib import Path
+
+    def stored():
+        return sorted(str(p) for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file())
+
+    client = api(artist)
+    task = claim(client, project)
+    before = stored()
+    response = upload(client, task["id"], b"\x00\x01garbage" * 10)
+    assert response.status_code == 400
+    assert response.json()["code"] == "upload_rejected" and "mesh" in response.json()["fields"]
+    assert ArtistMesh.objects.count() == 0
+    assert stored() == before
+
+
+def test_annotator_cannot_reach_artist_tasks(api, annotator, project, failed_case):
+    client = api(annotator)
+    assert client.post("/api/tasks/claim/", {"project": project.pk, "stage": "artist"}).status_code == 403
+    assert upload(client, failed_case.pk, b"v 0 0 0\n").status_code == 403
+    assert client.get(f"/api/tasks/{failed_case.pk}/bundle/").status_code == 403
+
+
+def test_upload_without_lease_is_refused_before_reading(api, artist, project, failed_case):
+    response = upload(api(artist), failed_case.pk, trimesh.creation.box().export(file_type="glb"))
+    assert response.status_code == 403 and response.json()["code"] == "lease_not_held"
+
+
+def test_artists_see_cases_balanced_across_categories(project, artist, annotator, obj, glb_meshes):
+    from engine.artists.models import ArtistCase
+    from engine.intake.models import ObjectInstance
+    from tests.engine.conftest import ready_set
+
+    categories = ["occlusion", "occlusion", "occlusion", "small_object", "small_object", "transparency"]
+    for category in categories:
+        o = ObjectInstance.objects.create(image=obj.image, mask_rle=obj.mask_rle, area=obj.area, bbox=obj.bbox,
+                                          category="chair")
+        ready_set(o, glb_meshes, 2)
+        task = leases.claim(annotator, project.pk, Stage.RANK)
+        compare(task.pk, annotator, 0, "left")
+        rate(task.pk, annotator, 0.1, failure_category=category)
+    served = []
+    while (task := leases.claim(artist, project.pk, Stage.ARTIST)) is not None:
+        served.append(ArtistCase.objects.get(task=task).failure_category)
+    assert served[:3] == ["occlusion", "small_object", "transparency"]
+    assert sorted(served) == sorted(categories)
+
+
+def test_artist_can_ask_for_a_failure_category(api, artist, project, failed_case):
+    client = api(artist)
+    none = client.post("/api/tasks/claim/", {"project": project.pk, "stage": "artist", "failure_category": "occlusion"},
+                       format="json")
+    assert none.status_code == 204
+    got = client.post("/api/tasks/claim/", {"project": project.pk, "stage": "artist",
+                                            "failure_category": "transparency"}, format="json")
+    assert got.status_code == 200 and got.json()["payload"]["failure_category"] == "transparency"

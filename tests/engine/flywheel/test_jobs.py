@@ -1,0 +1,58 @@
+"""A trainer run as a job on a real RQ worker (queue `trainer`), registering its checkpoint."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+from engine.flywheel.jobs import TrainerRunFailed, run_trainer
+from engine.flywheel.models import ModelCheckpoint
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def tiny_cache(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cache") / "render"
+    subprocess.run([sys.executable, "-m", "trainer", "prepare", "--config", "tiny", "--n", "8", "--primitives", "4",
+                    "--out", str(out)], cwd=ROOT, check=True, capture_output=True)
+    return out
+
+
+@pytest.mark.django_db
+def test_failed_run_says_why(settings, tmp_path):
+    settings.RUNS_ROOT = tmp_path
+    with pytest.raises(TrainerRunFailed, match="no training data"):
+        run_trainer("broken", "pretrain", ["--config", "tiny", "--steps", "1"])
+    assert not ModelCheckpoint.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_trainer_job_on_a_real_rq_worker(tiny_cache, tmp_path):
+    url = os.environ.get("REDIS_URL")
+    if not url or connection.vendor != "postgresql":
+        pytest.skip("needs REDIS_URL and PostgreSQL (CI has both)")
+    import django_rq
+
+    queue_db = f"{url.rsplit('/', 1)[0]}/10"
+    redis.Redis.from_url(queue_db).flushdb()
+    queue = django_rq.get_queue("trainer", connection=redis.Redis.from_url(queue_db))
+    job = queue.enqueue(run_trainer, "tiny-pretrain", "pretrain",
+                        ["--config", "tiny", "--steps", "2", "--data", str(tiny_cache), "--no-progress"])
+    db = settings.DATABASES["default"]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "engine.settings", "REDIS_URL": queue_db,
+           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+           "RUNS_ROOT": str(tmp_path / "runs"), "MEDIA_ROOT": settings.MEDIA_ROOT}
+    done = subprocess.run([sys.executable, "manage.py", "rqworker", "trainer", "--burst"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    job.refresh()
+    assert job.get_status() == "finished", job.exc_info
+    checkpoint = ModelCheckpoint.objects.get(pk=job.return_value())
+    assert checkpoint.stage == "pretrain" and len(checkpoint.sha256) == 64
+    assert (Path(checkpoint.path) / "model.safetensors").is_file()

@@ -1,0 +1,136 @@
+"""Ingest and Stage 1 over HTTP."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+from scipy import ndimage
+from skimage import data
+
+from engine.candidates.models import CandidateSet
+from engine.intake import masks
+from engine.intake.models import Image, ObjectInstance
+from engine.leases.models import Stage, Task
+from tests.engine.conftest import box_mask
+
+pytestmark = pytest.mark.django_db
+
+
+def png(array):
+    buffer = io.BytesIO()
+    PILImage.fromarray(array).save(buffer, format="PNG")
+    buffer.seek(0)
+    buffer.name = "x.png"
+    return buffer
+
+
+def test_ingest_checks_quality_and_opens_stage1_only_for_good_images(api, engineer, project):
+    client = api(engineer)
+    good = client.post(f"/api/projects/{project.pk}/images/", {"file": png(data.astronaut())}, format="multipart")
+    assert good.status_code == 201 and good.json()["quality_ok"]
+    blurry = ndimage.gaussian_filter(data.camera(), 10)
+    bad = client.post(f"/api/projects/{project.pk}/images/", {"file": png(blurry)}, format="multipart")
+    assert bad.status_code == 201 and not bad.json()["quality_ok"] and "blurry" in bad.json()["quality_reason"]
+    again = client.post(f"/api/projects/{project.pk}/images/", {"file": png(data.astronaut())}, format="multipart")
+    assert again.status_code == 200 and again.json()["id"] == good.json()["id"]
+    assert Task.objects.filter(stage=Stage.SELECT).count() == 1
+
+
+def test_ingest_refuses_a_non_image_and_keeps_nothing(api, engineer, project):
+    junk = io.BytesIO(b"not an image at all")
+    junk.name = "junk.png"
+    response = api(engineer).post(f"/api/projects/{project.pk}/images/", {"file": junk}, format="multipart")
+    assert response.status_code == 400 and "file" in response.json()["fields"]
+    assert Image.objects.count() == 0
+
+
+def test_annotator_cannot_ingest(api, annotator, project):
+    response = api(annotator).post(f"/api/projects/{project.pk}/images/", {"file": png(data.astronaut())},
+                                   format="multipart")
+    assert response.status_code == 403
+
+
+def test_stage1_happy_path_selects_objects_and_starts_generation(api, annotator, image, eager_celery,
+                                                                 django_capture_on_commit_callbacks):
+    client = api(annotator)
+    task = client.post("/api/tasks/claim/", {"project": image.project_id, "stage": "select"}, format="json").json()
+    assert task["payload"]["image"]["width"] == image.width and task["payload"]["object_count"] == 0
+    proposal = client.post(f"/api/images/{image.pk}/segment/", {"points": [[250, 150, 1], [20, 20, 0]]},
+                           format="json")
+    assert proposal.status_code == 200, proposal.content
+    assert proposal.json()["area"] > 1000
+    response = client.post(f"/api/tasks/{task['id']}/objects/", {
+        "mask": proposal.json()["mask"], "category": "astronaut", "description": "a person in a space suit",
+        "confirm_multi_region": True,
+    }, format="json")
+    assert response.status_code == 201, response.content
+    obj = ObjectInstance.objects.get()
+    assert obj.category == "person" and obj.selected_by == annotator  # synonym resolved by the taxonomy
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post(f"/api/tasks/{task['id']}/submit/", {"seconds": 9.5}, format="json")
+    assert done.status_code == 200 and done.json()["objects"] == [obj.pk]
+    assert CandidateSet.objects.filter(object=obj).exists()
+
+
+@pytest.mark.parametrize("mutate,field", [
+    (lambda m, img: np.zeros_like(m), "mask"),
+    (lambda m, img: np.zeros((10, 10), bool), "mask"),
+])
+def test_bad_masks_are_400_with_reason(api, annotator, image, mutate, field):
+    client = api(annotator)
+    task = client.post("/api/tasks/claim/", {"project": image.project_id, "stage": "select"}, format="json").json()
+    mask = mutate(box_mask(image), image)
+    response = client.post(f"/api/tasks/{task['id']}/objects/",
+                           {"mask": masks.encode(mask), "category": "chair"}, format="json")
+    assert response.status_code == 400 and field in response.json()["fields"], response.content
+
+
+def test_unknown_category_and_malformed_payload(api, annotator, image):
+    client = api(annotator)
+    task = client.post("/api/tasks/claim/", {"project": image.project_id, "stage": "select"}, format="json").json()
+    response = client.post(f"/api/tasks/{task['id']}/objects/",
+                           {"mask": masks.encode(box_mask(image)), "category": "spaceship-xyz"}, format="json")
+    assert response.status_code == 400 and "category" in response.json()["fields"]
+    response = client.post(f"/api/tasks/{task['id']}/objects/", {"mask": "nope"}, format="json")
+    assert response.status_code == 400 and {"mask", "category"} <= set(response.json()["fields"])
+
+
+def test_split_mask_needs_confirmation(api, annotator, image):
+    client = api(annotator)
+    task = client.post("/api/tasks/claim/", {"project": image.project_id, "stage": "select"}, format="json").json()
+    mask = box_mask(image, 10, 10, 60, 60) | box_mask(image, 300, 300, 380, 380)
+    url = f"/api/tasks/{task['id']}/objects/"
+    refused = client.post(url, {"mask": masks.encode(mask), "category": "chair"}, format="json")
+    assert refused.status_code == 400 and "separate regions" in refused.json()["detail"]
+    ok = client.post(url, {"mask": masks.encode(mask), "category": "chair", "confirm_multi_region": True},
+                     format="json")
+    assert ok.status_code == 201
+
+
+def test_ingest_with_depth_derives_a_point_cloud(api, engineer, project):
+    from model_suite.depth import motorcycle_example
+
+    left, metres, intrinsics = motorcycle_example()
+    depth = io.BytesIO()
+    np.save(depth, metres)
+    depth.seek(0)
+    depth.name = "depth.npy"
+    client = api(engineer)
+    response = client.post(f"/api/projects/{project.pk}/images/", {
+        "file": png(left), "depth": depth, "intrinsics": '{"fx": %f, "fy": %f, "cx": %f, "cy": %f}' % (
+            intrinsics["fx"], intrinsics["fy"], intrinsics["cx"], intrinsics["cy"]),
+    }, format="multipart")
+    assert response.status_code == 201, response.content
+    image = Image.objects.get()
+    cloud = np.frombuffer(image.point_cloud.read(), dtype="<f4").reshape(-1, 3)
+    assert len(cloud) > 100_000 and np.isfinite(cloud).all() and (cloud[:, 2] > 0).all()
+    wrong = io.BytesIO()
+    np.save(wrong, metres[:10])
+    wrong.seek(0)
+    wrong.name = "d.npy"
+    bad = client.post(f"/api/projects/{project.pk}/images/", {"file": png(data.camera()), "depth": wrong,
+                                                               "intrinsics": '{"fx": 1, "fy": 1, "cx": 0, "cy": 0}'},
+                      format="multipart")
+    assert bad.status_code == 400 and "depth" in bad.json()["fields"]
+    assert Image.objects.count() == 1

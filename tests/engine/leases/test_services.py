@@ -1,0 +1,82 @@
+"""Leases: claim order, expiry, foreign and late submits, idempotent resubmits, release."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from engine.core.errors import LeaseError
+from engine.leases import services as leases
+from engine.leases.models import Stage, Task, TaskStatus
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def align_tasks(project):
+    return [leases.create(project, Stage.ALIGN, priority=0) for _ in range(3)]
+
+
+def test_claim_serves_in_order_and_marks_the_lease(project, annotator, align_tasks):
+    task = leases.claim(annotator, project.pk, Stage.ALIGN)
+    assert task.pk == align_tasks[0].pk
+    assert task.status == TaskStatus.LEASED and task.lease_owner == annotator and task.claims == 1
+    assert task.lease_expires_at > timezone.now()
+
+
+def test_empty_queue_returns_none(project, annotator):
+    assert leases.claim(annotator, project.pk, Stage.ALIGN) is None
+
+
+def test_expired_lease_returns_to_the_pool(project, annotator, annotator2, align_tasks, monkeypatch):
+    first = leases.claim(annotator, project.pk, Stage.ALIGN)
+    later = timezone.now() + leases.lease_duration() + timedelta(seconds=1)
+    monkeypatch.setattr(leases, "_now", lambda: later)
+    # The expired task is served again, first in line, to someone else.
+    again = leases.claim(annotator2, project.pk, Stage.ALIGN)
+    assert again.pk == first.pk and again.lease_owner == annotator2 and again.claims == 2
+
+
+def test_submit_on_expired_lease_is_refused(project, annotator, align_tasks, monkeypatch):
+    task = leases.claim(annotator, project.pk, Stage.ALIGN)
+    later = timezone.now() + leases.lease_duration() + timedelta(seconds=1)
+    monkeypatch.setattr(leases, "_now", lambda: later)
+    with pytest.raises(LeaseError) as info:
+        leases.hold(task.pk, annotator)
+    assert info.value.code == "lease_expired"
+
+
+def test_foreign_submit_is_refused(project, annotator, annotator2, align_tasks):
+    task = leases.claim(annotator, project.pk, Stage.ALIGN)
+    with pytest.raises(LeaseError) as info:
+        leases.hold(task.pk, annotator2)
+    assert info.value.code == "lease_not_held" and info.value.status_code == 403
+
+
+def test_complete_then_replay_with_same_key(project, annotator, align_tasks):
+    task = leases.claim(annotator, project.pk, Stage.ALIGN)
+    leases.complete(task, annotator, key="k1", response={"ok": 1})
+    assert leases.replay(task.pk, annotator, "k1") == (Stage.ALIGN, {"ok": 1})
+    assert leases.replay(task.pk, annotator, "other") == (Stage.ALIGN, None)
+    assert leases.replay(10**9, annotator, "k1") == (None, None)
+    with pytest.raises(LeaseError) as info:
+        leases.hold(task.pk, annotator)
+    assert info.value.code == "task_closed"
+
+
+def test_release_and_extend(project, annotator, align_tasks):
+    task = leases.claim(annotator, project.pk, Stage.ALIGN)
+    before = task.lease_expires_at
+    assert leases.extend(task.pk, annotator).lease_expires_at >= before
+    leases.release(task.pk, annotator)
+    assert Task.objects.get(pk=task.pk).status == TaskStatus.OPEN
+    assert leases.claim(annotator, project.pk, Stage.ALIGN).pk == task.pk
+
+
+def test_held_task_comes_back_before_a_new_claim(api, project, annotator, image):
+    leases.create(project, Stage.SELECT, image=image)
+    client = api(annotator)
+    first = client.post("/api/tasks/claim/", {"project": project.pk, "stage": "select"}, format="json").json()
+    again = client.post("/api/tasks/claim/", {"project": project.pk, "stage": "select"}, format="json").json()
+    assert again["id"] == first["id"]
+    assert Task.objects.filter(status=TaskStatus.LEASED).count() == 1

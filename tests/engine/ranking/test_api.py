@@ -1,0 +1,132 @@
+"""Stage 2 over HTTP: claim, compare (with Equal), rate, routing at α."""
+
+import pytest
+from django.db.models import Count
+
+from engine.artists.models import ArtistCase
+from engine.candidates.models import SetStatus
+from engine.flywheel.models import PreferencePair
+from engine.leases.models import Stage, Task, TaskStatus
+from engine.ranking.models import Comparison, RankingSession
+from tests.engine.conftest import ready_set
+
+pytestmark = pytest.mark.django_db
+
+
+def claim(client, project, stage="rank"):
+    response = client.post("/api/tasks/claim/", {"project": project.pk, "stage": stage}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def play(client, task, answers):
+    state = task["payload"]["state"]
+    for position, answer in enumerate(answers):
+        response = client.post(f"/api/tasks/{task['id']}/compare/",
+                               {"position": position, "answer": answer, "seconds": 1.5}, format="json")
+        assert response.status_code == 200, response.content
+        state = response.json()["state"]
+    return state
+
+
+def test_payload_is_blind_and_in_random_order(api, annotator, project, candidate_set):
+    task = claim(api(annotator), project)
+    payload = task["payload"]
+    assert "generator" not in str(payload["candidates"])
+    session = RankingSession.objects.get(task_id=task["id"])
+    assert [c["id"] for c in payload["candidates"]] == session.order
+    assert sorted(session.order) == sorted(candidate_set.candidates.values_list("id", flat=True))
+    assert payload["state"]["left"] == session.order[0] and payload["state"]["total"] == 4
+
+
+def test_n8_with_equal_answers_stores_every_comparison(api, annotator, project, obj, glb_meshes):
+    project.n_candidates = 8
+    project.save()
+    ready_set(obj, glb_meshes, 8)
+    client = api(annotator)
+    task = claim(client, project)
+    state = play(client, task, ["left", "equal", "right", "equal", "left", "left", "right"])
+    assert state["done"] and state["shown"] == 8
+    comparisons = Comparison.objects.filter(session__task_id=task["id"]).order_by("position")
+    assert comparisons.count() == 7
+    assert [c.answer for c in comparisons] == ["left", "equal", "right", "equal", "left", "left", "right"]
+    assert all(c.tie_break == (c.answer == "equal") for c in comparisons)
+    assert all(c.kept_id in (c.left_id, c.right_id) for c in comparisons)
+    assert state["winner"] == comparisons.last().kept_id
+    response = client.post(f"/api/tasks/{task['id']}/submit/", {"rating": 0.9}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["winner"] == state["winner"]
+    assert PreferencePair.objects.filter(object=obj).count() == 7
+
+
+def test_n2_single_comparison(api, annotator, project, obj, glb_meshes):
+    project.n_candidates = 2
+    project.save()
+    ready_set(obj, glb_meshes, 2)
+    client = api(annotator)
+    task = claim(client, project)
+    state = play(client, task, ["right"])
+    assert state["done"] and state["winner"] == task["payload"]["candidates"][1]["id"]
+
+
+@pytest.mark.parametrize("rating,routed", [(0.49, Stage.ARTIST), (0.5, Stage.ALIGN), (0.51, Stage.ALIGN)])
+def test_routing_at_alpha(api, annotator, project, candidate_set, rating, routed):
+    client = api(annotator)
+    task = claim(client, project)
+    play(client, task, ["left", "left", "left"])
+    response = client.post(f"/api/tasks/{task['id']}/submit/",
+                           {"rating": rating, "failure_category": "occlusion"}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["routed_to"] == routed
+    candidate_set.refresh_from_db()
+    assert candidate_set.status == (SetStatus.ACCEPTED if routed == Stage.ALIGN else SetStatus.FAILED)
+    assert Task.objects.filter(stage=routed, object=candidate_set.object).count() == 1
+    if routed == Stage.ARTIST:
+        assert ArtistCase.objects.get().failure_category == "occlusion"
+        assert not PreferencePair.objects.exists()
+
+
+def test_rating_before_the_end_is_refused(api, annotator, project, candidate_set):
+    client = api(annotator)
+    task = claim(client, project)
+    play(client, task, ["left"])
+    response = client.post(f"/api/tasks/{task['id']}/submit/", {"rating": 0.9}, format="json")
+    assert response.status_code == 409
+    assert response.json()["code"] == "out_of_order"
+
+
+def test_compare_is_idempotent_per_position_and_refuses_gaps(api, annotator, project, candidate_set):
+    client = api(annotator)
+    task = claim(client, project)
+    url = f"/api/tasks/{task['id']}/compare/"
+    first = client.post(url, {"position": 0, "answer": "left"}, format="json").json()
+    again = client.post(url, {"position": 0, "answer": "left"}, format="json")
+    assert again.status_code == 200 and again.json()["state"] == first["state"]
+    assert client.post(url, {"position": 0, "answer": "right"}, format="json").status_code == 409
+    assert client.post(url, {"position": 5, "answer": "left"}, format="json").status_code == 409
+    assert Comparison.objects.count() == 1
+
+
+def test_malformed_compare_is_400_with_field(api, annotator, project, candidate_set):
+    client = api(annotator)
+    task = claim(client, project)
+    response = client.post(f"/api/tasks/{task['id']}/compare/", {"position": -1, "answer": "up"}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid" and {"position", "answer"} <= set(body["fields"])
+
+
+def test_annotator_never_ranks_same_object_twice_overlap_goes_to_others(api, annotator, annotator2, project, obj,
+                                                                        glb_meshes):
+    project.ranking_overlap = 2
+    project.save()
+    ready_set(obj, glb_meshes, 4)
+    client = api(annotator)
+    task = claim(client, project)
+    play(client, task, ["left"] * 3)
+    client.post(f"/api/tasks/{task['id']}/submit/", {"level": 3}, format="json")
+    assert client.post("/api/tasks/claim/", {"project": project.pk, "stage": "rank"}).status_code == 204
+    other = claim(api(annotator2), project)
+    assert other["payload"]["object"]["id"] == obj.pk
+    counts = Task.objects.filter(stage=Stage.RANK).values("status").annotate(n=Count("id"))
+    assert {row["status"]: row["n"] for row in counts} == {TaskStatus.DONE: 1, TaskStatus.LEASED: 1}

@@ -1,0 +1,119 @@
+"""Known-answer cases for every metric: identical shapes, shifted copies, rotated copies."""
+import numpy as np
+import pytest
+import trimesh
+from scipy.spatial.transform import Rotation
+
+from trainer import metrics as M
+
+
+def grid_points(n=6, spacing=0.2):
+    """A planar grid in z = 0 (spacing 0.2): nearest neighbours are 0.2 apart."""
+    c = np.arange(n) * spacing
+    x, y = np.meshgrid(c, c)
+    return np.stack([x.ravel(), y.ravel(), np.zeros(n * n)], 1)
+
+
+def asymmetric_mesh():
+    """An L-shaped union of boxes (no rotational symmetry)."""
+    a = trimesh.creation.box([1.0, 0.2, 0.2])
+    b = trimesh.creation.box([0.2, 0.6, 0.2])
+    b.apply_translation([0.4, 0.4, 0.0])
+    c = trimesh.creation.box([0.2, 0.2, 0.4])
+    c.apply_translation([-0.4, 0.0, 0.3])
+    return trimesh.boolean.union([a, b, c], engine="manifold")
+
+
+def test_point_metrics_on_identical_sets():
+    P = grid_points()
+    assert M.f1_score(P, P) == 1.0 and M.chamfer(P, P) == 0.0 and M.emd(P, P) == 0.0
+
+
+@pytest.mark.parametrize("delta", [0.005, 0.05])
+def test_point_metrics_on_a_shifted_copy(delta):
+    P = grid_points()
+    Q = P + [0, 0, delta]              # every nearest neighbour is the shifted twin, at distance delta
+    assert M.chamfer(P, Q) == pytest.approx(2 * delta)
+    assert M.emd(P, Q) == pytest.approx(delta)     # a translation is an optimal transport plan
+    assert M.f1_score(P, Q, tau=0.01) == (1.0 if delta < 0.01 else 0.0)
+
+
+def test_voxel_iou_of_a_half_shifted_cube_is_one_third():
+    a = np.zeros((8, 8, 8), bool)
+    a[0:4, 0:4, 0:4] = True
+    b = np.roll(a, 2, axis=0)
+    assert M.voxel_iou(a, a) == 1.0 and M.voxel_iou(a, b) == pytest.approx(1 / 3)
+
+
+def test_shape_metrics_identical_mesh():
+    m = asymmetric_mesh()
+    r = M.shape_metrics(m, m, points=2048, emd_points=256)
+    assert r == {"f1@0.01": 1.0, "viou": 1.0, "chamfer": pytest.approx(0.0, abs=1e-9), "emd": pytest.approx(0.0, abs=1e-9)}
+
+
+def test_shape_metrics_ignore_shift_and_scale():
+    m = asymmetric_mesh()
+    moved = m.copy()
+    moved.apply_scale(3.0)
+    moved.apply_translation([5, -2, 1])
+    a = M.shape_metrics(m, m, points=2048, emd_points=256)
+    b = M.shape_metrics(moved, m, points=2048, emd_points=256)
+    assert b["viou"] == pytest.approx(a["viou"], abs=1e-3) and b["chamfer"] == pytest.approx(a["chamfer"], rel=0.05)
+
+
+def test_icp_recovers_a_small_rotation():
+    m = asymmetric_mesh()
+    turned = m.copy()
+    turned.apply_transform(trimesh.transformations.rotation_matrix(np.radians(8), [0, 0, 1]))
+    raw = M.shape_metrics(turned, m, points=2048, emd_points=256, align=False)
+    aligned = M.shape_metrics(turned, m, points=2048, emd_points=256, align=True)
+    assert aligned["viou"] > 0.9 > raw["viou"]
+    assert aligned["chamfer"] < 0.5 * raw["chamfer"]
+
+
+def test_box_iou():
+    a = np.array([[0, 0, 0], [2, 2, 2.0]])
+    assert M.box_iou_3d(a, a) == 1.0
+    assert M.box_iou_3d(a, a + [1, 0, 0]) == pytest.approx(1 / 3)
+    assert M.box_iou_3d(a, a + [5, 0, 0]) == 0.0
+
+
+def test_rotation_error():
+    R = Rotation.from_euler("xyz", [10, 20, 30], degrees=True).as_matrix()
+    assert M.rotation_error_deg(R, R) == pytest.approx(0.0, abs=1e-4)
+    R90 = Rotation.from_rotvec([0, np.pi / 2, 0]).as_matrix()
+    assert M.rotation_error_deg(R, R @ R90) == pytest.approx(90.0)
+
+
+def test_add_s_of_a_shifted_copy_is_shift_over_diameter():
+    P = grid_points()                  # diameter = the grid diagonal, 1.0 * sqrt(2)
+    eye = np.eye(3)
+    r = M.layout_metrics(P, P, (eye, [0, 0, 0.05], 1.0), (eye, [0, 0, 0], 1.0))
+    assert r["add_s"] == pytest.approx(0.05 / np.sqrt(2))
+    assert r["add_s@0.1"] == 1.0
+    far = M.layout_metrics(P, P, (eye, [0, 0, 1.0], 1.0), (eye, [0, 0, 0], 1.0))
+    assert far["add_s@0.1"] == 0.0 and far["box_iou"] == 0.0
+
+
+def test_layout_metrics_on_identical_poses():
+    P = np.random.default_rng(0).normal(size=(200, 3))
+    R = Rotation.random(random_state=1).as_matrix()
+    r = M.layout_metrics(P, P, (R, [0, 0, 3], 0.5), (R, [0, 0, 3], 0.5))
+    assert r == {"box_iou": pytest.approx(1.0), "rot_err_deg": pytest.approx(0.0, abs=1e-4),
+                 "add_s": 0.0, "add_s@0.1": 1.0}
+
+
+def test_icp_rotation_error_removes_shape_misregistration():
+    R_icp = Rotation.from_euler("z", 30, degrees=True).as_matrix()
+    R_gt = np.eye(3)
+    P = grid_points()
+    r = M.layout_metrics(P, P, (R_icp, [0, 0, 0], 1.0), (R_gt, [0, 0, 0], 1.0), R_icp=R_icp)
+    assert r["rot_err_deg"] == pytest.approx(0.0, abs=1e-4)
+
+
+def test_occupancy_mesh_lies_in_the_unit_cube():
+    occ = np.zeros((16, 16, 16), np.float32)
+    occ[4:12, 4:12, 4:12] = 1
+    m = M.occupancy_mesh(occ)
+    assert np.allclose(m.bounds, [[-0.25, -0.25, -0.25], [0.25, 0.25, 0.25]], atol=1 / 16)
+    assert M.occupancy_mesh(np.zeros((4, 4, 4))) is None

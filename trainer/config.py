@@ -1,0 +1,201 @@
+"""Configuration: one dataclass per stage, with help on every field.
+
+The CLI (`trainer/cli.py`) is built from these dataclasses, and every checkpoint stores the
+resolved config it was trained with (`manifest.json` -> "config"), so a run can be repeated.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+def _f(default, help: str, **kw):
+    """Return a dataclass field carrying its CLI help text."""
+    if isinstance(default, (list, dict, tuple)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **kw})
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class ModelConfig:
+    """Sizes of the geometry flow model: VAE, image encoder and two-stream transformer."""
+
+    grid: int = _f(32, "Occupancy grid size G (voxels per side of the unit cube).")
+    vae_channels: int = _f(8, "Latent channels C: the VAE maps G^3 occupancy to (G/4)^3 x C.")
+    vae_width: int = _f(32, "Base width of the 3D-conv VAE.")
+    latent_patch: int = _f(2, "Patch size p on the latent grid: (G/4/p)^3 shape tokens of p^3*C values.")
+    dim: int = _f(256, "Transformer width.")
+    depth: int = _f(6, "Number of two-stream (mixture-of-transformers) blocks.")
+    heads: int = _f(8, "Attention heads.")
+    mlp_ratio: float = _f(4.0, "MLP hidden width / dim.")
+    image_size: int = _f(64, "Side of each conditioning view (crop view and full view), pixels.")
+    encoder: str = _f("cnn", "Image encoder: 'cnn' (trained from scratch) or 'dinov2' (local checkpoint only).")
+    encoder_width: int = _f(64, "Base width of the CNN image encoder.")
+    dinov2_path: str = _f("", "Path to a local DINOv2 TorchScript/state file; never downloaded.")
+    cond_dropout: float = _f(0.1, "Probability of dropping the condition during training (for CFG).")
+    translation_offset: float = _f(3.0, "Layout parameterisation: t_z is encoded as (t_z - offset) / t_scale.")
+    translation_scale: float = _f(1.0, "Layout parameterisation: translation is divided by this.")
+
+    def __post_init__(self):
+        assert self.grid % 4 == 0, f"grid must be divisible by 4, got {self.grid}"
+        lat = self.grid // 4
+        assert lat % self.latent_patch == 0, (
+            f"latent grid {lat} (= grid/4) is not divisible by latent_patch {self.latent_patch}")
+        assert self.dim % self.heads == 0, f"dim {self.dim} is not divisible by heads {self.heads}"
+        assert self.encoder in ("cnn", "dinov2"), f"unknown encoder {self.encoder!r}: use 'cnn' or 'dinov2'"
+
+    @property
+    def latent_grid(self) -> int:
+        return self.grid // 4
+
+    @property
+    def n_shape_tokens(self) -> int:
+        return (self.latent_grid // self.latent_patch) ** 3
+
+
+MODEL_PRESETS: dict[str, dict] = {
+    # Trains in seconds on a CPU: for tests and CI.
+    "tiny": dict(grid=16, vae_channels=4, vae_width=8, latent_patch=1, dim=32, depth=2, heads=4,
+                 mlp_ratio=2.0, image_size=32, encoder_width=8),
+    # A meaningful model that trains in minutes on 2 cores at G=32 (~5M parameters).
+    "cpu": dict(grid=32, vae_channels=8, vae_width=8, latent_patch=2, dim=192, depth=4, heads=6,
+                mlp_ratio=4.0, image_size=64, encoder_width=32),
+    # G=64, the published latent 16^3 x 8, ~400M parameters; bf16 on GPUs.
+    "gpu": dict(grid=64, vae_channels=8, vae_width=64, latent_patch=2, dim=1024, depth=24, heads=16,
+                mlp_ratio=4.0, image_size=224, encoder_width=96),
+}
+
+
+@dataclass
+class DataConfig:
+    """Synthetic data generation (`prepare`): renders and render-paste composites into shards."""
+
+    out: str = _f("var/cache/data", "Output folder of the cache (shards + index.json).")
+    kind: str = _f("render", "'render' (isolated objects, pretraining), 'composite' (render-paste, mid-training) "
+                   "or 'pairs' (preference pairs from --ckpt's own samples on --source, ordered by Chamfer).")
+    shapes: list = _f([], "Folders or files of meshes (OBJ/PLY/GLB/STL). Empty: bundled pyvista meshes + primitives.")
+    primitives: int = _f(64, "Number of seeded primitive assemblies added to the shape library.")
+    n: int = _f(512, "Number of samples to generate.")
+    grid: int = _f(32, "Occupancy grid size G of the targets.")
+    render_size: int = _f(128, "Rendered image side in pixels (views are resized from it).")
+    image_size: int = _f(64, "Side of the stored conditioning views.")
+    shard_size: int = _f(256, "Samples per shard file.")
+    seed: int = _f(0, "Random seed; (seed, index) fixes every sample.")
+    visible_min: float = _f(0.1, "Composite: minimum visible fraction of an occluded target.")
+    visible_max: float = _f(0.9, "Composite: maximum visible fraction of an occluded target.")
+    min_visible_pixels: int = _f(64, "Composite: minimum visible target area in pixels (at render_size).")
+    occluder_target_frac: float = _f(1 / 3, "Composite: share of samples whose target is the occluder.")
+    ckpt: str = _f("", "Pairs: the checkpoint whose samples are ranked.")
+    source: str = _f("", "Pairs: the cache whose conditions and ground truths are used.")
+    pair_samples: int = _f(4, "Pairs: samples per condition; chosen = best, rejected = worst by Chamfer.")
+    pair_steps: int = _f(10, "Pairs: flow sampling steps per sample.")
+
+
+@dataclass
+class TrainConfig:
+    """Flow-matching training (pretraining, mid-training and SFT share this loop)."""
+
+    config: str = _f("tiny", "Model preset: tiny | cpu | gpu.")
+    out: str = _f("var/runs/run", "Run folder: checkpoints step-XXXXXXX/ and last -> newest.")
+    data: list = _f([], "Training data: cache folders (from `prepare`) or engine export folders.")
+    eval_data: str = _f("", "Held-out cache/export folder for eval loss (optional).")
+    init: str = _f("", "Parent checkpoint to start from (SFT from pretraining, ...). Empty: from scratch.")
+    stage: str = _f("pretrain", "Stage name written into the manifest (pretrain | midtrain | sft).")
+    steps: int = _f(200, "Optimizer steps.")
+    batch_size: int = _f(16, "Global batch size (split across DDP ranks).")
+    lr: float = _f(3e-4, "Peak AdamW learning rate.")
+    weight_decay: float = _f(0.01, "AdamW weight decay.")
+    warmup: int = _f(20, "Linear warmup steps, then cosine decay to 10% of lr.")
+    grad_clip: float = _f(1.0, "Gradient-norm clip (0 = off).")
+    ema_decay: float = _f(0.999, "EMA decay (with the (1+n)/(10+n) warmup).")
+    vae_steps: int = _f(200, "VAE steps before flow training when the model has no trained VAE.")
+    vae_lr: float = _f(1e-3, "VAE learning rate.")
+    vae_batch_size: int = _f(16, "VAE batch size (3D convolutions are the costly part on a CPU).")
+    kl_weight: float = _f(1e-4, "VAE KL weight (small, as published).")
+    w_shape: float = _f(1.0, "Loss weight of the shape modality.")
+    w_rotation: float = _f(0.1, "Loss weight of the rotation modality.")
+    w_translation: float = _f(1.0, "Loss weight of the translation modality.")
+    w_scale: float = _f(0.1, "Loss weight of the scale modality.")
+    tau_mean: float = _f(0.0, "Logit-normal tau: mean of the normal before the sigmoid.")
+    tau_std: float = _f(1.0, "Logit-normal tau: std of the normal before the sigmoid.")
+    cache_latents: bool = _f(True, "Encode the data with the frozen VAE once, before the loop (about 2x faster steps).")
+    freeze_shape: bool = _f(False, "Train only the layout stream (shape stream, VAE and encoder frozen).")
+    seed: int = _f(0, "Seed; (seed, step, rank) fixes the noise of each step, so resume is exact.")
+    log_every: int = _f(10, "Log every N steps (JSON lines in out/log.jsonl).")
+    ckpt_every: int = _f(100, "Checkpoint every N steps (and at the end).")
+    keep_last: int = _f(2, "Keep this many step checkpoints (older ones are deleted).")
+    resume: bool = _f(True, "Resume from out/last when it exists.")
+    device: str = _f("auto", "cpu | cuda | auto.")
+    dtype: str = _f("auto", "Autocast dtype: fp32 | bf16 | auto (bf16 on CUDA, fp32 on CPU).")
+    threads: int = _f(0, "torch.set_num_threads (0 = leave the default).")
+    progress: bool = _f(True, "Show tqdm progress bars.")
+
+
+@dataclass
+class DPOConfig(TrainConfig):
+    """Flow-matching Diffusion-DPO: policy vs frozen reference on chosen/rejected pairs."""
+
+    stage: str = _f("dpo", "Stage name written into the manifest.")
+    ref: str = _f("", "Reference checkpoint (frozen). Empty: the --init checkpoint.")
+    beta: float = _f(500.0, "DPO beta: loss = -log sigmoid(-(beta/2)[(m_w-r_w)-(m_l-r_l)]).")
+    sft_weight: float = _f(0.0, "Optional + sft_weight * m_w (keeps the winner likely).")
+    lr: float = _f(2e-5, "Peak AdamW learning rate (small: DPO moves a trained model).")
+    steps: int = _f(100, "Optimizer steps.")
+    warmup: int = _f(5, "Linear warmup steps.")
+    vae_steps: int = _f(0, "Unused in DPO (the VAE comes from --init).")
+
+
+@dataclass
+class DistillConfig(TrainConfig):
+    """Shortcut distillation: one checkpoint samples in 25 flow steps or 4 shortcut steps."""
+
+    stage: str = _f("distill", "Stage name written into the manifest.")
+    shortcut_frac: float = _f(0.25, "Share of each batch trained on self-consistency targets (rest: flow matching).")
+    cfg_weight: float = _f(2.0, "CFG weight w baked into the shortcut targets.")
+    min_step_log2: int = _f(7, "Smallest step size is 2^-min_step_log2 (1/128).")
+    lr: float = _f(1e-4, "Peak AdamW learning rate.")
+    vae_steps: int = _f(0, "Unused in distillation (the VAE comes from --init).")
+
+
+@dataclass
+class SampleConfig:
+    """Sampling settings (also stored in every checkpoint manifest)."""
+
+    steps: int = _f(25, "Euler steps (flow mode); shortcut mode uses shortcut_steps.")
+    shortcut_steps: int = _f(4, "Steps in shortcut mode.")
+    cfg: float = _f(2.0, "Classifier-free guidance weight w: v = v_u + w (v_c - v_u).")
+    cfg_interval: list = _f([0.0, 0.95], "Apply CFG only for t in [lo, hi] (t = 1 is noise).")
+    rescale_t: float = _f(3.0, "Rescaled schedule t' = r t / (1 + (r - 1) t); 1 = uniform.")
+    threshold: float = _f(0.5, "Occupancy threshold on the decoded probabilities.")
+
+
+@dataclass
+class EvalConfig:
+    """`evaluate`: compare a checkpoint with another on a held-out set, write a JSON report."""
+
+    ckpt: str = _f("", "Checkpoint to evaluate (required).")
+    baseline: str = _f("", "Checkpoint to compare against (optional, e.g. the deployed one).")
+    data: str = _f("", "Held-out cache or engine export folder (required).")
+    out: str = _f("var/eval/report.json", "Report path.")
+    n: int = _f(64, "Number of held-out samples to evaluate (first n).")
+    mode: str = _f("flow", "Sampler: flow | shortcut.")
+    points: int = _f(10000, "Points sampled on each surface for F1/Chamfer (F1@0.01 needs dense samples).")
+    emd_points: int = _f(512, "Points for the exact EMD (Hungarian assignment).")
+    icp: bool = _f(True, "ICP-align each prediction to its ground truth before shape metrics.")
+    seed: int = _f(0, "Sampling seed.")
+    device: str = _f("auto", "cpu | cuda | auto.")
+    progress: bool = _f(True, "Show tqdm progress bars.")
+
+
+def to_dict(cfg) -> dict:
+    """Return the config as a JSON-able dict (for manifests)."""
+    return dataclasses.asdict(cfg)
+
+
+def model_config(name_or_dict: str | dict, **overrides) -> ModelConfig:
+    """Build a ModelConfig from a preset name ('tiny', 'cpu', 'gpu') or a stored dict."""
+    if isinstance(name_or_dict, dict):
+        return ModelConfig(**{**name_or_dict, **overrides})
+    if name_or_dict not in MODEL_PRESETS:
+        raise ValueError(f"unknown model preset {name_or_dict!r}; choose one of {sorted(MODEL_PRESETS)}")
+    return ModelConfig(**{**MODEL_PRESETS[name_or_dict], **overrides})

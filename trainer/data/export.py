@@ -1,0 +1,100 @@
+"""The engine's iteration export (`manage.py export_iteration`) as a dataset.
+
+Folder layout: manifest.json, samples.jsonl (D+ samples), pairs.jsonl (preference pairs), and
+files/ (images, masks, meshes; paths in the rows are relative to the folder). Meshes are in the
+object frame, normalised to the unit cube; pose is p_cam = scale * R @ p_obj + t (OpenCV camera).
+Pairs whose rejected side came from a non-model generator (dpo_eligible false) are left out.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import trimesh
+from PIL import Image
+from tqdm import tqdm
+
+from .arrays import ArrayDataset
+from .pack import pack_occ
+from .render import voxelize
+from .views import make_views
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Rows of a JSON Lines file ([] when it is absent)."""
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def is_export(folder: str | Path) -> bool:
+    """True when the folder looks like an engine export."""
+    return (Path(folder) / "manifest.json").exists() and (Path(folder) / "samples.jsonl").exists()
+
+
+class _Reader:
+    """Loads images, masks and meshes of one export, voxelising each mesh once."""
+
+    def __init__(self, folder: Path, grid: int, image_size: int):
+        self.folder, self.grid, self.image_size, self._occ = folder, grid, image_size, {}
+
+    def file(self, rel: str) -> Path:
+        p = self.folder / rel
+        if not p.exists():
+            raise FileNotFoundError(f"export file {rel!r} is missing under {self.folder}")
+        return p
+
+    def views(self, row: dict) -> np.ndarray:
+        image = np.asarray(Image.open(self.file(row["image"]["path"])).convert("RGB"))
+        mask = np.asarray(Image.open(self.file(row["mask"]["path"])).convert("L")) >= 128
+        return make_views(image, mask, self.image_size)
+
+    def occ(self, mesh: dict) -> np.ndarray:
+        rel = mesh["path"]
+        if rel not in self._occ:
+            m = trimesh.load(str(self.file(rel)), force="mesh")
+            self._occ[rel] = pack_occ(voxelize(m, self.grid)[None])[0]
+        return self._occ[rel]
+
+
+def load_export(folder: str | Path, grid: int, image_size: int, kind: str = "samples",
+                progress: bool = True) -> ArrayDataset:
+    """Read an export as rows of views, occupancy and pose ('samples') or chosen/rejected ('pairs')."""
+    folder = Path(folder)
+    if not is_export(folder):
+        raise FileNotFoundError(f"{folder} is not an engine export (needs manifest.json and samples.jsonl)")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    r = _Reader(folder, grid, image_size)
+    snap = f"export:{manifest.get('project', '?')}:it{manifest.get('iteration', '?')}:{kind}"
+    if kind == "samples":
+        rows = read_jsonl(folder / "samples.jsonl")
+        if not rows:
+            raise ValueError(f"{folder}/samples.jsonl has no samples")
+        cols = {k: [] for k in ("views", "occ", "rotation", "translation", "scale", "layout_mask")}
+        for row in tqdm(rows, desc="export samples", disable=not progress):
+            pose = row["pose"]
+            cols["views"].append(r.views(row))
+            cols["occ"].append(r.occ(row["mesh"]))
+            cols["rotation"].append(np.asarray(pose["rotation_matrix"], dtype=np.float32))
+            cols["translation"].append(np.asarray(pose["translation"], dtype=np.float32))
+            cols["scale"].append(np.float32(pose["scale"]))
+            cols["layout_mask"].append(np.ones(3, dtype=np.float32))
+    elif kind == "pairs":
+        rows = [p for p in read_jsonl(folder / "pairs.jsonl") if p.get("dpo_eligible", False)]
+        if not rows:
+            raise ValueError(f"{folder}/pairs.jsonl has no pair with dpo_eligible true")
+        cols = {k: [] for k in ("views", "occ", "occ_rejected", "rotation", "translation", "scale", "layout_mask")}
+        for row in tqdm(rows, desc="export pairs", disable=not progress):
+            cols["views"].append(r.views(row))
+            cols["occ"].append(r.occ(row["chosen"]["mesh"]))
+            cols["occ_rejected"].append(r.occ(row["rejected"]["mesh"]))
+            # Pairs carry no pose: the layout terms are masked out of the DPO loss.
+            cols["rotation"].append(np.eye(3, dtype=np.float32))
+            cols["translation"].append(np.array([0, 0, 3], dtype=np.float32))
+            cols["scale"].append(np.float32(1))
+            cols["layout_mask"].append(np.zeros(3, dtype=np.float32))
+    else:
+        raise ValueError(f"kind must be 'samples' or 'pairs', got {kind!r}")
+    return ArrayDataset({k: np.stack(v) for k, v in cols.items()}, grid, image_size, snap)

@@ -1,0 +1,121 @@
+"""Flow-matching DPO (the Diffusion-DPO form, Wallace et al. 2023, with t = 1 as noise).
+
+Winner w and loser l share the condition c, the time t and the noise eps. With per-sample
+flow errors m = ||v - v_theta(x_t, c, t)||^2 (policy) and r (the frozen reference, the SFT checkpoint):
+
+    loss = -log sigmoid( -(beta / 2) * [ (m_w - r_w) - (m_l - r_l) ] )  [+ sft_weight * m_w]
+
+The implicit rewards, logged under TRL's names, are rewards/chosen = -(beta/2)(m_w - r_w),
+rewards/rejected = -(beta/2)(m_l - r_l), rewards/margins = chosen - rejected and
+rewards/accuracies = mean[chosen > rejected] with ties counted as 1/2 (so policy = reference
+gives exactly 0.5 and loss log 2). No condition dropout: DPO tunes the conditional model.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .flow import loss_weights, make_flow_batch
+from .latents import attach_latents
+from .loop import fit, step_generator
+from .objectives import FlowObjective, data_targets, draw_noise
+from .checkpoints import load_checkpoint, resolve
+from .data.views import views_to_tensor
+from .stage import base_manifest, build_model, load_data, setup
+
+
+def dpo_loss(m_w, m_l, r_w, r_l, beta: float):
+    """Per-sample DPO loss and the implicit rewards (chosen, rejected), all (B,)."""
+    chosen = -0.5 * beta * (m_w - r_w)
+    rejected = -0.5 * beta * (m_l - r_l)
+    return -F.logsigmoid(chosen - rejected), chosen, rejected
+
+
+def dpo_metrics(loss, chosen, rejected, m_w, m_l, r_w, r_l, prefix: str = "") -> dict:
+    """TRL-named metrics of one batch."""
+    margin = chosen - rejected
+    return {f"{prefix}loss": loss.mean().item(),
+            f"{prefix}rewards/chosen": chosen.mean().item(),
+            f"{prefix}rewards/rejected": rejected.mean().item(),
+            f"{prefix}rewards/margins": margin.mean().item(),
+            f"{prefix}rewards/accuracies": ((torch.sign(margin) + 1) / 2).mean().item(),
+            f"{prefix}model_mse": ((m_w + m_l) / 2).mean().item(),
+            f"{prefix}ref_mse": ((r_w + r_l) / 2).mean().item()}
+
+
+def pair_inputs(model, batch: dict, gen: torch.Generator, cfg):
+    """Stack [chosen; rejected] sharing the condition, t and noise -> (views (B), drop (B), FlowBatch (2B rows),
+    layout_mask (2B)); call the objective with repeat=2 so the condition is encoded once per pair."""
+    x0_w, lay = data_targets(model, batch, "occ")
+    x0_l, _ = data_targets(model, batch, "occ_rejected")
+    B = x0_w.shape[0]
+    t, eps_s, eps_l, _ = draw_noise(model, B, gen, cfg, x0_w.device)
+    two = lambda x: torch.cat([x, x])
+    fb = make_flow_batch(torch.cat([x0_w, x0_l]), two(lay), two(t), two(eps_s), two(eps_l))
+    views = views_to_tensor(batch["views"])
+    return views, torch.zeros(B, dtype=torch.bool, device=x0_w.device), fb, two(batch["layout_mask"])
+
+
+def dpo_step(cfg, model, ref_objective):
+    """Return step_fn(objective, batch, gen) -> (loss, logs)."""
+    def step_fn(objective, batch, gen):
+        inputs = pair_inputs(model, batch, gen, cfg)
+        m_w, m_l = objective(*inputs, repeat=2).chunk(2)
+        with torch.no_grad():
+            r_w, r_l = ref_objective(*inputs, repeat=2).chunk(2)
+        loss, chosen, rejected = dpo_loss(m_w, m_l, r_w, r_l, cfg.beta)
+        total = loss.mean() + cfg.sft_weight * m_w.mean()
+        return total, dpo_metrics(loss, chosen, rejected, m_w, m_l, r_w, r_l)
+    return step_fn
+
+
+def dpo_eval_fn(cfg, model, ref_objective, dataset, n_batches: int = 4):
+    """eval_ metrics on held-out pairs with fixed noise."""
+    objective = FlowObjective(model, loss_weights(cfg))
+
+    @torch.no_grad()
+    def fn(_model):
+        model.eval()
+        parts = []
+        for k in range(n_batches):
+            rows = [i % len(dataset) for i in range(k * cfg.batch_size, (k + 1) * cfg.batch_size)]
+            batch = {key: v.to(next(model.parameters()).device) for key, v in dataset.batch(rows).items()}
+            inputs = pair_inputs(model, batch, step_generator(cfg.seed + 99, k, 0), cfg)
+            m_w, m_l = objective(*inputs, repeat=2).chunk(2)
+            r_w, r_l = ref_objective(*inputs, repeat=2).chunk(2)
+            loss, c, r = dpo_loss(m_w, m_l, r_w, r_l, cfg.beta)
+            parts.append(dpo_metrics(loss, c, r, m_w, m_l, r_w, r_l, "eval_"))
+        model.train()
+        return {k: sum(p[k] for p in parts) / len(parts) for k in parts[0]}
+    return fn
+
+
+def load_reference(path: str, device) -> torch.nn.Module:
+    """The frozen reference: EMA weights of the SFT checkpoint, no gradients."""
+    ref, _ = load_checkpoint(path, weights="ema", device=device)
+    return ref.eval().requires_grad_(False)
+
+
+def train(cfg):
+    """Run DPO from cfg.init against the frozen reference (cfg.ref or cfg.init)."""
+    if not cfg.init:
+        raise ValueError("DPO needs --init (the SFT checkpoint to start from)")
+    device, rank, world = setup(cfg)
+    model, parent = build_model(cfg, device)
+    ref_path = cfg.ref or cfg.init
+    ref = load_reference(ref_path, device)
+    if ref.cfg != model.cfg:
+        raise ValueError(f"reference {ref_path} has a different model config than --init {cfg.init}")
+    data = load_data(cfg.data, model, kind="pairs", progress=cfg.progress)
+    eval_data = load_data([cfg.eval_data], model, kind="pairs", progress=cfg.progress) if cfg.eval_data else None
+    model.set_trainable(layout_only=cfg.freeze_shape)
+    if cfg.cache_latents:
+        for ds in (data, eval_data) if eval_data is not None else (data,):
+            attach_latents(model, ds, progress=cfg.progress)
+    objective = FlowObjective(model, loss_weights(cfg))
+    ref_objective = FlowObjective(ref, loss_weights(cfg))
+    manifest = base_manifest(parent, [data, eval_data], world, model)
+    manifest.update(ref=str(resolve(ref_path)), ref_hash=ref.checkpoint_hash, beta=cfg.beta)
+    ev = dpo_eval_fn(cfg, model, ref_objective, eval_data) if eval_data is not None else None
+    ema = fit(cfg, model, objective, data, dpo_step(cfg, model, ref_objective), manifest, device, rank, world, ev)
+    return model, ema

@@ -1,0 +1,148 @@
+"""The training loop shared by every stage: data order, LR schedule, EMA, DDP, logging, checkpoints.
+
+Determinism: the rows of step k come from a permutation seeded by (seed, epoch), and the noise
+of step k from a generator seeded by (seed, k, rank). Neither depends on history, so a run
+resumed from a checkpoint continues bit-for-bit (on the CPU).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm import tqdm
+
+from . import distributed as D
+from .checkpoints import latest, mark_last, save_checkpoint
+from .config import SampleConfig
+
+
+def batch_indices(n: int, batch: int, seed: int, step: int, rank: int = 0, world: int = 1) -> list[int]:
+    """Rows of this rank at this step: epoch permutations of range(n), global batch split by rank."""
+    per_epoch = max(1, n // batch)
+    epoch, k = divmod(step, per_epoch)
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    perm = torch.cat([torch.randperm(n, generator=g) for _ in range(math.ceil(batch / n))])
+    rows = perm[(k * batch) % len(perm):][:batch] if n >= batch else perm[:batch]
+    return rows[rank::world].tolist()
+
+
+def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
+    """The generator of all noise at one step on one rank."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 1009 + rank)
+
+
+def lr_at(step: int, cfg) -> float:
+    """Linear warmup to cfg.lr, then cosine decay to 0.1 cfg.lr at cfg.steps."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    p = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, p))))
+
+
+class EMA:
+    """Exponential moving average of a model's state; decay warms up as min(d, (1+n)/(10+n))."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        for k, v in model.state_dict().items():
+            if v.dtype.is_floating_point:
+                self.state[k].mul_(d).add_(v.detach(), alpha=1 - d)
+            else:
+                self.state[k].copy_(v)
+
+
+def make_optimizer(params, cfg) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on vectors (norms, biases, embeddings of shape (1, ...))."""
+    params = [p for p in params if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2 and p.shape[0] > 1]
+    rest = [p for p in params if not (p.dim() >= 2 and p.shape[0] > 1)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": rest, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.99))
+
+
+def autocast(device: torch.device, dtype: str):
+    """bf16 autocast on CUDA ('auto' or 'bf16'); a no-op context on the CPU and for fp32."""
+    use = dtype == "bf16" or (dtype == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use)
+
+
+def fit(cfg, model, objective: torch.nn.Module, dataset, step_fn: Callable, manifest: dict,
+        device: torch.device, rank: int = 0, world: int = 1, eval_fn: Callable | None = None):
+    """Train `objective` (a module around `model`) with `step_fn(objective, batch, gen) -> (loss, logs)`.
+
+    Checkpoints go to cfg.out/step-XXXXXXX with `manifest` (+ step, config, metrics); the
+    optimizer state and the last logs are saved for resume. Returns the EMA state.
+    """
+    out = Path(cfg.out)
+    trainable = [p for p in objective.parameters() if p.requires_grad]
+    opt = make_optimizer(trainable, cfg)
+    ema = EMA(model, cfg.ema_decay)
+    start, metrics = 0, {}
+    last = latest(out) if cfg.resume else None
+    if last is not None and (last / "optimizer.pt").exists():
+        from safetensors.torch import load_file
+        state = torch.load(last / "optimizer.pt", map_location="cpu", weights_only=False)
+        if state.get("stage") == cfg.stage:
+            model.load_state_dict(load_file(str(last / "model.safetensors")))
+            ema.state = {k: v.to(device) for k, v in load_file(str(last / "ema.safetensors")).items()}
+            opt.load_state_dict(state["optimizer"])
+            start, metrics = state["step"], state.get("metrics", {})
+            if D.is_main():
+                print(f"resuming {cfg.stage} from {last} at step {start}")
+    wrapped = DDP(objective) if world > 1 else objective
+    log_path = out / "log.jsonl"
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=cfg.stage,
+               disable=not (cfg.progress and D.is_main()))
+    t0 = time.perf_counter()
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        rows = batch_indices(len(dataset), cfg.batch_size, cfg.seed, step, rank, world)
+        batch = {k: v.to(device) for k, v in dataset.batch(rows).items()}
+        with autocast(device, cfg.dtype):
+            loss, logs = step_fn(wrapped, batch, step_generator(cfg.seed, step, rank))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            logs["grad_norm"] = torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip).item()
+        opt.step()
+        ema.update(model, step)
+        done = step + 1
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            logs = {k: D.mean(v) for k, v in logs.items()}
+            logs.update(step=done, lr=lr_at(step, cfg), sec=round(time.perf_counter() - t0, 3))
+            if eval_fn is not None and (done == cfg.steps or done % cfg.ckpt_every == 0):
+                logs.update(eval_fn(model))
+            metrics = logs
+            bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k in ("loss", "rewards/accuracies", "eval_loss")})
+            if D.is_main():
+                out.mkdir(parents=True, exist_ok=True)
+                with open(log_path, "a") as f:
+                    f.write(json.dumps(logs) + "\n")
+        if done % cfg.ckpt_every == 0 or done == cfg.steps:
+            if D.is_main():
+                save(cfg, model, ema, opt, manifest, done, metrics)
+            D.barrier()
+    return ema
+
+
+def save(cfg, model, ema, opt, manifest: dict, step: int, metrics: dict) -> Path:
+    """Write step-XXXXXXX with the resolved config, and point `last` at it."""
+    out = Path(cfg.out)
+    full = {"step": step, "stage": cfg.stage, "config": asdict(cfg), "metrics": metrics,
+            "sampler": manifest.get("sampler", asdict(SampleConfig())), **manifest}
+    path = save_checkpoint(out / f"step-{step:07d}", model, ema.state, full,
+                           {"optimizer": opt.state_dict(), "step": step, "stage": cfg.stage, "metrics": metrics})
+    mark_last(out, path, cfg.keep_last)
+    return path

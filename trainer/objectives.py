@@ -1,0 +1,55 @@
+"""Objective modules: what DDP wraps. Each forward returns the per-sample flow error m, (B,)."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .flow import FlowBatch, logit_normal, make_flow_batch, per_sample_mse
+from .layout import encode_layout
+from .data.views import views_to_tensor
+
+
+class FlowObjective(nn.Module):
+    """m = sum_k w_k ||v^k - v_theta^k(x_t, c, t, d)||^2 per sample (see flow.per_sample_mse)."""
+
+    def __init__(self, model, weights: dict):
+        super().__init__()
+        self.model, self.weights = model, weights
+
+    def forward(self, views, drop, fb: FlowBatch, layout_mask, d=None, repeat: int = 1) -> torch.Tensor:
+        """views (B', 2, 4, S, S) with B' = B / repeat: rows that share a condition encode it once."""
+        cond = self.model.encode_condition(views, drop)
+        if repeat > 1:
+            cond = torch.cat([cond] * repeat)
+        ps, pl = self.model(fb.x_shape, fb.x_layout, fb.t, cond, d)
+        return per_sample_mse(ps, pl, fb, layout_mask, self.weights)
+
+
+@torch.no_grad()
+def data_targets(model, batch: dict, occ_key: str = "occ"):
+    """(x0_shape (B,C,g,g,g), x0_layout (B,10)) of a batch: the scaled VAE latent and the layout token.
+
+    Uses the cached latent (see latents.py) when the batch has one, else encodes the occupancy.
+    """
+    key = occ_key.replace("occ", "latent")
+    x0 = batch[key] if key in batch else model.vae.to_latent(batch[occ_key])
+    lay = encode_layout(batch["rotation"], batch["translation"], batch["scale"],
+                        model.cfg.translation_offset, model.cfg.translation_scale)
+    return x0, lay
+
+
+def draw_noise(model, n: int, gen: torch.Generator, cfg, device):
+    """t ~ logit-normal (n,), eps_shape, eps_layout, condition-drop mask (n,), all from `gen` on the CPU."""
+    c, g = model.cfg.vae_channels, model.cfg.latent_grid
+    t = logit_normal(n, cfg.tau_mean, cfg.tau_std, gen)
+    eps_s = torch.randn(n, c, g, g, g, generator=gen)
+    eps_l = torch.randn(n, 10, generator=gen)
+    drop = torch.rand(n, generator=gen) < model.cfg.cond_dropout
+    return t.to(device), eps_s.to(device), eps_l.to(device), drop.to(device)
+
+
+def flow_inputs(model, batch: dict, gen: torch.Generator, cfg):
+    """Everything FlowObjective needs for one SFT step: (views, drop, FlowBatch, layout_mask)."""
+    x0_s, x0_l = data_targets(model, batch)
+    t, eps_s, eps_l, drop = draw_noise(model, x0_s.shape[0], gen, cfg, x0_s.device)
+    return views_to_tensor(batch["views"]), drop, make_flow_batch(x0_s, x0_l, t, eps_s, eps_l), batch["layout_mask"]

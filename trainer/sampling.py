@@ -1,0 +1,132 @@
+"""Sampling: Euler integration from t = 1 (noise) to t = 0 (data).
+
+Flow mode:      rescaled grid t_i' = r u_i / (1 + (r - 1) u_i), u_i = 1 - i/steps (TRELLIS), and
+                classifier-free guidance v = v_u + w (v_c - v_u) applied only for t in the
+                guidance interval [lo, hi] (conditional velocity elsewhere).
+Shortcut mode:  a uniform grid of `steps` steps of size d = 1/steps, one forward pass per step,
+                the model told d (CFG is baked in by distillation).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .config import SampleConfig
+from .data.views import make_views, views_to_tensor
+from .layout import LAYOUT_DIM, decode_layout
+
+
+@dataclass
+class SampleResult:
+    """One sample: occupancy probabilities on the G^3 grid (object frame, unit cube) and its pose."""
+
+    occupancy: np.ndarray    # (G, G, G) float32 in [0, 1]; threshold 0.5 for voxels
+    rotation: np.ndarray     # (3, 3)
+    translation: np.ndarray  # (3,)   camera coordinates (OpenCV)
+    scale: float
+    latent: np.ndarray       # (C, g, g, g) scaled VAE latent (input of implicit_reward)
+    layout: np.ndarray       # (10,) layout token
+
+    @property
+    def voxels(self) -> np.ndarray:
+        """(G, G, G) bool occupancy at threshold 0.5."""
+        return self.occupancy >= 0.5
+
+
+def time_grid(steps: int, rescale: float = 1.0) -> torch.Tensor:
+    """(steps + 1,) times from 1 to 0; rescale r > 1 spends more steps near the noise end."""
+    u = torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64)
+    return (rescale * u / (1 + (rescale - 1) * u)).float()
+
+
+def velocity(model, x_s, x_l, t: float, cond, uncond=None, w: float = 1.0, d: float | None = None):
+    """Guided velocity at scalar time t for a batch; one batched forward when CFG is on."""
+    B = x_s.shape[0]
+    tt = torch.full((B,), t, device=x_s.device)
+    dd = None if d is None else torch.full((B,), d, device=x_s.device)
+    if uncond is None or w == 1.0:
+        return model(x_s, x_l, tt, cond, dd)
+    vs, vl = model(torch.cat([x_s, x_s]), torch.cat([x_l, x_l]), torch.cat([tt, tt]),
+                   torch.cat([cond, uncond]), None if dd is None else torch.cat([dd, dd]))
+    (vs_c, vs_u), (vl_c, vl_u) = vs.chunk(2), vl.chunk(2)
+    return vs_u + w * (vs_c - vs_u), vl_u + w * (vl_c - vl_u)
+
+
+@torch.no_grad()
+def integrate(model, cond: torch.Tensor, noise_shape: torch.Tensor, noise_layout: torch.Tensor,
+              settings: SampleConfig, mode: str = "flow", steps: int | None = None):
+    """Integrate from the given noise at t = 1 to t = 0; return (x0_shape, x0_layout)."""
+    x_s, x_l = noise_shape, noise_layout
+    if mode == "flow":
+        grid = time_grid(steps or settings.steps, settings.rescale_t).tolist()
+        uncond = model.null_condition(cond)
+        lo, hi = settings.cfg_interval
+        for t, t_next in zip(grid[:-1], grid[1:]):
+            w = settings.cfg if lo <= t <= hi else 1.0
+            v_s, v_l = velocity(model, x_s, x_l, t, cond, uncond, w)
+            x_s, x_l = x_s - (t - t_next) * v_s, x_l - (t - t_next) * v_l
+    elif mode == "shortcut":
+        n = steps or settings.shortcut_steps
+        grid = time_grid(n).tolist()
+        for t, t_next in zip(grid[:-1], grid[1:]):
+            v_s, v_l = velocity(model, x_s, x_l, t, cond, d=t - t_next)
+            x_s, x_l = x_s - (t - t_next) * v_s, x_l - (t - t_next) * v_l
+    else:
+        raise ValueError(f"unknown sampling mode {mode!r}: use 'flow' or 'shortcut'")
+    return x_s, x_l
+
+
+def initial_noise(model, n: int, seed: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Noise for n samples, fixed by the seed (generated on the CPU so every device agrees)."""
+    g = torch.Generator().manual_seed(seed)
+    c, lat = model.cfg.vae_channels, model.cfg.latent_grid
+    return (torch.randn(n, c, lat, lat, lat, generator=g).to(device),
+            torch.randn(n, LAYOUT_DIM, generator=g).to(device))
+
+
+@torch.no_grad()
+def generate(model, views: torch.Tensor, noise_shape: torch.Tensor, noise_layout: torch.Tensor,
+             settings: SampleConfig | None = None, mode: str = "flow", steps: int | None = None):
+    """views (B, 2, 4, S, S) float + noise -> occupancy probs (B,G,G,G), R (B,3,3), t (B,3), s (B,), latent, layout."""
+    settings = settings or getattr(model, "sample_config", None) or SampleConfig()
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    cond = model.encode_condition(views.to(device))
+    x_s, x_l = integrate(model, cond, noise_shape.to(device), noise_layout.to(device), settings, mode, steps)
+    probs = model.vae.from_latent(x_s)
+    R, t, s = decode_layout(x_l, model.cfg.translation_offset, model.cfg.translation_scale)
+    model.train(was_training)
+    return probs, R, t, s, x_s, x_l
+
+
+def sample_views(model, views: torch.Tensor, seed: int, settings: SampleConfig | None = None,
+                 mode: str = "flow", steps: int | None = None):
+    """Like `generate`, with the noise of the whole batch drawn from one seed."""
+    return generate(model, views, *initial_noise(model, views.shape[0], seed, "cpu"), settings, mode, steps)
+
+
+def sample(model, image: np.ndarray, mask: np.ndarray, n: int, seed: int, steps: int | None = None,
+           mode: str = "flow", settings: SampleConfig | None = None, batch_size: int = 16) -> list[SampleResult]:
+    """Draw n samples of (shape, pose) for one object: image (H,W,3) uint8, mask (H,W) bool.
+
+    Sample i of seed s is the same whatever n is (one noise seed per sample), so callers can
+    extend a set of candidates; the work is batched in chunks of `batch_size`.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if not np.asarray(mask).any():
+        raise ValueError("mask is empty: the object must cover at least one pixel")
+    views = views_to_tensor(make_views(np.asarray(image), np.asarray(mask, dtype=bool), model.cfg.image_size))
+    out: list[SampleResult] = []
+    for start in range(0, n, batch_size):
+        noise = [initial_noise(model, 1, seed * 1_000_003 + i, "cpu") for i in range(start, min(n, start + batch_size))]
+        k = len(noise)
+        probs, R, t, s, x_s, x_l = generate(model, views[None].expand(k, -1, -1, -1, -1),
+                                            torch.cat([a for a, _ in noise]), torch.cat([b for _, b in noise]),
+                                            settings, mode, steps)
+        out += [SampleResult(probs[i].float().cpu().numpy(), R[i].cpu().numpy(), t[i].cpu().numpy(), float(s[i]),
+                             x_s[i].cpu().numpy(), x_l[i].cpu().numpy()) for i in range(k)]
+    return out
