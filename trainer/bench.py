@@ -129,9 +129,11 @@ def main(args) -> dict:
     # 2. Training stages ---------------------------------------------------------------------
     base = TrainConfig(config="cpu", batch_size=32, log_every=10, ckpt_every=100, warmup=20)
     runs = {}
-    stages = [("pretrain", dict(data=[caches["render"].out], steps=n(400), vae_steps=n(150), lr=4e-4)),
-              ("midtrain", dict(data=[caches["mid"].out], steps=n(250), lr=2e-4, init="pretrain")),
-              ("sft", dict(data=[caches["sft"].out], steps=n(150), lr=1e-4, init="midtrain"))]
+    # Steps sized so `--scale 1.0` fits a ~30-40 min budget on 2 shared cores (~1 s per flow step
+    # of 32 at the cpu config): 700 + 400 + 200 flow steps, 60 DPO steps, 400 distillation steps.
+    stages = [("pretrain", dict(data=[caches["render"].out], steps=n(700), vae_steps=n(300), lr=4e-4)),
+              ("midtrain", dict(data=[caches["mid"].out], steps=n(400), lr=2e-4, init="pretrain")),
+              ("sft", dict(data=[caches["sft"].out], steps=n(200), lr=1e-4, init="midtrain"))]
     from . import dpo, distill, sft
     for name, kw in stages:
         init = str(runs[kw.pop("init")]) if "init" in kw else ""
@@ -156,7 +158,7 @@ def main(args) -> dict:
     report["dpo_final"] = json.loads((runs["dpo"] / "log.jsonl").read_text().splitlines()[-1])
     t = time.time()
     xcfg = DistillConfig(config="cpu", init=str(runs["dpo"]), out=str(work / "runs/distill"), data=[caches["sft"].out],
-                         steps=n(150), batch_size=32, lr=1e-4, warmup=10, log_every=10, ckpt_every=100)
+                         steps=n(400), batch_size=32, lr=1e-4, warmup=10, log_every=10, ckpt_every=100)
     distill.train(xcfg)
     runs["distill"] = Path(xcfg.out)
     report["distill_sec"] = time.time() - t

@@ -151,7 +151,9 @@ class DistillConfig(TrainConfig):
 
     stage: str = _f("distill", "Stage name written into the manifest.")
     shortcut_frac: float = _f(0.25, "Share of each batch trained on self-consistency targets (rest: flow matching).")
-    cfg_weight: float = _f(2.0, "CFG weight w baked into the shortcut targets.")
+    cfg_weight: float = _f(2.0, "CFG weight w baked into the shortcut targets (the flow sampler's w).")
+    cfg_interval: list = _f([0.0, 0.95], "Bake CFG in only for t in [lo, hi], as the flow sampler applies it "
+                            "(outside: the conditional velocity). Keep equal to the sampler's cfg_interval.")
     min_step_log2: int = _f(7, "Smallest step size is 2^-min_step_log2 (1/128).")
     lr: float = _f(1e-4, "Peak AdamW learning rate.")
     vae_steps: int = _f(0, "Unused in distillation (the VAE comes from --init).")

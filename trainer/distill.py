@@ -3,11 +3,15 @@
 The model takes the step size d (0 = flow matching); its embedding starts at zero so the student
 begins as its teacher. Each batch mixes:
   * (1 - shortcut_frac): flow matching, target v = eps - x0, d = 0, condition dropout as usual;
-  * shortcut_frac: self-consistency. Draw d = 2^-k (k = 1..min_step_log2) and t on the grid
-    {2d, 3d, ..., 1}; two half steps of size d give the target for one step of size 2d:
+  * shortcut_frac: self-consistency for one step of size 2d from two half steps of size d:
         v1 = u(x_t, t, d),  x' = x_t - d v1,  v2 = u(x', t - d, d),  target = (v1 + v2) / 2,
-    where u at the smallest d is the frozen teacher's CFG velocity v_u + w (v_c - v_u) (w = 2,
-    so guidance is baked in) and the student itself (no gradient) at larger d.
+    trained with the model told 2d. The levels 2d = 2^-(k-1), k = 1..min_step_log2, are spread
+    evenly over the shortcut rows, and t is drawn from the points a sampler of step 2d visits,
+    t in {2d, 4d, ..., 1} (as in the reference code: t on multiples of the trained step).
+    At the smallest half step d = 2^-min_step_log2, u is the frozen teacher's guided velocity
+    v_u + w (v_c - v_u) with w = cfg_weight (2) inside the guidance interval and w = 1 outside,
+    i.e. exactly what the 25-step CFG sampler integrates, so guidance is baked in; at larger d,
+    u is the student itself at step d (no gradient, conditional, no CFG).
 Sampling: `mode="flow"` (25 Euler steps with CFG) or `mode="shortcut"` (4 steps of d = 1/4, no CFG).
 """
 from __future__ import annotations
@@ -23,29 +27,59 @@ from .dpo import load_reference
 from .stage import base_manifest, build_model, load_data, setup
 
 
-def guided(model, x_s, x_l, t, cond, uncond, w: float, d=None):
-    """v_u + w (v_c - v_u) for per-sample t (B,), in one batched forward."""
+def guided(model, x_s, x_l, t, cond, uncond, w, d=None):
+    """v_u + w (v_c - v_u) for per-sample t (B,) and w (float or (B,)), in one batched forward."""
     two = lambda x: torch.cat([x, x])
     vs, vl = model(two(x_s), two(x_l), two(t), torch.cat([cond, uncond]), None if d is None else two(d))
     (vs_c, vs_u), (vl_c, vl_u) = vs.chunk(2), vl.chunk(2)
-    return vs_u + w * (vs_c - vs_u), vl_u + w * (vl_c - vl_u)
+    w = torch.as_tensor(w, dtype=vs.dtype, device=vs.device)
+    ws, wl = (w.view(-1, *[1] * (vs.dim() - 1)), w.view(-1, 1)) if w.dim() else (w, w)
+    return vs_u + ws * (vs_c - vs_u), vl_u + wl * (vl_c - vl_u)
+
+
+def guidance_weight(t: torch.Tensor, w: float, interval) -> torch.Tensor:
+    """(B,) CFG weight per sample: w where lo <= t <= hi, else 1 (the conditional velocity), as in sampling."""
+    lo, hi = interval
+    return torch.where((t >= lo - 1e-6) & (t <= hi + 1e-6), torch.full_like(t, w), torch.ones_like(t))
+
+
+def shortcut_times(n: int, gen: torch.Generator, min_step_log2: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Half-step sizes d (n,) and start times t (n,) of the self-consistency rows.
+
+    Levels k = 1..min_step_log2 (d = 2^-k) are assigned round-robin from a random offset, so each
+    batch covers every level; t = i * 2d with i uniform in {1, ..., 1/(2d)}.
+    """
+    k = (torch.arange(n) + torch.randint(min_step_log2, (1,), generator=gen)) % min_step_log2 + 1
+    d = 2.0 ** -k.float()
+    i = torch.floor(torch.rand(n, generator=gen) * (0.5 / d)) + 1   # 1 .. 1/(2d)
+    return d, (i * 2 * d).clamp(max=1.0)
 
 
 @torch.no_grad()
 def shortcut_targets(student, teacher, x_s, x_l, t, d, views, cfg):
-    """Targets (v_shape, v_layout) for one step of size 2d from two steps of size d, (B, ...) each."""
+    """Targets (v_shape, v_layout) for one step of size 2d from two steps of size d, (B, ...) each.
+
+    Rows at the smallest d query only the teacher (guided), the others only the student.
+    """
     base = d <= 2.0 ** -cfg.min_step_log2 + 1e-9                       # (B,) smallest level: teacher
-    c_t = teacher.encode_condition(views)
-    c_s = student.encode_condition(views)
+    rows_t, rows_s = base.nonzero()[:, 0], (~base).nonzero()[:, 0]
+    c_t = teacher.encode_condition(views[rows_t]) if len(rows_t) else None
+    c_s = student.encode_condition(views[rows_s]) if len(rows_s) else None
+    interval = getattr(cfg, "cfg_interval", (0.0, 1.0))
 
     def u(xs, xl, tt):
-        ts, tl = guided(teacher, xs, xl, tt, c_t, teacher.null_condition(c_t), cfg.cfg_weight)
-        ss, sl = student(xs, xl, tt, c_s, d)
-        pick = lambda a, b: torch.where(base.view(-1, *[1] * (a.dim() - 1)), a, b)
-        return pick(ts, ss), pick(tl, sl)
+        vs, vl = torch.empty_like(xs), torch.empty_like(xl)
+        if len(rows_t):
+            r = rows_t
+            w = guidance_weight(tt[r], cfg.cfg_weight, interval)
+            vs[r], vl[r] = guided(teacher, xs[r], xl[r], tt[r], c_t, teacher.null_condition(c_t), w)
+        if len(rows_s):
+            r = rows_s
+            vs[r], vl[r] = student(xs[r], xl[r], tt[r], c_s, d[r])
+        return vs, vl
 
     v1s, v1l = u(x_s, x_l, t)
-    dd = d.view(-1, 1, 1, 1, 1)
+    dd = d.view(-1, *[1] * (x_s.dim() - 1))
     v2s, v2l = u(x_s - dd * v1s, x_l - d[:, None] * v1l, t - d)
     return (v1s + v2s) / 2, (v1l + v2l) / 2
 
@@ -57,15 +91,14 @@ def distill_step(cfg, model, teacher):
         B = x0_s.shape[0]
         n_sc = int(round(B * cfg.shortcut_frac))
         t, eps_s, eps_l, drop = draw_noise(model, B, gen, cfg, x0_s.device)
-        k = torch.randint(1, cfg.min_step_log2 + 1, (B,), generator=gen)
-        d = (2.0 ** -k.float())                                          # half-step size
-        j = torch.floor(torch.rand(B, generator=gen) * (1 / d - 1)) + 2  # t = j d, j in {2..1/d}
-        d, t_sc = d.to(x0_s.device), (j * d.cpu()).clamp(max=1.0).to(x0_s.device)
-        is_sc = torch.arange(B, device=x0_s.device) >= B - n_sc
-        t = torch.where(is_sc, t_sc, t)
+        d_sc, t_sc = shortcut_times(n_sc, gen, cfg.min_step_log2)
+        dev = x0_s.device
+        is_sc = torch.arange(B, device=dev) >= B - n_sc
+        d = torch.zeros(B, device=dev)
+        d[is_sc], t[is_sc] = d_sc.to(dev), t_sc.to(dev)
         fb = make_flow_batch(x0_s, x0_l, t, eps_s, eps_l)
         views = views_to_tensor(batch["views"])
-        d_in = torch.where(is_sc, 2 * d, torch.zeros_like(d))
+        d_in = 2 * d                                                     # flow rows: d = 0
         if n_sc:
             sl = slice(B - n_sc, B)
             ts, tl = shortcut_targets(model, teacher, fb.x_shape[sl], fb.x_layout[sl], t[sl], d[sl], views[sl], cfg)
