@@ -130,8 +130,8 @@ def main(args) -> dict:
     base = TrainConfig(config="cpu", batch_size=32, log_every=10, ckpt_every=100, warmup=20)
     runs = {}
     # Steps sized so `--scale 1.0` fits a ~30-40 min budget on 2 shared cores (~1 s per flow step
-    # of 32 at the cpu config): 700 + 400 + 200 flow steps, 60 DPO steps, 400 distillation steps.
-    stages = [("pretrain", dict(data=[caches["render"].out], steps=n(700), vae_steps=n(300), lr=4e-4)),
+    # of 32 at the cpu config): 250 VAE steps, 600 + 400 + 200 flow steps, 60 DPO steps, 400 distillation steps.
+    stages = [("pretrain", dict(data=[caches["render"].out], steps=n(600), vae_steps=n(250), lr=4e-4)),
               ("midtrain", dict(data=[caches["mid"].out], steps=n(400), lr=2e-4, init="pretrain")),
               ("sft", dict(data=[caches["sft"].out], steps=n(200), lr=1e-4, init="midtrain"))]
     from . import dpo, distill, sft
