@@ -117,3 +117,51 @@ def test_occupancy_mesh_lies_in_the_unit_cube():
     m = M.occupancy_mesh(occ)
     assert np.allclose(m.bounds, [[-0.25, -0.25, -0.25], [0.25, 0.25, 0.25]], atol=1 / 16)
     assert M.occupancy_mesh(np.zeros((4, 4, 4))) is None
+
+
+def test_shape_metrics_of_a_shifted_scaled_copy_are_perfect():
+    """Both shapes are normalised to [-1, 1] independently, so a moved, resized copy is a perfect match."""
+    m = asymmetric_mesh()
+    moved = m.copy()
+    moved.apply_scale(0.25)
+    moved.apply_translation([0.3, -0.1, 2.0])
+    r = M.shape_metrics(moved, m, points=2048, emd_points=256)
+    assert r["f1@0.01"] == 1.0 and r["viou"] == pytest.approx(1.0, abs=1e-3)
+    assert r["chamfer"] == pytest.approx(0.0, abs=1e-6) and r["emd"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_normalisation_maps_the_largest_side_to_minus_one_one():
+    m = asymmetric_mesh()
+    m.apply_scale(7.0)
+    m.apply_translation([3, 4, 5])
+    lo, hi = M.normalize_to_cube(m).bounds
+    assert np.allclose((lo + hi) / 2, 0, atol=1e-9) and (hi - lo).max() == pytest.approx(2.0)
+
+
+def test_emd_is_the_optimal_matching_not_the_greedy_one():
+    a = np.array([[0.0, 0, 0], [1.0, 0, 0]])
+    b = np.array([[1.0, 0, 0], [1.9, 0, 0]])
+    # Greedy nearest-first pairs a1-b0 (0) then a0-b1 (1.9): mean 0.95; the optimum pairs
+    # a0-b0, a1-b1: (1 + 0.9) / 2 = 0.95 as well, and no bijection does better.
+    assert M.emd(a, b) == pytest.approx(0.95)
+    c = np.array([[0.0, 0, 0], [0.0, 1, 0]])
+    d = np.array([[0.1, 1, 0], [0.1, 0, 0]])             # listed in the "wrong" order: the solver reorders
+    assert M.emd(c, d) == pytest.approx(0.1)
+
+
+def test_add_s_of_a_symmetric_rotated_copy_is_zero():
+    """A pose off by a symmetry of the object (a square grid turned 90 degrees about its centre) has ADD-S 0."""
+    P = grid_points() - grid_points().mean(0)
+    R90 = Rotation.from_rotvec([0, 0, np.pi / 2]).as_matrix()
+    r = M.layout_metrics(P, P, (R90, [0, 0, 3], 1.0), (np.eye(3), [0, 0, 3], 1.0))
+    assert r["add_s"] == pytest.approx(0.0, abs=1e-9) and r["rot_err_deg"] == pytest.approx(90.0)
+
+
+def test_add_s_averages_over_ground_truth_points_and_uses_the_ground_truth_diameter():
+    gt = grid_points()                                   # diameter sqrt(2)
+    pred = np.concatenate([gt, gt + [0, 0, 5.0]])        # extra far geometry: every gt point still has a twin
+    assert M.add_s(pred, gt) == 0.0
+    assert M.add_s(gt, pred) == pytest.approx(0.5 * 5.0 / np.sqrt(1 + 1 + 25))   # the other way round differs
+    big = M.add_s(gt * 2, gt)                            # a 2x prediction: distances over the gt diameter
+    expected = np.mean([np.min(np.linalg.norm(2 * gt - x, axis=1)) for x in gt]) / np.sqrt(2)
+    assert big == pytest.approx(expected)

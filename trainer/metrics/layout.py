@@ -6,7 +6,10 @@ Poses map the object frame to the camera: p_cam = s R p_obj + t (OpenCV camera).
                composes the predicted rotation with the ICP alignment of the predicted shape to the
                ground-truth shape, R_eff = R_pred R_icp^T, so shape mis-registration is not counted
   ADD-S      = mean over ground-truth posed points x of min_y ||x - y|| over predicted posed points,
-               divided by the ground-truth diameter (largest distance between its posed points)
+               divided by the ground-truth diameter (largest distance between its posed points);
+               the symmetric ("S") form of ADD (Hinterstoisser et al. 2012, PoseCNN), so a pose that
+               differs by a symmetry of the object scores 0. Only the ground-truth points are averaged:
+               extra predicted geometry far from the ground truth is not penalised (Chamfer does that)
   ADD-S@0.1  = 1 if ADD-S < 0.1 else 0 (averaged over a dataset: the share of successes)
 """
 from __future__ import annotations
@@ -47,7 +50,7 @@ def diameter(points: np.ndarray) -> float:
 
 
 def add_s(pred_posed: np.ndarray, gt_posed: np.ndarray) -> float:
-    """ADD-S normalised by the ground-truth diameter."""
+    """ADD-S normalised by the ground-truth diameter: mean_{x in gt} min_{y in pred} ||x - y|| / diam(gt)."""
     return float(nn_distances(gt_posed, pred_posed).mean() / max(diameter(gt_posed), 1e-12))
 
 

@@ -1,14 +1,22 @@
-"""Shape metrics, as published: F1@0.01, voxel IoU at 64^3, Chamfer distance, EMD.
+"""Shape metrics, as published (SAM 3D, following the standard definitions): F1@0.01, voxel IoU
+at 64^3, Chamfer distance, EMD.
 
-Protocol (`shape_metrics`): both meshes normalised to [-1, 1] independently, the prediction
-ICP-aligned to the ground truth (Open3D point-to-point), then, on points sampled uniformly
-on the surfaces:
+Protocol (`shape_metrics`), in this order:
+  1. each mesh is normalised to [-1, 1]^3 independently (its own bounding box centred at the
+     origin, largest side scaled to 2), so scale and offset errors are not counted;
+  2. `points` points are sampled uniformly (area-weighted) on each normalised surface;
+  3. the prediction is ICP-aligned to the ground truth (Open3D point-to-point, from the identity,
+     max correspondence 0.2), and every metric below is computed on the aligned, normalised points:
   d(P->Q)   = nearest-neighbour Euclidean distances from P to Q
-  F1@tau    = 2 pr / (p + r), p = mean[d(P->Q) < tau], r = mean[d(Q->P) < tau], tau = 0.01
+  F1@tau    = 2 pr / (p + r), precision p = mean[d(P->Q) < tau], recall r = mean[d(Q->P) < tau],
+              tau = 0.01 in the [-1, 1] units (Tatarchenko et al. 2019)
   Chamfer   = mean d(P->Q) + mean d(Q->P)   (L2 distances, not squared; sum of both directions)
   EMD       = min over bijections pi of mean ||p_i - q_pi(i)||, solved EXACTLY by the Hungarian
               algorithm (scipy linear_sum_assignment) on `emd_points` (default 512) per side
   vIoU      = |A n B| / |A u B| of solid 64^3 voxelisations of the two meshes over [-1, 1]^3
+F1@0.01 depends on the sampling density: at 10k points on a surface of area ~10 the mean spacing
+is ~0.03, so two samplings of one surface already score well below 1; compare figures only at
+the same `points`.
 """
 from __future__ import annotations
 
@@ -26,14 +34,14 @@ def nn_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def f1_score(pred: np.ndarray, gt: np.ndarray, tau: float = 0.01) -> float:
-    """F1 at threshold tau between two point sets."""
+    """F1 at threshold tau: harmonic mean of precision (share of pred within tau of gt) and recall (gt within tau of pred)."""
     p = float((nn_distances(pred, gt) < tau).mean())
     r = float((nn_distances(gt, pred) < tau).mean())
     return 0.0 if p + r == 0 else 2 * p * r / (p + r)
 
 
 def chamfer(pred: np.ndarray, gt: np.ndarray) -> float:
-    """mean d(P->Q) + mean d(Q->P)."""
+    """Symmetric Chamfer distance: mean d(P->Q) + mean d(Q->P), unsquared L2 distances."""
     return float(nn_distances(pred, gt).mean() + nn_distances(gt, pred).mean())
 
 
