@@ -76,10 +76,19 @@ def test_worker_killed_mid_set_loses_and_duplicates_nothing(project, obj, suite_
             assert time.monotonic() < deadline, "the first worker produced nothing"
             assert workers[0].poll() is None, workers[0].stdout.read()
             time.sleep(0.2)
-        assert CandidateSet.objects.get(pk=cset.pk).status == SetStatus.GENERATING
+        # Freeze the worker and kill it only while it holds a job it has not acknowledged: between two
+        # jobs nothing is in hand, and a kill there would test nothing.
+        queue = redis.Redis.from_url(queue_db)
+        while True:
+            assert time.monotonic() < deadline, "never caught the first worker holding a job"
+            os.killpg(workers[0].pid, signal.SIGSTOP)
+            if queue.hlen("unacked") and CandidateSet.objects.get(pk=cset.pk).status == SetStatus.GENERATING:
+                break
+            os.killpg(workers[0].pid, signal.SIGCONT)
+            time.sleep(0.05)
         _kill(workers[0])
         # Killed mid-set: the job it had in hand is still unacknowledged in Redis, to be redelivered.
-        assert redis.Redis.from_url(queue_db).hlen("unacked") >= 1
+        assert queue.hlen("unacked") >= 1
         workers.append(_worker(env, "second"))
         while CandidateSet.objects.get(pk=cset.pk).status == SetStatus.GENERATING:
             assert time.monotonic() < deadline, "the set never completed after the restart"
