@@ -1,6 +1,7 @@
 """Settings of the data engine, read from the environment.
 
 DATABASE_URL   PostgreSQL in production and CI (postgres://user@host:5432/name); SQLite when unset.
+DATABASE_PREPARE_THRESHOLD  runs after which PostgreSQL prepares a hot-path statement (default 5; "none": never).
 REDIS_URL      Celery broker/results and the RQ `trainer` queue; unset runs jobs in-process.
 MEDIA_ROOT     where images, masks, meshes and checkpoints are stored.
 SECRET_KEY     required when DEBUG is off.
@@ -93,6 +94,13 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Statements of the hot paths (engine/core/rows.py) are prepared after this many runs on a
+        # connection; "none" turns preparing off (for a PgBouncer older than 1.21 in transaction mode).
+        threshold = os.environ.get("DATABASE_PREPARE_THRESHOLD", "5")
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+            None if threshold.lower() == "none" else int(threshold)
+        )
 else:
     # The embedded default for a first run. IMMEDIATE transactions take the write lock up
     # front, so concurrent claimants queue on the busy timeout instead of failing to upgrade.
@@ -137,7 +145,7 @@ USE_TZ = True
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",  # the browser, with CSRF
-        "rest_framework.authentication.TokenAuthentication",  # scripts and workers
+        "engine.core.authentication.TokenAuthentication",  # scripts and workers
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -2,10 +2,9 @@
 
 import math
 
-from rest_framework import serializers
-
 from engine.alignment import services
 from engine.alignment.pose import quaternion_from_matrix
+from engine.core.errors import EngineError
 from engine.intake.api import image_json, object_json
 
 
@@ -38,15 +37,13 @@ def align_payload(task, request):
     }
 
 
-class PoseSerializer(serializers.Serializer):
-    rotation = serializers.DictField(help_text='{"quaternion": [w, x, y, z]} or {"matrix": [[3x3]]}.')
-    translation = serializers.ListField(child=serializers.FloatField(), min_length=3, max_length=3)
-    scale = serializers.FloatField()
-    seconds = serializers.FloatField(min_value=0, required=False, default=0.0)
-
-
 def submit_align(request, pk, key):
-    data = PoseSerializer(data=request.data)
-    data.is_valid(raise_exception=True)
-    v = data.validated_data
-    return services.submit(pk, request.user, v["rotation"], v["translation"], v["scale"], v["seconds"], key)
+    # The pose parsers (engine/alignment/pose.py) check every field and name it in their errors;
+    # this endpoint is the hot path of the claim benchmark, so no serializer repeats their work.
+    data = request.data if isinstance(request.data, dict) else {}
+    seconds = data.get("seconds", 0.0)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 0:
+        raise EngineError("seconds must be a finite number of seconds, at least 0.",
+                          fields={"seconds": ["must be a finite number at least 0"]})
+    return services.submit(pk, request.user, data.get("rotation"), data.get("translation"), data.get("scale"), seconds,
+                           key)

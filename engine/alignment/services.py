@@ -4,23 +4,31 @@ from django.db import transaction
 from django.utils import timezone
 
 from engine.alignment import pose
+from engine.core import rows
 from engine.core.errors import EngineError, ErrorCode
 from engine.flywheel.models import TrainingSample
 from engine.intake.models import ObjectStatus
 from engine.leases import services as leases
 from engine.leases.models import Stage
 
+# What a submit reads besides the task: the object it finishes and the mesh it turns into a sample.
+SUBMIT_RELATED = ("object", "candidate_set", "alignment__candidate", "alignment__artist_mesh")
+
 
 def submit(task_id, user, rotation, translation, scale, seconds=0.0, key=""):
     """Store the pose of a held alignment task and create its TrainingSample D+."""
-    try:
-        quaternion = pose.parse_rotation(rotation)
-        t = pose.parse_translation(translation)
-        s = pose.parse_scale(scale)
-    except pose.PoseError as exc:
-        raise EngineError(str(exc), fields={exc.field: [exc.reason]}) from None
+    parsed, errors = [], {}
+    for parse, value in ((pose.parse_rotation, rotation), (pose.parse_translation, translation),
+                         (pose.parse_scale, scale)):
+        try:
+            parsed.append(parse(value))
+        except pose.PoseError as exc:  # report every bad field at once
+            errors[exc.field] = [exc.reason]
+    if errors:
+        raise EngineError("Invalid pose: " + "; ".join(f"{k}: {v[0]}" for k, v in errors.items()), fields=errors)
+    quaternion, t, s = parsed
     with transaction.atomic():
-        task = leases.hold(task_id, user, stage=Stage.ALIGN)
+        task = leases.hold(task_id, user, related=SUBMIT_RELATED)
         if task.stage != Stage.ALIGN:
             raise EngineError(f"Task {task.pk} is a {task.stage} task, not an alignment task.", code=ErrorCode.WRONG_STAGE)
         alignment = task.alignment
@@ -30,18 +38,19 @@ def submit(task_id, user, rotation, translation, scale, seconds=0.0, key=""):
         alignment.seconds = float(seconds or 0.0)
         alignment.aligned_by = user
         alignment.aligned_at = timezone.now()
-        alignment.save(update_fields=["rotation", "translation", "scale", "seconds", "aligned_by", "aligned_at"])
+        # The hot path of the claim benchmark: compile-once writes (rows), no ORM compilation per call.
+        rows.update(alignment, ["rotation", "translation", "scale", "seconds", "aligned_by", "aligned_at"])
         candidate = alignment.candidate
-        sample = TrainingSample.objects.create(
-            object=task.object, iteration=task.candidate_set.iteration, alignment=alignment,
+        sample = rows.insert(TrainingSample(
+            object=task.object, iteration_id=task.candidate_set.iteration_id, alignment=alignment,
             mesh=alignment.mesh_file.name,
             source=candidate.kind if candidate else "artist",
             generator=candidate.generator if candidate else "artist",
-            checkpoint=candidate.checkpoint if candidate else None,
+            checkpoint_id=candidate.checkpoint_id if candidate else None,
             rotation=alignment.rotation, translation=alignment.translation, scale=s, rating=alignment.rating,
-        )
+        ))
         task.object.status = ObjectStatus.DONE
-        task.object.save(update_fields=["status"])
+        rows.update(task.object, ["status"])
         body = {"task": task.pk, "sample": sample.pk, "rotation": alignment.rotation,
                 "translation": alignment.translation, "scale": s}
         leases.complete(task, user, key=key, response=body, seconds=seconds)

@@ -158,7 +158,7 @@ def summarize(rows, wall, project, vendor):
 
 
 def cpu_seconds(server):
-    """Return CPU seconds used so far by the server (gunicorn), the clients, and the whole machine."""
+    """Return CPU seconds used so far by the server, the clients, PostgreSQL, and the whole machine."""
     import psutil
 
     def total(procs):
@@ -175,10 +175,11 @@ def cpu_seconds(server):
     if server is not None:
         root = psutil.Process(server.pid)
         server_procs = [root, *root.children(recursive=True)]
+    database = [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith(("postgres", "postmaster"))]
     me = psutil.Process()
     own = me.cpu_times()
     clients = own.user + own.system + own.children_user + own.children_system
     machine = psutil.cpu_times()
     # The whole machine: server, clients, PostgreSQL, and whatever else runs now.
     busy = machine.user + machine.nice + machine.system + getattr(machine, "irq", 0) + getattr(machine, "softirq", 0)
-    return {"server": total(server_procs), "clients": clients, "machine": busy}
+    return {"server": total(server_procs), "clients": clients, "database": total(database), "machine": busy}

@@ -8,12 +8,13 @@ that loses the race tries the next free task.
 """
 
 from datetime import timedelta
+from functools import lru_cache
 
 from django.conf import settings
 from django.db import connections, router, transaction
-from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from engine.core import rows
 from engine.core.errors import ErrorCode, LeaseError
 from engine.leases.models import Stage, Task, TaskStatus
 
@@ -23,7 +24,7 @@ STAGE_RELATED = {
     Stage.SELECT: ("project", "image"),
     Stage.RANK: ("image", "object", "candidate_set__iteration"),
     Stage.ARTIST: ("image", "object", "artist_case__best_candidate"),
-    Stage.ALIGN: ("image", "object", "candidate_set__iteration", "alignment__candidate", "alignment__artist_mesh"),
+    Stage.ALIGN: ("image", "object", "alignment__candidate", "alignment__artist_mesh"),
 }
 PAYLOAD_RELATED = ("image", "object", "candidate_set__iteration")
 
@@ -37,104 +38,134 @@ def lease_duration():
     return timedelta(seconds=settings.ENGINE["LEASE_SECONDS"])
 
 
-def expire_leases(project_id, stage, now):
+def fetch(task_id, stage=None, *, for_update=False, related=None):
+    """Return a task with what its stage is served with (or `related`) joined in, in one query; or None."""
+    related = related if related is not None else STAGE_RELATED[stage] if stage else PAYLOAD_RELATED
+    return rows.Fetch(Task, *related, for_update=for_update).get(task_id)
+
+
+def _execute(sql, params, using):
+    with rows.cursor(using) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() if cursor.description else cursor.rowcount
+
+
+@lru_cache(maxsize=8)
+def _statements(using):
+    """The claim's statements, written once from the models' metadata (the ORM would compile them per call)."""
+    from engine.artists.models import ArtistCase
+
+    connection = connections[using]
+    q = connection.ops.quote_name
+    task = q(Task._meta.db_table)
+    case = q(ArtistCase._meta.db_table)
+    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    # Open tasks of a stage in serving order, read off task_queue_idx.
+    pick = (
+        f"SELECT t.id FROM {task} t WHERE t.project_id = %s AND t.stage = %s AND t.status = 'open'{{extra}} "
+        f"ORDER BY t.balance_key, t.priority DESC, t.id LIMIT 1{skip_locked}"
+    )
+    return {
+        "held": f"SELECT id FROM {task} WHERE project_id = %s AND stage = %s AND status = 'leased' "
+                f"AND lease_owner_id = %s AND lease_expires_at > %s LIMIT 1",
+        # The expired holder stays recorded, so a late submit is told its lease expired.
+        "expire": f"UPDATE {task} SET status = 'open' WHERE project_id = %s AND stage = %s AND status = 'leased' "
+                  f"AND lease_expires_at <= %s",
+        "pick": pick.format(extra=""),
+        # Stage 2.5 by failure category.
+        "pick_category": pick.format(
+            extra=f" AND EXISTS (SELECT 1 FROM {case} c WHERE c.task_id = t.id AND c.failure_category = %s)"
+        ),
+        # Stage 2: an annotator never ranks the same object twice (overlap goes to other annotators).
+        "pick_rank": pick.format(
+            extra=f" AND NOT EXISTS (SELECT 1 FROM {task} s WHERE s.object_id = t.object_id AND s.stage = 'rank' "
+                  f"AND (s.completed_by_id = %s OR (s.status = 'leased' AND s.lease_owner_id = %s "
+                  f"AND s.lease_expires_at > %s)))"
+        ),
+        "take": f"UPDATE {task} SET status = 'leased', lease_owner_id = %s, lease_expires_at = %s, claimed_at = %s, "
+                f"claims = claims + 1 WHERE id = ({{pick}}) RETURNING id",
+        "take_if_open": f"UPDATE {task} SET status = 'leased', lease_owner_id = %s, lease_expires_at = %s, "
+                        f"claimed_at = %s, claims = claims + 1 WHERE id = %s AND status = 'open'",
+    }
+
+
+def _pick(statements, stage, user, now, failure_category):
+    """Return (SQL, params) choosing the first task of a stage this user may claim now."""
+    if stage == Stage.RANK:
+        return statements["pick_rank"], [user.pk, user.pk, now]
+    if failure_category:
+        return statements["pick_category"], [failure_category]
+    return statements["pick"], []
+
+
+def expire_leases(project_id, stage, now, using=None):
     """Return the tasks of a stage whose lease ran out to the pool; return how many.
 
     The expired holder stays recorded (lease_owner, lease_expires_at), so a late submit is told
     its lease expired rather than that it never held the task. Claims then look at open rows
     only, in the order of an index, instead of sorting every row that might be free.
     """
-    return Task.objects.filter(
-        project_id=project_id, stage=stage, status=TaskStatus.LEASED, lease_expires_at__lte=now
-    ).update(status=TaskStatus.OPEN)
-
-
-def claimable(project_id, stage, user, now, failure_category=""):
-    """Return the queryset of tasks of a stage this user may claim now, in serving order."""
-    tasks = Task.objects.filter(project_id=project_id, stage=stage, status=TaskStatus.OPEN)
-    if failure_category:
-        tasks = tasks.filter(artist_case__failure_category=failure_category)
-    if stage == Stage.RANK:
-        # An annotator never ranks the same object twice (overlap goes to other annotators).
-        seen = Task.objects.filter(object_id=OuterRef("object_id"), stage=Stage.RANK).filter(
-            Q(completed_by=user) | Q(status=TaskStatus.LEASED, lease_owner=user, lease_expires_at__gt=now)
-        )
-        tasks = tasks.filter(~Exists(seen))
-    return tasks.order_by("balance_key", "-priority", "id")
+    using = using or router.db_for_write(Task)
+    at = connections[using].ops.adapt_datetimefield_value(now)
+    return _execute(_statements(using)["expire"], [project_id, str(stage), at], using)
 
 
 def held(user, project_id, stage):
     """Return the task of a stage the user already holds under a live lease, or None."""
+    using = router.db_for_write(Task)
+    at = connections[using].ops.adapt_datetimefield_value(_now())
     # Usually there is none: ask for the id alone, and join the payload's tables only for a hit.
-    task_id = next(iter(
-        Task.objects.filter(project_id=project_id, stage=stage, status=TaskStatus.LEASED, lease_owner=user,
-                            lease_expires_at__gt=_now())
-        .order_by().values_list("id", flat=True)[:1]
-    ), None)
-    return Task.objects.select_related(*STAGE_RELATED[stage]).get(id=task_id) if task_id else None
+    row = _execute(_statements(using)["held"], [project_id, str(stage), user.pk, at], using)
+    return fetch(row[0], stage) if row else None
 
 
 def claim(user, project_id, stage, failure_category=""):
-    """Lease the next task of a stage to the user and return it, or None if none is free."""
-    now = _now()
-    using = router.db_for_write(Task)
-    values = {
-        "status": TaskStatus.LEASED,
-        "lease_owner": user,
-        "lease_expires_at": now + lease_duration(),
-        "claimed_at": now,
-    }
-    expire_leases(project_id, stage, now)
-    if connections[using].vendor == "postgresql":
-        task_id = _claim_skip_locked(user, project_id, stage, now, values, using, failure_category)
-        return Task.objects.select_related(*STAGE_RELATED[stage]).get(id=task_id) if task_id else None
-    for _ in range(_SQLITE_CLAIM_ATTEMPTS):
-        task_id = claimable(project_id, stage, user, now, failure_category).values_list("id", flat=True).first()
-        if task_id is None:
-            return None
-        won = Task.objects.filter(id=task_id, status=TaskStatus.OPEN).update(claims=F("claims") + 1, **values)
-        if won:
-            return Task.objects.select_related(*STAGE_RELATED[stage]).get(id=task_id)
-    return None
+    """Lease the next task of a stage to the user and return it, or None if none is free.
 
-
-def _claim_skip_locked(user, project_id, stage, now, values, using, failure_category):
-    """Lease the first free row in one statement: UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED).
-
-    The statement is its own transaction: the row lock taken by the subquery is held until the
-    UPDATE commits, and rows other claimants hold are skipped, not waited for.
+    PostgreSQL: one statement, UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED), which is
+    its own transaction: the row lock taken by the subquery is held until the UPDATE commits,
+    and rows other claimants hold are skipped, not waited for. SQLite: pick, then a conditional
+    UPDATE that only succeeds while the task is still open; a claimant that loses the race
+    tries the next one.
     """
-    pick = claimable(project_id, stage, user, now, failure_category).values("id")[:1]
-    pick_sql, pick_params = pick.query.sql_with_params()
-    sql = (
-        f"UPDATE {Task._meta.db_table} SET status = %s, lease_owner_id = %s, lease_expires_at = %s, "
-        f"claimed_at = %s, claims = claims + 1 WHERE id = ({pick_sql} FOR UPDATE SKIP LOCKED) RETURNING id"
-    )
-    params = [values["status"], user.pk, values["lease_expires_at"], values["claimed_at"], *pick_params]
-    with connections[using].cursor() as cursor:
+    now = _now()
+    stage = str(stage)
+    using = router.db_for_write(Task)
+    connection = connections[using]
+    statements = _statements(using)
+    at = connection.ops.adapt_datetimefield_value
+    lease = [user.pk, at(now + lease_duration()), at(now)]
+    expire_leases(project_id, stage, now, using)
+    pick_sql, pick_extra = _pick(statements, stage, user, at(now), failure_category)
+    pick_params = [project_id, stage, *pick_extra]
+    if connection.features.has_select_for_update_skip_locked:
+        take = statements["take"].format(pick=pick_sql)
         # A row another claimant just took is skipped rather than re-read, so a claim can come back
         # empty while free rows remain; one retry settles it (the queue is empty if it is still empty).
         for _ in range(2):
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
+            row = _execute(take, [*lease, *pick_params], using)
             if row:
-                return row[0]
+                return fetch(row[0], stage)
+        return None
+    for _ in range(_SQLITE_CLAIM_ATTEMPTS):
+        row = _execute(pick_sql, pick_params, using)
+        if row is None:
+            return None
+        if _execute(statements["take_if_open"], [*lease, row[0]], using):
+            return fetch(row[0], stage)
     return None
 
 
-def hold(task_id, user, *, for_update=True, stage=None):
+def hold(task_id, user, *, for_update=True, stage=None, related=None):
     """Return the task if the user holds a live lease on it; raise LeaseError otherwise.
 
     Call inside a transaction: on PostgreSQL the row stays locked until the write commits, so
-    a submit and a lease expiry or a second submit cannot interleave.
+    a submit and a lease expiry or a second submit cannot interleave. The task comes with the
+    relations its stage is served with, or with `related` when given.
     """
-    qs = Task.objects.select_related(*(STAGE_RELATED[stage] if stage else PAYLOAD_RELATED))
-    if for_update:
-        qs = qs.select_for_update(of=("self",))
-    try:
-        task = qs.get(id=task_id)
-    except Task.DoesNotExist:
-        raise LeaseError(f"Task {task_id} does not exist.", code=ErrorCode.NOT_FOUND, status_code=404) from None
+    task = fetch(task_id, stage, for_update=for_update, related=related)
+    if task is None:
+        raise LeaseError(f"Task {task_id} does not exist.", code=ErrorCode.NOT_FOUND, status_code=404)
     check_lease(task, user)
     return task
 
@@ -159,14 +190,12 @@ def replay(task_id, user, key):
 
     The stage is None when the task does not exist.
     """
-    row = Task.objects.filter(id=task_id).values_list("stage", "status", "completed_by", "submit_key",
-                                                      "submit_response").first()
-    if row is None:
+    task = rows.Fetch(Task).get(task_id)
+    if task is None:
         return None, None
-    stage, status, completed_by, submit_key, response = row
-    if key and status == TaskStatus.DONE and completed_by == user.pk and submit_key == key:
-        return stage, response
-    return stage, None
+    if key and task.status == TaskStatus.DONE and task.completed_by_id == user.pk and task.submit_key == key:
+        return task.stage, task.submit_response
+    return task.stage, None
 
 
 def complete(task, user, *, key="", response=None, seconds=0.0):
@@ -178,10 +207,8 @@ def complete(task, user, *, key="", response=None, seconds=0.0):
     task.submit_response = response
     task.seconds_spent = float(seconds or 0.0)
     task.lease_expires_at = None
-    task.save(
-        update_fields=["status", "completed_by", "completed_at", "submit_key", "submit_response", "seconds_spent",
-                       "lease_expires_at"]
-    )
+    rows.update(task, ["status", "completed_by", "completed_at", "submit_key", "submit_response", "seconds_spent",
+                       "lease_expires_at"])
 
 
 def release(task_id, user):

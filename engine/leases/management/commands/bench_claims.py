@@ -1,4 +1,4 @@
-"""Benchmark claim + submit cycles over HTTP against gunicorn; print the figures as JSON."""
+"""Benchmark claim + submit cycles over HTTP against a real WSGI server; print the figures as JSON."""
 
 import json
 import os
@@ -22,21 +22,24 @@ def _free_port():
 
 
 class Command(BaseCommand):
-    help = "Drive claim+submit cycles of many clients against a real WSGI server (gunicorn) and print JSON."
+    help = "Drive claim+submit cycles of many clients against a real WSGI server (gunicorn or granian); print JSON."
 
     def add_arguments(self, parser):
         parser.add_argument("--clients", type=int, default=64, help="Concurrent clients (each its own annotator).")
         parser.add_argument("--tasks", type=int, default=5000, help="Tasks in the pool.")
-        parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes.")
-        parser.add_argument("--threads", type=int, default=8, help="Threads per gunicorn worker (gthread).")
+        parser.add_argument("--server", default="gunicorn", choices=["gunicorn", "granian"],
+                            help="The WSGI server to start (both are real production servers).")
+        parser.add_argument("--workers", type=int, default=3, help="Server worker processes.")
+        parser.add_argument("--threads", type=int, default=8,
+                            help="Threads per worker (gunicorn gthread threads, granian blocking threads).")
         parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"],
                             help="gunicorn worker class.")
         parser.add_argument("--client-processes", type=int, default=2, help="Processes the clients run in.")
         parser.add_argument("--seconds", type=float, default=300, help="Stop the clients after this long.")
         parser.add_argument("--url", help="Use a server already running at this URL instead of starting gunicorn.")
 
-    def handle(self, *args, clients, tasks, workers, threads, worker_class, client_processes, seconds, url=None,
-               **options):
+    def handle(self, *args, clients, tasks, server, workers, threads, worker_class, client_processes, seconds,
+               url=None, **options):
         if clients < 1 or tasks < 1:
             raise CommandError("--clients and --tasks must be at least 1.")
         vendor = connection.vendor
@@ -44,18 +47,25 @@ class Command(BaseCommand):
             self.stderr.write(f"Note: the database is {vendor}; the published goal is for PostgreSQL (set DATABASE_URL).")
         self.stderr.write(f"Creating {tasks} tasks and {clients} annotators...")
         project, tokens = bench.make_pool(tasks, clients)
-        server = None
+        server_name, server = server, None
         if not url:
             port = _free_port()
             url = f"http://127.0.0.1:{port}"
             env = {**os.environ, "DEBUG": "0", "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-" + os.urandom(16).hex()),
                    "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "engine.settings"),
                    "ENGINE_LOG_LEVEL": "WARNING"}
-            server = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "engine.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
-                 "-k", worker_class, "--threads", str(threads), "--log-level", "warning"],
-                cwd=settings.BASE_DIR, env=env,
-            )
+            if server_name == "granian":
+                import importlib.util
+
+                if importlib.util.find_spec("granian") is None:
+                    raise CommandError("granian is not installed (.venv/bin/pip install granian); or use --server gunicorn.")
+                command = [sys.executable, "-m", "granian", "--interface", "wsgi", "engine.wsgi:application",
+                           "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+                           "--blocking-threads", str(threads), "--log-level", "warning"]
+            else:
+                command = [sys.executable, "-m", "gunicorn", "engine.wsgi", "-b", f"127.0.0.1:{port}", "-w",
+                           str(workers), "-k", worker_class, "--threads", str(threads), "--log-level", "warning"]
+            server = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env)
             self._wait(url, server)
         try:
             self.stderr.write(f"Driving {clients} clients against {url} ...")
@@ -73,14 +83,15 @@ class Command(BaseCommand):
         cycles = max(1, figures["cycles"])
         figures["cpu_ms_per_cycle"] = {k: round(1000 * v / cycles, 2) for k, v in cpu.items()}
         figures["load_average"] = [round(x, 2) for x in os.getloadavg()]
-        figures.update(clients=clients, server_workers=workers, server_class=worker_class, server_threads=threads,
+        figures.update(clients=clients, server=server_name if server else url, server_workers=workers,
+                       server_class=worker_class if server_name == "gunicorn" else None, server_threads=threads,
                        cores=os.cpu_count())
         self.stdout.write(json.dumps(figures, indent=2))
 
     def _wait(self, url, server):
         for _ in range(100):
             if server.poll() is not None:
-                raise CommandError("gunicorn exited at start; run it by hand to see why.")
+                raise CommandError("The server exited at start; run it by hand to see why.")
             try:
                 urllib.request.urlopen(url + "/api/me/", timeout=2)
                 return
@@ -88,4 +99,4 @@ class Command(BaseCommand):
                 return  # it answers (401/403 is fine: the server is up)
             except OSError:
                 time.sleep(0.2)
-        raise CommandError(f"gunicorn did not answer at {url} within 20 s.")
+        raise CommandError(f"The server did not answer at {url} within 20 s.")
