@@ -190,6 +190,8 @@ RQ_QUEUES = {
 # --- Engine ---------------------------------------------------------------------------------
 ENGINE = {
     "LEASE_SECONDS": int(os.environ.get("ENGINE_LEASE_SECONDS", "900")),
+    # How long a server process remembers an API token (engine/core/authentication.py); 0: never.
+    "TOKEN_CACHE_SECONDS": int(os.environ.get("ENGINE_TOKEN_CACHE_SECONDS", "10")),
     "UPLOAD_MAX_BYTES": int(os.environ.get("ENGINE_UPLOAD_MAX_BYTES", str(50 * 1024 * 1024))),
     "UPLOAD_MAX_TRIANGLES": int(os.environ.get("ENGINE_UPLOAD_MAX_TRIANGLES", "2000000")),
     "MIN_IMAGE_SIDE": int(os.environ.get("ENGINE_MIN_IMAGE_SIDE", "256")),

@@ -7,12 +7,12 @@ from engine.alignment import pose
 from engine.core import rows
 from engine.core.errors import EngineError, ErrorCode
 from engine.flywheel.models import TrainingSample
-from engine.intake.models import ObjectStatus
+from engine.intake.models import ObjectInstance, ObjectStatus
 from engine.leases import services as leases
 from engine.leases.models import Stage
 
 # What a submit reads besides the task: the object it finishes and the mesh it turns into a sample.
-SUBMIT_RELATED = ("object", "candidate_set", "alignment__candidate", "alignment__artist_mesh")
+SUBMIT_RELATED = ("candidate_set", "alignment__candidate", "alignment__artist_mesh")
 
 
 def submit(task_id, user, rotation, translation, scale, seconds=0.0, key=""):
@@ -42,15 +42,14 @@ def submit(task_id, user, rotation, translation, scale, seconds=0.0, key=""):
         rows.update(alignment, ["rotation", "translation", "scale", "seconds", "aligned_by", "aligned_at"])
         candidate = alignment.candidate
         sample = rows.insert(TrainingSample(
-            object=task.object, iteration_id=task.candidate_set.iteration_id, alignment=alignment,
+            object_id=task.object_id, iteration_id=task.candidate_set.iteration_id, alignment=alignment,
             mesh=alignment.mesh_file.name,
             source=candidate.kind if candidate else "artist",
             generator=candidate.generator if candidate else "artist",
             checkpoint_id=candidate.checkpoint_id if candidate else None,
             rotation=alignment.rotation, translation=alignment.translation, scale=s, rating=alignment.rating,
         ))
-        task.object.status = ObjectStatus.DONE
-        rows.update(task.object, ["status"])
+        rows.update(ObjectInstance(pk=task.object_id, status=ObjectStatus.DONE), ["status"])
         body = {"task": task.pk, "sample": sample.pk, "rotation": alignment.rotation,
                 "translation": alignment.translation, "scale": s}
         leases.complete(task, user, key=key, response=body, seconds=seconds)

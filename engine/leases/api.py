@@ -74,9 +74,7 @@ class ClaimView(APIView):
         check_stage_role(request.user, stage)
         project_id = params.validated_data["project"]
         # A task you already hold comes back first (a reload, a second tab): no one hoards a queue.
-        task = leases.held(request.user, project_id, stage) or leases.claim(
-            request.user, project_id, stage, params.validated_data["failure_category"]
-        )
+        task = leases.serve(request.user, project_id, stage, params.validated_data["failure_category"])
         if task is None:
             if not Project.objects.filter(pk=project_id).exists():
                 raise EngineError(f"Project {project_id} does not exist.", code=ErrorCode.NOT_FOUND, status_code=404,

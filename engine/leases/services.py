@@ -62,40 +62,41 @@ def _statements(using):
     skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     # Open tasks of a stage in serving order, read off task_queue_idx.
     pick = (
-        f"SELECT t.id FROM {task} t WHERE t.project_id = %s AND t.stage = %s AND t.status = 'open'{{extra}} "
-        f"ORDER BY t.balance_key, t.priority DESC, t.id LIMIT 1{skip_locked}"
+        f"SELECT t.id FROM {task} t WHERE t.project_id = %(project)s AND t.stage = %(stage)s AND t.status = 'open'"
+        f"{{extra}} ORDER BY t.balance_key, t.priority DESC, t.id LIMIT 1{skip_locked}"
     )
-    return {
-        "held": f"SELECT id FROM {task} WHERE project_id = %s AND stage = %s AND status = 'leased' "
-                f"AND lease_owner_id = %s AND lease_expires_at > %s LIMIT 1",
-        # The expired holder stays recorded, so a late submit is told its lease expired.
-        "expire": f"UPDATE {task} SET status = 'open' WHERE project_id = %s AND stage = %s AND status = 'leased' "
-                  f"AND lease_expires_at <= %s",
-        "pick": pick.format(extra=""),
+    picks = {
+        "": pick.format(extra=""),
         # Stage 2.5 by failure category.
-        "pick_category": pick.format(
-            extra=f" AND EXISTS (SELECT 1 FROM {case} c WHERE c.task_id = t.id AND c.failure_category = %s)"
+        "category": pick.format(
+            extra=f" AND EXISTS (SELECT 1 FROM {case} c WHERE c.task_id = t.id AND c.failure_category = %(category)s)"
         ),
         # Stage 2: an annotator never ranks the same object twice (overlap goes to other annotators).
-        "pick_rank": pick.format(
+        "rank": pick.format(
             extra=f" AND NOT EXISTS (SELECT 1 FROM {task} s WHERE s.object_id = t.object_id AND s.stage = 'rank' "
-                  f"AND (s.completed_by_id = %s OR (s.status = 'leased' AND s.lease_owner_id = %s "
-                  f"AND s.lease_expires_at > %s)))"
+                  f"AND (s.completed_by_id = %(user)s OR (s.status = 'leased' AND s.lease_owner_id = %(user)s "
+                  f"AND s.lease_expires_at > %(now)s)))"
         ),
-        "take": f"UPDATE {task} SET status = 'leased', lease_owner_id = %s, lease_expires_at = %s, claimed_at = %s, "
-                f"claims = claims + 1 WHERE id = ({{pick}}) RETURNING id",
-        "take_if_open": f"UPDATE {task} SET status = 'leased', lease_owner_id = %s, lease_expires_at = %s, "
-                        f"claimed_at = %s, claims = claims + 1 WHERE id = %s AND status = 'open'",
     }
+    held = (f"SELECT id FROM {task} WHERE project_id = %(project)s AND stage = %(stage)s AND status = 'leased' "
+            f"AND lease_owner_id = %(user)s AND lease_expires_at > %(now)s LIMIT 1")
+    # The expired holder stays recorded, so a late submit is told its lease expired.
+    expire = (f"UPDATE {task} SET status = 'open' WHERE project_id = %(project)s AND stage = %(stage)s "
+              f"AND status = 'leased' AND lease_expires_at <= %(now)s")
+    lease = ("status = 'leased', lease_owner_id = %(user)s, lease_expires_at = %(until)s, claimed_at = %(now)s, "
+             "claims = claims + 1")
+    statements = {"held": held, "expire": expire, "take_if_open": f"UPDATE {task} SET {lease} "
+                  f"WHERE id = %(id)s AND status = 'open'", **{f"pick_{k}": v for k, v in picks.items()}}
+    for kind, pick_sql in picks.items():
+        statements[f"take_{kind}"] = f"UPDATE {task} SET {lease} WHERE id = ({pick_sql}) RETURNING id"
+    # Expire and look for a held task in one round trip (PostgreSQL runs a data-modifying WITH
+    # to completion even though the SELECT does not read it).
+    statements["expire_then_held"] = f"WITH expired AS ({expire}) {held}"
+    return statements
 
 
-def _pick(statements, stage, user, now, failure_category):
-    """Return (SQL, params) choosing the first task of a stage this user may claim now."""
-    if stage == Stage.RANK:
-        return statements["pick_rank"], [user.pk, user.pk, now]
-    if failure_category:
-        return statements["pick_category"], [failure_category]
-    return statements["pick"], []
+def _pick_kind(stage, failure_category):
+    return "rank" if stage == Stage.RANK else "category" if failure_category else ""
 
 
 def expire_leases(project_id, stage, now, using=None):
@@ -107,7 +108,7 @@ def expire_leases(project_id, stage, now, using=None):
     """
     using = using or router.db_for_write(Task)
     at = connections[using].ops.adapt_datetimefield_value(now)
-    return _execute(_statements(using)["expire"], [project_id, str(stage), at], using)
+    return _execute(_statements(using)["expire"], {"project": project_id, "stage": str(stage), "now": at}, using)
 
 
 def held(user, project_id, stage):
@@ -115,12 +116,13 @@ def held(user, project_id, stage):
     using = router.db_for_write(Task)
     at = connections[using].ops.adapt_datetimefield_value(_now())
     # Usually there is none: ask for the id alone, and join the payload's tables only for a hit.
-    row = _execute(_statements(using)["held"], [project_id, str(stage), user.pk, at], using)
+    row = _execute(_statements(using)["held"], {"project": project_id, "stage": str(stage), "user": user.pk,
+                                                "now": at}, using)
     return fetch(row[0], stage) if row else None
 
 
 def claim(user, project_id, stage, failure_category=""):
-    """Lease the next task of a stage to the user and return it, or None if none is free.
+    """Lease the next free task of a stage to the user and return it, or None if none is free.
 
     PostgreSQL: one statement, UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED), which is
     its own transaction: the row lock taken by the subquery is held until the UPDATE commits,
@@ -128,30 +130,49 @@ def claim(user, project_id, stage, failure_category=""):
     UPDATE that only succeeds while the task is still open; a claimant that loses the race
     tries the next one.
     """
+    return _serve(user, project_id, stage, failure_category, held_first=False)
+
+
+def serve(user, project_id, stage, failure_category=""):
+    """Return the task of a stage the user holds, else lease them the next free one; None if none is free.
+
+    What the claim endpoint does: a task you already hold comes back first (a reload, a second
+    tab), so no one hoards a queue.
+    """
+    return _serve(user, project_id, stage, failure_category, held_first=True)
+
+
+def _serve(user, project_id, stage, failure_category, held_first):
     now = _now()
     stage = str(stage)
     using = router.db_for_write(Task)
     connection = connections[using]
     statements = _statements(using)
     at = connection.ops.adapt_datetimefield_value
-    lease = [user.pk, at(now + lease_duration()), at(now)]
-    expire_leases(project_id, stage, now, using)
-    pick_sql, pick_extra = _pick(statements, stage, user, at(now), failure_category)
-    pick_params = [project_id, stage, *pick_extra]
-    if connection.features.has_select_for_update_skip_locked:
-        take = statements["take"].format(pick=pick_sql)
+    params = {"project": project_id, "stage": stage, "user": user.pk, "now": at(now),
+              "until": at(now + lease_duration()), "category": failure_category}
+    kind = _pick_kind(stage, failure_category)
+    if connection.vendor == "postgresql":
+        row = _execute(statements["expire_then_held" if held_first else "expire"], params, using)
+        if held_first and row:
+            return fetch(row[0], stage)
         # A row another claimant just took is skipped rather than re-read, so a claim can come back
         # empty while free rows remain; one retry settles it (the queue is empty if it is still empty).
         for _ in range(2):
-            row = _execute(take, [*lease, *pick_params], using)
+            row = _execute(statements[f"take_{kind}"], params, using)
             if row:
                 return fetch(row[0], stage)
         return None
+    if held_first:
+        row = _execute(statements["held"], params, using)
+        if row:
+            return fetch(row[0], stage)
+    _execute(statements["expire"], params, using)
     for _ in range(_SQLITE_CLAIM_ATTEMPTS):
-        row = _execute(pick_sql, pick_params, using)
+        row = _execute(statements[f"pick_{kind}"], params, using)
         if row is None:
             return None
-        if _execute(statements["take_if_open"], [*lease, row[0]], using):
+        if _execute(statements["take_if_open"], {**params, "id": row[0]}, using):
             return fetch(row[0], stage)
     return None
 

@@ -22,24 +22,22 @@ def _free_port():
 
 
 class Command(BaseCommand):
-    help = "Drive claim+submit cycles of many clients against a real WSGI server (gunicorn or granian); print JSON."
+    help = "Drive claim+submit cycles of many clients against a real WSGI server (gunicorn) and print JSON."
 
     def add_arguments(self, parser):
         parser.add_argument("--clients", type=int, default=64, help="Concurrent clients (each its own annotator).")
         parser.add_argument("--tasks", type=int, default=5000, help="Tasks in the pool.")
-        parser.add_argument("--server", default="gunicorn", choices=["gunicorn", "granian"],
-                            help="The WSGI server to start (both are real production servers).")
-        parser.add_argument("--workers", type=int, default=3, help="Server worker processes.")
+        parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes.")
         parser.add_argument("--threads", type=int, default=8,
-                            help="Threads per worker (gunicorn gthread threads, granian blocking threads).")
+                            help="Threads per gunicorn worker (gthread).")
         parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"],
                             help="gunicorn worker class.")
         parser.add_argument("--client-processes", type=int, default=2, help="Processes the clients run in.")
         parser.add_argument("--seconds", type=float, default=300, help="Stop the clients after this long.")
         parser.add_argument("--url", help="Use a server already running at this URL instead of starting gunicorn.")
 
-    def handle(self, *args, clients, tasks, server, workers, threads, worker_class, client_processes, seconds,
-               url=None, **options):
+    def handle(self, *args, clients, tasks, workers, threads, worker_class, client_processes, seconds, url=None,
+               **options):
         if clients < 1 or tasks < 1:
             raise CommandError("--clients and --tasks must be at least 1.")
         vendor = connection.vendor
@@ -47,25 +45,18 @@ class Command(BaseCommand):
             self.stderr.write(f"Note: the database is {vendor}; the published goal is for PostgreSQL (set DATABASE_URL).")
         self.stderr.write(f"Creating {tasks} tasks and {clients} annotators...")
         project, tokens = bench.make_pool(tasks, clients)
-        server_name, server = server, None
+        server = None
         if not url:
             port = _free_port()
             url = f"http://127.0.0.1:{port}"
             env = {**os.environ, "DEBUG": "0", "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-" + os.urandom(16).hex()),
                    "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "engine.settings"),
                    "ENGINE_LOG_LEVEL": "WARNING"}
-            if server_name == "granian":
-                import importlib.util
-
-                if importlib.util.find_spec("granian") is None:
-                    raise CommandError("granian is not installed (.venv/bin/pip install granian); or use --server gunicorn.")
-                command = [sys.executable, "-m", "granian", "--interface", "wsgi", "engine.wsgi:application",
-                           "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-                           "--blocking-threads", str(threads), "--log-level", "warning"]
-            else:
-                command = [sys.executable, "-m", "gunicorn", "engine.wsgi", "-b", f"127.0.0.1:{port}", "-w",
-                           str(workers), "-k", worker_class, "--threads", str(threads), "--log-level", "warning"]
-            server = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env)
+            server = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "engine.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
+                 "-k", worker_class, "--threads", str(threads), "--log-level", "warning"],
+                cwd=settings.BASE_DIR, env=env,
+            )
             self._wait(url, server)
         try:
             self.stderr.write(f"Driving {clients} clients against {url} ...")
@@ -83,9 +74,8 @@ class Command(BaseCommand):
         cycles = max(1, figures["cycles"])
         figures["cpu_ms_per_cycle"] = {k: round(1000 * v / cycles, 2) for k, v in cpu.items()}
         figures["load_average"] = [round(x, 2) for x in os.getloadavg()]
-        figures.update(clients=clients, server=server_name if server else url, server_workers=workers,
-                       server_class=worker_class if server_name == "gunicorn" else None, server_threads=threads,
-                       cores=os.cpu_count())
+        figures.update(clients=clients, server="gunicorn" if server else url, server_workers=workers,
+                       server_class=worker_class, server_threads=threads, cores=os.cpu_count())
         self.stdout.write(json.dumps(figures, indent=2))
 
     def _wait(self, url, server):
