@@ -64,21 +64,26 @@ class Fetch:
 
 @contextmanager
 def cursor(using):
-    """A cursor of the `using` database for these statements (server-side binding on PostgreSQL)."""
+    """A cursor of the `using` database for these statements (server-side binding on PostgreSQL).
+
+    On PostgreSQL one cursor is kept per connection and reused, wrapped like any Django cursor
+    (execute wrappers, error translation, the broken-transaction check). While queries are
+    logged (DEBUG, assertNumQueries) Django's own cursor is used, so the log shows the SQL.
+    """
     connection = connections[using]
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or connection.queries_logged:
         with connection.cursor() as c:
             yield c
         return
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
     connection.ensure_connection()
-    with connection.wrap_database_errors:
-        raw = ServerBindingCursor(connection.connection)
-    # Through Django's wrapper, so execute wrappers, query logging and error translation still apply.
-    wrapped = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
-    with wrapped as c:
-        yield c
+    kept = getattr(connection, "_engine_rows_cursor", None)
+    if kept is None or kept[0] is not connection.connection or kept[1].cursor.closed:
+        from django.db.backends.postgresql.base import ServerBindingCursor
+
+        with connection.wrap_database_errors:
+            raw = ServerBindingCursor(connection.connection)
+        kept = connection._engine_rows_cursor = (connection.connection, connection.make_cursor(raw))
+    yield kept[1]
 
 
 def update(instance, fields, using=None):
