@@ -192,6 +192,8 @@ RQ_QUEUES = {
 # --- Engine ---------------------------------------------------------------------------------
 ENGINE = {
     "LEASE_SECONDS": int(os.environ.get("ENGINE_LEASE_SECONDS", "900")),
+    # How long a skipped task is kept from the person who skipped it.
+    "SKIP_SECONDS": int(os.environ.get("ENGINE_SKIP_SECONDS", str(24 * 3600))),
     # How long a server process remembers an API token (engine/core/authentication.py); 0: never.
     "TOKEN_CACHE_SECONDS": int(os.environ.get("ENGINE_TOKEN_CACHE_SECONDS", "10")),
     "UPLOAD_MAX_BYTES": int(os.environ.get("ENGINE_UPLOAD_MAX_BYTES", str(50 * 1024 * 1024))),

@@ -12,7 +12,7 @@ from engine.core.models import Project
 from engine.core.roles import ANNOTATOR, ARTIST, has_role
 from engine.leases import services as leases
 from engine.leases.models import Stage
-from engine.leases.serializers import ClaimSerializer
+from engine.leases.serializers import ClaimSerializer, ReleaseSerializer
 
 ROLE_OF_STAGE = {Stage.SELECT: ANNOTATOR, Stage.RANK: ANNOTATOR, Stage.ALIGN: ANNOTATOR, Stage.ARTIST: ARTIST}
 
@@ -93,12 +93,15 @@ class TaskView(APIView):
 
 
 class ReleaseView(APIView):
-    """Give a task back to the pool."""
+    """Give a task back to the pool; {"skip": true} also keeps it from coming back to you (others get it)."""
 
-    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=ReleaseSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request, pk):
-        leases.release(pk, request.user)
-        return Response({"task": pk, "status": "open"})
+        params = ReleaseSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        skip = params.validated_data["skip"]
+        leases.release(pk, request.user, skip=skip)
+        return Response({"task": pk, "status": "open", "skipped": skip})
 
 
 class ExtendView(APIView):

@@ -63,3 +63,18 @@ class Task(models.Model):
 
     def __str__(self):
         return f"{self.stage} task {self.pk} ({self.status})"
+
+
+class Skip(models.Model):
+    """A task someone gave back because they could not do it: not served to them again until `until`."""
+
+    task = models.ForeignKey(Task, related_name="skips", on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="skips", on_delete=models.CASCADE)
+    until = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "user"], name="skip_once_per_user")]
+
+    def __str__(self):
+        return f"{self.user} skips task {self.task_id} until {self.until:%Y-%m-%d %H:%M}"

@@ -13,5 +13,12 @@ class ClaimSerializer(serializers.Serializer):
     )
 
 
+class ReleaseSerializer(serializers.Serializer):
+    skip = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Do not serve this task to me again for a while (I cannot do it); others still get it.",
+    )
+
+
 class SecondsSerializer(serializers.Serializer):
     seconds = serializers.FloatField(min_value=0, max_value=24 * 3600, required=False, default=0.0)

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from engine.core import rows
 from engine.core.errors import ErrorCode, LeaseError
-from engine.leases.models import Stage, Task, TaskStatus
+from engine.leases.models import Skip, Stage, Task, TaskStatus
 
 _SQLITE_CLAIM_ATTEMPTS = 50
 # What a claimed task of each stage is served with, fetched in the same query.
@@ -59,11 +59,13 @@ def _statements(using):
     q = connection.ops.quote_name
     task = q(Task._meta.db_table)
     case = q(ArtistCase._meta.db_table)
+    skips = q(Skip._meta.db_table)
     skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    # Open tasks of a stage in serving order, read off task_queue_idx.
+    # Open tasks of a stage in serving order, read off task_queue_idx, but not one this user skipped.
     pick = (
         f"SELECT t.id FROM {task} t WHERE t.project_id = %(project)s AND t.stage = %(stage)s AND t.status = 'open'"
-        f"{{extra}} ORDER BY t.balance_key, t.priority DESC, t.id LIMIT 1{skip_locked}"
+        f" AND NOT EXISTS (SELECT 1 FROM {skips} k WHERE k.task_id = t.id AND k.user_id = %(user)s "
+        f"AND k.until > %(now)s){{extra}} ORDER BY t.balance_key, t.priority DESC, t.id LIMIT 1{skip_locked}"
     )
     picks = {
         "": pick.format(extra=""),
@@ -232,14 +234,21 @@ def complete(task, user, *, key="", response=None, seconds=0.0):
                        "lease_expires_at"])
 
 
-def release(task_id, user):
-    """Give a held task back to the pool."""
+def release(task_id, user, skip=False):
+    """Give a held task back to the pool; with `skip`, it is not served to this user again for SKIP_SECONDS.
+
+    Others still get it. A skip expires so that a project with a single annotator cannot lose
+    tasks for good.
+    """
     with transaction.atomic():
         task = hold(task_id, user)
         task.status = TaskStatus.OPEN
         task.lease_owner = None
         task.lease_expires_at = None
         task.save(update_fields=["status", "lease_owner", "lease_expires_at"])
+        if skip:
+            until = _now() + timedelta(seconds=settings.ENGINE["SKIP_SECONDS"])
+            Skip.objects.update_or_create(task=task, user=user, defaults={"until": until})
     return task
 
 

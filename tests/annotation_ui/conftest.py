@@ -12,7 +12,7 @@ import pytest
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from tests.engine.conftest import (  # noqa: E402,F401  (fixtures shared with the engine's tests)
-    annotator, artist, box_mask, engineer, image, make_user, obj, project, ready_set,
+    annotator, annotator2, artist, box_mask, engineer, image, make_user, obj, project, ready_set,
 )
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from engine.core.errors import LeaseError
@@ -80,3 +81,25 @@ def test_held_task_comes_back_before_a_new_claim(api, project, annotator, image)
     again = client.post("/api/tasks/claim/", {"project": project.pk, "stage": "select"}, format="json").json()
     assert again["id"] == first["id"]
     assert Task.objects.filter(status=TaskStatus.LEASED).count() == 1
+
+
+def test_a_skipped_task_goes_to_others_and_comes_back_after_a_while(project, annotator, annotator2, align_tasks,
+                                                                    monkeypatch):
+    task = leases.claim(annotator, project.pk, Stage.ALIGN)
+    leases.release(task.pk, annotator, skip=True)
+    assert leases.serve(annotator, project.pk, Stage.ALIGN).pk == align_tasks[1].pk  # not the skipped one
+    assert leases.serve(annotator2, project.pk, Stage.ALIGN).pk == task.pk  # someone else gets it
+    leases.release(task.pk, annotator2)
+    later = timezone.now() + timedelta(seconds=settings.ENGINE["SKIP_SECONDS"] + 1)
+    monkeypatch.setattr(leases, "_now", lambda: later)
+    # A day later the skip has lapsed (and the first claim's lease too): it is served to them again.
+    assert leases.serve(annotator, project.pk, Stage.ALIGN).pk == task.pk
+
+
+def test_release_refuses_a_malformed_skip(api, project, annotator, align_tasks):
+    task = leases.claim(annotator, project.pk, Stage.ALIGN)
+    response = api(annotator).post(f"/api/tasks/{task.pk}/release/", {"skip": "perhaps"}, format="json")
+    assert response.status_code == 400 and "skip" in response.json()["fields"]
+    assert Task.objects.get(pk=task.pk).status == TaskStatus.LEASED  # nothing changed
+    response = api(annotator).post(f"/api/tasks/{task.pk}/release/", {"skip": True}, format="json")
+    assert response.status_code == 200 and response.json()["skipped"] is True

@@ -169,18 +169,21 @@ export class TaskLoop {
     } catch (err) { this.fail(err); }
   }
 
-  async release() {
+  /** Give the task back to the queue; with skip, the server keeps it from coming back to this person. */
+  async release(skip = false) {
     if (!this.task) return;
     const id = this.task.id;
     sessionStorage.removeItem(this.key);
-    await api('POST', `/api/tasks/${id}/release/`).catch(() => null);
+    await api('POST', `/api/tasks/${id}/release/`, skip ? { skip: true } : undefined).catch(() => null);
   }
 
-  /** Give the task back and wait for the person to ask for another (the next claim may serve it again). */
+  /** Skip the task: it goes back to the queue for someone else, and the next one loads at once. */
   async giveBack(what) {
-    await this.release();
+    await this.release(true);
     this.task = null; this.onClear();
-    this.empty(`${what} given back to the queue. Check again when you are ready for the next task.`, false);
+    const said = `${what} skipped: it went back to the queue for someone else.`;
+    if (await this.next()) banner(said, 'info');
+    else this.empty(`${said} Nothing else is waiting for you in this stage right now.`);
   }
 
   /** Submit the task once (an Idempotency-Key makes a retried click harmless), then load the next. */
