@@ -27,6 +27,7 @@ urlpatterns = [
     path("tasks/<int:pk>/extend/", leases.ExtendView.as_view(), name="api-extend"),
     path("tasks/<int:pk>/submit/", leases.SubmitView.as_view(), name="api-submit"),
     path("tasks/<int:pk>/objects/", intake.ObjectCreateView.as_view(), name="api-task-objects"),
+    path("tasks/<int:pk>/flag/", intake.FlagImageView.as_view(), name="api-task-flag"),
     path("tasks/<int:pk>/compare/", ranking.CompareView.as_view(), name="api-compare"),
     path("tasks/<int:pk>/upload/", artists.UploadView.as_view(), name="api-upload"),
     path("tasks/<int:pk>/bundle/", artists.BundleView.as_view(), name="api-bundle"),

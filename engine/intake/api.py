@@ -16,12 +16,14 @@ from engine.intake import masks, segment, services
 from engine.intake.models import Image, ObjectInstance
 from engine.intake.rendering import load_rgb, mask_png
 from engine.intake.serializers import (
+    FlagImageSerializer,
     ImageSerializer,
     IngestSerializer,
     ObjectCreateSerializer,
     SegmentSerializer,
 )
 from engine.intake.taxonomy import load_taxonomy
+from engine.leases import services as leases
 from engine.leases.serializers import SecondsSerializer
 
 
@@ -45,6 +47,23 @@ def submit_select(request, pk, key):
     data = SecondsSerializer(data=request.data)
     data.is_valid(raise_exception=True)
     return services.finish_image(pk, request.user, seconds=data.validated_data["seconds"], key=key)
+
+
+class FlagImageView(APIView):
+    """Flag the image of a held Stage 1 task as unusable (blurry, no objects, duplicate, …); closes the task."""
+
+    permission_classes = [IsAnnotator]
+
+    @extend_schema(request=FlagImageSerializer, responses=OpenApiTypes.OBJECT)
+    def post(self, request, pk):
+        data = FlagImageSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        key = request.headers.get("Idempotency-Key", "")[:100]
+        stage, earlier = leases.replay(pk, request.user, key)
+        if earlier is not None:
+            return Response(earlier)
+        return Response(services.flag_image(pk, request.user, v["reason"], v["note"], v["seconds"], key))
 
 
 class ObjectCreateView(APIView):

@@ -43,6 +43,16 @@ class Image(models.Model):
         return f"image {self.pk} ({self.source_dataset}:{self.source_id})"
 
 
+# Why an annotator may flag an image in Stage 1 instead of selecting objects in it.
+FLAG_REASONS = {
+    "blurry": "too blurry or too dark to see the objects",
+    "no_objects": "no object worth a 3D shape",
+    "duplicate": "a duplicate of another image",
+    "inappropriate": "private or inappropriate content",
+    "other": "other",
+}
+
+
 class ObjectStatus(models.TextChoices):
     SELECTED = "selected", "selected (Stage 1)"
     GENERATING = "generating", "candidates being generated"

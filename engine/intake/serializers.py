@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from engine.intake.models import Image
+from engine.intake.models import FLAG_REASONS, Image
 
 
 class ImageSerializer(serializers.ModelSerializer):
@@ -42,3 +42,9 @@ class SegmentSerializer(serializers.Serializer):
         child=serializers.ListField(child=serializers.FloatField(), min_length=3, max_length=3),
         min_length=1, max_length=64, help_text="[[x, y, 1 for positive / 0 for negative], ...] in pixels.",
     )
+
+
+class FlagImageSerializer(serializers.Serializer):
+    reason = serializers.ChoiceField(choices=sorted(FLAG_REASONS))
+    note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    seconds = serializers.FloatField(min_value=0, max_value=24 * 3600, required=False, default=0.0)

@@ -12,7 +12,7 @@ from PIL import UnidentifiedImageError
 
 from engine.core.errors import EngineError, ErrorCode
 from engine.intake import masks, quality
-from engine.intake.models import Image, ObjectInstance, ObjectStatus
+from engine.intake.models import FLAG_REASONS, Image, ObjectInstance, ObjectStatus
 from engine.intake.taxonomy import resolve_category
 from engine.leases import services as leases
 from engine.leases.models import Stage
@@ -101,6 +101,33 @@ def finish_image(task_id, user, seconds=0.0, key=""):
         leases.complete(task, user, key=key, response=body, seconds=seconds)
         for object_id in new:
             transaction.on_commit(lambda oid=object_id: start_generation.delay(oid))
+    return body
+
+
+def flag_image(task_id, user, reason, note="", seconds=0.0, key=""):
+    """Close a Stage 1 task whose image should not be annotated: the image is marked failed, with why.
+
+    Objects already selected in it and not yet sent on are dropped with it; objects sent to
+    generation before are left alone (they were accepted on their own).
+    """
+    if reason not in FLAG_REASONS:
+        raise EngineError(f"Unknown reason {reason!r}; one of {', '.join(FLAG_REASONS)}.",
+                          fields={"reason": [f"one of {', '.join(FLAG_REASONS)}"]})
+    note = (note or "").strip()
+    if reason == "other" and not note:
+        raise EngineError("Say why in a note when the reason is 'other'.", fields={"note": ["required for 'other'"]})
+    with transaction.atomic():
+        task = leases.hold(task_id, user)
+        if task.stage != Stage.SELECT:
+            raise EngineError(f"Task {task.pk} is a {task.stage} task, not a selection task.", code=ErrorCode.WRONG_STAGE)
+        image = task.image
+        dropped, _ = image.instances.filter(status=ObjectStatus.SELECTED).delete()
+        image.quality_ok = False
+        image.quality_reason = f"flagged by {user.get_username()}: {FLAG_REASONS[reason]}" + (f" ({note})" if note else "")
+        image.quality_reason = image.quality_reason[:300]
+        image.save(update_fields=["quality_ok", "quality_reason"])
+        body = {"task": task.pk, "image": image.pk, "flagged": reason, "objects_dropped": dropped}
+        leases.complete(task, user, key=key, response=body, seconds=seconds)
     return body
 
 

@@ -67,3 +67,23 @@ def test_select_an_object_and_finish_the_image(page, annotator, obj, engineer, m
     assert Image.objects.filter(quality_ok=False).count() == 1
     page.screenshot("stage1-empty")
     page.assert_no_js_errors()
+
+
+def test_flag_an_image_that_cannot_be_annotated(page, annotator, image):
+    page.login("ann")
+    page.goto(f"/select/?project={image.project_id}")
+    tab = page.tab
+    tab.wait_for_function("window.__select && window.__select.ready")
+    tab.click("#flag-box summary")
+    tab.click("#flag")  # no reason yet: the page asks for one
+    tab.wait_for_function("document.querySelector('#banner').textContent.includes('Pick why')")
+    tab.select_option("#flag-reason", "no_objects")
+    tab.click("#flag")
+    tab.wait_for_selector("#empty:not([hidden])")
+    tab.wait_for_function("document.querySelector('#banner').textContent.includes('Image flagged')")
+    image.refresh_from_db()
+    assert not image.quality_ok and "no object worth a 3D shape" in image.quality_reason
+    task = Task.objects.get(image=image, stage=Stage.SELECT)
+    assert task.status == TaskStatus.DONE and task.completed_by == annotator
+    page.screenshot("stage1-flagged")
+    page.assert_no_js_errors()

@@ -151,6 +151,22 @@ async function finish(force = false) {
   } catch (err) { loop.fail(err); }
 }
 
+/** Take an unusable image out of the queue, with the reason (the engineers see it on the image). */
+async function flag() {
+  if (!task) return;
+  const reason = $('#flag-reason').value, note = $('#flag-note').value.trim();
+  if (!reason) { banner('Pick why this image cannot be annotated.', 'warn'); return; }
+  if (reason === 'other' && !note) { banner('Say why in the note when the reason is Other.', 'warn'); return; }
+  const id = task.id;
+  try {
+    await api('POST', `/api/tasks/${id}/flag/`, { reason, note, seconds: loop.seconds }, { 'Idempotency-Key': `${id}-flag-${loop.started}` });
+  } catch (err) { loop.fail(err); return; }
+  sessionStorage.removeItem(loop.key); loop.task = null;
+  $('#flag-reason').value = ''; $('#flag-note').value = ''; $('#flag-box').open = false;
+  await loop.next();
+  banner('Image flagged: it is out of the queue, with your reason.', 'info');
+}
+
 const loop = new TaskLoop('select', { onTask: start, emptyEl: $('#empty'), onClear: () => { task = null; p = null; clearProposal(); } });
 async function start(t) {
   task = t; p = t.payload;
@@ -167,6 +183,7 @@ $('#undo-point').addEventListener('click', undoPoint);
 $('#clear').addEventListener('click', clearProposal);
 $('#retry').addEventListener('click', () => loop.next());
 $('#release').addEventListener('click', () => loop.giveBack('Image'));
+$('#flag').addEventListener('click', () => flag());
 const acceptKey = (e) => { if (e.target === input && !list.hidden) return false; accept(); };
 const acceptInField = Object.assign(() => accept(), { whileTyping: true });
 shortcuts({
