@@ -37,8 +37,10 @@ def test_rank_a_set_with_keys_then_the_next_set(page, annotator, obj, image, glb
     assert tab.is_visible("#help") and "Equal" in tab.inner_text("#help")
     tab.keyboard.press("Escape")
     assert not tab.is_visible("#help")
-    # Blind: nothing on the page names a generator.
+    # Blind: nothing on the page, nor in the task the page fetched, names a generator.
     assert "gen-" not in tab.content()
+    held = Task.objects.get(candidate_set=first, stage=Stage.RANK, lease_owner=annotator)
+    assert "gen-" not in tab.evaluate("(id) => fetch(`/api/tasks/${id}/`).then((r) => r.text())", held.pk)
 
     keys = ["ArrowLeft", "ArrowDown", "ArrowRight", "=", "ArrowLeft", "ArrowRight", "ArrowLeft"]
     for i, key in enumerate(keys):
@@ -69,6 +71,10 @@ def test_rank_a_set_with_keys_then_the_next_set(page, annotator, obj, image, glb
     shown = {r.left_id for r in rows} | {r.right_id for r in rows}
     assert shown == set(first.candidates.values_list("id", flat=True))
     session = RankingSession.objects.get(candidate_set=first)
+    # The page shows the server's random order: the first pair, then each newcomer in turn.
+    newcomers = [rows[0].left_id, rows[0].right_id] + [
+        ({r.left_id, r.right_id} - {prev.kept_id}).pop() for prev, r in zip(rows, rows[1:])]
+    assert newcomers == session.order
     assert session.rating == 1.0 and session.rubric["level"] == 4
     assert Task.objects.get(candidate_set=first, stage=Stage.RANK).status == TaskStatus.DONE
     assert Task.objects.filter(candidate_set=first, stage=Stage.ALIGN).exists()
@@ -146,4 +152,73 @@ def test_skip_a_set_it_goes_to_someone_else(page, annotator, annotator2, obj, gl
     tab.click("#retry")  # asking again does not bring the skipped set back
     tab.wait_for_function("document.querySelector('#empty .empty-text').textContent.includes('queue is empty')")
     assert leases.serve(annotator2, obj.image.project_id, Stage.RANK).pk == task.pk  # someone else gets it
+    page.assert_no_js_errors()
+
+
+def test_turntable_orbit_wireframe_and_a_prefetched_swap(page, annotator, obj, glb_meshes):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    Project.objects.filter(pk=obj.image.project_id).update(n_candidates=8)
+    cset = ready_set(obj, glb_meshes, 8)
+    meshes = []
+    tab = page.tab
+    tab.on("request", lambda r: meshes.append(r.url) if r.url.endswith(".glb") else None)
+    page.login("ann")
+    page.goto(f"/rank/?project={obj.image.project_id}")
+    tab.wait_for_function("window.__perf.firstFrame.length > 0")
+
+    # Prefetch: every candidate of the set is downloaded and parsed before the first answer.
+    tab.wait_for_function("window.__rank.parsed() === 8")
+    assert len(set(meshes)) == 8 == cset.candidates.count()
+
+    # A slow turntable by default, one camera for both sides.
+    assert tab.get_attribute("#btn-turntable", "aria-pressed") == "true"
+    a0 = tab.evaluate("window.__rank.azimuth()")
+    tab.wait_for_timeout(700)
+    assert tab.evaluate("window.__rank.azimuth()") != a0, "the turntable does not turn"
+    tab.keyboard.press("t")
+    assert tab.get_attribute("#btn-turntable", "aria-pressed") == "false"
+    tab.wait_for_timeout(300)
+
+    box = tab.locator("#pair-canvas").bounding_box()
+    half = box["width"] / 2
+    right = {"x": box["x"] + half + 4, "y": box["y"], "width": half - 8, "height": box["height"]}
+
+    def grey(clip):
+        return np.asarray(Image.open(io.BytesIO(tab.screenshot(clip=clip))).convert("L"), dtype=np.float64)
+
+    # Wireframe on and off: the material of both sides, and the picture, change.
+    before = grey(right)
+    tab.keyboard.press("w")
+    tab.wait_for_timeout(300)
+    assert tab.evaluate("window.__rank.wireframe()") and tab.get_attribute("#btn-wire", "aria-pressed") == "true"
+    assert np.abs(grey(right) - before).mean() > 0.5, "the wireframe toggle did not change the picture"
+    tab.click("#btn-wire")
+    assert not tab.evaluate("window.__rank.wireframe()")
+    tab.wait_for_timeout(300)
+
+    # Dragging the left view orbits both: the right view turns too.
+    a1, before = tab.evaluate("window.__rank.azimuth()"), grey(right)
+    cy = box["y"] + box["height"] / 2
+    tab.mouse.move(box["x"] + half / 2, cy)
+    tab.mouse.down()
+    tab.mouse.move(box["x"] + half / 2 + 150, cy, steps=10)
+    tab.mouse.up()
+    tab.wait_for_timeout(600)
+    assert abs(tab.evaluate("window.__rank.azimuth()") - a1) > 0.2
+    assert np.abs(grey(right) - before).mean() > 0.5, "orbiting the left view did not turn the right one"
+
+    # Left/Right answers swap from what is already parsed: key press to the new frame <= 100 ms.
+    for i, key in enumerate(["ArrowLeft", "ArrowRight", "ArrowLeft", "ArrowRight", "ArrowLeft"]):
+        tab.keyboard.press(key)
+        tab.wait_for_function("(t) => document.querySelector('#progress').textContent === t", arg=f"{i + 3} of 8 shown")
+        tab.wait_for_timeout(150)
+    swaps = [s["ms"] for s in tab.evaluate("window.__perf.swaps")]
+    assert len(swaps) == 5 and max(swaps) <= 100, f"swap times (ms): {swaps}"
+    assert len(set(meshes)) == 8, "a swap downloaded a mesh again"
+    page.screenshot("stage2-orbit-wireframe")
+    assert page.canvas_variance("#pair-canvas") > 20
     page.assert_no_js_errors()

@@ -257,5 +257,10 @@ shortcuts({
   ...Object.fromEntries([...'abcde'].map((k, i) => [k, () => { if (p && p.failure_categories[i]) pickFailure(p.failure_categories[i].value); }])),
   Enter: submitRating, t: turntable, w: wireframe, v: resetView, x: () => loop.extend(),
 });
+// What the browser tests read: the shared camera, the toggles, and how many candidates are parsed.
+window.__rank = {
+  azimuth: () => controls.getAzimuthalAngle(), turntable: () => controls.autoRotate, wireframe: () => material.wireframe,
+  parsed: () => [...cache.values()].filter((pr) => pr.resolved).length,
+};
 resize();
 loop.next();
