@@ -27,6 +27,15 @@ def synthetic_cloud(image, obj, n_side=120):
     return xyz.astype("<f4").tobytes()
 
 
+def translation(tab):
+    """Return the pose's translation as the page's readout shows it."""
+    return [float(v) for v in tab.inner_text("#readout").splitlines()[0].split()[1:]]
+
+
+def percent(text):
+    return float(text.removeprefix("IoU ").removesuffix("%"))
+
+
 def align_task(obj, meshes, cloud_side=120):
     cset = ready_set(obj, meshes, 2)
     image = obj.image
@@ -58,21 +67,59 @@ def test_align_move_undo_rotate_scale_and_submit(page, annotator, obj, glb_meshe
     tab.click("#btn-undo")
     assert tab.inner_text("#readout") == start
 
+    # The mesh-IoU indicator is live: moving the mesh off the mask lowers it, undoing restores it.
+    tab.wait_for_timeout(300)  # the indicator refreshes at most every 100 ms
+    iou0 = tab.inner_text("#iou")
+    for _ in range(3):
+        tab.keyboard.press("Shift+ArrowRight")  # coarse: 10 cm each
+    tab.wait_for_function("(t) => document.querySelector('#iou').textContent !== t", arg=iou0)
+    tab.wait_for_timeout(250)
+    assert percent(tab.inner_text("#iou")) < percent(iou0) - 5, (iou0, tab.inner_text("#iou"))
+    for _ in range(3):
+        tab.keyboard.press("Control+z")
+    tab.wait_for_function("(t) => document.querySelector('#iou').textContent === t", arg=iou0)
+    assert tab.inner_text("#readout") == start
+
     for _ in range(3):
         tab.keyboard.press("ArrowRight")  # +1 cm in x each
-    tab.keyboard.press("Shift+ArrowUp")  # 10 cm up: undone below
+    assert translation(tab) == pytest.approx([0.03, 0.0, 2.0], abs=1e-3)
+    tab.keyboard.press("Shift+ArrowUp")  # coarse: 10 cm up (y is down in camera axes)
+    assert translation(tab) == pytest.approx([0.03, -0.1, 2.0], abs=1e-3)
     tab.keyboard.press("Control+z")
+    assert translation(tab) == pytest.approx([0.03, 0.0, 2.0], abs=1e-3)
+    tab.keyboard.press("Control+y")  # redo, then undo again
+    assert translation(tab) == pytest.approx([0.03, -0.1, 2.0], abs=1e-3)
+    tab.click("#btn-undo")
+    assert tab.is_enabled("#btn-redo")
+    tab.keyboard.press("Alt+ArrowRight")  # fine: 1 mm
+    assert translation(tab) == pytest.approx([0.031, 0.0, 2.0], abs=1e-4)
+    assert tab.is_disabled("#btn-redo"), "a new move must clear the redo history"
     tab.click("button[data-mode=rotate]")
     tab.keyboard.press("Shift+ArrowRight")  # 10° about the camera's vertical axis
     tab.keyboard.press("r")  # scale mode
     tab.keyboard.press("ArrowUp")  # +1 %
-    # Every tool of the published tool, clicked once: views, toggles, point size.
-    for selector in ["button[data-view=front]", "button[data-view=side]", "button[data-view=top]", "#btn-mesh",
-                     "#btn-mesh", "#btn-target", "#btn-target", "#btn-larger", "#btn-gizmo", "#btn-gizmo"]:
-        tab.click(selector)
+
+    # Every tool of the published tool changes what it says it changes.
+    state = lambda: tab.evaluate("window.__alignState()")  # noqa: E731
+    for view in ("front", "side", "top"):
+        tab.click(f"button[data-view={view}]")
+        assert state()["view"] == view and state()["camera"] == "orbit"
+    assert not state()["overlay"]  # the mask outline belongs to the camera view
+    for button, key in (("#btn-mesh", "mesh"), ("#btn-target", "target"), ("#btn-gizmo", "gizmo"), ("#btn-points", "points")):
+        tab.click(button)
+        assert state()[key] is False and tab.get_attribute(button, "aria-pressed") == "false", key
+        tab.click(button)
+        assert state()[key] is True, key
+    size = state()["pointSize"]
+    tab.click("#btn-larger")
+    assert state()["pointSize"] == pytest.approx(size * 1.4)
+    tab.keyboard.press("[")
+    assert state()["pointSize"] == pytest.approx(size)
+    tab.click("#btn-larger")
     page.screenshot("stage3-top-view")
     assert page.canvas_variance("#scene-canvas") > 20, "the top view is blank"
-    tab.keyboard.press("4")  # back to the camera view
+    tab.keyboard.press("0")  # reset: back to the camera view
+    assert state()["view"] == "camera" and state()["camera"] == "image" and state()["overlay"]
     tab.wait_for_timeout(300)
     page.screenshot("stage3-camera-view")
     assert page.canvas_variance("#scene-canvas") > 20, "the camera view is blank"
@@ -82,7 +129,7 @@ def test_align_move_undo_rotate_scale_and_submit(page, annotator, obj, glb_meshe
     tab.wait_for_selector("#empty:not([hidden])")
 
     alignment = Alignment.objects.get(task=task)
-    assert alignment.translation == pytest.approx([0.03, 0.0, 2.0], abs=1e-5)
+    assert alignment.translation == pytest.approx([0.031, 0.0, 2.0], abs=1e-5)
     assert alignment.scale == pytest.approx(1.01, abs=1e-5)
     w, x, y, z = alignment.rotation
     assert math.degrees(2 * math.acos(min(1.0, abs(w)))) == pytest.approx(10.0, abs=1e-3)

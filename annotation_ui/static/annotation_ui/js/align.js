@@ -289,6 +289,12 @@ orbit.addEventListener('change', () => { dirty = true; moving(); });
 gizmo.addEventListener('change', () => { dirty = true; if (gizmo.dragging) moving(); });
 
 window.__alignPoints = () => (points ? points.geometry.attributes.position.count : 0);
+// What the browser tests read: the state of every tool.
+window.__alignState = () => ({
+  mesh: pivot.visible, gizmo: gizmo.getHelper().visible && gizmo.enabled, target: targetOn, overlay: !overlay.hidden,
+  points: !!points && points.visible, pointSize: pointMaterial ? pointMaterial.size : null, view: viewName,
+  camera: active === camCamera ? 'image' : 'orbit', mode: gizmo.mode, iou: lastIou, undo: undo.length, redo: redo.length,
+});
 
 /** Measure the frame rate while rendering every frame, at the resolution used while moving or at rest. */
 window.__measureFps = (ms = 3000, whileMoving = false) => new Promise((resolve) => {
