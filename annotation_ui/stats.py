@@ -27,6 +27,19 @@ def open_tasks_by_stage(project):
     return {r["stage"]: r["n"] for r in rows}
 
 
+def live_status(project, now=None):
+    """Return, per stage, the tasks waiting and those held under a live lease now, and how many people hold one."""
+    now = now or timezone.now()
+    held = Q(status=TaskStatus.LEASED, lease_expires_at__gte=now)  # an expired lease is work waiting again
+    tasks = Task.objects.filter(project=project, status__in=OPEN)
+    counts = {r["stage"]: r for r in tasks.values("stage").annotate(
+        working=Count("id", filter=held), waiting=Count("id", filter=~held))}
+    stages = [{"stage": stage, "label": label, "waiting": counts.get(stage, {}).get("waiting", 0),
+               "working": counts.get(stage, {}).get("working", 0)} for stage, label in Stage.choices]
+    people = tasks.filter(held).values("lease_owner").distinct().count()
+    return {"stages": stages, "people": people, "at": now}
+
+
 def chosen_iteration(project, raw=None):
     """Return the iteration numbered `raw`, else the open one, else the latest (None if there is none)."""
     iterations = project.iterations.order_by("-number")

@@ -21,6 +21,8 @@ STAGES = (
     ("align", "ui:align", "Stage 3 · Align", ANNOTATOR),
 )
 STAGE_ROLE = {stage: role for stage, _, _, role in STAGES}
+# How often the dashboard re-reads its figures (?refresh=SECONDS overrides it).
+DASHBOARD_REFRESH_SECONDS = 15
 
 
 def current_project(request):
@@ -98,7 +100,9 @@ class DashboardPage(PageMixin, TemplateView):
         if project is not None:
             iteration = stats.chosen_iteration(project, self.request.GET.get("iteration"))
             context.update(iteration=iteration, iterations=project.iterations.order_by("number"),
-                           report=stats.report(project, iteration))
+                           report=stats.report(project, iteration), live=stats.live_status(project))
+        raw = self.request.GET.get("refresh", "")
+        context["refresh_seconds"] = max(1, min(int(raw), 3600)) if raw.isdigit() else DASHBOARD_REFRESH_SECONDS
         return context
 
 

@@ -3,6 +3,7 @@
 import pytest
 
 from engine.flywheel.models import ModelCheckpoint
+from engine.intake.models import ObjectInstance
 from tests.annotation_ui.conftest import ready_set
 from tests.annotation_ui.test_stats import rank_all
 
@@ -60,3 +61,36 @@ def test_login_says_what_went_wrong_and_logout_works(page, annotator):
     page.tab.wait_for_url("**/login/")
     page.goto("/")
     assert "/login/" in page.tab.url
+
+
+def test_dashboard_refreshes_itself_with_the_live_status(page, engineer, annotator, obj, image, glb_meshes):
+    from engine.leases import services as leases
+    from tests.annotation_ui.test_rank import second_object
+
+    project = obj.image.project
+    ready_set(obj, glb_meshes, 3)
+    rank_all(annotator, project, ["left", "right"], level=3)
+    ready_set(second_object(image, annotator), glb_meshes, 3)
+    navigations = []
+
+    page.login("eng")
+    tab = page.tab
+    page.goto(f"/dashboard/?project={project.pk}&refresh=1")
+    tab.on("framenavigated", lambda frame: navigations.append(frame.url))
+    assert tab.inner_text("#people").startswith("0 people")
+    assert "Stage 2: rank candidates\t1\t" in tab.inner_text("#throughput")
+
+    # Work happens elsewhere: someone takes a set and finishes it, someone else holds one.
+    rank_all(annotator, project, ["equal", "left"], level=4)
+    ready_set(ObjectInstance.objects.create(image=image, mask_rle=obj.mask_rle, area=obj.area, bbox=obj.bbox,
+                                            category="mug"), glb_meshes, 2)
+    leases.claim(annotator, project.pk, "rank")
+    tab.wait_for_function("document.querySelector('#people').textContent.startsWith('1 person')", timeout=15_000)
+    tab.wait_for_function(
+        "document.querySelector('#throughput').innerText.includes('Stage 2: rank candidates\\t2\\t')", timeout=15_000)
+    assert "Stage 2: rank candidates\t1\t" in tab.inner_text("#live")  # one set in progress now
+    assert "live · updated" in tab.inner_text("#updated")
+    assert navigations == [], "the dashboard reloaded the page instead of refreshing in place"
+    assert tab.evaluate("window.__dashboard.refreshes") >= 1
+    page.screenshot("dashboard-live")
+    page.assert_no_js_errors()

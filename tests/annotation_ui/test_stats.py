@@ -79,3 +79,23 @@ def test_chosen_iteration_defaults_to_the_open_one(project):
     assert stats.chosen_iteration(project) == first
     assert stats.chosen_iteration(project, "99") == first
     assert stats.chosen_iteration(project, str(first.number)) == first
+
+
+def test_live_status_counts_held_tasks_and_treats_an_expired_lease_as_waiting(annotator, annotator2, obj, glb_meshes):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from engine.leases.models import Task
+
+    project = obj.image.project
+    ready_set(obj, glb_meshes, 2)
+    held = leases.claim(annotator, project.pk, "rank")
+    rank = lambda live: next(r for r in live["stages"] if r["stage"] == "rank")  # noqa: E731
+    live = stats.live_status(project)
+    assert rank(live)["working"] == 1 and live["people"] == 1
+    assert rank(live)["waiting"] == Task.objects.filter(project=project, stage="rank").count() - 1
+    Task.objects.filter(pk=held.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    live = stats.live_status(project)
+    assert rank(live)["working"] == 0 and live["people"] == 0
+    assert rank(live)["waiting"] == Task.objects.filter(project=project, stage="rank").count()
