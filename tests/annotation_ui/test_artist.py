@@ -14,6 +14,17 @@ from tests.annotation_ui.conftest import ready_set
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+def changed_pixels(png_a, png_b):
+    """Return the share of pixels that differ visibly between two screenshots of one region."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    a, b = (np.asarray(Image.open(io.BytesIO(p)).convert("L"), dtype=np.int16) for p in (png_a, png_b))
+    return float((np.abs(a - b) > 12).mean())
+
+
 def artist_case(obj, meshes, category="occlusion"):
     cset = ready_set(obj, meshes, 2)
     task = leases.create(obj.image.project, Stage.ARTIST, image=obj.image, object=obj, candidate_set=cset)
@@ -37,11 +48,26 @@ def test_artist_downloads_uploads_and_submits(page, artist, obj, glb_meshes, tmp
     download.value.save_as(archive)
     assert len(zipfile.ZipFile(archive).namelist()) >= 3
 
+    # Refusals name the file and say what is wrong with it, and what to upload instead.
+    empty = tmp_path / "empty.glb"
+    empty.write_bytes(b"")
+    tab.set_input_files("#file", str(empty))
+    tab.wait_for_function("document.querySelector('#upload-error').textContent.includes('was refused')")
+    assert tab.inner_text("#upload-error") == "empty.glb was refused: The file is empty."
     bad = tmp_path / "notes.obj"
     bad.write_text("this is not a mesh\n")
     tab.set_input_files("#file", str(bad))
-    tab.wait_for_function("document.querySelector('#upload-error').textContent.includes('was refused')")
+    tab.wait_for_function("document.querySelector('#upload-error').textContent.startsWith('notes.obj was refused')")
+    refusal = tab.inner_text("#upload-error")
+    assert "Unrecognised file content: upload a GLB, OBJ, PLY or STL mesh." in refusal or "could not be read" in refusal, refusal
     assert tab.is_disabled("#submit")
+
+    # The upload view sits over the object's place in the photograph; before an upload it shows the photo only.
+    photo, spot = tab.locator("#overlay-img").bounding_box(), tab.locator("#upload-canvas").bounding_box()
+    assert photo["x"] <= spot["x"] + 1 and spot["x"] + spot["width"] <= photo["x"] + photo["width"] + 1
+    assert spot["width"] < photo["width"], "the upload view covers the whole image instead of the object"
+    clip = {k: spot[k] for k in ("x", "y", "width", "height")}
+    photo_only = tab.screenshot(clip=clip)
 
     good = tmp_path / "torus.obj"
     mesh = trimesh.creation.torus(major_radius=0.5, minor_radius=0.15)
@@ -52,6 +78,7 @@ def test_artist_downloads_uploads_and_submits(page, artist, obj, glb_meshes, tmp
     page.screenshot("stage2_5-upload-over-image")
     assert page.canvas_variance("#best-canvas") > 20, "the best candidate's viewport is blank"
     assert page.canvas_variance("#upload-canvas") > 20, "the uploaded mesh is not rendered"
+    assert changed_pixels(photo_only, tab.screenshot(clip=clip)) > 0.05, "the uploaded mesh is not drawn over the image"
     tab.keyboard.press("Enter")
     tab.wait_for_selector("#empty:not([hidden])")
 
