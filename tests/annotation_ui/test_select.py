@@ -29,8 +29,10 @@ def test_select_an_object_and_finish_the_image(page, annotator, obj, engineer, m
     assert not flagged.quality_ok
 
     page.login("ann")
-    page.goto(f"/select/?project={image.project_id}")
     tab = page.tab
+    asked = []  # the points each segmentation request carried
+    tab.on("request", lambda r: asked.append(r.post_data_json["points"]) if r.url.endswith("/segment/") else None)
+    page.goto(f"/select/?project={image.project_id}")
     tab.wait_for_function("window.__select && window.__select.ready")
     assert tab.inner_text("#count") == "1 object in this image"
 
@@ -40,6 +42,11 @@ def test_select_an_object_and_finish_the_image(page, annotator, obj, engineer, m
     tab.wait_for_function("document.querySelector('#hint').textContent.startsWith('Proposal')")
     tab.locator("#img-canvas").click(position={"x": 480 * scale, "y": 40 * scale}, modifiers=["Shift"])  # background
     tab.wait_for_function("document.querySelector('#hint').textContent.startsWith('Proposal')")
+    tab.locator("#img-canvas").click(position={"x": 20 * scale, "y": 480 * scale}, button="right")  # background
+    tab.wait_for_function("document.querySelector('#hint').textContent.startsWith('Proposal')")
+    # Each refinement sends every click so far: positive first, then the two negatives (Shift+click, right click).
+    assert [[p[2] for p in points] for points in asked] == [[1], [1, 0], [1, 0, 0]]
+    assert asked[-1][0][:2] == pytest.approx([250, 160], abs=2) and asked[-1][1][:2] == pytest.approx([480, 40], abs=2)
     tab.keyboard.press("c")
     tab.keyboard.type("astro")  # a synonym, not the name
     tab.wait_for_selector("#suggest li")
