@@ -155,7 +155,8 @@ function answer(choice, ev) {
   if (choice !== 'equal') { // Left/Right are decided here: swap now, confirm with the server after
     predicted = predict(before, choice === 'left' ? before.left : before.right);
     apply(predicted);
-    markSwap(n, predicted, choice);
+    // Both meshes of the new pair were already parsed at the key press (the prefetch did its job).
+    markSwap(n, predicted, choice, predicted.done || allParsed([predicted.left, predicted.right])());
   } else {
     busy = true; $('#status').textContent = 'Equal: drawing which one stays…';
   }
@@ -178,11 +179,11 @@ function answer(choice, ev) {
   });
 }
 
-function markSwap(n, state, choice) {
+function markSwap(n, state, choice, readyAtPress = null) {
   if (state.done) return;
   const ids = [state.left, state.right];
   pendingMarks.push({ name: `swap-${n}`, start: `swap-start-${n}`, end: `swap-end-${n}`, ready: allParsed(ids),
-    list: (d) => window.__perf.swaps.push({ position: n, answer: choice, ms: d }) });
+    list: (d) => window.__perf.swaps.push({ position: n, answer: choice, ms: d, readyAtPress }) });
 }
 
 async function resync(taskId) {
