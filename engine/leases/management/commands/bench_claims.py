@@ -40,6 +40,11 @@ class Command(BaseCommand):
                **options):
         if clients < 1 or tasks < 1:
             raise CommandError("--clients and --tasks must be at least 1.")
+        from django.db.migrations.executor import MigrationExecutor
+
+        executor = MigrationExecutor(connection)
+        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+            raise CommandError("The database has unapplied migrations; run `python manage.py migrate` first.")
         vendor = connection.vendor
         if vendor != "postgresql":
             self.stderr.write(f"Note: the database is {vendor}; the published goal is for PostgreSQL (set DATABASE_URL).")
