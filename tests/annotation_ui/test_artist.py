@@ -108,3 +108,7 @@ def test_artist_picks_a_failure_category_from_the_sidebar(page, artist, obj, glb
     first.task.refresh_from_db()
     assert wanted.task.status == TaskStatus.LEASED and wanted.task.lease_owner == artist
     assert first.task.status == TaskStatus.OPEN  # given back, for the next artist
+    tab.wait_for_timeout(300)
+    page.screenshot("stage2_5-by-category")
+    assert page.canvas_variance("#best-canvas") > 20, "the best candidate's viewport is blank"
+    page.assert_no_js_errors()

@@ -111,6 +111,8 @@ def test_lease_extend_and_a_clear_message_when_it_expired(page, annotator, obj, 
     tab = page.tab
     tab.wait_for_function("window.__perf.firstFrame.length > 0")
     assert tab.is_visible("#lease") and ":" in tab.inner_text("#lease-time")
+    assert page.canvas_variance("#pair-canvas") > 20, "the pair viewport is blank"
+    assert page.canvas_variance("#ref") > 20, "the image with its mask is blank"
 
     # A reload resumes the held task where it stood instead of claiming another.
     tab.keyboard.press("ArrowRight")
