@@ -92,6 +92,8 @@ def _client(url, project_id, token, deadline, out):
             return
         if response.status != 200:
             out.append((None, t1 - t0, 0.0, response.status))
+            if response.status >= 500:
+                return  # a broken server: stop and report it rather than hammer it for the whole run
             continue
         task_id = json.loads(body)["id"]
         conn.request("POST", f"/api/tasks/{task_id}/submit/", POSE, {**headers, "Idempotency-Key": f"b{task_id}"})
