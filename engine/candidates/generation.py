@@ -5,6 +5,10 @@
 in-process. Jobs are idempotent: candidate seeds are derived from (set, generator), and a
 candidate is unique per (set, generator, seed), so a job retried after a lost worker adds
 nothing twice.
+
+A set that comes back short (a generator failed, or had fewer shapes than its share) is
+topped up once: the generators that delivered their whole share are asked again for a larger
+one. Generators return their first k results whatever n is, so the rerun stores only the tail.
 """
 
 import hashlib
@@ -17,6 +21,7 @@ import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from engine.candidates.models import Candidate, CandidateSet, SetStatus
@@ -76,10 +81,6 @@ def job_seed(set_id, generator):
 
 def start(object_id):
     """Open the object's candidate set for the current iteration and launch generation."""
-    from celery import chord
-
-    from engine.candidates.tasks import finish_set, generate_candidates
-
     obj = ObjectInstance.objects.select_related("image__project").get(pk=object_id)
     project = obj.image.project
     cset, _ = CandidateSet.objects.get_or_create(object=obj, iteration=project.current_iteration())
@@ -94,12 +95,21 @@ def start(object_id):
         CandidateSet.objects.filter(pk=cset.pk).update(
             generator_report={name: {"ok": False, "reason": reason} for name, reason in skipped.items()}
         )
-    header = [generate_candidates.si(cset.pk, name, n).set(queue=queue) for name, n, queue in jobs]
-    if not header:
-        finish_set.delay([], cset.pk)
-    else:
-        chord(header)(finish_set.s(cset.pk))
+    launch(cset.pk, jobs)
     return cset
+
+
+def launch(set_id, jobs, top_up=True):
+    """Run [(generator, n, queue)] jobs as one chord, each on its generator's queue, gathered by `finish_set`."""
+    from celery import chord
+
+    from engine.candidates.tasks import finish_set, generate_candidates
+
+    header = [generate_candidates.si(set_id, name, n).set(queue=queue) for name, n, queue in jobs]
+    if not header:
+        finish_set.delay([], set_id, top_up)
+    else:
+        chord(header)(finish_set.s(set_id, top_up))
 
 
 def generate(set_id, generator_name, n):
@@ -107,7 +117,7 @@ def generate(set_id, generator_name, n):
     cset = CandidateSet.objects.select_related("object__image").get(pk=set_id)
     generator = suite().get(generator_name)
     if generator is None:  # the deployment changed between planning and running this job
-        return {"generator": generator_name, "ok": False, "reason": "no longer in the model suite", "count": 0}
+        return {"generator": generator_name, "ok": False, "reason": "no longer in the model suite", "count": 0, "asked": n}
     obj = cset.object
     image = obj.image
     context = context_for(obj)
@@ -117,12 +127,13 @@ def generate(set_id, generator_name, n):
         results = generator.generate(load_rgb(image), masks.decode(obj.mask_rle), context, n, base)
     except Exception as exc:  # a failing generator must not sink the set; the report says why
         log.exception("generator %s failed on set %s", generator_name, set_id)
-        return {"generator": generator_name, "ok": False, "reason": f"{type(exc).__name__}: {exc}", "count": 0}
+        return {"generator": generator_name, "ok": False, "reason": f"{type(exc).__name__}: {exc}", "count": 0, "asked": n}
     # One call returns up to n candidates; the i-th is keyed by seed base + i, so a retried
     # job (same base seed, deterministic generator) finds each one already stored.
     stored = sum(store(cset, mesh, base + i) for i, mesh in enumerate(results[:n]))
     return {
-        "generator": generator_name, "ok": True, "count": stored, "seconds": round(time.perf_counter() - started, 3),
+        "generator": generator_name, "ok": True, "count": stored, "asked": n,
+        "seconds": round(time.perf_counter() - started, 3),
     }
 
 
@@ -171,35 +182,71 @@ def store(cset, mesh, seed):
     return 1
 
 
-def finish(set_id, reports):
-    """Close generation of a set: mark it ready and open its ranking tasks."""
+def finish(set_id, reports, top_up=True):
+    """Close generation of a set: top it up once if it is short, else mark it ready and open its ranking tasks."""
     with transaction.atomic():
         cset = CandidateSet.objects.select_for_update().select_related("object__image__project").get(pk=set_id)
         if cset.status != SetStatus.GENERATING:
             return cset.status
         report = dict(cset.generator_report)
         for row in reports or []:
-            report[row["generator"]] = {k: v for k, v in row.items() if k != "generator"}
+            name = row["generator"]
+            report[name] = {**report.get(name, {}), **{k: v for k, v in row.items() if k != "generator"}}
+        # Counted in the database: a job redelivered after a lost worker reports 0 new, not what it holds.
+        held = dict(cset.candidates.values_list("generator").annotate(n=Count("id")))
+        for name, row in report.items():
+            if "asked" in row:
+                row["count"] = held.get(name, 0)
         cset.generator_report = report
-        obj = cset.object
-        project = obj.image.project
-        if not cset.candidates.exists():
-            # Nothing could be proposed: the object is a hard case for the artists straight away.
-            from engine.artists.models import ArtistCase
+        short = cset.object.image.project.n_candidates - sum(held.values())
+        jobs = top_up_jobs(report, short) if top_up else []
+        if not jobs:
+            return close(cset)
+        cset.save(update_fields=["generator_report"])
+    launch(set_id, jobs, top_up=False)  # after the commit, so the top-up's own finish sees the report
+    return SetStatus.GENERATING
 
-            cset.status = SetStatus.FAILED
-            cset.save(update_fields=["generator_report", "status"])
-            task = leases.create(project, Stage.ARTIST, image=obj.image, object=obj, candidate_set=cset)
-            ArtistCase.objects.create(task=task, candidate_set=cset, best_candidate=None, failure_category="other", rating=0.0)
-            ObjectInstance.objects.filter(pk=obj.pk).update(status=ObjectStatus.ARTIST)
-            return cset.status
-        cset.status = SetStatus.READY
-        cset.ready_at = timezone.now()
-        cset.save(update_fields=["generator_report", "status", "ready_at"])
-        for _ in range(project.ranking_overlap):
-            leases.create(project, Stage.RANK, image=obj.image, object=obj, candidate_set=cset)
-        ObjectInstance.objects.filter(pk=obj.pk).update(status=ObjectStatus.RANKING)
+
+def close(cset):
+    """Mark a locked set ready and open its ranking tasks, or hand an empty one to the artists."""
+    obj = cset.object
+    project = obj.image.project
+    if not cset.candidates.exists():
+        # Nothing could be proposed: the object is a hard case for the artists straight away.
+        from engine.artists.models import ArtistCase
+
+        cset.status = SetStatus.FAILED
+        cset.save(update_fields=["generator_report", "status"])
+        task = leases.create(project, Stage.ARTIST, image=obj.image, object=obj, candidate_set=cset)
+        ArtistCase.objects.create(task=task, candidate_set=cset, best_candidate=None, failure_category="other", rating=0.0)
+        ObjectInstance.objects.filter(pk=obj.pk).update(status=ObjectStatus.ARTIST)
+        return cset.status
+    cset.status = SetStatus.READY
+    cset.ready_at = timezone.now()
+    cset.save(update_fields=["generator_report", "status", "ready_at"])
+    for _ in range(project.ranking_overlap):
+        leases.create(project, Stage.RANK, image=obj.image, object=obj, candidate_set=cset)
+    ObjectInstance.objects.filter(pk=obj.pk).update(status=ObjectStatus.RANKING)
     return cset.status
+
+
+def top_up_jobs(report, short):
+    """Return [(generator, n, queue)] giving ``short`` more candidates to the generators that delivered in full.
+
+    Each is asked for its delivered count plus its extra share, round-robin in report order; the
+    extra is recorded in its report row as ``top_up``.
+    """
+    if short <= 0:
+        return []
+    generators = suite()
+    full = [name for name, row in report.items()
+            if row.get("ok") and row.get("asked", 0) > 0 and row.get("count", 0) >= row["asked"] and name in generators]
+    extra = {}
+    for i in range(short if full else 0):
+        extra[full[i % len(full)]] = extra.get(full[i % len(full)], 0) + 1
+    for name, more in extra.items():
+        report[name]["top_up"] = more
+    return [(name, report[name]["count"] + more, generators[name].queue) for name, more in extra.items()]
 
 
 def _jsonable(value):

@@ -22,9 +22,9 @@ def generate_candidates(self, set_id, generator_name, n):
 
 
 @shared_task(bind=True, acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
-def finish_set(self, reports, set_id):
-    """Gather the generator reports of a set and open its Stage 2 tasks."""
-    return generation.finish(set_id, reports)
+def finish_set(self, reports, set_id, top_up=True):
+    """Gather the generator reports of a set, top a short set up once, and open its Stage 2 tasks."""
+    return generation.finish(set_id, reports, top_up)
 
 
 @shared_task(bind=True, acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)

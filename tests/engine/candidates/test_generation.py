@@ -8,6 +8,7 @@ from engine.candidates import generation
 from engine.candidates.models import Candidate, SetStatus
 from engine.intake.models import ObjectStatus
 from engine.leases.models import Stage, Task
+from model_suite.base import Generator
 
 pytestmark = pytest.mark.django_db
 
@@ -48,3 +49,69 @@ def test_retried_job_adds_nothing(project, obj, suite_settings, eager_celery):
     report = generation.generate(cset.pk, name, n)
     assert report["ok"] and report["count"] == 0
     assert Candidate.objects.filter(candidate_set=cset).count() == before
+
+
+class Broken(Generator):
+    """A generator that passes its availability check and then fails, like a server going down mid-set."""
+
+    name, version, kind = "broken", "1", "external"
+
+    def generate(self, image, mask, context, n, seed):
+        raise ConnectionError("server went away")
+
+
+class OnGpu(Generator):
+    name, version, kind, queue = "on_gpu", "1", "model", "gpu"
+
+
+def test_a_generator_failing_mid_set_leaves_its_share_to_the_others(project, obj, eager_celery, monkeypatch):
+    from model_suite.lifting import GeometricLiftingGenerator
+
+    suite = {"geometric_lifting": GeometricLiftingGenerator(grid=24), "broken": Broken()}
+    monkeypatch.setattr(generation, "suite", lambda: suite)
+    cset = generation.start(obj.pk)  # N = 4: two each, then the two lost are asked of lifting
+    cset.refresh_from_db()
+    assert cset.status == SetStatus.READY
+    keys = list(cset.candidates.values_list("generator", "seed"))
+    assert len(keys) == 4 and len(set(keys)) == 4 and {g for g, _ in keys} == {"geometric_lifting"}
+    assert len({c.extra["method"] for c in cset.candidates.all()}) == 4  # the top-up added new shapes, not copies
+    report = cset.generator_report
+    assert report["broken"]["ok"] is False and "server went away" in report["broken"]["reason"]
+    assert report["geometric_lifting"]["count"] == 4 and report["geometric_lifting"]["top_up"] == 2
+
+
+def test_each_job_goes_to_its_generators_queue(project, obj, monkeypatch):
+    import celery
+
+    from model_suite.lifting import GeometricLiftingGenerator
+
+    monkeypatch.setattr(generation, "suite", lambda: {"geometric_lifting": GeometricLiftingGenerator(), "on_gpu": OnGpu()})
+    sent = []
+    monkeypatch.setattr(celery, "chord", lambda header: sent.extend(header) or (lambda callback: None))
+    generation.start(obj.pk)
+    assert {s.args[1]: s.options["queue"] for s in sent} == {"geometric_lifting": "cpu", "on_gpu": "gpu"}
+    assert sorted(s.args[2] for s in sent) == [2, 2]
+
+
+def test_a_promoted_checkpoint_proposes_candidates_that_name_it(project, obj, suite_settings, eager_celery, tmp_path):
+    torch = pytest.importorskip("torch")
+    from django.utils import timezone
+    from trainer.checkpoints import save_checkpoint
+    from trainer.config import model_config
+    from trainer.model import FlowModel
+
+    from engine.flywheel.models import CheckpointStatus, ModelCheckpoint
+
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path / "sft", FlowModel(model_config("tiny")), None,
+                           {"stage": "sft", "step": 0, "sampler": {"steps": 2}})
+    ckpt = ModelCheckpoint.objects.create(name="sft-0", path=str(path), stage="sft", status=CheckpointStatus.PROMOTED,
+                                          promoted_at=timezone.now())
+    project.n_candidates, project.generators = 2, ["flow_model"]
+    project.save()
+    cset = generation.start(obj.pk)
+    cset.refresh_from_db()
+    assert cset.generator_report["flow_model"]["ok"], cset.generator_report
+    candidates = list(cset.candidates.all())
+    assert candidates and all(c.kind == "model" and c.checkpoint_id == ckpt.pk for c in candidates)
+    assert all(c.pose["source"] == "layout_token" and c.extra["checkpoint_hash"] for c in candidates)
