@@ -2,7 +2,8 @@
 
 Measures: procedural shapes per second, library import rate, a full N = 8 candidate set for one
 real object (the Middlebury motorcycle: real image, real disparity point cloud) cold and warm,
-per-generator time, GLB bytes per candidate and at 10k triangles, and mask-IoU time.
+per-generator time, GLB bytes per candidate and at 10k triangles, mask-IoU time and, with
+``--best-of M``, the best-of-N amplification (rewards kept against the pool of M samples).
 """
 
 from __future__ import annotations
@@ -123,6 +124,14 @@ def main(argv=None) -> None:
     out["candidate_set_warm"] = {"n": len(warm[-1].candidates), "median_seconds": round(statistics.median(w.seconds for w in warm), 2),
                                  "max_seconds": round(max(w.seconds for w in warm), 2), "per_generator": per_generator(warm[-1]),
                                  "goal_seconds": 10}
+
+    kept = [c.extra["best_of"] for c in warm[-1].candidates if "best_of" in c.extra]
+    if kept:  # best-of-N amplification: what keeping the top k of M samples gains over the pool
+        pool_mean = kept[0]["pool_mean"]
+        out["best_of_n"] = {"M": kept[0]["M"], "k": kept[0]["k"], "ranked_by": kept[0]["ranked_by"],
+                            "kept_rewards": [round(b["reward"], 4) for b in kept], "pool_size": kept[0]["pool_size"],
+                            "pool_mean": round(pool_mean, 4), "pool_max": round(kept[0]["pool_max"], 4),
+                            "gain_over_pool_mean": round(statistics.mean(b["reward"] for b in kept) - pool_mean, 4)}
 
     rows = []
     for c in warm[-1].candidates:

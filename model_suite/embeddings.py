@@ -26,7 +26,9 @@ def load_encoder(path: str):
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(path, device="cpu")
+    # The variables above are read when huggingface_hub is first imported, which may have happened
+    # already in this process: local_files_only holds regardless.
+    return SentenceTransformer(path, device="cpu", local_files_only=True)
 
 
 def embed(texts: list[str], path: str | Path | None = None) -> np.ndarray:

@@ -6,7 +6,8 @@ Taubin-smoothed; the pose is the decoded layout token (p_cam = s R p_obj + t).
 Best-of-N (as in the published data engine): sample M seeds, rank them, keep the top k = n.
 Ranking is the trainer's DPO implicit reward (``trainer.rewards.implicit_reward``) when the
 checkpoint is a DPO one (its manifest names a reference ``ref`` and ``beta``); before a DPO
-checkpoint exists, the silhouette agreement (mask IoU of the posed mesh, Open3D raycasting). Each kept candidate records M, k, the ranking and its reward.
+checkpoint exists, the silhouette agreement (mask IoU of the posed mesh, Open3D raycasting). Each kept
+candidate records M, k, the ranking, its reward, and the pool's size, mean and best reward.
 """
 
 from __future__ import annotations
@@ -106,6 +107,10 @@ class FlowModelGenerator(Generator):
                 meshes.append((i, r, mesh))
         ranked_by, rewards = self.rank(model, manifest, meshes, image, mask, context, seed) if m > n else ("seed_order", [None] * len(meshes))
         order = np.argsort([-(x if x is not None else 0.0) for x in rewards], kind="stable")[:n]
+        # The whole pool's rewards, so the gain of keeping the top k (the amplification) can be measured.
+        pool = [x for x in rewards if x is not None]
+        pool_stats = {"pool_size": len(pool), "pool_mean": float(np.mean(pool)) if pool else None,
+                      "pool_max": float(np.max(pool)) if pool else None}
         out = []
         for rank, j in enumerate(order):
             i, r, mesh = meshes[j]
@@ -114,7 +119,7 @@ class FlowModelGenerator(Generator):
             extra = {"sample_index": i, "steps": self.steps, "mode": self.mode,  # trainer.sample(..., seed)[i] reproduces it
                      "checkpoint_hash": manifest.get("hash"), "stage": manifest.get("stage"), "step": manifest.get("step")}
             if m > n:
-                extra["best_of"] = {"M": m, "k": n, "ranked_by": ranked_by, "reward": rewards[j], "rank": rank}
+                extra["best_of"] = {"M": m, "k": n, "ranked_by": ranked_by, "reward": rewards[j], "rank": rank, **pool_stats}
             c = make_candidate(self, mesh.vertices, mesh.faces, seed, time.perf_counter(), pose, self.checkpoint, **extra)
             c.seconds = sampled / max(len(order), 1) + c.seconds  # sampling is batched: share its time
             out.append(c)

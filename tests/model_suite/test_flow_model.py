@@ -66,6 +66,9 @@ def test_best_of_n_keeps_the_top_k_by_silhouette_agreement_and_records_it(checkp
     assert all(i["M"] == 6 and i["k"] == 2 and i["ranked_by"] == "mask_iou" for i in info)
     assert [i["rank"] for i in info] == list(range(len(out)))
     assert info[0]["reward"] >= info[-1]["reward"]
+    # the kept ones are the best of the pool: the first is its maximum, and on average they beat it
+    assert info[0]["pool_size"] <= 6 and info[0]["reward"] == info[0]["pool_max"]
+    assert np.mean([i["reward"] for i in info]) >= info[0]["pool_mean"]
 
 
 def test_best_of_n_uses_the_dpo_implicit_reward_when_the_checkpoint_is_a_dpo_one(checkpoint, scene, tmp_path):
@@ -80,3 +83,4 @@ def test_best_of_n_uses_the_dpo_implicit_reward_when_the_checkpoint_is_a_dpo_one
     info = [c.extra["best_of"] for c in out]
     assert all(i["ranked_by"] == "implicit_reward" for i in info), info
     assert info[0]["reward"] >= info[-1]["reward"]
+    assert info[0]["reward"] == info[0]["pool_max"] and np.mean([i["reward"] for i in info]) >= info[0]["pool_mean"]

