@@ -212,6 +212,10 @@ def test_turntable_orbit_wireframe_and_a_prefetched_swap(page, annotator, obj, g
     tab.wait_for_timeout(600)
     assert abs(tab.evaluate("window.__rank.azimuth()") - a1) > 0.2
     assert np.abs(grey(right) - before).mean() > 0.5, "orbiting the left view did not turn the right one"
+    d0 = tab.evaluate("window.__rank.distance()")
+    tab.mouse.wheel(0, -400)  # scroll to zoom in, both sides at once
+    tab.wait_for_timeout(600)
+    assert tab.evaluate("window.__rank.distance()") < 0.9 * d0
 
     # Left/Right answers swap to meshes parsed before the key press, and draw without waiting on the
     # server. (The time, key press to frame, is a figure of test_measurements.py: it depends on the load.)

@@ -260,7 +260,7 @@ shortcuts({
 });
 // What the browser tests read: the shared camera, the toggles, and how many candidates are parsed.
 window.__rank = {
-  azimuth: () => controls.getAzimuthalAngle(), turntable: () => controls.autoRotate, wireframe: () => material.wireframe,
+  azimuth: () => controls.getAzimuthalAngle(), distance: () => controls.getDistance(), turntable: () => controls.autoRotate, wireframe: () => material.wireframe,
   parsed: () => [...cache.values()].filter((pr) => pr.resolved).length,
 };
 resize();
