@@ -115,3 +115,27 @@ def test_a_promoted_checkpoint_proposes_candidates_that_name_it(project, obj, su
     candidates = list(cset.candidates.all())
     assert candidates and all(c.kind == "model" and c.checkpoint_id == ckpt.pk for c in candidates)
     assert all(c.pose["source"] == "layout_token" and c.extra["checkpoint_hash"] for c in candidates)
+
+
+def test_an_external_server_configured_by_url_fills_its_share(project, obj, suite_settings, eager_celery):
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from tests.model_suite.test_external import StandIn
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        suite_settings.EXTERNAL_GENERATOR_URL = f"http://127.0.0.1:{httpd.server_address[1]}"
+        project.n_candidates, project.generators = 3, ["external"]
+        project.save()
+        cset = generation.start(obj.pk)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    cset.refresh_from_db()
+    assert cset.status == SetStatus.READY, cset.generator_report
+    candidates = list(cset.candidates.all())
+    assert len(candidates) == 3 and all(c.kind == "external" and c.mesh.name.endswith(".glb") for c in candidates)
+    assert all(c.extra["server_model"] == "stand-in" and c.pose is not None for c in candidates)
+    assert StandIn.requests_seen[-1]["description"] == obj.description
