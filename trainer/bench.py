@@ -18,6 +18,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -100,6 +101,25 @@ def sampler_figures(model, heldout, n: int, reps: int) -> dict:
     for mode, steps in (("flow", 25), ("shortcut", 4)):
         out[f"{mode}_viou"] = evaluate_model(model, heldout, n, mode=mode, steps=steps)["metrics"]["viou"]
     out["shortcut_viou_rel_diff"] = (out["shortcut_viou"] - out["flow_viou"]) / max(out["flow_viou"], 1e-9)
+    return out
+
+
+def reference_rows(model, heldout, train, n: int, points: int = 10000) -> dict:
+    """The stage table's bounds on the same held-out rows and metrics, to read the stages against:
+    `vae_reconstruction` (ground truth through the frozen VAE: the best any flow over its latent
+    can score) and `mean_occupancy` (the mean training occupancy thresholded at 0.5, whatever the
+    image: a model that ignores its condition should not beat it)."""
+    from .evaluate import score_sample
+    n = min(n, len(heldout))
+    occ = heldout.batch(list(range(n)))["occ"]
+    with torch.no_grad():
+        rec = model.vae.from_latent(model.vae.to_latent(occ)).numpy()
+    rows = list(range(0, len(train), max(1, len(train) // 256)))
+    mean = np.mean([train.batch(rows[i:i + 64])["occ"].numpy().mean(0) for i in range(0, len(rows), 64)], 0)
+    out = {}
+    for name, pred in (("vae_reconstruction", list(rec)), ("mean_occupancy", [mean] * n)):
+        res = [score_sample(p, occ[i].numpy(), None, None, False, points, 512, True) for i, p in enumerate(pred)]
+        out[name] = {k: float(np.mean([r[k] for r in res])) for k in STAGE_METRICS + ("empty",)}
     return out
 
 
@@ -197,6 +217,7 @@ def main(args) -> dict:
         res = evaluate_model(m, heldout, len(heldout), mode="flow", steps=25)
         table[name] = {k: res["metrics"][k] for k in STAGE_METRICS + ("empty",)}
     report["stage_table"] = table
+    report["stage_table_bounds"] = reference_rows(load_checkpoint(runs["sft"])[0], heldout, sft_data, len(heldout))
     report["heldout_n"] = len(heldout)
     report["total_sec"] = time.time() - t_start
     report["load_avg_at_end"] = os.getloadavg()

@@ -58,3 +58,15 @@ def test_prepare_pairs_from_a_checkpoint(tmp_path, tiny_ckpt, tiny_cache):
                  "--n", "4", "--pair-samples", "2", "--pair-steps", "2", "--out", str(out)]) == 0
     index = json.loads((out / "index.json").read_text())
     assert index["kind"] == "pairs" and 0 < index["n"] <= 4 and index["mean_chamfer_gap"] > 0
+
+
+def test_bench_reference_rows_score_both_bounds_with_the_stage_metrics(tiny_ckpt, tiny_cache):
+    from trainer.bench import reference_rows
+    from trainer.checkpoints import load_checkpoint
+    from trainer.data.loader import open_dataset
+    model, _ = load_checkpoint(tiny_ckpt)
+    data = open_dataset(str(tiny_cache), 16, 32, progress=False)
+    rows = reference_rows(model, data, data, n=2, points=2000)
+    assert set(rows) == {"vae_reconstruction", "mean_occupancy"}
+    assert set(rows["mean_occupancy"]) == {"f1@0.01", "viou", "chamfer", "emd", "empty"}
+    assert 0.0 <= rows["mean_occupancy"]["viou"] <= 1.0 and 0.0 <= rows["vae_reconstruction"]["viou"] <= 1.0
