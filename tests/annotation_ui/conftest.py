@@ -45,6 +45,12 @@ class Page:
         self.tab.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
         self.log = []
         self.tab.on("console", self._console)
+        # Closed network: every script, mesh and image comes from our own server (three.js included, never a CDN).
+        self.tab.on("request", self._request)
+
+    def _request(self, request):
+        if not request.url.startswith((self.base, "data:", "blob:")):
+            self.errors.append(f"off-site request: {request.url}")
 
     def _console(self, msg):
         self.log.append(f"{msg.type}: {msg.text}")

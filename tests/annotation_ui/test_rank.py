@@ -172,6 +172,10 @@ def test_turntable_orbit_wireframe_and_a_prefetched_swap(page, annotator, obj, g
     page.goto(f"/rank/?project={obj.image.project_id}")
     tab.wait_for_function("window.__perf.firstFrame.length > 0")
 
+    # three.js is the pinned npm package, served by our staticfiles through the import map.
+    assert tab.evaluate("import('three').then((m) => m.REVISION)") == "181"
+    loaded = tab.evaluate("performance.getEntriesByType('resource').map((e) => e.name)")
+    assert page.base + "/static/vendor/three/build/three.module.js" in loaded
     # Prefetch: every candidate of the set is downloaded and parsed before the first answer.
     tab.wait_for_function("window.__rank.parsed() === 8")
     assert len(set(meshes)) == 8 == cset.candidates.count()
