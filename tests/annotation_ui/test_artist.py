@@ -46,7 +46,9 @@ def test_artist_downloads_uploads_and_submits(page, artist, obj, glb_meshes, tmp
         tab.keyboard.press("b")
     archive = tmp_path / "case.zip"
     download.value.save_as(archive)
-    assert len(zipfile.ZipFile(archive).namelist()) >= 3
+    names = set(zipfile.ZipFile(archive).namelist())
+    assert {"image.png", "mask.png", "best_candidate.glb", "README.txt"} <= names, names
+    assert "Failure category: Occlusion" in zipfile.ZipFile(archive).read("README.txt").decode()
 
     # Refusals name the file and say what is wrong with it, and what to upload instead.
     empty = tmp_path / "empty.glb"
