@@ -107,17 +107,25 @@ def sampler_figures(model, heldout, n: int, reps: int) -> dict:
 def reference_rows(model, heldout, train, n: int, points: int = 10000) -> dict:
     """The stage table's bounds on the same held-out rows and metrics, to read the stages against:
     `vae_reconstruction` (ground truth through the frozen VAE: the best any flow over its latent
-    can score) and `mean_occupancy` (the mean training occupancy thresholded at 0.5, whatever the
-    image: a model that ignores its condition should not beat it)."""
+    can score) and `mean_shape` (the same shape whatever the image: the voxels most often occupied
+    in the training set, as many as a training shape has on average; a model that ignores its
+    condition scores about this)."""
     from .evaluate import score_sample
     n = min(n, len(heldout))
     occ = heldout.batch(list(range(n)))["occ"]
     with torch.no_grad():
         rec = model.vae.from_latent(model.vae.to_latent(occ)).numpy()
-    rows = list(range(0, len(train), max(1, len(train) // 256)))
-    mean = np.mean([train.batch(rows[i:i + 64])["occ"].numpy().mean(0) for i in range(0, len(rows), 64)], 0)
+    freq, count = 0.0, 0
+    for i in range(0, len(train), 64):
+        o = train.batch(list(range(i, min(len(train), i + 64))))["occ"].numpy().astype(np.float64)
+        freq, count = freq + o.sum(0), count + len(o)
+    freq = freq / count
+    volume = int(round(freq.sum()))                        # mean occupied voxels per training shape
+    mean_shape = np.zeros(freq.size, np.float32)
+    mean_shape[np.argsort(-freq.ravel(), kind="stable")[:volume]] = 1.0
+    mean_shape = mean_shape.reshape(freq.shape)
     out = {}
-    for name, pred in (("vae_reconstruction", list(rec)), ("mean_occupancy", [mean] * n)):
+    for name, pred in (("vae_reconstruction", list(rec)), ("mean_shape", [mean_shape] * n)):
         res = [score_sample(p, occ[i].numpy(), None, None, False, points, 512, True) for i, p in enumerate(pred)]
         out[name] = {k: float(np.mean([r[k] for r in res])) for k in STAGE_METRICS + ("empty",)}
     return out
