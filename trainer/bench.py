@@ -6,7 +6,8 @@ Pipeline (all data synthetic until the engine feeds real annotations):
   shortcut distillation of the DPO model; held-out composites for every evaluation.
 Figures: SFT samples/s and model-FLOPs utilisation against a measured fp32 matmul peak,
 DPO step / SFT step (same batch, same process), 4-step shortcut / 25-step CFG sampling time
-and both samplers' vIoU, and the stage table (F1@0.01, vIoU, Chamfer, EMD per stage).
+and both samplers' vIoU, and the stage table (F1@0.01, vIoU, Chamfer, EMD per stage) with its
+bounds on the same rows (VAE reconstruction ceiling, mean-shape floor; see `reference_rows`).
 `--scale 0.05` makes a smoke run.
 """
 from __future__ import annotations
@@ -157,8 +158,9 @@ def main(args) -> dict:
     # 2. Training stages ---------------------------------------------------------------------
     base = TrainConfig(config="cpu", batch_size=32, log_every=10, ckpt_every=100, warmup=20)
     runs = {}
-    # Steps sized so `--scale 1.0` fits a ~30-40 min budget on 2 shared cores (~1 s per flow step
-    # of 32 at the cpu config): 250 VAE steps, 600 + 400 + 200 flow steps, 60 DPO steps, 400 distillation steps.
+    # Steps sized for a ~30-40 min budget at `--scale 1.0` on 2 cores (~1 s per flow step of 32 at
+    # the cpu config when the machine is quiet; 47 min measured at load average 4-7 from other work):
+    # 250 VAE steps, 600 + 400 + 200 flow steps, 60 DPO steps, 400 distillation steps.
     stages = [("pretrain", dict(data=[caches["render"].out], steps=n(600), vae_steps=n(250), lr=4e-4)),
               ("midtrain", dict(data=[caches["mid"].out], steps=n(400), lr=2e-4, init="pretrain")),
               ("sft", dict(data=[caches["sft"].out], steps=n(200), lr=1e-4, init="midtrain"))]
