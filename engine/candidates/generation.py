@@ -172,7 +172,9 @@ def store(cset, mesh, seed):
         checkpoint=checkpoint, seed=seed, triangles=len(faces), size_bytes=len(glb),
         seconds=float(mesh.seconds), pose=mesh.pose, extra=_jsonable(mesh.extra),
     )
-    candidate.mesh.save(f"{mesh.generator}-{seed}.glb", ContentFile(glb), save=False)
+    # Stage 2 is blind: the file name, which the browser sees in the mesh URL, must not name the generator.
+    opaque = hashlib.sha256(f"{cset.pk}:{mesh.generator}:{seed}".encode()).hexdigest()[:20]
+    candidate.mesh.save(f"{opaque}.glb", ContentFile(glb), save=False)
     try:
         with transaction.atomic():
             candidate.save()

@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 from engine.artists.models import FailureCategory
 from engine.core.permissions import IsAnnotator
 from engine.intake.api import image_json, object_json
-from engine.ranking import services
+from engine.ranking import services, tournament
 from engine.ranking.rubric import LEVELS
 from engine.ranking.serializers import CompareSerializer, RateSerializer
 
@@ -25,6 +25,9 @@ def rank_payload(task, request):
         "image": image_json(task.image), "object": object_json(task.object),
         "candidates": [{"id": cid, "mesh_url": urls[cid]} for cid in session.order],
         "state": state_json(services.state_of(session)),
+        # Which side an Equal answer keeps at each comparison: drawn when the session opened, so the
+        # page swaps at once on Equal too; the server applies the same draw and records it.
+        "equal_keeps": [tournament.tie_break_side(session.seed, i) for i in range(max(0, len(session.order) - 1))],
         "alpha": task.candidate_set.iteration.alpha,
         "rubric": [{"level": lv, "rating": r, "text": text} for lv, r, text in LEVELS],
         "failure_categories": [{"value": v, "label": label} for v, label in FailureCategory.choices],

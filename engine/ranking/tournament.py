@@ -49,6 +49,15 @@ def start(order):
     return State(order[0], order[1], 2, 0, len(order))
 
 
+def tie_break_side(seed, position):
+    """Return the side an Equal answer keeps at comparison `position` of a session seeded `seed`.
+
+    The draw is fixed when the session opens (its seed comes from the system's randomness), so
+    the page can swap at once on Equal as on Left or Right, and a replay finds the same side.
+    """
+    return random.Random(seed * 1009 + position).choice((LEFT, RIGHT))
+
+
 def answer(order, state, choice, rng=None):
     """Apply one answer; return (new_state, kept, tie_break)."""
     if state.done:

@@ -34,6 +34,8 @@ def test_object_gets_a_full_set_and_a_ranking_task(project, obj, suite_settings,
     assert len(candidates) == 6
     assert len({(c.generator, c.seed) for c in candidates}) == 6
     assert all(c.mesh.name.endswith(".glb") and c.size_bytes > 0 and 0 < c.triangles <= 10_000 for c in candidates)
+    # Blind comparison: the mesh URL the browser fetches does not name the generator.
+    assert not any(c.generator in c.mesh.url or c.kind in c.mesh.url for c in candidates)
     assert cset.generator_report["flow_model"]["ok"] is False
     assert Task.objects.filter(stage=Stage.RANK, candidate_set=cset).count() == 1
     obj.refresh_from_db()

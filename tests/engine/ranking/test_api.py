@@ -52,6 +52,12 @@ def test_n8_with_equal_answers_stores_every_comparison(api, annotator, project, 
     assert [c.answer for c in comparisons] == ["left", "equal", "right", "equal", "left", "left", "right"]
     assert all(c.tie_break == (c.answer == "equal") for c in comparisons)
     assert all(c.kept_id in (c.left_id, c.right_id) for c in comparisons)
+    # An Equal keeps the side the task announced for that position (so the page swaps at once).
+    keeps = task["payload"]["equal_keeps"]
+    assert len(keeps) == 7 and set(keeps) <= {"left", "right"}
+    for c in comparisons:
+        if c.answer == "equal":
+            assert c.kept_id == (c.left_id if keeps[c.position] == "left" else c.right_id)
     assert state["winner"] == comparisons.last().kept_id
     response = client.post(f"/api/tasks/{task['id']}/submit/", {"rating": 0.9}, format="json")
     assert response.status_code == 200, response.content

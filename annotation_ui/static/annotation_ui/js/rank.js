@@ -152,12 +152,16 @@ function answer(choice, ev) {
   const before = cur;
   const flash = $('#btn-' + choice); flash.classList.remove('flash'); void flash.offsetWidth; flash.classList.add('flash');
   let predicted = null;
-  if (choice !== 'equal') { // Left/Right are decided here: swap now, confirm with the server after
-    predicted = predict(before, choice === 'left' ? before.left : before.right);
+  // Left/Right are decided here, and so is Equal: the session's draw of the side an Equal keeps
+  // came with the task. Swap now, confirm with the server after.
+  const side = choice === 'equal' ? (p.equal_keeps || [])[n] : choice;
+  if (side === 'left' || side === 'right') {
+    predicted = predict(before, side === 'left' ? before.left : before.right);
     apply(predicted);
+    if (choice === 'equal') $('#status').textContent = `Equal: kept one at random. ${$('#status').textContent}`;
     // Both meshes of the new pair were already parsed at the key press (the prefetch did its job).
     markSwap(n, predicted, choice, predicted.done || allParsed([predicted.left, predicted.right])());
-  } else {
+  } else { // an older server without the draw: wait for its answer
     busy = true; $('#status').textContent = 'Equal: drawing which one stays…';
   }
   const taskId = task.id;
@@ -170,7 +174,7 @@ function answer(choice, ev) {
     // Reconcile only with the latest answer: an older reply must not undo a newer optimistic swap.
     else if (cur && r.state.position === cur.position
       && (r.state.left !== cur.left || r.state.right !== cur.right || r.state.done !== cur.done)) apply(r.state);
-    if (r.tie_break) $('#status').textContent = `Equal: kept one at random. ${$('#status').textContent}`;
+    if (r.tie_break && !predicted) $('#status').textContent = `Equal: kept one at random. ${$('#status').textContent}`;
   }).catch((err) => {
     busy = false;
     loop.fail(err);
