@@ -32,6 +32,21 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
 
+def sincos_3d(n: int, dim: int) -> torch.Tensor:
+    """(n^3, dim) fixed sin-cos features of the token grid (DiT / TRELLIS), ~dim/3 per axis, zero-padded.
+
+    Each entry is O(1), as large as a token's content: with a 0.02-scale learned table the shape
+    tokens of a noisy latent (t near 1) could not tell where they are, and the model never learned
+    the global layout of a shape (measured: held-out vIoU below a fixed mean shape).
+    """
+    per = (dim // 6) * 2                                                   # sin + cos features per axis
+    omega = 1.0 / 10000 ** (torch.arange(per // 2, dtype=torch.float64) / (per // 2))
+    axes = torch.meshgrid(*[torch.arange(n, dtype=torch.float64)] * 3, indexing="ij")
+    feats = [torch.cat([torch.sin(a.reshape(-1, 1) * omega), torch.cos(a.reshape(-1, 1) * omega)], 1) for a in axes]
+    out = torch.cat(feats, 1)
+    return F.pad(out, (0, dim - out.shape[1])).float()
+
+
 class StreamBlockParams(nn.Module):
     """The weights one stream owns inside a block."""
 
@@ -116,7 +131,7 @@ class FlowModel(nn.Module):
         self.encoder = build_encoder(cfg)
         self.null_cond = nn.Parameter(torch.zeros(1, 1, D))
         self.shape_in = nn.Linear(p ** 3 * C, D)
-        self.shape_pos = nn.Parameter(torch.randn(1, cfg.n_shape_tokens, D) * 0.02)
+        self.shape_pos = nn.Parameter(sincos_3d(cfg.latent_grid // p, D)[None])   # (1, T, D), learned from here
         self.layout_in = nn.Linear(LAYOUT_DIM, D)
         self.layout_pos = nn.Parameter(torch.randn(1, 1, D) * 0.02)
         self.t_embed = nn.Sequential(nn.Linear(D, D), nn.SiLU(), nn.Linear(D, D))

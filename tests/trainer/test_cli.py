@@ -55,7 +55,7 @@ def test_prepare_then_pretrain_then_sample(tmp_path, capsys):
 def test_prepare_pairs_from_a_checkpoint(tmp_path, tiny_ckpt, tiny_cache):
     out = tmp_path / "pairs"
     assert main(["prepare", "--config", "tiny", "--kind", "pairs", "--ckpt", str(tiny_ckpt), "--source", str(tiny_cache),
-                 "--n", "4", "--pair-samples", "2", "--pair-steps", "2", "--out", str(out)]) == 0
+                 "--n", "4", "--pair-samples", "4", "--pair-steps", "2", "--out", str(out)]) == 0
     index = json.loads((out / "index.json").read_text())
     assert index["kind"] == "pairs" and 0 < index["n"] <= 4 and index["mean_chamfer_gap"] > 0
 
