@@ -11,7 +11,7 @@ from engine.intake.models import ObjectInstance, ObjectStatus
 from engine.leases import services as leases
 from engine.leases.models import Stage
 
-# What a submit reads besides the task: the object it finishes and the mesh it turns into a sample.
+# What a submit reads besides the task: the iteration (via the set) and the mesh it turns into a sample.
 SUBMIT_RELATED = ("candidate_set", "alignment__candidate", "alignment__artist_mesh")
 
 

@@ -9,6 +9,7 @@ sends the file after this check (X-Accel-Redirect); otherwise Django streams it.
 import posixpath
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.http import Http404, HttpResponse, HttpResponseForbidden
 from django.utils._os import safe_join
 from django.views.static import serve
@@ -37,7 +38,7 @@ def media(request, path):
         return HttpResponseForbidden("Your account has no role on this platform.", content_type="text/plain")
     try:
         safe_join(settings.MEDIA_ROOT, path)  # no way out of MEDIA_ROOT
-    except Exception:
+    except SuspiciousFileOperation:
         raise Http404("No such file.") from None
     accel = settings.MEDIA_ACCEL_REDIRECT
     if accel:

@@ -24,6 +24,7 @@ from engine.intake.serializers import (
 )
 from engine.intake.taxonomy import load_taxonomy
 from engine.leases import services as leases
+from engine.leases.api import idempotency_key
 from engine.leases.serializers import SecondsSerializer
 
 
@@ -59,8 +60,8 @@ class FlagImageView(APIView):
         data = FlagImageSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        key = request.headers.get("Idempotency-Key", "")[:100]
-        stage, earlier = leases.replay(pk, request.user, key)
+        key = idempotency_key(request)
+        _, earlier = leases.replay(pk, request.user, key)
         if earlier is not None:
             return Response(earlier)
         return Response(services.flag_image(pk, request.user, v["reason"], v["note"], v["seconds"], key))

@@ -123,8 +123,8 @@ def flag_image(task_id, user, reason, note="", seconds=0.0, key=""):
         image = task.image
         dropped, _ = image.instances.filter(status=ObjectStatus.SELECTED).delete()
         image.quality_ok = False
-        image.quality_reason = f"flagged by {user.get_username()}: {FLAG_REASONS[reason]}" + (f" ({note})" if note else "")
-        image.quality_reason = image.quality_reason[:300]
+        why = f"flagged by {user.get_username()}: {FLAG_REASONS[reason]}" + (f" ({note})" if note else "")
+        image.quality_reason = why[:300]
         image.save(update_fields=["quality_ok", "quality_reason"])
         body = {"task": task.pk, "image": image.pk, "flagged": reason, "objects_dropped": dropped}
         leases.complete(task, user, key=key, response=body, seconds=seconds)

@@ -51,13 +51,9 @@ def compare(task_id, user, position, answer, seconds=0.0):
             return session, state
         if position > state.position:
             raise LeaseError(f"The next comparison is {state.position}, not {position}.", code=ErrorCode.OUT_OF_ORDER)
+        rng = tournament.tie_break_rng(session.seed, position)  # the draw the task announced for Equal
         try:
-            if answer == tournament.EQUAL:  # the session's own draw for this position (see tie_break_side)
-                side = tournament.tie_break_side(session.seed, position)
-                new_state, kept, _ = tournament.answer(session.order, state, side)
-                tie_break = True
-            else:
-                new_state, kept, tie_break = tournament.answer(session.order, state, answer)
+            new_state, kept, tie_break = tournament.answer(session.order, state, answer, rng)
         except tournament.TournamentError as exc:
             raise EngineError(str(exc), fields={"answer": [str(exc)]}) from exc
         Comparison.objects.create(

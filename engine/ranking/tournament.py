@@ -49,13 +49,18 @@ def start(order):
     return State(order[0], order[1], 2, 0, len(order))
 
 
-def tie_break_side(seed, position):
-    """Return the side an Equal answer keeps at comparison `position` of a session seeded `seed`.
+def tie_break_rng(seed, position):
+    """Return the random source of the Equal draw at comparison `position` of a session seeded `seed`.
 
     The draw is fixed when the session opens (its seed comes from the system's randomness), so
     the page can swap at once on Equal as on Left or Right, and a replay finds the same side.
     """
-    return random.Random(seed * 1009 + position).choice((LEFT, RIGHT))
+    return random.Random(seed * 1009 + position)
+
+
+def tie_break_side(seed, position):
+    """Return the side an Equal answer keeps at comparison `position` (the draw `answer` makes)."""
+    return tie_break_rng(seed, position).choice((LEFT, RIGHT))
 
 
 def answer(order, state, choice, rng=None):
