@@ -41,10 +41,26 @@ class Fetch:
     def get(self, pk, using=None):
         """Return the instance with related instances cached, or None if no row has this pk."""
         using = using or (router.db_for_write(self.model) if self.for_update else router.db_for_read(self.model))
-        connection = connections[using]
         plan = _fetch_plan(self.model, self.paths, self.for_update, using)
+        return self._one(plan, plan.sql, [pk], using)
+
+    def select_from(self, source, using):
+        """Return `SELECT … FROM source t0 LEFT OUTER JOIN …`: the joins of this fetch over a named source.
+
+        `source` names a table expression with every column of the model's table, such as a
+        WITH query's `UPDATE … RETURNING *`; put the WITH clause in front of this text and run
+        it with `first`. So one statement can write rows and return them with their relations.
+        """
+        return _fetch_plan(self.model, self.paths, False, using).select_from(source)
+
+    def first(self, sql, params, using):
+        """Run a statement made with `select_from`; return its first row as an instance, or None."""
+        return self._one(_fetch_plan(self.model, self.paths, False, using), sql, params, using)
+
+    def _one(self, plan, sql, params, using):
+        connection = connections[using]
         with cursor(using) as c:
-            c.execute(plan.sql, [pk])
+            c.execute(sql, params)
             row = c.fetchone()
         if row is None:
             return None
@@ -139,9 +155,15 @@ class _Node:
 
 
 class _Plan:
-    def __init__(self, sql, nodes):
-        self.sql = sql
+    def __init__(self, columns, joins, table, nodes):
+        self.columns = columns
+        self.joins = joins
+        self.table = table
         self.nodes = nodes
+        self.sql = f"SELECT {columns} FROM {table} t0 {joins}"
+
+    def select_from(self, source):
+        return f"SELECT {self.columns} FROM {source} t0 {self.joins}"
 
 
 def _forward(field):
@@ -192,14 +214,12 @@ def _fetch_plan(model, paths, for_update, using):
             by_path[prefix] = node
             joins.append(f"LEFT OUTER JOIN {quote(related._meta.db_table)} {alias} ON {on}")
     columns = ", ".join(f"{n.alias}.{quote(f.column)}" for n in nodes for f in n.fields)
-    sql = (
-        f"SELECT {columns} FROM {quote(model._meta.db_table)} t0 {' '.join(joins)} "
-        f"WHERE t0.{quote(model._meta.pk.column)} = %s"
-    )
+    plan = _Plan(columns, " ".join(joins), quote(model._meta.db_table), nodes)
+    plan.sql += f" WHERE t0.{quote(model._meta.pk.column)} = %s"
     if for_update and connection.features.has_select_for_update:
         # Lock the base row only: the joined rows are read, not written.
-        sql += " FOR UPDATE OF t0" if connection.features.has_select_for_update_of else " FOR UPDATE"
-    return _Plan(sql, nodes)
+        plan.sql += " FOR UPDATE OF t0" if connection.features.has_select_for_update_of else " FOR UPDATE"
+    return plan
 
 
 @lru_cache(maxsize=64)

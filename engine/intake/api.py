@@ -45,9 +45,8 @@ def select_payload(task, request):
 
 
 def submit_select(request, pk, key):
-    data = SecondsSerializer(data=request.data)
-    data.is_valid(raise_exception=True)
-    return services.finish_image(pk, request.user, seconds=data.validated_data["seconds"], key=key)
+    seconds = SecondsSerializer.parse(request.data)["seconds"]
+    return services.finish_image(pk, request.user, seconds=seconds, key=key)
 
 
 class FlagImageView(APIView):

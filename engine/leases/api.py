@@ -68,13 +68,12 @@ class ClaimView(APIView):
 
     @extend_schema(request=ClaimSerializer, responses={200: OpenApiTypes.OBJECT, 204: None})
     def post(self, request):
-        params = ClaimSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        stage = params.validated_data["stage"]
+        params = ClaimSerializer.parse(request.data)
+        stage = params["stage"]
         check_stage_role(request.user, stage)
-        project_id = params.validated_data["project"]
+        project_id = params["project"]
         # A task you already hold comes back first (a reload, a second tab): no one hoards a queue.
-        task = leases.serve(request.user, project_id, stage, params.validated_data["failure_category"])
+        task = leases.serve(request.user, project_id, stage, params["failure_category"])
         if task is None:
             if not Project.objects.filter(pk=project_id).exists():
                 raise EngineError(f"Project {project_id} does not exist.", code=ErrorCode.NOT_FOUND, status_code=404,
@@ -97,9 +96,7 @@ class ReleaseView(APIView):
 
     @extend_schema(request=ReleaseSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request, pk):
-        params = ReleaseSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        skip = params.validated_data["skip"]
+        skip = ReleaseSerializer.parse(request.data)["skip"]
         leases.release(pk, request.user, skip=skip)
         return Response({"task": pk, "status": "open", "skipped": skip})
 

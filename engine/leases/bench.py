@@ -76,14 +76,25 @@ def _glb():
 POSE = json.dumps({"rotation": {"quaternion": [1, 0, 0, 0]}, "translation": [0, 0, 2], "scale": 1.0, "seconds": 1})
 
 
-def _client(url, project_id, token, deadline, out):
-    """Claim and submit until the queue is empty; append (task_id, claim_s, submit_s, status) rows."""
+def _client(url, project_id, token, deadline, out, schedule=None):
+    """Claim and submit until the queue is empty; append (task_id, claim_s, submit_s, status) rows.
+
+    `schedule` = (first start, interval) paces the client: each cycle starts at its scheduled
+    time, and its latency counts from that time, so a server that falls behind shows as the
+    wait it causes, not as fewer requests sent (the "coordinated omission" of closed loops).
+    """
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
     claim_body = json.dumps({"project": project_id, "stage": "align"})
+    planned = schedule[0] if schedule else None
     while time.monotonic() < deadline:
-        t0 = time.perf_counter()
+        if schedule:
+            time.sleep(max(0.0, planned - time.monotonic()))
+            t0 = planned - time.monotonic() + time.perf_counter()
+            planned += schedule[1]
+        else:
+            t0 = time.perf_counter()
         conn.request("POST", "/api/tasks/claim/", claim_body, headers)
         response = conn.getresponse()
         body = response.read()
@@ -102,10 +113,11 @@ def _client(url, project_id, token, deadline, out):
         out.append((task_id, t1 - t0, time.perf_counter() - t1, response.status))
 
 
-def _process(url, project_id, tokens, seconds, queue):
+def _process(url, project_id, tokens, seconds, queue, schedules):
     rows = []
     deadline = time.monotonic() + seconds
-    threads = [threading.Thread(target=_client, args=(url, project_id, t, deadline, rows)) for t in tokens]
+    threads = [threading.Thread(target=_client, args=(url, project_id, t, deadline, rows, s))
+               for t, s in zip(tokens, schedules, strict=True)]
     for t in threads:
         t.start()
     for t in threads:
@@ -113,12 +125,25 @@ def _process(url, project_id, tokens, seconds, queue):
     queue.put(rows)
 
 
-def drive(url, project_id, tokens, processes, seconds):
-    """Run the clients in `processes` processes; return every cycle row."""
-    queue = multiprocessing.get_context("fork").Queue()
-    shares = [tokens[i::processes] for i in range(processes)]
-    procs = [multiprocessing.get_context("fork").Process(target=_process, args=(url, project_id, s, seconds, queue))
-             for s in shares if s]
+def drive(url, project_id, tokens, processes, seconds, rate=None):
+    """Run the clients in `processes` processes; return every cycle row.
+
+    Without `rate` each client starts its next cycle as soon as the last one ends (a closed
+    loop: the server's top speed). With `rate` (cycles per second, all clients together) each
+    client starts one every len(tokens) / rate seconds, the clients evenly out of phase: the
+    latency of a server under that load.
+    """
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    if rate:
+        interval = len(tokens) / rate
+        start = time.monotonic() + 0.5  # after every process has started
+        schedules = [(start + i * interval / len(tokens), interval) for i in range(len(tokens))]
+    else:
+        schedules = [None] * len(tokens)
+    procs = [context.Process(target=_process, args=(url, project_id, tokens[i::processes], seconds, queue,
+                                                    schedules[i::processes]))
+             for i in range(processes) if tokens[i::processes]]
     for p in procs:
         p.start()
     rows = []

@@ -41,7 +41,12 @@ def lease_duration():
 def fetch(task_id, stage=None, *, for_update=False, related=None):
     """Return a task with what its stage is served with (or `related`) joined in, in one query; or None."""
     related = related if related is not None else STAGE_RELATED[stage] if stage else PAYLOAD_RELATED
-    return rows.Fetch(Task, *related, for_update=for_update).get(task_id)
+    return _fetch(None, related, for_update).get(task_id)
+
+
+@lru_cache(maxsize=32)
+def _fetch(stage, related=None, for_update=False):
+    return rows.Fetch(Task, *(related if related is not None else STAGE_RELATED[stage]), for_update=for_update)
 
 
 def _execute(sql, params, using):
@@ -61,40 +66,67 @@ def _statements(using):
     case = q(ArtistCase._meta.db_table)
     skips = q(Skip._meta.db_table)
     skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    # Open tasks of a stage in serving order, read off task_queue_idx, but not one this user skipped.
+    # Free tasks of a stage in serving order, read off task_queue_idx, but not one this user skipped.
     pick = (
-        f"SELECT t.id FROM {task} t WHERE t.project_id = %(project)s AND t.stage = %(stage)s AND t.status = 'open'"
+        f"SELECT {{columns}} FROM {task} t WHERE t.project_id = %(project)s AND t.stage = %(stage)s AND {{state}}"
         f" AND NOT EXISTS (SELECT 1 FROM {skips} k WHERE k.task_id = t.id AND k.user_id = %(user)s "
         f"AND k.until > %(now)s){{extra}} ORDER BY t.balance_key, t.priority DESC, t.id LIMIT 1{skip_locked}"
     )
-    picks = {
-        "": pick.format(extra=""),
+    extras = {
+        "": "",
         # Stage 2.5 by failure category.
-        "category": pick.format(
-            extra=f" AND EXISTS (SELECT 1 FROM {case} c WHERE c.task_id = t.id AND c.failure_category = %(category)s)"
-        ),
+        "category": f" AND EXISTS (SELECT 1 FROM {case} c WHERE c.task_id = t.id AND c.failure_category = %(category)s)",
         # Stage 2: an annotator never ranks the same object twice (overlap goes to other annotators).
-        "rank": pick.format(
-            extra=f" AND NOT EXISTS (SELECT 1 FROM {task} s WHERE s.object_id = t.object_id AND s.stage = 'rank' "
-                  f"AND (s.completed_by_id = %(user)s OR (s.status = 'leased' AND s.lease_owner_id = %(user)s "
-                  f"AND s.lease_expires_at > %(now)s)))"
-        ),
+        "rank": f" AND NOT EXISTS (SELECT 1 FROM {task} s WHERE s.object_id = t.object_id AND s.stage = 'rank' "
+                f"AND (s.completed_by_id = %(user)s OR (s.status = 'leased' AND s.lease_owner_id = %(user)s "
+                f"AND s.lease_expires_at > %(now)s)))",
     }
-    held = (f"SELECT id FROM {task} WHERE project_id = %(project)s AND stage = %(stage)s AND status = 'leased' "
-            f"AND lease_owner_id = %(user)s AND lease_expires_at > %(now)s LIMIT 1")
+    is_open = "t.status = 'open'"
+    lapsed = "t.status = 'leased' AND t.lease_expires_at <= %(now)s"
+    mine = (f"project_id = %(project)s AND stage = %(stage)s AND status = 'leased' AND lease_owner_id = %(user)s "
+            f"AND lease_expires_at > %(now)s")
     # The expired holder stays recorded, so a late submit is told its lease expired.
     expire = (f"UPDATE {task} SET status = 'open' WHERE project_id = %(project)s AND stage = %(stage)s "
               f"AND status = 'leased' AND lease_expires_at <= %(now)s")
     lease = ("status = 'leased', lease_owner_id = %(user)s, lease_expires_at = %(until)s, claimed_at = %(now)s, "
              "claims = claims + 1")
-    statements = {"held": held, "expire": expire, "take_if_open": f"UPDATE {task} SET {lease} "
-                  f"WHERE id = %(id)s AND status = 'open'", **{f"pick_{k}": v for k, v in picks.items()}}
-    for kind, pick_sql in picks.items():
-        statements[f"take_{kind}"] = f"UPDATE {task} SET {lease} WHERE id = ({pick_sql}) RETURNING id"
-    # Expire and look for a held task in one round trip (PostgreSQL runs a data-modifying WITH
-    # to completion even though the SELECT does not read it).
-    statements["expire_then_held"] = f"WITH expired AS ({expire}) {held}"
+    statements = {"held": f"SELECT id FROM {task} WHERE {mine} LIMIT 1", "expire": expire,
+                  # What a submit reads before it knows the stage: only what an idempotent replay needs.
+                  "replay": f"SELECT stage, status, completed_by_id, submit_key, submit_response FROM {task} "
+                            f"WHERE id = %(id)s",
+                  "take_if_open": f"UPDATE {task} SET {lease} WHERE id = %(id)s AND status = 'open'",
+                  **{f"pick_{k}": pick.format(columns="t.id", state=is_open, extra=v) for k, v in extras.items()}}
+    # PostgreSQL: one statement per claim, which names the task it serves `chosen` for the
+    # payload's joins (rows.Fetch.select_from). It returns the task the user already holds
+    # (serve), else leases the first free task in serving order, open or with a lapsed lease;
+    # then it opens the other lapsed tasks. The sub-statements of a WITH share one snapshot:
+    # lapsed tasks are picked as they stand (still 'leased') rather than after `expired` opens
+    # them, and `expired` leaves alone the row `taken` writes, so no row is written twice.
+    # A lease is not worth a disk flush: the claim commits without waiting for one
+    # (synchronous_commit off for its transaction only). A database crash can then lose the
+    # last fraction of a second of leases, which returns those tasks to the pool, as expiry
+    # would; submits stay durable. The flush cost as much CPU as the rest of the claim.
+    no_flush = "no_flush AS (SELECT set_config('synchronous_commit', 'off', true))"
+    for kind, extra in extras.items():
+        heads = ", ".join(f"({pick.format(columns='t.id', state=state, extra=extra)})" for state in (lapsed, is_open))
+        free = f"(SELECT f.id FROM {task} f WHERE f.id IN ({heads}) ORDER BY f.balance_key, f.priority DESC, f.id LIMIT 1)"
+        take = f"UPDATE {task} SET {lease} WHERE {{guard}}id = {free} RETURNING *"
+        expired = f"expired AS ({expire} AND id NOT IN (SELECT id FROM taken))"
+        taken_rows = "SELECT taken.* FROM taken CROSS JOIN no_flush"
+        statements[f"claim_{kind}"] = (f"WITH {no_flush}, taken AS ({take.format(guard='')}), {expired}, "
+                                       f"chosen AS ({taken_rows})")
+        statements[f"serve_{kind}"] = (
+            f"WITH {no_flush}, held AS (SELECT * FROM {task} WHERE {mine} LIMIT 1), "
+            f"taken AS ({take.format(guard='NOT EXISTS (SELECT 1 FROM held) AND ')}), {expired}, "
+            f"chosen AS (SELECT * FROM held UNION ALL {taken_rows})"
+        )
     return statements
+
+
+@lru_cache(maxsize=64)
+def _claim_sql(using, stage, name):
+    """The claim statement `name` with the joins of what a task of `stage` is served with."""
+    return f"{_statements(using)[name]} {_fetch(stage).select_from('chosen', using)}"
 
 
 def _pick_kind(stage, failure_category):
@@ -111,16 +143,6 @@ def expire_leases(project_id, stage, now, using=None):
     using = using or router.db_for_write(Task)
     at = connections[using].ops.adapt_datetimefield_value(now)
     return _execute(_statements(using)["expire"], {"project": project_id, "stage": str(stage), "now": at}, using)
-
-
-def held(user, project_id, stage):
-    """Return the task of a stage the user already holds under a live lease, or None."""
-    using = router.db_for_write(Task)
-    at = connections[using].ops.adapt_datetimefield_value(_now())
-    # Usually there is none: ask for the id alone, and join the payload's tables only for a hit.
-    row = _execute(_statements(using)["held"], {"project": project_id, "stage": str(stage), "user": user.pk,
-                                                "now": at}, using)
-    return fetch(row[0], stage) if row else None
 
 
 def claim(user, project_id, stage, failure_category=""):
@@ -155,15 +177,13 @@ def _serve(user, project_id, stage, failure_category, held_first):
               "until": at(now + lease_duration()), "category": failure_category}
     kind = _pick_kind(stage, failure_category)
     if connection.vendor == "postgresql":
-        row = _execute(statements["expire_then_held" if held_first else "expire"], params, using)
-        if held_first and row:
-            return fetch(row[0], stage)
+        sql = _claim_sql(using, stage, f"{'serve' if held_first else 'claim'}_{kind}")
         # A row another claimant just took is skipped rather than re-read, so a claim can come back
         # empty while free rows remain; one retry settles it (the queue is empty if it is still empty).
         for _ in range(2):
-            row = _execute(statements[f"take_{kind}"], params, using)
-            if row:
-                return fetch(row[0], stage)
+            task = _fetch(stage).first(sql, params, using)
+            if task is not None:
+                return task
         return None
     if held_first:
         row = _execute(statements["held"], params, using)
@@ -213,12 +233,15 @@ def replay(task_id, user, key):
 
     The stage is None when the task does not exist.
     """
-    task = rows.Fetch(Task).get(task_id)
-    if task is None:
+    using = router.db_for_read(Task)
+    row = _execute(_statements(using)["replay"], {"id": task_id}, using)
+    if row is None:
         return None, None
-    if key and task.status == TaskStatus.DONE and task.completed_by_id == user.pk and task.submit_key == key:
-        return task.stage, task.submit_response
-    return task.stage, None
+    stage, status, completed_by_id, submit_key, response = row
+    if key and status == TaskStatus.DONE and completed_by_id == user.pk and submit_key == key:
+        field = Task._meta.get_field("submit_response")
+        return stage, field.from_db_value(response, None, connections[using])
+    return stage, None
 
 
 def complete(task, user, *, key="", response=None, seconds=0.0):

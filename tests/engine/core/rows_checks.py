@@ -56,6 +56,12 @@ def run():
             "artist_mesh_none": fetched.alignment.artist_mesh is None,
             "back_link": fetched.alignment.task is fetched,
         }
+    # The same joins over a named source (a WITH query), as the claim statement uses them.
+    fetch = rows.Fetch(Task, *paths)
+    sourced = fetch.first(f"WITH chosen AS (SELECT * FROM {Task._meta.db_table} WHERE id = %(id)s) "
+                          + fetch.select_from("chosen", connection.alias), {"id": task.pk}, connection.alias)
+    same["select_from"] = (_fields(sourced) == _fields(orm) and _fields(sourced.alignment.candidate)
+                           == _fields(orm.alignment.candidate) and sourced.alignment.artist_mesh is None)
     checks["fetch_matches_select_related"] = same
     checks["fetch_queries"] = len(queries)
     checks["types"] = {

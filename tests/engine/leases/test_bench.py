@@ -2,6 +2,7 @@
 
 import io
 import json
+import time
 
 import pytest
 from django.core.management import call_command
@@ -11,7 +12,8 @@ from engine.leases.models import Task, TaskStatus
 
 
 @pytest.mark.django_db(transaction=True)
-def test_bench_claims_drives_every_task_through_a_real_server(monkeypatch, settings):
+@pytest.mark.parametrize("rate", [None, 40.0], ids=["closed-loop", "paced"])
+def test_bench_claims_drives_every_task_through_a_real_server(monkeypatch, settings, rate):
     if connection.vendor != "postgresql":
         pytest.skip("the bench's server must reach the same database: PostgreSQL")
     db = connection.settings_dict
@@ -21,9 +23,14 @@ def test_bench_claims_drives_every_task_through_a_real_server(monkeypatch, setti
     monkeypatch.setenv("MEDIA_ROOT", str(settings.MEDIA_ROOT))
     monkeypatch.delenv("REDIS_URL", raising=False)
     out = io.StringIO()
+    pace = ["--rate", str(rate)] if rate else []
+    started = time.monotonic()
     call_command("bench_claims", "--clients", "4", "--tasks", "40", "--workers", "1", "--threads", "4",
-                 "--client-processes", "1", "--seconds", "120", stdout=out, stderr=io.StringIO())
+                 "--client-processes", "1", "--seconds", "120", *pace, stdout=out, stderr=io.StringIO())
     figures = json.loads(out.getvalue())
+    assert figures["load"] == (f"paced at {rate:g} cycles/s" if rate else "closed loop")
+    if rate:  # 40 cycles at 40 per second cannot take less than the schedule's 39 intervals
+        assert figures["seconds"] >= 39 / rate and time.monotonic() - started >= 39 / rate
     assert figures["database"] == "postgresql" and figures["server"] == "gunicorn"
     assert figures["cycles"] == 40 and figures["tasks"] == 40
     assert figures["duplicates"] == 0 and figures["lost"] == 0 and figures["unfinished"] == 0

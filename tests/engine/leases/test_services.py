@@ -38,6 +38,38 @@ def test_expired_lease_returns_to_the_pool(project, annotator, annotator2, align
     assert again.pk == first.pk and again.lease_owner == annotator2 and again.claims == 2
 
 
+def test_a_claim_serves_lapsed_and_open_tasks_in_queue_order_and_opens_the_other_lapsed(
+        project, annotator, annotator2, align_tasks, monkeypatch):
+    leases.claim(annotator, project.pk, Stage.ALIGN)
+    leases.claim(annotator, project.pk, Stage.ALIGN)  # it holds align_tasks[0] and [1]
+    Task.objects.filter(pk=align_tasks[2].pk).update(priority=5)  # the open task now comes first
+    later = timezone.now() + leases.lease_duration() + timedelta(seconds=1)
+    monkeypatch.setattr(leases, "_now", lambda: later)
+    # Both leases lapsed, but the open task is ahead of them in serving order: it is served, and
+    # the same statement opens the lapsed ones for the next claims.
+    served = leases.claim(annotator2, project.pk, Stage.ALIGN)
+    assert served.pk == align_tasks[2].pk and served.lease_owner == annotator2 and served.claims == 1
+    assert served.status == TaskStatus.LEASED and served.lease_expires_at > later
+    assert set(Task.objects.filter(pk__in=[align_tasks[0].pk, align_tasks[1].pk]).values_list("status", flat=True)) \
+        == {TaskStatus.OPEN}
+    again = leases.claim(annotator2, project.pk, Stage.ALIGN)
+    assert again.pk == align_tasks[0].pk and again.claims == 2
+
+
+def test_a_claim_commits_without_waiting_for_a_disk_flush(project, annotator, align_tasks):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+        # The test runs inside one transaction, so the claim's transaction-local setting stays visible.
+        assert leases.claim(annotator, project.pk, Stage.ALIGN) is not None
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "off"
+
+
 def test_submit_on_expired_lease_is_refused(project, annotator, align_tasks, monkeypatch):
     task = leases.claim(annotator, project.pk, Stage.ALIGN)
     later = timezone.now() + leases.lease_duration() + timedelta(seconds=1)

@@ -10,7 +10,7 @@ import urllib.request
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
+from django.db import OperationalError, connection
 
 from engine.leases import bench
 
@@ -35,14 +35,22 @@ class Command(BaseCommand):
         parser.add_argument("--client-processes", type=int, default=2, help="Processes the clients run in.")
         parser.add_argument("--seconds", type=float, default=300, help="Stop the clients after this long.")
         parser.add_argument("--url", help="Use a server already running at this URL instead of starting gunicorn.")
+        parser.add_argument("--rate", type=float,
+                            help="Pace the clients to this many cycles per second in all, latency counted from each "
+                                 "cycle's scheduled start (default: each client goes as fast as the server answers).")
 
     def handle(self, *args, clients, tasks, workers, threads, worker_class, client_processes, seconds, url=None,
-               **options):
+               rate=None, **options):
         if clients < 1 or tasks < 1:
             raise CommandError("--clients and --tasks must be at least 1.")
+        if rate is not None and not rate > 0:
+            raise CommandError("--rate must be a positive number of cycles per second.")
         from django.db.migrations.executor import MigrationExecutor
 
-        executor = MigrationExecutor(connection)
+        try:
+            executor = MigrationExecutor(connection)
+        except OperationalError as exc:
+            raise CommandError(f"Cannot reach the database ({exc}); check DATABASE_URL.") from exc
         if executor.migration_plan(executor.loader.graph.leaf_nodes()):
             raise CommandError("The database has unapplied migrations; run `python manage.py migrate` first.")
         vendor = connection.vendor
@@ -67,7 +75,7 @@ class Command(BaseCommand):
             self.stderr.write(f"Driving {clients} clients against {url} ...")
             cpu_before = bench.cpu_seconds(server)
             started = time.perf_counter()
-            rows = bench.drive(url, project.pk, tokens, max(1, client_processes), seconds)
+            rows = bench.drive(url, project.pk, tokens, max(1, client_processes), seconds, rate)
             wall = time.perf_counter() - started
             cpu = {k: v - cpu_before[k] for k, v in bench.cpu_seconds(server).items()}
         finally:
@@ -79,6 +87,7 @@ class Command(BaseCommand):
         cycles = max(1, figures["cycles"])
         figures["cpu_ms_per_cycle"] = {k: round(1000 * v / cycles, 2) for k, v in cpu.items()}
         figures["load_average"] = [round(x, 2) for x in os.getloadavg()]
+        figures["load"] = f"paced at {rate:g} cycles/s" if rate else "closed loop"
         figures.update(clients=clients, server="gunicorn" if server else url, server_workers=workers,
                        server_class=worker_class, server_threads=threads, cores=os.cpu_count())
         self.stdout.write(json.dumps(figures, indent=2))
