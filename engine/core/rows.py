@@ -114,6 +114,31 @@ def update(instance, fields, using=None):
         return c.rowcount
 
 
+def update_all(changes, using=None):
+    """UPDATE several saved instances, each (instance, fields) as `update` would; one statement on PostgreSQL.
+
+    Each change must be to a different row (PostgreSQL leaves two writes to one row in one
+    statement undefined).
+
+    PostgreSQL runs every data-modifying part of a WITH query, so the updates travel and run
+    as one statement (one round trip instead of one each); elsewhere they run one by one.
+    """
+    changes = [(instance, tuple(fields)) for instance, fields in changes]
+    using = using or router.db_for_write(type(changes[0][0]), instance=changes[0][0])
+    connection = connections[using]
+    if connection.vendor != "postgresql" or len(changes) == 1:
+        for instance, fields in changes:
+            update(instance, fields, using)
+        return
+    sql, plans = _update_all_plan(tuple((type(instance), fields) for instance, fields in changes), using)
+    params = []
+    for (instance, _), (_, targets) in zip(changes, plans, strict=True):
+        params += [f.get_db_prep_save(f.pre_save(instance, False), connection) for f in targets]
+        params.append(instance.pk)
+    with cursor(using) as c:
+        c.execute(sql, params)
+
+
 def insert(instance, using=None):
     """INSERT one new instance (defaults, auto_now_add and all, as save() would) and set its pk."""
     model = type(instance)
@@ -228,6 +253,13 @@ def _update_plan(model, names, using):
     targets = [model._meta.get_field(name) for name in names]
     sets = ", ".join(f"{quote(f.column)} = %s" for f in targets)
     return (f"UPDATE {quote(model._meta.db_table)} SET {sets} WHERE {quote(model._meta.pk.column)} = %s", targets)
+
+
+@lru_cache(maxsize=64)
+def _update_all_plan(shapes, using):
+    plans = [_update_plan(model, names, using) for model, names in shapes]
+    parts = [f"u{i} AS ({sql})" for i, (sql, _) in enumerate(plans[:-1])]
+    return f"WITH {', '.join(parts)} {plans[-1][0]}", plans
 
 
 @lru_cache(maxsize=64)

@@ -246,6 +246,15 @@ def replay(task_id, user, key):
 
 def complete(task, user, *, key="", response=None, seconds=0.0):
     """Mark a held task done, storing the response an identical resubmit will get."""
+    rows.update(*completed(task, user, key=key, response=response, seconds=seconds))
+
+
+COMPLETED_FIELDS = ("status", "completed_by", "completed_at", "submit_key", "submit_response", "seconds_spent",
+                    "lease_expires_at")
+
+
+def completed(task, user, *, key="", response=None, seconds=0.0):
+    """Mark a held task done in memory; return (task, fields) for rows.update or rows.update_all to write."""
     task.status = TaskStatus.DONE
     task.completed_by = user
     task.completed_at = _now()
@@ -253,8 +262,7 @@ def complete(task, user, *, key="", response=None, seconds=0.0):
     task.submit_response = response
     task.seconds_spent = float(seconds or 0.0)
     task.lease_expires_at = None
-    rows.update(task, ["status", "completed_by", "completed_at", "submit_key", "submit_response", "seconds_spent",
-                       "lease_expires_at"])
+    return task, COMPLETED_FIELDS
 
 
 def release(task_id, user, skip=False):

@@ -97,6 +97,20 @@ def run():
         "untouched": stored.lease_owner_id == user.pk,
         "object": ObjectInstance.objects.get(pk=obj.pk).status == "done",
     }
+    # Several rows of different tables in one statement (PostgreSQL) or one by one (SQLite).
+    other = Task.objects.create(project=project, stage=Stage.SELECT)
+    with transaction.atomic():
+        rows.update_all([
+            (ObjectInstance(pk=obj.pk, description="a red mug", status="aligning"), ["description", "status"]),
+            (Task(pk=other.pk, submit_key="k-2", submit_response=[1, {"b": None}]), ["submit_key", "submit_response"]),
+            (Task(pk=task.pk, priority=7), ["priority"]),
+        ])
+    again, stored_other = ObjectInstance.objects.get(pk=obj.pk), Task.objects.get(pk=other.pk)
+    checks["update"]["update_all"] = (
+        (again.description, again.status, again.mask_rle["counts"]) == ("a red mug", "aligning", [10, 20, 3042])
+        and (stored_other.submit_key, stored_other.submit_response) == ("k-2", [1, {"b": None}])
+        and Task.objects.get(pk=task.pk).priority == 7 and stored_other.priority == 0
+    )
 
     sample = rows.insert(TrainingSample(
         object=obj, iteration_id=cset.iteration_id, alignment=stored.alignment, mesh="m.glb", source="retrieval",
