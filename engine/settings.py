@@ -184,6 +184,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
     "unacked_restore_interval": int(os.environ.get("CELERY_RESTORE_INTERVAL", "10")),
     "unacked_restore_throttle": 1,
+    # The sweep's lock outlives a worker killed while holding it; until it expires no worker
+    # restores anything (kombu's default is 300 s). The sweep itself takes milliseconds.
+    "unacked_mutex_expire": 60,
 }
 
 RQ_QUEUES = {

@@ -38,3 +38,49 @@ def test_bench_claims_drives_every_task_through_a_real_server(monkeypatch, setti
     assert figures["cycles_per_s"] > 0 and 0 < figures["cycle_ms"]["p50"] <= figures["cycle_ms"]["p99"]
     assert set(figures["cpu_ms_per_cycle"]) == {"server", "clients", "database", "machine"}
     assert Task.objects.filter(status=TaskStatus.DONE).count() == 40
+
+
+def test_the_bench_client_keeps_connections_alive_and_reconnects_when_the_server_closed_one():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from engine.leases.bench import _Connection
+
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((self.path, self.client_address[1], body, self.headers["X-Test"]))
+            answer = b'{"ok": %d}' % len(seen)
+            self.send_response(200 if self.path != "/none" else 204)
+            if self.path == "/close":
+                self.send_header("Connection", "close")
+            if self.path != "/none":
+                self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            if self.path != "/none":
+                self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        conn = _Connection("127.0.0.1", server.server_address[1], timeout=10)
+        assert conn.post("/a", b"one", b"X-Test: 1\r\n") == (200, b'{"ok": 1}')
+        assert conn.post("/a", b"two", b"X-Test: 2\r\n") == (200, b'{"ok": 2}')
+        assert conn.post("/none", b"", b"X-Test: 3\r\n") == (204, b"")
+        assert conn.post("/close", b"", b"X-Test: 4\r\n") == (200, b'{"ok": 4}')
+        assert conn.post("/a", b"five", b"X-Test: 5\r\n") == (200, b'{"ok": 5}')  # a new connection
+        conn.sock.shutdown(2)  # as if the server had dropped the idle connection
+        assert conn.post("/a", b"six", b"X-Test: 6\r\n") == (200, b'{"ok": 6}')  # sent again on a new one
+    finally:
+        server.shutdown()
+    ports = [port for _, port, _, _ in seen]
+    assert ports[0] == ports[1] == ports[2] == ports[3] != ports[4] != ports[5]
+    assert [b for _, _, b, _ in seen] == [b"one", b"two", b"", b"", b"five", b"six"]
+    assert [h for _, _, _, h in seen] == ["1", "2", "3", "4", "5", "6"]
