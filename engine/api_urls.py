@@ -1,6 +1,6 @@
 """The REST API of every stage."""
 
-from django.urls import path
+from django.urls import include, path
 from rest_framework.authtoken.views import obtain_auth_token
 
 from engine.artists import api as artists
@@ -10,7 +10,22 @@ from engine.intake import api as intake
 from engine.leases import api as leases
 from engine.ranking import api as ranking
 
+# The tasks' routes first: the annotation clients call them most (claim, submit).
+tasks = [
+    path("claim/", leases.ClaimView.as_view(), name="api-claim"),
+    path("<int:pk>/", leases.TaskView.as_view(), name="api-task"),
+    path("<int:pk>/release/", leases.ReleaseView.as_view(), name="api-release"),
+    path("<int:pk>/extend/", leases.ExtendView.as_view(), name="api-extend"),
+    path("<int:pk>/submit/", leases.SubmitView.as_view(), name="api-submit"),
+    path("<int:pk>/objects/", intake.ObjectCreateView.as_view(), name="api-task-objects"),
+    path("<int:pk>/flag/", intake.FlagImageView.as_view(), name="api-task-flag"),
+    path("<int:pk>/compare/", ranking.CompareView.as_view(), name="api-compare"),
+    path("<int:pk>/upload/", artists.UploadView.as_view(), name="api-upload"),
+    path("<int:pk>/bundle/", artists.BundleView.as_view(), name="api-bundle"),
+]
+
 urlpatterns = [
+    path("tasks/", include(tasks)),
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("me/", core.MeView.as_view(), name="api-me"),
     path("projects/", core.ProjectList.as_view(), name="api-projects"),
@@ -21,16 +36,6 @@ urlpatterns = [
     path("categories/", intake.CategoriesView.as_view(), name="api-categories"),
     path("images/<int:pk>/segment/", intake.SegmentView.as_view(), name="api-segment"),
     path("objects/<int:pk>/mask.png", intake.ObjectMaskView.as_view(), name="api-object-mask"),
-    path("tasks/claim/", leases.ClaimView.as_view(), name="api-claim"),
-    path("tasks/<int:pk>/", leases.TaskView.as_view(), name="api-task"),
-    path("tasks/<int:pk>/release/", leases.ReleaseView.as_view(), name="api-release"),
-    path("tasks/<int:pk>/extend/", leases.ExtendView.as_view(), name="api-extend"),
-    path("tasks/<int:pk>/submit/", leases.SubmitView.as_view(), name="api-submit"),
-    path("tasks/<int:pk>/objects/", intake.ObjectCreateView.as_view(), name="api-task-objects"),
-    path("tasks/<int:pk>/flag/", intake.FlagImageView.as_view(), name="api-task-flag"),
-    path("tasks/<int:pk>/compare/", ranking.CompareView.as_view(), name="api-compare"),
-    path("tasks/<int:pk>/upload/", artists.UploadView.as_view(), name="api-upload"),
-    path("tasks/<int:pk>/bundle/", artists.BundleView.as_view(), name="api-bundle"),
     path("checkpoints/", flywheel.CheckpointList.as_view(), name="api-checkpoints"),
     path("checkpoints/<int:pk>/promote/", flywheel.PromoteView.as_view(), name="api-promote"),
 ]

@@ -8,10 +8,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from engine.core.media import media
 
 urlpatterns = [
+    path("api/", include("engine.api_urls")),  # first: the annotation clients' calls resolve in a few steps
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/", include("engine.api_urls")),
     path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", media, name="media"),
     path("", include("annotation_ui.urls")),
 ]
