@@ -6,8 +6,9 @@ Pipeline (all data synthetic until the engine feeds real annotations):
   shortcut distillation of the DPO model; held-out composites for every evaluation.
 Figures: SFT samples/s and model-FLOPs utilisation against a measured fp32 matmul peak,
 DPO step / SFT step (same batch, same process), 4-step shortcut / 25-step CFG sampling time
-and both samplers' vIoU, and the stage table (F1@0.01, vIoU, Chamfer, EMD per stage) with its
-bounds on the same rows (VAE reconstruction ceiling, mean-shape floor; see `reference_rows`).
+and both samplers' vIoU, and the stage table (F1@0.01, vIoU, Chamfer, EMD per stage, each with
+its standard error over the held-out rows) with its bounds on the same rows (VAE reconstruction
+ceiling, mean-shape floor; see `reference_rows`).
 `--scale 0.05` makes a smoke run.
 """
 from __future__ import annotations
@@ -105,6 +106,20 @@ def sampler_figures(model, heldout, n: int, reps: int) -> dict:
     return out
 
 
+def summarize(rows: list[dict], keys=STAGE_METRICS + ("empty",)) -> dict:
+    """Return each metric's mean over the held-out rows and its standard error as `<metric>_se`.
+
+    The table has few rows (48 at `--scale 1.0`), so a stage-to-stage difference of one or two
+    standard errors is noise; the errors are printed so the table is not over-read.
+    """
+    out = {}
+    for k in keys:
+        x = np.array([r[k] for r in rows], dtype=np.float64)
+        out[k] = float(x.mean())
+        out[f"{k}_se"] = float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
+    return out
+
+
 def reference_rows(model, heldout, train, n: int, points: int = 10000) -> dict:
     """The stage table's bounds on the same held-out rows and metrics, to read the stages against:
     `vae_reconstruction` (ground truth through the frozen VAE: the best any flow over its latent
@@ -128,7 +143,7 @@ def reference_rows(model, heldout, train, n: int, points: int = 10000) -> dict:
     out = {}
     for name, pred in (("vae_reconstruction", list(rec)), ("mean_shape", [mean_shape] * n)):
         res = [score_sample(p, occ[i].numpy(), None, None, False, points, 512, True) for i, p in enumerate(pred)]
-        out[name] = {k: float(np.mean([r[k] for r in res])) for k in STAGE_METRICS + ("empty",)}
+        out[name] = summarize(res)
     return out
 
 
@@ -159,7 +174,8 @@ def main(args) -> dict:
     base = TrainConfig(config="cpu", batch_size=32, log_every=10, ckpt_every=100, warmup=20)
     runs = {}
     # Steps sized for a ~30-40 min budget at `--scale 1.0` on 2 cores (~1 s per flow step of 32 at
-    # the cpu config when the machine is quiet; 47 min measured at load average 4-7 from other work):
+    # the cpu config when the machine is quiet; 47 min measured at load average 4-7 from other work,
+    # 37 min at load average 2-14, median 3.4):
     # 250 VAE steps, 600 + 400 + 200 flow steps, 60 DPO steps, 400 distillation steps.
     stages = [("pretrain", dict(data=[caches["render"].out], steps=n(600), vae_steps=n(250), lr=4e-4)),
               ("midtrain", dict(data=[caches["mid"].out], steps=n(400), lr=2e-4, init="pretrain")),
@@ -225,7 +241,7 @@ def main(args) -> dict:
     for name in ("pretrain", "midtrain", "sft", "dpo", "distill"):
         m, _ = load_checkpoint(runs[name])
         res = evaluate_model(m, heldout, len(heldout), mode="flow", steps=25)
-        table[name] = {k: res["metrics"][k] for k in STAGE_METRICS + ("empty",)}
+        table[name] = summarize(res["rows"])
     report["stage_table"] = table
     report["stage_table_bounds"] = reference_rows(load_checkpoint(runs["sft"])[0], heldout, sft_data, len(heldout))
     report["heldout_n"] = len(heldout)

@@ -68,5 +68,6 @@ def test_bench_reference_rows_score_both_bounds_with_the_stage_metrics(tiny_ckpt
     data = open_dataset(str(tiny_cache), 16, 32, progress=False)
     rows = reference_rows(model, data, data, n=2, points=2000)
     assert set(rows) == {"vae_reconstruction", "mean_shape"}
-    assert set(rows["mean_shape"]) == {"f1@0.01", "viou", "chamfer", "emd", "empty"}
+    metrics = {"f1@0.01", "viou", "chamfer", "emd", "empty"}
+    assert set(rows["mean_shape"]) == metrics | {f"{k}_se" for k in metrics}
     assert 0.0 <= rows["mean_shape"]["viou"] <= 1.0 and 0.0 <= rows["vae_reconstruction"]["viou"] <= 1.0
