@@ -27,10 +27,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--clients", type=int, default=64, help="Concurrent clients (each its own annotator).")
         parser.add_argument("--tasks", type=int, default=5000, help="Tasks in the pool.")
-        # On 2 cores, 2 x 4 ran 195 cycles/s where 3 x 8 ran 166 (the same load, one after the other):
-        # fewer threads spend less on switching and on the interpreter lock.
+        # gunicorn workers x threads on the 2-core machine, closed loop, quiet machine, cycles/s:
+        # 2 x 2: 329, 351, 356; 3 x 4: 316; 2 x 8: 307; 2 x 3: 297; 4 x 2: 287; 2 x 4: 189, 200, 206.
         parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes.")
-        parser.add_argument("--threads", type=int, default=4, help="Threads per gunicorn worker (gthread).")
+        parser.add_argument("--threads", type=int, default=2, help="Threads per gunicorn worker (gthread).")
         parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"],
                             help="gunicorn worker class.")
         parser.add_argument("--client-processes", type=int, default=2, help="Processes the clients run in.")
