@@ -117,11 +117,10 @@ def update(instance, fields, using=None):
 def update_all(changes, using=None):
     """UPDATE several saved instances, each (instance, fields) as `update` would; one statement on PostgreSQL.
 
-    Each change must be to a different row (PostgreSQL leaves two writes to one row in one
-    statement undefined).
-
     PostgreSQL runs every data-modifying part of a WITH query, so the updates travel and run
     as one statement (one round trip instead of one each); elsewhere they run one by one.
+    Each change must be to a different row: PostgreSQL leaves two writes to one row in one
+    statement undefined.
     """
     changes = [(instance, tuple(fields)) for instance, fields in changes]
     using = using or router.db_for_write(type(changes[0][0]), instance=changes[0][0])
@@ -183,7 +182,6 @@ class _Plan:
     def __init__(self, columns, joins, table, nodes):
         self.columns = columns
         self.joins = joins
-        self.table = table
         self.nodes = nodes
         self.sql = f"SELECT {columns} FROM {table} t0 {joins}"
 

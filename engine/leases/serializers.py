@@ -5,7 +5,7 @@ from engine.leases.models import Stage
 
 
 class ParamsSerializer(serializers.Serializer):
-    """Request parameters, validated by one shared instance per class: `Params.parse(request.data)`.
+    """Request parameters, validated by one shared instance per class: `ClaimSerializer.parse(request.data)`.
 
     DRF deep-copies a serializer's declared fields for every instance, which cost a claim more
     CPU than leasing the task. These fields keep no state between calls, so one bound instance
