@@ -22,7 +22,9 @@ def _free_port():
 
 
 class Command(BaseCommand):
-    help = "Drive claim+submit cycles of many clients against a real WSGI server (gunicorn) and print JSON."
+    help = ("Drive claim+submit cycles of many clients against a real WSGI server (gunicorn) and print JSON. "
+            "It creates a project of --tasks tasks and --clients users in the database it runs on, and leaves "
+            "them there: point DATABASE_URL at a bench database, not a production one.")
 
     def add_arguments(self, parser):
         parser.add_argument("--clients", type=int, default=64, help="Concurrent clients (each its own annotator).")
