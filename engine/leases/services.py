@@ -138,18 +138,6 @@ def _pick_kind(stage, failure_category):
     return "rank" if stage == Stage.RANK else "category" if failure_category else ""
 
 
-def expire_leases(project_id, stage, now, using=None):
-    """Return the tasks of a stage whose lease ran out to the pool; return how many.
-
-    The expired holder stays recorded (lease_owner, lease_expires_at), so a late submit is told
-    its lease expired rather than that it never held the task. Claims then look at open rows
-    only, in the order of an index, instead of sorting every row that might be free.
-    """
-    using = using or router.db_for_write(Task)
-    at = connections[using].ops.adapt_datetimefield_value(now)
-    return _execute(_statements(using)["expire"], {"project": project_id, "stage": str(stage), "now": at}, using)
-
-
 def claim(user, project_id, stage, failure_category=""):
     """Lease the next free task of a stage to the user and return it, or None if none is free.
 
