@@ -54,6 +54,81 @@ def make_pool(tasks, clients):
     return project, tokens
 
 
+# The tables a claim + submit cycle writes.
+WRITTEN = ("leases.Task", "intake.ObjectInstance", "alignment.Alignment", "flywheel.TrainingSample")
+
+
+def vacuum(using="default"):
+    """VACUUM (ANALYZE) the tables a cycle writes (PostgreSQL); return their names, or [] elsewhere.
+
+    Every cycle leaves dead row versions behind. A server with autovacuum (PostgreSQL's default)
+    clears them as it goes; on one without it (this project's CI machine turns it off) they pile
+    up from run to run, and each claim reads through more of them: the same code measured 30 %
+    slower after twenty runs. Vacuuming first measures every run from the same state.
+    """
+    from django.apps import apps
+    from django.db import connections
+
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return []
+    tables = [apps.get_model(label)._meta.db_table for label in WRITTEN]
+    with connection.cursor() as cursor:  # VACUUM cannot run in a transaction: Django's cursor autocommits here
+        for table in tables:
+            cursor.execute(f"VACUUM (ANALYZE) {connection.ops.quote_name(table)}")
+    return tables
+
+
+def autovacuum(using="default"):
+    """Return PostgreSQL's autovacuum setting ("on"/"off"), or None on another database."""
+    from django.db import connections
+
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW autovacuum")
+        return cursor.fetchone()[0]
+
+
+def remove_pool(project):
+    """Delete a bench project with everything make_pool created for it: rows, users and files."""
+    from django.contrib.auth.models import User
+    from django.db import transaction
+
+    from engine.candidates.models import Candidate
+    from engine.intake.models import Image
+
+    files = [(Image.file.field.storage, name) for name in Image.objects.filter(project=project)
+             .values_list("file", flat=True)]
+    files += [(Candidate.mesh.field.storage, name) for name in Candidate.objects
+              .filter(candidate_set__object__image__project=project).values_list("mesh", flat=True).distinct()]
+    with transaction.atomic():
+        project.delete()
+        User.objects.filter(username__startswith=f"{project.name}-").delete()
+    for storage, name in files:  # after the commit: had it rolled back, every row would still have its file
+        storage.delete(name)
+
+
+def reference_loop_ms(repeats=5):
+    """CPU milliseconds of a fixed pure-Python loop (the median of `repeats`): how fast the cores run now.
+
+    A virtual machine's cores can run a third slower from one minute to the next (a neighbour's
+    load on the host), which moves cycles/s as much as any change to the code. Printed before and
+    after a run, it tells which runs can be compared. Two untimed rounds go first: an idle core
+    ran the loop at half speed for its first tenth of a second.
+    """
+    def once():
+        started = time.process_time()
+        total = 0
+        for i in range(1_000_000):
+            total += i * i
+        return time.process_time() - started
+
+    once(), once()
+    return round(1000 * float(np.median([once() for _ in range(repeats)])), 1)
+
+
 def _png():
     import io
 
@@ -146,24 +221,26 @@ class _Connection:
         return status, body
 
 
-def _client(url, project_id, token, deadline, out, schedule=None):
-    """Claim and submit until the queue is empty; append (task_id, claim_s, submit_s, status) rows.
+def _client(url, project_id, token, start, deadline, out, interval=None):
+    """From `start` (time.monotonic), claim and submit until the queue is empty or the deadline.
 
-    `schedule` = (first start, interval) paces the client: each cycle starts at its scheduled
-    time, and its latency counts from that time, so a server that falls behind shows as the
-    wait it causes, not as fewer requests sent (the "coordinated omission" of closed loops).
+    Appends (task_id, claim_s, submit_s, status, end) rows, `end` on time.monotonic.
+    `interval` paces the client: its cycles start at `start`, `start + interval`, ..., and
+    their latency counts from that time, so a server that falls behind shows as the wait it
+    causes, not as fewer requests sent (the "coordinated omission" of closed loops).
     """
     parts = urlsplit(url)
     conn = _Connection(parts.hostname, parts.port, timeout=60)
     headers = f"Authorization: Token {token}\r\nContent-Type: application/json\r\n".encode()
     claim_body = json.dumps({"project": project_id, "stage": "align"}).encode()
     pose = POSE.encode()
-    planned = schedule[0] if schedule else None
+    planned = start
+    time.sleep(max(0.0, start - time.monotonic()))
     while time.monotonic() < deadline:
-        if schedule:
+        if interval:
             time.sleep(max(0.0, planned - time.monotonic()))
             t0 = planned - time.monotonic() + time.perf_counter()
-            planned += schedule[1]
+            planned += interval
         else:
             t0 = time.perf_counter()
         status, body = conn.post("/api/tasks/claim/", claim_body, headers)
@@ -171,20 +248,19 @@ def _client(url, project_id, token, deadline, out, schedule=None):
         if status == 204:
             return
         if status != 200:
-            out.append((None, t1 - t0, 0.0, status))
+            out.append((None, t1 - t0, 0.0, status, time.monotonic()))
             if status >= 500:
                 return  # a broken server: stop and report it rather than hammer it for the whole run
             continue
         task_id = json.loads(body)["id"]
         status, _ = conn.post(f"/api/tasks/{task_id}/submit/", pose, headers + b"Idempotency-Key: b%d\r\n" % task_id)
-        out.append((task_id, t1 - t0, time.perf_counter() - t1, status))
+        out.append((task_id, t1 - t0, time.perf_counter() - t1, status, time.monotonic()))
 
 
-def _process(url, project_id, tokens, seconds, queue, schedules):
+def _process(url, project_id, tokens, starts, deadline, interval, queue):
     rows = []
-    deadline = time.monotonic() + seconds
-    threads = [threading.Thread(target=_client, args=(url, project_id, t, deadline, rows, s))
-               for t, s in zip(tokens, schedules, strict=True)]
+    threads = [threading.Thread(target=_client, args=(url, project_id, t, start, deadline, rows, interval))
+               for t, start in zip(tokens, starts, strict=True)]
     for t in threads:
         t.start()
     for t in threads:
@@ -193,23 +269,21 @@ def _process(url, project_id, tokens, seconds, queue, schedules):
 
 
 def drive(url, project_id, tokens, processes, seconds, rate=None):
-    """Run the clients in `processes` processes; return every cycle row.
+    """Run the clients in `processes` processes; return (every cycle row, seconds from start to the last answer).
 
     Without `rate` each client starts its next cycle as soon as the last one ends (a closed
     loop: the server's top speed). With `rate` (cycles per second, all clients together) each
     client starts one every len(tokens) / rate seconds, the clients evenly out of phase: the
-    latency of a server under that load.
+    latency of a server under that load. Either way the clock starts once every process is up.
     """
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
-    if rate:
-        interval = len(tokens) / rate
-        start = time.monotonic() + 0.5  # after every process has started
-        schedules = [(start + i * interval / len(tokens), interval) for i in range(len(tokens))]
-    else:
-        schedules = [None] * len(tokens)
-    procs = [context.Process(target=_process, args=(url, project_id, tokens[i::processes], seconds, queue,
-                                                    schedules[i::processes]))
+    start = time.monotonic() + 0.5  # after every process has started
+    interval = len(tokens) / rate if rate else None
+    starts = [start + i * interval / len(tokens) if rate else start for i in range(len(tokens))]
+    deadline = start + seconds
+    procs = [context.Process(target=_process, args=(url, project_id, tokens[i::processes], starts[i::processes],
+                                                    deadline, interval, queue))
              for i in range(processes) if tokens[i::processes]]
     for p in procs:
         p.start()
@@ -218,7 +292,7 @@ def drive(url, project_id, tokens, processes, seconds, rate=None):
         rows.extend(queue.get())
     for p in procs:
         p.join()
-    return rows
+    return rows, max((r[4] for r in rows), default=start) - start
 
 
 def summarize(rows, wall, project, vendor):

@@ -4,10 +4,14 @@ import io
 import json
 import time
 
+from pathlib import Path
+
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db import connection
 
+from engine.core.models import Project
 from engine.leases.models import Task, TaskStatus
 
 
@@ -23,10 +27,12 @@ def test_bench_claims_drives_every_task_through_a_real_server(monkeypatch, setti
     monkeypatch.setenv("MEDIA_ROOT", str(settings.MEDIA_ROOT))
     monkeypatch.delenv("REDIS_URL", raising=False)
     out = io.StringIO()
-    pace = ["--rate", str(rate)] if rate else []
+    # The paced run keeps its project; the closed loop deletes it, users and files included.
+    options = ["--rate", str(rate), "--keep"] if rate else []
+    media_before = sorted(p.relative_to(settings.MEDIA_ROOT) for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file())
     started = time.monotonic()
     call_command("bench_claims", "--clients", "4", "--tasks", "40", "--workers", "1", "--threads", "4",
-                 "--client-processes", "1", "--seconds", "120", *pace, stdout=out, stderr=io.StringIO())
+                 "--client-processes", "1", "--seconds", "120", *options, stdout=out, stderr=io.StringIO())
     figures = json.loads(out.getvalue())
     assert figures["load"] == (f"paced at {rate:g} cycles/s" if rate else "closed loop")
     if rate:  # 40 cycles at 40 per second cannot take less than the schedule's 39 intervals
@@ -37,7 +43,19 @@ def test_bench_claims_drives_every_task_through_a_real_server(monkeypatch, setti
     assert figures["http_errors"] == {}
     assert figures["cycles_per_s"] > 0 and 0 < figures["cycle_ms"]["p50"] <= figures["cycle_ms"]["p99"]
     assert set(figures["cpu_ms_per_cycle"]) == {"server", "clients", "database", "machine"}
-    assert Task.objects.filter(status=TaskStatus.DONE).count() == 40
+    assert all(figures["reference_loop_ms"][k] > 0 for k in ("before", "after"))
+    assert "leases_task" in figures["database_maintenance"]["vacuumed"]
+    assert figures["database_maintenance"]["autovacuum"] in ("on", "off")
+    media_after = sorted(p.relative_to(settings.MEDIA_ROOT) for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file())
+    if rate:
+        assert Task.objects.filter(status=TaskStatus.DONE).count() == 40
+        assert Project.objects.filter(name__startswith="bench-").count() == 1
+        assert User.objects.filter(username__startswith="bench-").count() == 4
+        assert len(media_after) == len(media_before) + 2  # the image and the mesh
+    else:
+        assert not Task.objects.exists() and not Project.objects.filter(name__startswith="bench-").exists()
+        assert not User.objects.filter(username__startswith="bench-").exists()
+        assert media_after == media_before
 
 
 def test_the_bench_client_keeps_connections_alive_and_reconnects_when_the_server_closed_one():

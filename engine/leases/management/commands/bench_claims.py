@@ -23,8 +23,9 @@ def _free_port():
 
 class Command(BaseCommand):
     help = ("Drive claim+submit cycles of many clients against a real WSGI server (gunicorn) and print JSON. "
-            "It creates a project of --tasks tasks and --clients users in the database it runs on, and leaves "
-            "them there: point DATABASE_URL at a bench database, not a production one.")
+            "It creates a project of --tasks tasks and --clients users in the database it runs on, vacuums the "
+            "tables the cycles write, and deletes the project afterwards (unless --keep): point DATABASE_URL at a "
+            "bench database, not a production one.")
 
     def add_arguments(self, parser):
         parser.add_argument("--clients", type=int, default=64, help="Concurrent clients (each its own annotator).")
@@ -41,9 +42,11 @@ class Command(BaseCommand):
         parser.add_argument("--rate", type=float,
                             help="Pace the clients to this many cycles per second in all, latency counted from each "
                                  "cycle's scheduled start (default: each client goes as fast as the server answers).")
+        parser.add_argument("--keep", action="store_true",
+                            help="Keep the bench project, its users and files (default: delete them after the run).")
 
     def handle(self, *args, clients, tasks, workers, threads, worker_class, client_processes, seconds, url=None,
-               rate=None, **options):
+               rate=None, keep=False, **options):
         if min(clients, tasks, workers, threads) < 1:
             raise CommandError("--clients, --tasks, --workers and --threads must be at least 1.")
         if rate is not None and not rate > 0:
@@ -61,6 +64,22 @@ class Command(BaseCommand):
             self.stderr.write(f"Note: the database is {vendor}; the published goal is for PostgreSQL (set DATABASE_URL).")
         self.stderr.write(f"Creating {tasks} tasks and {clients} annotators...")
         project, tokens = bench.make_pool(tasks, clients)
+        try:
+            figures = self._run(project, tokens, vendor, clients, workers, threads, worker_class, client_processes,
+                                seconds, url, rate)
+        finally:
+            if not keep:
+                self.stderr.write(f"Deleting the bench project {project.name} (--keep keeps it)...")
+                bench.remove_pool(project)
+        self.stdout.write(json.dumps(figures, indent=2))
+
+    def _run(self, project, tokens, vendor, clients, workers, threads, worker_class, client_processes, seconds, url,
+             rate):
+        vacuumed = bench.vacuum()
+        if bench.autovacuum() == "off":
+            self.stderr.write("Note: autovacuum is off on this database: dead rows pile up during the run (production "
+                              "servers keep it on). The bench vacuumed the tables it writes before starting.")
+        speed_before = bench.reference_loop_ms()
         server = None
         if not url:
             port = _free_port()
@@ -77,23 +96,25 @@ class Command(BaseCommand):
         try:
             self.stderr.write(f"Driving {clients} clients against {url} ...")
             cpu_before = bench.cpu_seconds(server)
-            started = time.perf_counter()
-            rows = bench.drive(url, project.pk, tokens, max(1, client_processes), seconds, rate)
-            wall = time.perf_counter() - started
+            rows, elapsed = bench.drive(url, project.pk, tokens, max(1, client_processes), seconds, rate)
             cpu = {k: v - cpu_before[k] for k, v in bench.cpu_seconds(server).items()}
         finally:
             if server:
                 server.terminate()
                 server.wait(timeout=30)
-        figures = bench.summarize(rows, wall, project, vendor)
-        # CPU per cycle does not depend on what else the machine runs, unlike cycles per second.
+        figures = bench.summarize(rows, elapsed, project, vendor)
+        # CPU per cycle depends less than cycles/s on what else the machine runs (the reference loop below
+        # tells whether the cores themselves ran slower).
         cycles = max(1, figures["cycles"])
         figures["cpu_ms_per_cycle"] = {k: round(1000 * v / cycles, 2) for k, v in cpu.items()}
         figures["load_average"] = [round(x, 2) for x in os.getloadavg()]
         figures["load"] = f"paced at {rate:g} cycles/s" if rate else "closed loop"
         figures.update(clients=clients, server="gunicorn" if server else url, server_workers=workers,
                        server_class=worker_class, server_threads=threads, cores=os.cpu_count())
-        self.stdout.write(json.dumps(figures, indent=2))
+        # Compare runs whose reference loop took about as long: the machine ran at the same speed.
+        figures["reference_loop_ms"] = {"before": speed_before, "after": bench.reference_loop_ms()}
+        figures["database_maintenance"] = {"vacuumed": vacuumed, "autovacuum": bench.autovacuum()}
+        return figures
 
     def _wait(self, url, server):
         for _ in range(100):
