@@ -34,6 +34,7 @@ urlpatterns = [
     path("iterations/", core.IterationList.as_view(), name="api-iterations"),
     path("iterations/<int:pk>/export/", flywheel.ExportView.as_view(), name="api-iteration-export"),
     path("categories/", intake.CategoriesView.as_view(), name="api-categories"),
+    path("generators/", core.GeneratorsView.as_view(), name="api-generators"),
     path("images/<int:pk>/segment/", intake.SegmentView.as_view(), name="api-segment"),
     path("objects/<int:pk>/mask.png", intake.ObjectMaskView.as_view(), name="api-object-mask"),
     path("checkpoints/", flywheel.CheckpointList.as_view(), name="api-checkpoints"),

@@ -38,6 +38,21 @@ def resolve_config(config: dict | None) -> dict:
     return {**DEFAULTS, **config}
 
 
+FLOW_MODEL = "flow_model"
+
+
+def selects(names, generator: Generator) -> bool:
+    """Whether a list of generator names picks this generator.
+
+    A name picks the generator of that name, and "flow_model" every deployed checkpoint of our
+    flow model: with several deployed, each has a name of its own (`flow_model@run-step`), which
+    a project or a config written before that deployment could not have listed.
+    """
+    from .flow_model import FlowModelGenerator
+
+    return generator.name in names or (FLOW_MODEL in names and isinstance(generator, FlowModelGenerator))
+
+
 def _flow_generators(cfg: dict) -> list[Generator]:
     from .flow_model import FlowModelGenerator
 
@@ -48,7 +63,7 @@ def _flow_generators(cfg: dict) -> list[Generator]:
         # Several checkpoints are named after their folders, so a name keeps meaning the same
         # checkpoint when the deployed list changes (positions would not); no "/" as names reach file names.
         path = Path(str(spec.get("path") or ""))
-        name = spec.get("name") or ("flow_model" if len(entries) == 1 else f"flow_model@{path.parent.name}-{path.name}")
+        name = spec.get("name") or (FLOW_MODEL if len(entries) == 1 else f"{FLOW_MODEL}@{path.parent.name}-{path.name}")
         out.append(FlowModelGenerator(spec.get("path"), steps=spec.get("steps", cfg["flow_steps"]),
                                       mode=spec.get("mode", cfg["flow_mode"]), best_of=spec.get("best_of", cfg["flow_best_of"]),
                                       device=spec.get("device", cfg["flow_device"]), name=name))
@@ -87,10 +102,10 @@ def build_suite(config: dict | None = None) -> list[Generator]:
         suite.extend(_plugin(path, cfg))
     if cfg["enabled"] is not None:
         wanted = set(cfg["enabled"])
-        unknown = sorted(wanted - {g.name for g in suite} - {"flow_model"})
+        unknown = sorted(wanted - {g.name for g in suite} - {FLOW_MODEL})
         if unknown:
             raise SuiteConfigError(f"'enabled' names unknown generators {unknown}; choose from {[g.name for g in suite]}")
-        suite = [g for g in suite if g.name in wanted or (g.kind == "model" and "flow_model" in wanted)]
+        suite = [g for g in suite if selects(wanted, g)]
     names = [g.name for g in suite]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

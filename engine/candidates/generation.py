@@ -9,12 +9,16 @@ nothing twice.
 A set that comes back short (a generator failed, or had fewer shapes than its share) is
 topped up once: the generators that delivered their whole share are asked again for a larger
 one. Generators return their first k results whatever n is, so the rerun stores only the tail.
+
+Two retrieval generators can find the same library shape: the set keeps one copy (see
+`drop_repeated_shapes`), and the lost places are topped up like any other shortfall.
 """
 
 import hashlib
 import json
 import logging
 import time
+from collections import Counter, defaultdict
 from functools import lru_cache
 
 import numpy as np
@@ -64,7 +68,9 @@ def plan(project, generators, availability=None):
     """Split the project's N candidates over the available generators: [(name, n, queue)]."""
     if availability is None:
         availability = {name: g.availability() for name, g in generators.items()}
-    wanted = [g for name, g in generators.items() if not project.generators or name in project.generators]
+    from model_suite.registry import selects
+
+    wanted = [g for g in generators.values() if not project.generators or selects(project.generators, g)]
     usable = [g for g in wanted if availability[g.name].ok]
     if not usable:
         return []
@@ -115,6 +121,9 @@ def launch(set_id, jobs, top_up=True):
 def generate(set_id, generator_name, n):
     """Run one generator for a set and store its candidates; return a report dict."""
     cset = CandidateSet.objects.select_related("object__image").get(pk=set_id)
+    if cset.status != SetStatus.GENERATING:  # redelivered after its set closed: the set is in Stage 2 now
+        return {"generator": generator_name, "ok": False, "reason": "the set is no longer generating", "count": 0,
+                "asked": n}
     generator = suite().get(generator_name)
     if generator is None:  # the deployment changed between planning and running this job
         return {"generator": generator_name, "ok": False, "reason": "no longer in the model suite", "count": 0, "asked": n}
@@ -194,6 +203,8 @@ def finish(set_id, reports, top_up=True):
         for row in reports or []:
             name = row["generator"]
             report[name] = {**report.get(name, {}), **{k: v for k, v in row.items() if k != "generator"}}
+        for name, n in drop_repeated_shapes(cset).items():
+            report[name] = {**report.get(name, {}), "repeated_shapes": report.get(name, {}).get("repeated_shapes", 0) + n}
         # Counted in the database: a job redelivered after a lost worker reports 0 new, not what it holds.
         held = dict(cset.candidates.values_list("generator").annotate(n=Count("id")))
         for name, row in report.items():
@@ -207,6 +218,32 @@ def finish(set_id, reports, top_up=True):
         cset.save(update_fields=["generator_report"])
     launch(set_id, jobs, top_up=False)  # after the commit, so the top-up's own finish sees the report
     return SetStatus.GENERATING
+
+
+def drop_repeated_shapes(cset):
+    """Delete the candidates of a locked set that repeat a library shape; return {generator: copies deleted}.
+
+    Shown twice, a shape is compared with itself in Stage 2, and the preference pairs would
+    record it as both chosen and rejected. The copy kept is the one whose proposed pose fits the
+    mask best (`mask_iou`, what Stage 3 starts from), else the first stored. A deleted copy's
+    generator counts it as not delivered, so it is not asked for more in the top-up.
+    """
+    copies = defaultdict(list)
+    for candidate in cset.candidates.order_by("id"):
+        shape = (candidate.extra or {}).get("shape_id")
+        if shape:
+            copies[shape].append(candidate)
+    dropped = Counter()
+    for same in copies.values():
+        keep = max(same, key=lambda c: (c.extra.get("mask_iou", -1.0), -c.pk))
+        for candidate in same:
+            if candidate is not keep:
+                name = candidate.mesh.name
+                candidate.delete()
+                # The file goes once the row is gone for good: had the transaction rolled back, it would still be used.
+                transaction.on_commit(lambda name=name: Candidate.mesh.field.storage.delete(name))
+                dropped[candidate.generator] += 1
+    return dropped
 
 
 def close(cset):

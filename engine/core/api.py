@@ -34,6 +34,25 @@ class MeView(APIView):
                          "roles": sorted(roles_of(request.user))})
 
 
+class GeneratorsView(APIView):
+    """The model suite of this deployment: each generator's name (what a project's `generators` lists), kind,
+    version, queue, and whether it can run here, with the reason when it cannot."""
+
+    permission_classes = [IsEngineer]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        from engine.candidates.generation import suite
+
+        rows = []
+        for name, generator in suite().items():
+            availability = generator.availability()
+            rows.append({"name": name, "kind": generator.kind, "version": generator.version, "queue": generator.queue,
+                         "available": availability.ok, "reason": availability.reason})
+        return Response({"generators": rows,
+                         "note": '"flow_model" in a project\'s generators picks every deployed checkpoint of the flow model.'})
+
+
 class ProjectList(generics.ListCreateAPIView):
     permission_classes = [EngineerWrites]
     serializer_class = ProjectSerializer

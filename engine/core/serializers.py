@@ -20,6 +20,21 @@ class ProjectSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(f"Unknown categories: {', '.join(unknown)}. See GET /api/categories/.")
         return value
 
+    def validate_generators(self, value):
+        """Names of this deployment's generators; "flow_model" picks every deployed checkpoint of ours."""
+        from engine.candidates.generation import suite
+        from model_suite.registry import FLOW_MODEL
+
+        if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+            raise serializers.ValidationError("Give a list of generator names (an empty list runs every available one).")
+        known = set(suite()) | {FLOW_MODEL}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            # A misspelt name would leave the project's sets empty and send every object to the artists.
+            raise serializers.ValidationError(f"Unknown generators: {', '.join(unknown)}. Choose from "
+                                              f"{', '.join(sorted(known))} (see GET /api/generators/).")
+        return value
+
 
 class IterationSerializer(serializers.ModelSerializer):
     class Meta:

@@ -1,6 +1,6 @@
 import pytest
 
-from model_suite.registry import DEFAULTS, SuiteConfigError, build_suite, resolve_config, suite_status
+from model_suite.registry import DEFAULTS, SuiteConfigError, build_suite, resolve_config, selects, suite_status
 
 
 PLUGIN = """
@@ -43,6 +43,11 @@ def test_one_generator_per_checkpoint_and_gpu_devices_go_to_the_gpu_queue(tmp_pa
     assert set(flows) == {first, "flow_dpo"}
     assert flows["flow_dpo"].queue == "gpu" and flows[first].queue == "cpu"
     assert "no checkpoint" in flows[first].availability().reason
+    # "flow_model" picks every deployed checkpoint, whatever its name; other names pick only themselves.
+    assert {g.name for g in suite if selects(["flow_model"], g)} == {first, "flow_dpo"}
+    assert {g.name for g in suite if selects(["flow_dpo", "geometric_lifting"], g)} == {"flow_dpo", "geometric_lifting"}
+    enabled = build_suite({"flow_checkpoints": [str(tmp_path / "a"), str(tmp_path / "c")], "enabled": ["flow_model"]})
+    assert [g.name for g in enabled] == [first, f"flow_model@{tmp_path.name}-c"]
 
 
 def test_enabled_and_plugins(plugin):

@@ -1,11 +1,13 @@
 """Candidate generation with the real model suite, in-process (the embedded mode)."""
 
 import time
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from engine.candidates import generation
-from engine.candidates.models import Candidate, SetStatus
+from engine.candidates.models import Candidate, CandidateSet, SetStatus
 from engine.intake.models import ObjectStatus
 from engine.leases.models import Stage, Task
 from model_suite.base import Generator
@@ -21,6 +23,20 @@ def test_plan_splits_n_over_available_generators(project, suite_settings):
     assert {name for name, _, _ in plan} <= available
     assert "flow_model" not in available  # no checkpoint is promoted: it says so and is skipped
     assert suite["flow_model"].availability().reason
+
+
+def test_a_project_that_asks_for_the_flow_model_gets_every_deployed_checkpoint(project):
+    from model_suite.base import Availability
+    from model_suite.flow_model import FlowModelGenerator
+    from model_suite.lifting import GeometricLiftingGenerator
+
+    suite = {"flow_model@run-1": FlowModelGenerator("run/1", name="flow_model@run-1"),
+             "flow_dpo": FlowModelGenerator("run/2", name="flow_dpo"), "geometric_lifting": GeometricLiftingGenerator()}
+    ready = {name: Availability(True) for name in suite}
+    project.generators = ["flow_model"]
+    assert {name for name, _, _ in generation.plan(project, suite, ready)} == {"flow_model@run-1", "flow_dpo"}
+    project.generators = ["flow_dpo", "geometric_lifting"]
+    assert {name for name, _, _ in generation.plan(project, suite, ready)} == {"flow_dpo", "geometric_lifting"}
 
 
 def test_object_gets_a_full_set_and_a_ranking_task(project, obj, suite_settings, eager_celery):
@@ -48,9 +64,58 @@ def test_retried_job_adds_nothing(project, obj, suite_settings, eager_celery):
     before = Candidate.objects.filter(candidate_set=cset).count()
     name = cset.candidates.first().generator
     n = cset.candidates.filter(generator=name).count()
+    # Redelivered after the set closed: refused, the set is in Stage 2.
+    report = generation.generate(cset.pk, name, n)
+    assert not report["ok"] and report["reason"] == "the set is no longer generating" and report["count"] == 0
+    # Redelivered while the set is still generating: the same seeds, so nothing new.
+    CandidateSet.objects.filter(pk=cset.pk).update(status=SetStatus.GENERATING)
     report = generation.generate(cset.pk, name, n)
     assert report["ok"] and report["count"] == 0
     assert Candidate.objects.filter(candidate_set=cset).count() == before
+
+
+class Library(Generator):
+    """A retrieval generator that returns library shapes in a fixed order, with a pose fit per shape."""
+
+    kind = "retrieval"
+
+    def __init__(self, name, shapes):
+        self.name, self.version, self.shapes = name, "1", shapes  # [(shape_id, mask_iou)]
+
+    def generate(self, image, mask, context, n, seed):
+        import trimesh
+
+        from model_suite.candidates import make_candidate
+
+        out = []
+        for i, (shape, iou) in enumerate(self.shapes[:n]):
+            box = trimesh.creation.box(extents=(1.0, 1.0 + 0.1 * int(shape[1:]), 1.0))
+            out.append(make_candidate(self, box.vertices, box.faces, seed + i, time.perf_counter(), shape_id=shape,
+                                      mask_iou=iou))
+        return out
+
+
+def test_a_shape_two_generators_found_is_kept_once_and_the_set_topped_up(project, obj, eager_celery, monkeypatch,
+                                                                          django_capture_on_commit_callbacks):
+    import hashlib
+
+    text = Library("text", [("s1", 0.5), ("s2", 0.6), ("s4", 0.7)])
+    silhouette = Library("silhouette", [("s1", 0.9), ("s3", 0.4), ("s5", 0.8)])
+    monkeypatch.setattr(generation, "suite", lambda: {"text": text, "silhouette": silhouette})
+    with django_capture_on_commit_callbacks(execute=True):
+        cset = generation.start(obj.pk)  # N = 4: two each, s1 twice; the lost place goes to silhouette
+    cset.refresh_from_db()
+    assert cset.status == SetStatus.READY
+    held = sorted((c.extra["shape_id"], c.generator) for c in cset.candidates.all())
+    # s1 kept from silhouette, whose pose fits the mask better; silhouette's next shape fills the set.
+    assert held == [("s1", "silhouette"), ("s2", "text"), ("s3", "silhouette"), ("s5", "silhouette")]
+    report = cset.generator_report
+    assert report["text"]["repeated_shapes"] == 1 and report["text"]["count"] == 1
+    assert report["silhouette"]["top_up"] == 1 and report["silhouette"]["count"] == 3
+    stored = {p.name for p in Path(settings.MEDIA_ROOT).rglob("*.glb")}
+    assert {Path(c.mesh.name).name for c in cset.candidates.all()} <= stored
+    dropped = hashlib.sha256(f"{cset.pk}:text:{generation.job_seed(cset.pk, 'text')}".encode()).hexdigest()[:20]
+    assert f"{dropped}.glb" not in stored  # text's copy of s1: its file went with its row
 
 
 class Broken(Generator):

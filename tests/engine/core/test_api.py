@@ -39,6 +39,7 @@ def test_session_auth_enforces_csrf(annotator, project):
 
 
 def test_annotator_cannot_write_projects_export_or_reach_admin(api, annotator, project):
+    assert api(annotator).get("/api/generators/").status_code == 403
     client = api(annotator)
     assert client.post("/api/projects/", {"name": "x"}, format="json").status_code == 403
     assert client.patch(f"/api/projects/{project.pk}/", {"alpha": 0.1}, format="json").status_code == 403
@@ -59,6 +60,18 @@ def test_engineer_creates_project_and_iterations(api, engineer):
     bad = client.post("/api/projects/", {"name": "p3", "alpha": 1.5, "taxonomy": ["warp-drive"]}, format="json")
     assert bad.status_code == 400 and {"alpha", "taxonomy"} <= set(bad.json()["fields"])
     project = Project.objects.get(name="p2")
+    # Generator names are checked against the deployment's suite, which the engineer can list.
+    listed = client.get("/api/generators/").json()["generators"]
+    assert {"geometric_lifting", "flow_model"} <= {g["name"] for g in listed}
+    flow = next(g for g in listed if g["name"] == "flow_model")
+    assert flow["available"] is False and flow["reason"]  # no checkpoint deployed: it says why
+    ok = client.patch(f"/api/projects/{project.pk}/", {"generators": ["geometric_lifting", "flow_model"]}, format="json")
+    assert ok.status_code == 200 and ok.json()["generators"] == ["geometric_lifting", "flow_model"]
+    typo = client.patch(f"/api/projects/{project.pk}/", {"generators": ["geometric_liftin"]}, format="json")
+    assert typo.status_code == 400 and "geometric_liftin" in typo.json()["fields"]["generators"][0]
+    assert client.patch(f"/api/projects/{project.pk}/", {"generators": "lifting"}, format="json").status_code == 400
+    project.refresh_from_db()
+    assert project.generators == ["geometric_lifting", "flow_model"]
     first = client.post("/api/iterations/", {"project": project.pk, "alpha": 0.6}, format="json").json()
     second = client.post("/api/iterations/", {"project": project.pk, "alpha": 0.7}, format="json").json()
     assert (first["number"], second["number"]) == (1, 2)
