@@ -42,6 +42,7 @@ def test_bench_claims_drives_every_task_through_a_real_server(monkeypatch, setti
     assert figures["duplicates"] == 0 and figures["lost"] == 0 and figures["unfinished"] == 0
     assert figures["http_errors"] == {}
     assert figures["cycles_per_s"] > 0 and 0 < figures["cycle_ms"]["p50"] <= figures["cycle_ms"]["p99"]
+    assert 0 < figures["submit_ms"]["p50"] <= figures["submit_ms"]["p99"] <= figures["cycle_ms"]["p99"]
     assert set(figures["cpu_ms_per_cycle"]) == {"server", "clients", "database", "machine"}
     assert all(figures["reference_loop_ms"][k] > 0 for k in ("before", "after"))
     assert "leases_task" in figures["database_maintenance"]["vacuumed"]
