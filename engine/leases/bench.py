@@ -63,8 +63,8 @@ def vacuum(using="default"):
 
     Every cycle leaves dead row versions behind. A server with autovacuum (PostgreSQL's default)
     clears them as it goes; on one without it (this project's CI machine turns it off) they pile
-    up from run to run, and each claim reads through more of them: the same code measured 30 %
-    slower after twenty runs. Vacuuming first measures every run from the same state.
+    up from run to run (300,000 in the task table after a morning of runs), and each claim reads
+    through more of them. Vacuuming first measures every run from the same state.
     """
     from django.apps import apps
     from django.db import connections
@@ -113,10 +113,11 @@ def remove_pool(project):
 def reference_loop_ms(repeats=5):
     """CPU milliseconds of a fixed pure-Python loop (the median of `repeats`): how fast the cores run now.
 
-    A virtual machine's cores can run a third slower from one minute to the next (a neighbour's
-    load on the host), which moves cycles/s as much as any change to the code. Printed before and
-    after a run, it tells which runs can be compared. Two untimed rounds go first: an idle core
-    ran the loop at half speed for its first tenth of a second.
+    A virtual machine's cores can run at half speed from one minute to the next (a neighbour's
+    load on the host: 32 ms and then 60 ms for this loop on the 2-core CI machine), which moves
+    cycles/s more than most changes to the code. Printed before and after a run, it tells which
+    runs can be compared. Two untimed rounds go first: on an idle core the first two took twice
+    as long as the rest.
     """
     def once():
         started = time.process_time()
