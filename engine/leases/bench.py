@@ -222,10 +222,12 @@ class _Connection:
         return status, body
 
 
-def _client(url, project_id, token, start, deadline, out, interval=None):
-    """From `start` (time.monotonic), claim and submit until the queue is empty or the deadline.
+def _client(url, project_id, token, warmup, ready, go, deadline, out, interval=None):
+    """Run `warmup` cycles, then from the common start claim and submit until the queue is empty or the deadline.
 
-    Appends (task_id, claim_s, submit_s, status, end) rows, `end` on time.monotonic.
+    Appends (task_id, claim_s, submit_s, status, end, warm) rows, `end` on time.monotonic and
+    `warm` true for a warm-up cycle. After its warm-up the client calls `ready()` and waits for
+    `go()` to give the common start (time.monotonic) and its own offset from it.
     `interval` paces the client: its cycles start at `start`, `start + interval`, ..., and
     their latency counts from that time, so a server that falls behind shows as the wait it
     causes, not as fewer requests sent (the "coordinated omission" of closed loops).
@@ -235,65 +237,112 @@ def _client(url, project_id, token, start, deadline, out, interval=None):
     headers = f"Authorization: Token {token}\r\nContent-Type: application/json\r\n".encode()
     claim_body = json.dumps({"project": project_id, "stage": "align"}).encode()
     pose = POSE.encode()
-    planned = start
-    time.sleep(max(0.0, start - time.monotonic()))
-    while time.monotonic() < deadline:
+
+    def cycle(t0, warm):
+        """One claim + submit from t0 (perf_counter); return False when the client should stop."""
+        status, body = conn.post("/api/tasks/claim/", claim_body, headers)
+        t1 = time.perf_counter()
+        if status == 204:
+            return False
+        if status != 200:
+            out.append((None, t1 - t0, 0.0, status, time.monotonic(), warm))
+            return status < 500  # a broken server: stop and report it rather than hammer it for the whole run
+        task_id = json.loads(body)["id"]
+        status, _ = conn.post(f"/api/tasks/{task_id}/submit/", pose, headers + b"Idempotency-Key: b%d\r\n" % task_id)
+        out.append((task_id, t1 - t0, time.perf_counter() - t1, status, time.monotonic(), warm))
+        return True
+
+    try:
+        for _ in range(warmup):
+            if not cycle(time.perf_counter(), True):
+                break
+    finally:
+        ready()  # even after an error: the others must not wait for this client for ever
+    planned = go()
+    time.sleep(max(0.0, planned - time.monotonic()))
+    while time.monotonic() < deadline():
         if interval:
             time.sleep(max(0.0, planned - time.monotonic()))
             t0 = planned - time.monotonic() + time.perf_counter()
             planned += interval
         else:
             t0 = time.perf_counter()
-        status, body = conn.post("/api/tasks/claim/", claim_body, headers)
-        t1 = time.perf_counter()
-        if status == 204:
+        if not cycle(t0, False):
             return
-        if status != 200:
-            out.append((None, t1 - t0, 0.0, status, time.monotonic()))
-            if status >= 500:
-                return  # a broken server: stop and report it rather than hammer it for the whole run
-            continue
-        task_id = json.loads(body)["id"]
-        status, _ = conn.post(f"/api/tasks/{task_id}/submit/", pose, headers + b"Idempotency-Key: b%d\r\n" % task_id)
-        out.append((task_id, t1 - t0, time.perf_counter() - t1, status, time.monotonic()))
 
 
-def _process(url, project_id, tokens, starts, deadline, interval, queue):
-    rows = []
-    threads = [threading.Thread(target=_client, args=(url, project_id, t, start, deadline, rows, interval))
-               for t, start in zip(tokens, starts, strict=True)]
+def _process(url, project_id, tokens, offsets, warmup, seconds, interval, warm_queue, start_at, go, queue):
+    """The clients of one process: threads that warm up, report ready, and start together."""
+    rows, lock, warm = [], threading.Lock(), [0]
+
+    def ready():
+        with lock:
+            warm[0] += 1
+            if warm[0] == len(tokens):
+                warm_queue.put(len(tokens))  # every client of this process is warm
+
+    def start_of(offset):
+        def wait():
+            go.wait()
+            return start_at.value + offset
+        return wait
+
+    def deadline():
+        return start_at.value + seconds
+
+    threads = [threading.Thread(target=_client, args=(url, project_id, t, warmup, ready, start_of(offset), deadline,
+                                                      rows, interval))
+               for t, offset in zip(tokens, offsets, strict=True)]
     for t in threads:
         t.start()
+    go.wait()
+    cpu = time.process_time()  # the timed part's CPU, every thread of this process
     for t in threads:
         t.join()
-    queue.put(rows)
+    queue.put((rows, time.process_time() - cpu))
 
 
-def drive(url, project_id, tokens, processes, seconds, rate=None):
-    """Run the clients in `processes` processes; return (every cycle row, seconds from start to the last answer).
+def drive(url, project_id, tokens, processes, seconds, rate=None, warmup=0, on_start=None):
+    """Run the clients in `processes` processes; return (rows, seconds, client CPU seconds).
 
-    Without `rate` each client starts its next cycle as soon as the last one ends (a closed
-    loop: the server's top speed). With `rate` (cycles per second, all clients together) each
-    client starts one every len(tokens) / rate seconds, the clients evenly out of phase: the
-    latency of a server under that load. Either way the clock starts once every process is up.
+    The rows are every cycle's; the seconds run from the common start to the last timed
+    answer, and the clients' CPU seconds are those they spent in that time. `on_start` is
+    called just before the clock starts (to read CPU counters, say).
+
+    Each client first runs `warmup` cycles as fast as the server answers: they open its
+    connection and the server's database connections, and get the hot statements prepared
+    (after DATABASE_PREPARE_THRESHOLD runs on each connection). Their rows are marked warm
+    and not timed. The clock starts once every client is warm.
+    Without `rate` each client then starts its next cycle as soon as the last one ends (a
+    closed loop: the server's top speed). With `rate` (cycles per second, all clients
+    together) each client starts one every len(tokens) / rate seconds, the clients evenly out
+    of phase: the latency of a server under that load.
     """
     context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    start = time.monotonic() + 0.5  # after every process has started
+    queue, warm_queue, go = context.Queue(), context.Queue(), context.Event()
+    start_at = context.Value("d", 0.0)
     interval = len(tokens) / rate if rate else None
-    starts = [start + i * interval / len(tokens) if rate else start for i in range(len(tokens))]
-    deadline = start + seconds
-    procs = [context.Process(target=_process, args=(url, project_id, tokens[i::processes], starts[i::processes],
-                                                    deadline, interval, queue))
+    offsets = [i * interval / len(tokens) if rate else 0.0 for i in range(len(tokens))]
+    procs = [context.Process(target=_process, args=(url, project_id, tokens[i::processes], offsets[i::processes],
+                                                    warmup, seconds, interval, warm_queue, start_at, go, queue))
              for i in range(processes) if tokens[i::processes]]
     for p in procs:
         p.start()
-    rows = []
     for _ in procs:
-        rows.extend(queue.get())
+        warm_queue.get(timeout=600)
+    if on_start is not None:
+        on_start()
+    start_at.value = start = time.monotonic() + 0.2
+    go.set()
+    rows, cpu = [], 0.0
+    for _ in procs:
+        more, seconds_used = queue.get()
+        rows.extend(more)
+        cpu += seconds_used
     for p in procs:
         p.join()
-    return rows, max((r[4] for r in rows), default=start) - start
+    timed = [r[4] for r in rows if not r[5]]
+    return rows, max(timed, default=start) - start, cpu
 
 
 def summarize(rows, wall, project, vendor):
@@ -302,13 +351,18 @@ def summarize(rows, wall, project, vendor):
 
     from engine.leases.models import Task, TaskStatus
 
-    ok = [r for r in rows if r[0] is not None and r[3] == 200]
+    timed = [r for r in rows if not r[5]]
+    ok = [r for r in timed if r[0] is not None and r[3] == 200]
     cycle_ms = np.array([(r[1] + r[2]) * 1000 for r in ok]) if ok else np.zeros(1)
-    claim_ms = np.array([r[1] * 1000 for r in rows]) if rows else np.zeros(1)
+    claim_ms = np.array([r[1] * 1000 for r in timed]) if timed else np.zeros(1)
     submit_ms = np.array([r[2] * 1000 for r in ok]) if ok else np.zeros(1)
+    warm = [r for r in rows if r[5] and r[0] is not None and r[3] == 200]
+    warm_ms = np.array([(r[1] + r[2]) * 1000 for r in warm]) if warm else np.zeros(1)
+    # Duplicates and losses count every cycle, warm-up included.
     counts = Counter(r[0] for r in rows if r[0] is not None)
     done = set(Task.objects.filter(project=project, status=TaskStatus.DONE).values_list("id", flat=True))
     total = Task.objects.filter(project=project).count()
+    submitted = [r for r in rows if r[0] is not None and r[3] == 200]
     return {
         "database": vendor,
         "tasks": total,
@@ -323,15 +377,18 @@ def summarize(rows, wall, project, vendor):
                      "p99": round(float(np.percentile(claim_ms, 99)), 1)},
         "submit_ms": {"p50": round(float(np.percentile(submit_ms, 50)), 1),
                       "p99": round(float(np.percentile(submit_ms, 99)), 1)},
+        # Not timed: each client's first cycles, on a server that has just started.
+        "warmup": {"cycles": len(warm), "cycle_ms": {"p50": round(float(np.percentile(warm_ms, 50)), 1),
+                                                     "p99": round(float(np.percentile(warm_ms, 99)), 1)}},
         "duplicates": sum(1 for n in counts.values() if n > 1),
-        "lost": sum(1 for r in ok if r[0] not in done),
+        "lost": sum(1 for r in submitted if r[0] not in done),
         "unfinished": total - len(done),
         "http_errors": dict(Counter(r[3] for r in rows if r[3] != 200)),
     }
 
 
 def cpu_seconds(server):
-    """Return CPU seconds used so far by the server, the clients, PostgreSQL, and the whole machine."""
+    """Return CPU seconds used so far by the server, PostgreSQL, and the whole machine."""
     import psutil
 
     def total(procs):
@@ -349,10 +406,7 @@ def cpu_seconds(server):
         root = psutil.Process(server.pid)
         server_procs = [root, *root.children(recursive=True)]
     database = [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith(("postgres", "postmaster"))]
-    me = psutil.Process()
-    own = me.cpu_times()
-    clients = own.user + own.system + own.children_user + own.children_system
     machine = psutil.cpu_times()
     # The whole machine: server, clients, PostgreSQL, and whatever else runs now.
     busy = machine.user + machine.nice + machine.system + getattr(machine, "irq", 0) + getattr(machine, "softirq", 0)
-    return {"server": total(server_procs), "clients": clients, "database": total(database), "machine": busy}
+    return {"server": total(server_procs), "database": total(database), "machine": busy}

@@ -27,8 +27,10 @@ def test_bench_claims_drives_every_task_through_a_real_server(monkeypatch, setti
     monkeypatch.setenv("MEDIA_ROOT", str(settings.MEDIA_ROOT))
     monkeypatch.delenv("REDIS_URL", raising=False)
     out = io.StringIO()
-    # The paced run keeps its project; the closed loop deletes it, users and files included.
-    options = ["--rate", str(rate), "--keep"] if rate else []
+    # The paced run keeps its project and warms up first (2 cycles per client, on tasks of their own);
+    # the closed loop times from the first request and deletes its project, users and files included.
+    options = ["--rate", str(rate), "--keep", "--warmup", "2"] if rate else ["--warmup", "0"]
+    warm = 4 * 2 if rate else 0
     media_before = sorted(p.relative_to(settings.MEDIA_ROOT) for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file())
     started = time.monotonic()
     call_command("bench_claims", "--clients", "4", "--tasks", "40", "--workers", "1", "--threads", "4",
@@ -38,7 +40,7 @@ def test_bench_claims_drives_every_task_through_a_real_server(monkeypatch, setti
     if rate:  # 40 cycles at 40 per second cannot take less than the schedule's 39 intervals
         assert figures["seconds"] >= 39 / rate and time.monotonic() - started >= 39 / rate
     assert figures["database"] == "postgresql" and figures["server"] == "gunicorn"
-    assert figures["cycles"] == 40 and figures["tasks"] == 40
+    assert figures["cycles"] == 40 and figures["tasks"] == 40 + warm and figures["warmup"]["cycles"] == warm
     assert figures["duplicates"] == 0 and figures["lost"] == 0 and figures["unfinished"] == 0
     assert figures["http_errors"] == {}
     assert figures["cycles_per_s"] > 0 and 0 < figures["cycle_ms"]["p50"] <= figures["cycle_ms"]["p99"]
@@ -49,7 +51,7 @@ def test_bench_claims_drives_every_task_through_a_real_server(monkeypatch, setti
     assert figures["database_maintenance"]["autovacuum"] in ("on", "off")
     media_after = sorted(p.relative_to(settings.MEDIA_ROOT) for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file())
     if rate:
-        assert Task.objects.filter(status=TaskStatus.DONE).count() == 40
+        assert Task.objects.filter(status=TaskStatus.DONE).count() == 40 + warm
         assert Project.objects.filter(name__startswith="bench-").count() == 1
         assert User.objects.filter(username__startswith="bench-").count() == 4
         assert len(media_after) == len(media_before) + 2  # the image and the mesh

@@ -29,7 +29,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--clients", type=int, default=64, help="Concurrent clients (each its own annotator).")
-        parser.add_argument("--tasks", type=int, default=5000, help="Tasks in the pool.")
+        parser.add_argument("--tasks", type=int, default=5000, help="Tasks the timed cycles take.")
+        parser.add_argument("--warmup", type=int, default=5,
+                            help="Untimed cycles each client runs first, on tasks of their own (default 5): they open "
+                                 "the connections and get the server's statements prepared; the clock starts once "
+                                 "every client is warm. 0: time from the first request.")
         # gunicorn workers x threads on the 2-core machine, closed loop, quiet machine, cycles/s:
         # 2 x 2: 329, 351, 356; 3 x 4: 316; 2 x 8: 307; 2 x 3: 297; 4 x 2: 287; 2 x 4: 189, 200, 206.
         parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes.")
@@ -45,10 +49,12 @@ class Command(BaseCommand):
         parser.add_argument("--keep", action="store_true",
                             help="Keep the bench project, its users and files (default: delete them after the run).")
 
-    def handle(self, *args, clients, tasks, workers, threads, worker_class, client_processes, seconds, url=None,
-               rate=None, keep=False, **options):
+    def handle(self, *args, clients, tasks, warmup, workers, threads, worker_class, client_processes, seconds,
+               url=None, rate=None, keep=False, **options):
         if min(clients, tasks, workers, threads) < 1:
             raise CommandError("--clients, --tasks, --workers and --threads must be at least 1.")
+        if warmup < 0:
+            raise CommandError("--warmup must be 0 or more cycles per client.")
         if rate is not None and not rate > 0:
             raise CommandError("--rate must be a positive number of cycles per second.")
         from django.db.migrations.executor import MigrationExecutor
@@ -62,19 +68,20 @@ class Command(BaseCommand):
         vendor = connection.vendor
         if vendor != "postgresql":
             self.stderr.write(f"Note: the database is {vendor}; the published goal is for PostgreSQL (set DATABASE_URL).")
-        self.stderr.write(f"Creating {tasks} tasks and {clients} annotators...")
-        project, tokens = bench.make_pool(tasks, clients)
+        pool = tasks + clients * warmup
+        self.stderr.write(f"Creating {pool} tasks ({clients} x {warmup} for the warm-up) and {clients} annotators...")
+        project, tokens = bench.make_pool(pool, clients)
         try:
-            figures = self._run(project, tokens, vendor, clients, workers, threads, worker_class, client_processes,
-                                seconds, url, rate)
+            figures = self._run(project, tokens, vendor, clients, warmup, workers, threads, worker_class,
+                                client_processes, seconds, url, rate)
         finally:
             if not keep:
                 self.stderr.write(f"Deleting the bench project {project.name} (--keep keeps it)...")
                 bench.remove_pool(project)
         self.stdout.write(json.dumps(figures, indent=2))
 
-    def _run(self, project, tokens, vendor, clients, workers, threads, worker_class, client_processes, seconds, url,
-             rate):
+    def _run(self, project, tokens, vendor, clients, warmup, workers, threads, worker_class, client_processes, seconds,
+             url, rate):
         vacuumed = bench.vacuum()
         if bench.autovacuum() == "off":
             self.stderr.write("Note: autovacuum is off on this database: dead rows pile up during the run (production "
@@ -87,17 +94,21 @@ class Command(BaseCommand):
             env = {**os.environ, "DEBUG": "0", "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-" + os.urandom(16).hex()),
                    "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "engine.settings"),
                    "ENGINE_LOG_LEVEL": "WARNING"}
+            # --preload: the workers fork from a loaded application, so every one accepts connections at
+            # once (loading takes about 2 s; a worker still loading left the first one every connection).
             server = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "engine.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
-                 "-k", worker_class, "--threads", str(threads), "--log-level", "warning"],
+                 "-k", worker_class, "--threads", str(threads), "--preload", "--log-level", "warning"],
                 cwd=settings.BASE_DIR, env=env,
             )
             self._wait(url, server)
         try:
             self.stderr.write(f"Driving {clients} clients against {url} ...")
-            cpu_before = bench.cpu_seconds(server)
-            rows, elapsed = bench.drive(url, project.pk, tokens, max(1, client_processes), seconds, rate)
+            cpu_before = {}
+            rows, elapsed, clients_cpu = bench.drive(url, project.pk, tokens, max(1, client_processes), seconds, rate,
+                                                     warmup, on_start=lambda: cpu_before.update(bench.cpu_seconds(server)))
             cpu = {k: v - cpu_before[k] for k, v in bench.cpu_seconds(server).items()}
+            cpu["clients"] = clients_cpu
         finally:
             if server:
                 server.terminate()
