@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import time
 
 from pathlib import Path
@@ -29,7 +30,7 @@ def test_bench_claims_drives_every_task_through_a_real_server(monkeypatch, setti
     out = io.StringIO()
     # The paced run keeps its project and warms up first (2 cycles per client, on tasks of their own);
     # the closed loop times from the first request and deletes its project, users and files included.
-    options = ["--rate", str(rate), "--keep", "--warmup", "2"] if rate else ["--warmup", "0"]
+    options = ["--rate", str(rate), "--keep", "--warmup", "2"] if rate else ["--rate", "0", "--warmup", "0"]
     warm = 4 * 2 if rate else 0
     media_before = sorted(p.relative_to(settings.MEDIA_ROOT) for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file())
     started = time.monotonic()
@@ -40,6 +41,7 @@ def test_bench_claims_drives_every_task_through_a_real_server(monkeypatch, setti
     if rate:  # 40 cycles at 40 per second cannot take less than the schedule's 39 intervals
         assert figures["seconds"] >= 39 / rate and time.monotonic() - started >= 39 / rate
     assert figures["database"] == "postgresql" and figures["server"] == "gunicorn"
+    assert figures["server_worker_connections"] == 4 + 4  # one worker: every client, and its threads
     assert figures["cycles"] == 40 and figures["tasks"] == 40 + warm and figures["warmup"]["cycles"] == warm
     assert figures["duplicates"] == 0 and figures["lost"] == 0 and figures["unfinished"] == 0
     assert figures["http_errors"] == {}
@@ -105,3 +107,24 @@ def test_the_bench_client_keeps_connections_alive_and_reconnects_when_the_server
     assert ports[0] == ports[1] == ports[2] == ports[3] != ports[4] != ports[5]
     assert [b for _, _, b, _ in seen] == [b"one", b"two", b"", b"", b"five", b"six"]
     assert [h for _, _, _, h in seen] == ["1", "2", "3", "4", "5", "6"]
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--rate", "-5", "--rate must be 0 (a closed loop) or a positive number"),
+    ("--rate", "nan", "--rate must be 0 (a closed loop) or a positive number"),
+    ("--warmup", "-1", "--warmup must be 0 or more"),
+    ("--clients", "0", "must be at least 1"),
+])
+def test_bench_claims_refuses_bad_options_before_it_writes_anything(option, value, message):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("bench_claims", option, value, stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_each_gunicorn_worker_takes_its_share_of_the_clients_and_room_for_its_threads():
+    from engine.leases.management.commands.bench_claims import worker_connections
+
+    assert worker_connections(64, 2, 2) == 34
+    assert worker_connections(65, 2, 2) == 35  # rounded up: every client finds a worker
+    assert worker_connections(4, 1, 4) == 8
