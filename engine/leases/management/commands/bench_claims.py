@@ -43,8 +43,9 @@ class Command(BaseCommand):
                             help="Untimed cycles each client runs first, on tasks of their own (default 5): they open "
                                  "the connections and get the server's statements prepared; the clock starts once "
                                  "every client is warm. 0: time from the first request.")
-        # gunicorn workers x threads on the 2-core machine, closed loop, quiet machine, cycles/s:
-        # 2 x 2: 329, 351, 356; 3 x 4: 316; 2 x 8: 307; 2 x 3: 297; 4 x 2: 287; 2 x 4: 189, 200, 206.
+        # gunicorn workers x threads on the 2-core machine, closed loop, quiet machine, cycles/s, once each
+        # worker keeps to its share of the connections: 3 x 2: 456; 4 x 1: 452; 2 x 2: 446; 2 x 4: 431; 2 x 8: 431.
+        # (Before, 2 x 4 ran at 189-206: one worker had taken most connections.)
         parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes.")
         parser.add_argument("--threads", type=int, default=2, help="Threads per gunicorn worker (gthread).")
         parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"],
