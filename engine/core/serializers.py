@@ -1,7 +1,6 @@
 from rest_framework import serializers
 
-from engine.core.models import Iteration, Project
-from engine.intake.taxonomy import default_taxonomy_slugs
+from engine.core.models import Iteration, Project, check_generators, check_taxonomy
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -11,28 +10,13 @@ class ProjectSerializer(serializers.ModelSerializer):
                   "generators", "created_at"]
         read_only_fields = ["id", "created_at"]
 
+    # The model's own checks (Project.clean runs them for the admin too); DRF answers their errors with a 400.
     def validate_taxonomy(self, value):
-        known = set(default_taxonomy_slugs())
-        if not isinstance(value, list) or not value:
-            raise serializers.ValidationError("Give a non-empty list of category slugs.")
-        unknown = sorted(set(value) - known)
-        if unknown:
-            raise serializers.ValidationError(f"Unknown categories: {', '.join(unknown)}. See GET /api/categories/.")
+        check_taxonomy(value)
         return value
 
     def validate_generators(self, value):
-        """Names of this deployment's generators; "flow_model" picks every deployed checkpoint of ours."""
-        from engine.candidates.generation import suite
-        from model_suite.registry import FLOW_MODEL
-
-        if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
-            raise serializers.ValidationError("Give a list of generator names (an empty list runs every available one).")
-        known = set(suite()) | {FLOW_MODEL}
-        unknown = sorted(set(value) - known)
-        if unknown:
-            # A misspelt name would leave the project's sets empty and send every object to the artists.
-            raise serializers.ValidationError(f"Unknown generators: {', '.join(unknown)}. Choose from "
-                                              f"{', '.join(sorted(known))} (see GET /api/generators/).")
+        check_generators(value)
         return value
 
 

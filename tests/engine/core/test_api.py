@@ -103,6 +103,26 @@ def test_engineers_reach_the_admin_annotators_do_not(engineer, annotator, projec
     assert client.get(f"/admin/core/project/{project.pk}/change/").status_code == 200
 
 
+def test_the_admin_checks_a_projects_generators_and_taxonomy_as_the_api_does(engineer):
+    import json
+
+    from engine.core.models import Project
+
+    client = APIClient()
+    client.login(username="eng", password="eng")
+    form = {"name": "from-admin", "alpha": "0.5", "n_candidates": "8", "ranking_overlap": "1",
+            "route_failures": "on", "taxonomy": json.dumps(["chair"]), "generators": json.dumps(["warp_drive"])}
+    answer = client.post("/admin/core/project/add/", form)
+    assert answer.status_code == 200  # the form again, with its errors; nothing saved
+    assert "Unknown generators: warp_drive" in answer.content.decode()
+    assert not Project.objects.filter(name="from-admin").exists()
+    answer = client.post("/admin/core/project/add/", {**form, "taxonomy": json.dumps(["warp-core"])})
+    assert "Unknown categories: warp-core" in answer.content.decode()
+    answer = client.post("/admin/core/project/add/", {**form, "generators": json.dumps(["flow_model"])})
+    assert answer.status_code == 302
+    assert Project.objects.get(name="from-admin").generators == ["flow_model"]
+
+
 def test_every_admin_changelist_renders(engineer, candidate_set):
     from django.contrib import admin
 
