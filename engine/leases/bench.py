@@ -327,11 +327,17 @@ def drive(url, project_id, tokens, processes, seconds, rate=None, warmup=0, on_s
                                                     warmup, seconds, interval, warm_queue, start_at, go, queue))
              for i in range(processes) if tokens[i::processes]]
     for p in procs:
+        p.daemon = True  # none outlives a failed run
         p.start()
-    for _ in procs:
-        warm_queue.get(timeout=600)
-    if on_start is not None:
-        on_start()
+    try:
+        for _ in procs:
+            warm_queue.get(timeout=600)
+        if on_start is not None:
+            on_start()
+    except BaseException:
+        start_at.value = time.monotonic() - seconds - 1.0  # their deadline has passed: the clients stop at once
+        go.set()
+        raise
     start_at.value = start = time.monotonic() + 0.2
     go.set()
     rows, cpu = [], 0.0
