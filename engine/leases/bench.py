@@ -393,6 +393,24 @@ def summarize(rows, wall, project, vendor):
     }
 
 
+def connections_per_worker(server, port):
+    """Return how many client connections each server worker process holds on `port`, most first.
+
+    Clients keep their connection, and so their worker, for the whole run: a lopsided split
+    leaves one worker (one core, under Python's lock) serving most of the load.
+    """
+    import psutil
+
+    counts = []
+    for worker in psutil.Process(server.pid).children(recursive=True):
+        try:
+            held = worker.net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        counts.append(sum(1 for c in held if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port))
+    return sorted(counts, reverse=True)
+
+
 def cpu_seconds(server):
     """Return CPU seconds used so far by the server, PostgreSQL, and the whole machine."""
     import psutil

@@ -42,6 +42,8 @@ def test_bench_claims_drives_every_task_through_a_real_server(monkeypatch, setti
         assert figures["seconds"] >= 39 / rate and time.monotonic() - started >= 39 / rate
     assert figures["database"] == "postgresql" and figures["server"] == "gunicorn"
     assert figures["server_worker_connections"] == 4 + 4  # one worker: every client, and its threads
+    if rate:  # warm, every client holds a connection to the one worker
+        assert figures["connections_per_worker"] == [4]
     assert figures["cycles"] == 40 and figures["tasks"] == 40 + warm and figures["warmup"]["cycles"] == warm
     assert figures["duplicates"] == 0 and figures["lost"] == 0 and figures["unfinished"] == 0
     assert figures["http_errors"] == {}

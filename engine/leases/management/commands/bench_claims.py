@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -124,9 +125,15 @@ class Command(BaseCommand):
             self._wait(url, server)
         try:
             self.stderr.write(f"Driving {clients} clients against {url} ...")
-            cpu_before = {}
+            cpu_before, spread = {}, {}
+
+            def on_start():
+                cpu_before.update(bench.cpu_seconds(server))
+                if server:
+                    spread["connections"] = bench.connections_per_worker(server, urlsplit(url).port)
+
             rows, elapsed, clients_cpu = bench.drive(url, project.pk, tokens, max(1, client_processes), seconds, rate,
-                                                     warmup, on_start=lambda: cpu_before.update(bench.cpu_seconds(server)))
+                                                     warmup, on_start=on_start)
             cpu = {k: v - cpu_before[k] for k, v in bench.cpu_seconds(server).items()}
             cpu["clients"] = clients_cpu
         finally:
@@ -142,7 +149,9 @@ class Command(BaseCommand):
         figures["load"] = f"paced at {rate:g} cycles/s" if rate else "closed loop"
         figures.update(clients=clients, server="gunicorn" if server else url, server_workers=workers,
                        server_class=worker_class, server_threads=threads, cores=os.cpu_count(),
-                       server_worker_connections=worker_connections(clients, workers, threads) if server else None)
+                       server_worker_connections=worker_connections(clients, workers, threads) if server else None,
+                       # The clients' connections held by each worker when the clock started.
+                       connections_per_worker=spread.get("connections"))
         # Compare runs whose reference loop took about as long: the machine ran at the same speed.
         figures["reference_loop_ms"] = {"before": speed_before, "after": bench.reference_loop_ms()}
         figures["database_maintenance"] = {"vacuumed": vacuumed, "autovacuum": bench.autovacuum()}
