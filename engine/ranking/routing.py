@@ -2,7 +2,7 @@
 
 from engine.alignment.models import Alignment
 from engine.artists.models import ArtistCase, FailureCategory
-from engine.candidates.models import SetStatus
+from engine.candidates.models import CandidateSet, SetStatus
 from engine.flywheel.pairs import pairs_against
 from engine.intake.models import ObjectStatus
 from engine.leases import services as leases
@@ -13,9 +13,12 @@ def route(session, winner_id):
     """Route the session's set by its rating; return a summary of the decision.
 
     Only the first rated session of a set routes it; later sessions (overlap for agreement
-    studies) are stored and counted in the ratings but move nothing.
+    studies) are stored and counted in the ratings but move nothing. Call inside the rating's
+    transaction: the set's row stays locked until it commits, so two sessions rated at the same
+    moment cannot both find the set unrouted (each holds only its own task's lock).
     """
-    cset = session.candidate_set
+    cset = (CandidateSet.objects.select_for_update(of=("self",))
+            .select_related("object__image", "iteration__project").get(pk=session.candidate_set_id))
     if cset.status != SetStatus.READY:
         return {"routed_to": None, "reason": "already routed by an earlier session"}
     obj = cset.object

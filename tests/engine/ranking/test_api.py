@@ -136,3 +136,46 @@ def test_annotator_never_ranks_same_object_twice_overlap_goes_to_others(api, ann
     assert other["payload"]["object"]["id"] == obj.pk
     counts = Task.objects.filter(stage=Stage.RANK).values("status").annotate(n=Count("id"))
     assert {row["status"]: row["n"] for row in counts} == {TaskStatus.DONE: 1, TaskStatus.LEASED: 1}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_overlapping_ratings_at_the_same_moment_route_the_set_once(api, annotator, annotator2, project, obj,
+                                                                        glb_meshes):
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    project.ranking_overlap = 2
+    project.save()
+    cset = ready_set(obj, glb_meshes, 2)
+    first, second = api(annotator), api(annotator2)
+    tasks = [claim(first, project), claim(second, project)]
+    play(first, tasks[0], ["left"])
+    play(second, tasks[1], ["left"])
+    answers = {}
+
+    def rate_second():
+        try:
+            answers["second"] = second.post(f"/api/tasks/{tasks[1]['id']}/submit/",
+                                            {"rating": 0.1, "failure_category": "occlusion"}, format="json")
+        finally:
+            connection.close()
+
+    # The first rating routes the set and has not committed yet when the second one reads it.
+    with transaction.atomic():
+        answers["first"] = first.post(f"/api/tasks/{tasks[0]['id']}/submit/", {"rating": 0.9}, format="json")
+        other = threading.Thread(target=rate_second)
+        other.start()
+        time.sleep(0.5)
+    other.join(30)
+    assert answers["first"].status_code == answers["second"].status_code == 200
+    assert answers["first"].json()["routed_to"] == Stage.ALIGN
+    assert answers["second"].json()["routed_to"] is None  # it waited for the first, then found the set routed
+    cset.refresh_from_db()
+    assert cset.status == SetStatus.ACCEPTED
+    assert Task.objects.filter(object=obj, stage=Stage.ALIGN).count() == 1
+    assert not Task.objects.filter(object=obj, stage=Stage.ARTIST).exists()
+    assert RankingSession.objects.filter(candidate_set=cset, rating__isnull=False).count() == 2
