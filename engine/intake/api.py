@@ -9,7 +9,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from engine.core.errors import EngineError
+from engine.core.errors import EngineError, LeaseError
 from engine.core.models import Project
 from engine.core.permissions import IsAnnotator, IsEngineer
 from engine.intake import masks, segment, services
@@ -24,7 +24,7 @@ from engine.intake.serializers import (
 )
 from engine.intake.taxonomy import load_taxonomy
 from engine.leases import services as leases
-from engine.leases.api import idempotency_key
+from engine.leases.api import first_answer, idempotency_key
 from engine.leases.serializers import SecondsSerializer
 
 
@@ -63,7 +63,10 @@ class FlagImageView(APIView):
         _, earlier = leases.replay(pk, request.user, key)
         if earlier is not None:
             return Response(earlier)
-        return Response(services.flag_image(pk, request.user, v["reason"], v["note"], v["seconds"], key))
+        try:
+            return Response(services.flag_image(pk, request.user, v["reason"], v["note"], v["seconds"], key))
+        except LeaseError as exc:
+            return Response(first_answer(pk, request.user, key, exc))
 
 
 class ObjectCreateView(APIView):

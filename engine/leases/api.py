@@ -7,7 +7,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from engine.core.errors import EngineError, ErrorCode
+from engine.core.errors import EngineError, ErrorCode, LeaseError
 from engine.core.models import Project
 from engine.core.roles import ANNOTATOR, ARTIST, has_role
 from engine.leases import services as leases
@@ -61,6 +61,20 @@ def idempotency_key(request):
     if len(key) > 100:
         raise EngineError("Idempotency-Key must be at most 100 characters.", fields={"Idempotency-Key": ["too long"]})
     return key
+
+
+def first_answer(pk, user, key, error):
+    """Return the stored answer of a same-key submit that closed the task meanwhile; else raise `error`.
+
+    A client that retries on a timeout sends its repeat while the first submit is still being
+    applied: the repeat found no earlier answer, waited on the task's row lock, and then found
+    the task closed. It gets the first submit's answer, as any later repeat would.
+    """
+    if key and error.code == ErrorCode.TASK_CLOSED:
+        _, earlier = leases.replay(pk, user, key)
+        if earlier is not None:
+            return earlier
+    raise error
 
 
 class ClaimView(APIView):
@@ -126,4 +140,7 @@ class SubmitView(APIView):
         if stage is None:
             raise EngineError(f"Task {pk} does not exist.", code=ErrorCode.NOT_FOUND, status_code=404)
         check_stage_role(request.user, stage)
-        return Response(submit_handlers()[Stage(stage)](request, pk, key))
+        try:
+            return Response(submit_handlers()[Stage(stage)](request, pk, key))
+        except LeaseError as exc:
+            return Response(first_answer(pk, request.user, key, exc))

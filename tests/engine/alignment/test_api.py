@@ -88,3 +88,39 @@ def test_export_refuses_a_non_empty_folder_and_unknown_iteration(tmp_path, accep
     with pytest.raises(CommandError, match="No iteration 9"):
         call_command("export_iteration", "--iteration", "9", "--out", str(tmp_path / "y"), verbosity=0)
     assert not (tmp_path / "y").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_repeat_sent_while_the_first_submit_is_applied_gets_the_first_answer(api, annotator2, project, accepted):
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    client = api(annotator2)
+    task = claim(client, project)
+    body = {"rotation": {"quaternion": [1, 0, 0, 0]}, "translation": [0, 0, 2], "scale": 1.0, "seconds": 3}
+    url, answers = f"/api/tasks/{task['id']}/submit/", {}
+
+    def repeat(key):
+        try:
+            answers[key] = api(annotator2).post(url, body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+        finally:
+            connection.close()
+
+    # The first submit holds the task's lock, not yet committed, while two repeats arrive: one with its
+    # key (a client retrying on a timeout), one with another key (a second submit).
+    with transaction.atomic():
+        answers["first"] = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+        repeats = [threading.Thread(target=repeat, args=(key,)) for key in ("k1", "k2")]
+        for thread in repeats:
+            thread.start()
+        time.sleep(0.5)
+    for thread in repeats:
+        thread.join(30)
+    assert answers["first"].status_code == 200, answers["first"].content
+    assert answers["k1"].status_code == 200 and answers["k1"].json() == answers["first"].json()
+    assert answers["k2"].status_code == 409 and answers["k2"].json()["code"] == "task_closed"
+    assert TrainingSample.objects.count() == 1
