@@ -92,6 +92,23 @@ def test_routing_at_alpha(api, annotator, project, candidate_set, rating, routed
         assert not PreferencePair.objects.exists()
 
 
+def test_a_failure_goes_nowhere_when_the_project_does_not_route_failures(api, annotator, project, candidate_set):
+    from engine.intake.models import ObjectStatus
+
+    project.route_failures = False
+    project.save(update_fields=["route_failures"])
+    client = api(annotator)
+    task = claim(client, project)
+    play(client, task, ["left", "left", "left"])
+    response = client.post(f"/api/tasks/{task['id']}/submit/", {"rating": 0.2}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["routed_to"] is None
+    candidate_set.refresh_from_db()
+    candidate_set.object.refresh_from_db()
+    assert candidate_set.status == SetStatus.FAILED and candidate_set.object.status == ObjectStatus.FAILED
+    assert not Task.objects.filter(stage__in=[Stage.ARTIST, Stage.ALIGN]).exists()
+
+
 def test_rating_before_the_end_is_refused(api, annotator, project, candidate_set):
     client = api(annotator)
     task = claim(client, project)
