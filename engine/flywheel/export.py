@@ -3,6 +3,8 @@
     DIR/manifest.json   project, iteration, α_k, counts, created_at
     DIR/samples.jsonl   one D+ sample per line (r ≥ α_k)
     DIR/pairs.jsonl     one preference pair per line (`chosen`, `rejected`)
+    DIR/negatives.jsonl one candidate of a failed set per line (its winner rated below α_k), for
+                        sets no artist has answered yet: with an artist mesh they are pairs' rejected sides
     DIR/files/...       images, masks (8-bit PNG, 255 = object) and meshes, by relative path
     DIR/*.parquet       the same rows, when pyarrow is installed
 
@@ -102,6 +104,35 @@ def pair_rows(iteration, files):
         }
 
 
+def negative_rows(iteration, files):
+    """Yield the candidates of the iteration's failed sets that no preference pair holds yet.
+
+    A set whose winner was rated below α_k has only bad candidates. Once an artist answers it,
+    each becomes the rejected side of a pair against the artist's mesh; until then (or for
+    good, in a project that does not route failures to artists) they are negatives alone.
+    """
+    from engine.candidates.models import Candidate, SetStatus
+    from engine.ranking.models import RankingSession
+
+    paired = PreferencePair.objects.filter(iteration=iteration).values("rejected_id")
+    qs = (Candidate.objects.filter(candidate_set__iteration=iteration, candidate_set__status=SetStatus.FAILED)
+          .exclude(id__in=paired).select_related("candidate_set__object__image", "checkpoint").order_by("id"))
+    ratings = {}
+    for c in qs:
+        cset = c.candidate_set
+        if cset.pk not in ratings:
+            ratings[cset.pk] = list(RankingSession.objects.filter(candidate_set=cset, rating__isnull=False)
+                                    .order_by("rated_at", "id").values_list("rating", flat=True))
+        obj = cset.object
+        yield {
+            "id": f"negative-{c.pk}", "iteration": iteration.number, "alpha": iteration.alpha, "object_id": obj.pk,
+            "image": _image(files, obj.image), "mask": {"path": files.mask(obj)}, "category": obj.category,
+            "mesh": _mesh(files, c.mesh.name, c.kind, c.generator, c.checkpoint),
+            # Every rating of the set's winner (several with ranking overlap); the first routed it.
+            "set_ratings": ratings[cset.pk],
+        }
+
+
 def export_iteration(iteration, out_dir, progress=None):
     """Write the iteration's samples and pairs under out_dir; return the manifest."""
     out = Path(out_dir)
@@ -112,7 +143,8 @@ def export_iteration(iteration, out_dir, progress=None):
     try:
         files = _Files(staging)
         counts = {}
-        for name, rows in (("samples", sample_rows(iteration, files)), ("pairs", pair_rows(iteration, files))):
+        for name, rows in (("samples", sample_rows(iteration, files)), ("pairs", pair_rows(iteration, files)),
+                           ("negatives", negative_rows(iteration, files))):
             written = []
             with open(staging / f"{name}.jsonl", "w") as f:
                 for row in rows:

@@ -55,7 +55,7 @@ def test_alignment_creates_sample_and_export_has_it(api, annotator, annotator2, 
     out = tmp_path / "export"
     call_command("export_iteration", "--iteration", "1", "--out", str(out), verbosity=0)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["counts"] == {"samples": 1, "pairs": 3} and manifest["alpha"] == 0.5
+    assert manifest["counts"] == {"samples": 1, "pairs": 3, "negatives": 0} and manifest["alpha"] == 0.5
     row = json.loads((out / "samples.jsonl").read_text())
     assert (out / row["image"]["path"]).is_file() and (out / row["mesh"]["path"]).is_file()
     assert (out / row["mask"]["path"]).read_bytes()[:4] == b"\x89PNG"

@@ -14,7 +14,7 @@ def test_engineer_exports_an_iteration_through_the_api(api, engineer, project, e
     response = api(engineer).post(f"/api/iterations/{it.pk}/export/", {"name": "it1"}, format="json")
     assert response.status_code == 202, response.content
     manifest = json.loads((tmp_path / "it1" / "manifest.json").read_text())
-    assert manifest["iteration"] == 1 and manifest["counts"] == {"samples": 0, "pairs": 0}
+    assert manifest["iteration"] == 1 and manifest["counts"] == {"samples": 0, "pairs": 0, "negatives": 0}
     again = api(engineer).post(f"/api/iterations/{it.pk}/export/", {"name": "it1"}, format="json")
     assert again.status_code == 400 and "name" in again.json()["fields"]
 

@@ -51,3 +51,31 @@ def test_a_sample_rated_below_the_iterations_alpha_is_left_out(tmp_path, aligned
     out = export(tmp_path, "at-0.85")
     assert json.loads((out / "manifest.json").read_text())["counts"]["samples"] == 0
     assert (out / "samples.jsonl").read_text() == ""
+
+
+@pytest.mark.parametrize("route_failures", [False, True], ids=["no-artists", "artist-not-yet"])
+def test_the_candidates_of_a_failed_set_are_exported_as_negatives(tmp_path, project, annotator, candidate_set,
+                                                                   route_failures):
+    project.route_failures = route_failures
+    project.save(update_fields=["route_failures"])
+    task = leases.claim(annotator, project.pk, Stage.RANK)
+    session_for(task, annotator)
+    for position in range(candidate_set.candidates.count() - 1):
+        compare(task.pk, annotator, position, "left")
+    rate(task.pk, annotator, 0.2)
+    out = export(tmp_path)
+    rows = [json.loads(line) for line in (out / "negatives.jsonl").read_text().splitlines()]
+    assert json.loads((out / "manifest.json").read_text())["counts"] == {"samples": 0, "pairs": 0,
+                                                                         "negatives": len(rows)}
+    assert sorted(r["id"] for r in rows) == sorted(f"negative-{c.pk}" for c in candidate_set.candidates.all())
+    assert all(r["set_ratings"] == [0.2] and (out / r["mesh"]["path"]).is_file() for r in rows)
+    assert all((out / r["mask"]["path"]).read_bytes()[:4] == b"\x89PNG" for r in rows)
+    # Once a pair holds a candidate as its rejected side (an artist answered the set), it leaves the negatives.
+    from engine.flywheel.models import PreferencePair
+
+    kept, paired = list(candidate_set.candidates.order_by("id"))[:2]
+    PreferencePair.objects.create(object=candidate_set.object, iteration=candidate_set.iteration, chosen_candidate=kept,
+                                  rejected=paired, chosen_source="artist", rejected_source=paired.kind,
+                                  chosen_generator="artist", rejected_generator=paired.generator, rating=0.2)
+    again = [json.loads(line)["id"] for line in (export(tmp_path, "again") / "negatives.jsonl").read_text().splitlines()]
+    assert sorted(again) == sorted(r["id"] for r in rows if r["id"] != f"negative-{paired.pk}")
