@@ -1,7 +1,9 @@
 """The three roles of the platform, as Django groups."""
 
+from django.apps import apps as global_apps
 from django.contrib.auth.models import Group
 from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models.signals import m2m_changed
 from django.dispatch import receiver
 
@@ -19,14 +21,33 @@ def _cache_key(user_id):
 ENGINE_APPS = ("core", "leases", "intake", "candidates", "ranking", "artists", "alignment", "flywheel")
 
 
-def ensure_groups():
-    """Create the role groups if they are missing; engineers get every permission of the engine's models."""
-    from django.contrib.auth.models import Permission
+def ensure_groups(apps=global_apps, using=DEFAULT_DB_ALIAS):
+    """Create the role groups if they are missing and give engineers every permission of the engine's models.
 
+    Idempotent: runs after every migrate (see CoreConfig.ready), so permissions of models added
+    later reach the engineer group too. Permissions given to a group by hand are left alone.
+    """
+    try:
+        group_model = apps.get_model("auth", "Group")
+        permission_model = apps.get_model("auth", "Permission")
+    except LookupError:  # auth is not installed, or a migrate to a state before it
+        return
+    groups = group_model.objects.using(using)
     for name in ROLES:
-        group, created = Group.objects.get_or_create(name=name)
-        if created and name == ENGINEER:
-            group.permissions.set(Permission.objects.filter(content_type__app_label__in=ENGINE_APPS))
+        groups.get_or_create(name=name)
+    engineer = groups.get(name=ENGINEER)
+    missing = (permission_model.objects.using(using).filter(content_type__app_label__in=ENGINE_APPS)
+               .exclude(group=engineer))
+    engineer.permissions.add(*missing)
+
+
+def create_groups(sender, app_config=None, using=DEFAULT_DB_ALIAS, apps=global_apps, **kwargs):
+    """Make the role groups after a migrate (a post_migrate receiver)."""
+    # post_migrate is sent once per app, after that app's permissions exist: handling each engine
+    # app's signal gives engineers the permissions of every engine model by the last one.
+    if app_config is not None and app_config.label not in ENGINE_APPS:
+        return
+    ensure_groups(apps, using)
 
 
 def roles_of(user):
@@ -55,14 +76,31 @@ def has_role(user, role):
 
 
 def grant(user, *roles):
-    """Add the user to the given role groups."""
+    """Add the user to the given role groups; an engineer becomes staff, to use the Django admin."""
+    _check_roles(roles)
     ensure_groups()
-    for role in roles:
-        user.groups.add(Group.objects.get(name=role))
+    user.groups.add(*Group.objects.filter(name__in=roles))
     if ENGINEER in roles and not user.is_staff:
-        user.is_staff = True  # engineers use the Django admin
+        user.is_staff = True
         user.save(update_fields=["is_staff"])
     user.__dict__.pop("_engine_roles", None)
+
+
+def revoke(user, *roles):
+    """Remove the user from the given role groups; an engineer revoked loses the admin unless a superuser."""
+    _check_roles(roles)
+    user.groups.remove(*Group.objects.filter(name__in=roles))
+    # is_staff only came with the engineer role: left set, it would keep an admin login with no permissions.
+    if ENGINEER in roles and user.is_staff and not user.is_superuser:
+        user.is_staff = False
+        user.save(update_fields=["is_staff"])
+    user.__dict__.pop("_engine_roles", None)
+
+
+def _check_roles(roles):
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise ValueError(f"Unknown role(s) {', '.join(unknown)}; the roles are {', '.join(ROLES)}.")
 
 
 @receiver(m2m_changed, sender=Group.user_set.through)
