@@ -10,17 +10,26 @@ import threading
 from collections import Counter
 
 
+# What the bench's clients submit (engine/leases/bench.py POSE).
+ROTATION, TRANSLATION, SCALE = {"quaternion": [1, 0, 0, 0]}, [0, 0, 2], 1.0
+
+
 def run(threads, tasks):
+    """Have `threads` users claim and submit a pool of `tasks` Stage 3 tasks as the API does; count the outcome."""
     from django.contrib.auth.models import User
     from django.db import connections
 
-    from engine.core.models import Project
+    from engine.alignment import services as alignment
+    from engine.flywheel.models import TrainingSample
+    from engine.intake.models import ObjectInstance, ObjectStatus
     from engine.leases import services as leases
+    from engine.leases.bench import make_pool
     from engine.leases.models import Stage, Task, TaskStatus
 
-    project = Project.objects.create(name=f"concurrency-{threading.get_ident()}")
-    Task.objects.bulk_create([Task(project=project, stage=Stage.ALIGN) for _ in range(tasks)])
-    users = [User.objects.create_user(f"claimant-{project.pk}-{i}") for i in range(threads)]
+    # The bench's pool: alignment tasks with an object, a candidate set and a mesh, so that the
+    # submit below runs the whole stage handler and not only the lease bookkeeping.
+    project, _ = make_pool(tasks, 0)
+    users = [User.objects.create_user(f"{project.name}-claimant-{i}") for i in range(threads)]
     claims, errors = [], []
     barrier = threading.Barrier(threads)
 
@@ -28,13 +37,15 @@ def run(threads, tasks):
         try:
             barrier.wait()
             while True:
-                task = leases.claim(user, project.pk, Stage.ALIGN)
+                task = leases.serve(user, project.pk, Stage.ALIGN)  # what POST /api/tasks/claim/ calls
                 if task is None:
                     break
                 claims.append((task.pk, user.pk))
-                leases.complete(task, user, response={"by": user.pk})
-        except Exception as exc:  # reported to the caller
-            errors.append(repr(exc))
+                # What POST /api/tasks/{id}/submit/ calls: hold() locks the row and checks this
+                # user's lease, so a task also handed to someone else fails here (lease_not_held).
+                alignment.submit(task.pk, user, ROTATION, TRANSLATION, SCALE, seconds=1.0, key=f"c{task.pk}")
+        except Exception as exc:  # reported to the caller; this claimant stops
+            errors.append(f"{type(exc).__name__}({getattr(exc, 'code', '')}): {exc}")
         finally:
             connections.close_all()
 
@@ -46,6 +57,7 @@ def run(threads, tasks):
     counts = Counter(task_id for task_id, _ in claims)
     done = dict(Task.objects.filter(project=project, status=TaskStatus.DONE).values_list("id", "completed_by_id"))
     claimed_by = dict(claims)
+    objects = ObjectInstance.objects.filter(image__project=project)
     return {
         "vendor": connections["default"].vendor,
         "tasks": tasks,
@@ -53,6 +65,9 @@ def run(threads, tasks):
         "duplicates": sum(1 for n in counts.values() if n > 1),
         "done": len(done),
         "wrong_owner": sum(1 for t, u in done.items() if claimed_by.get(t) != u),
+        # The stage handler's writes: one training sample and a finished object per task.
+        "samples": TrainingSample.objects.filter(alignment__task__project=project).count(),
+        "objects_done": objects.filter(status=ObjectStatus.DONE).count(),
         "errors": errors[:5],
     }
 

@@ -1,4 +1,8 @@
-"""32 concurrent claimants on PostgreSQL (SKIP LOCKED) and on the embedded SQLite (conditional UPDATE)."""
+"""32 concurrent claimants on PostgreSQL (SKIP LOCKED) and on the embedded SQLite (conditional UPDATE).
+
+Each claims and submits through what the API calls (leases.serve, alignment.services.submit), so
+a task handed to two claimants fails the second submit's lease check as well as the count.
+"""
 
 import json
 import os
@@ -22,6 +26,7 @@ def _assert_clean(outcome):
     assert outcome["duplicates"] == 0
     assert outcome["done"] == outcome["tasks"], "submissions were lost"
     assert outcome["wrong_owner"] == 0
+    assert outcome["samples"] == outcome["objects_done"] == outcome["tasks"], "a submit's writes were lost or doubled"
 
 
 @pytest.mark.django_db(transaction=True)
