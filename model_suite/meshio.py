@@ -10,7 +10,7 @@ import struct
 import numpy as np
 import trimesh
 
-from .meshproc import DEFAULT_BUDGET, MeshError, simplify, validate, vertex_normals
+from .meshproc import DEFAULT_BUDGET, MAX_INPUT_TRIANGLES, MeshError, simplify, validate, vertex_normals
 
 FORMATS = ("glb", "obj", "ply", "stl", "off")
 
@@ -123,16 +123,28 @@ def to_glb(vertices: np.ndarray, faces: np.ndarray, budget: int = DEFAULT_BUDGET
 
 def _needs_own_reader(data: bytes) -> bool:
     """Return whether a GLB uses extensions trimesh mishandles (quantized attributes, compression)."""
-    used = set(_glb_json(data).get("extensionsUsed", []))
-    return bool(used & {"KHR_mesh_quantization", "EXT_meshopt_compression", "KHR_draco_mesh_compression"})
+    return bool(_extensions_used(_glb_json(data)) & {"KHR_mesh_quantization", "EXT_meshopt_compression",
+                                                     "KHR_draco_mesh_compression"})
 
 
 def _glb_json(data: bytes) -> dict:
+    """Return the GLB's JSON chunk, which must be an object."""
     try:
         (json_len,) = struct.unpack("<I", data[12:16])
-        return json.loads(data[20 : 20 + json_len])
+        gltf = json.loads(data[20 : 20 + json_len])
     except (struct.error, ValueError) as exc:
         raise MeshError("unreadable", f"the GLB's JSON chunk cannot be parsed: {exc}") from exc
+    if not isinstance(gltf, dict):
+        raise MeshError("unreadable", f"the GLB's JSON chunk is a {type(gltf).__name__}, not an object")
+    return gltf
+
+
+def _extensions_used(gltf: dict) -> set:
+    """Return the names in the glTF's extensionsUsed, refusing anything but a list of strings."""
+    used = gltf.get("extensionsUsed", [])
+    if not isinstance(used, list) or not all(isinstance(name, str) for name in used):
+        raise MeshError("unreadable", "the glTF's extensionsUsed is not a list of names")
+    return set(used)
 
 
 _COMPONENT = {5120: np.int8, 5121: np.uint8, 5122: np.int16, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
@@ -154,10 +166,32 @@ def _node_matrix(node: dict) -> np.ndarray:
     return M
 
 
+def _at(gltf: dict, key: str, i) -> dict:
+    """Return ``gltf[key][i]``, refusing an index that is not a non-negative int in range (no Python wrap-around)."""
+    items = gltf.get(key)
+    if not isinstance(items, list):
+        raise MeshError("unreadable", f"the glTF has no {key!r} list")
+    if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(items):
+        raise MeshError("unreadable", f"{key}[{i!r}] does not exist; the glTF has {len(items)} {key}")
+    if not isinstance(items[i], dict):
+        raise MeshError("unreadable", f"{key}[{i}] is not an object")
+    return items[i]
+
+
 def _read_our_glb(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     """Read a quantized GLB (KHR_mesh_quantization), e.g. from ``to_glb`` or gltfpack; trimesh does not dequantize."""
+    try:
+        return _walk_our_glb(data)
+    except MeshError:
+        raise
+    # A hostile or broken JSON chunk reaches here as a lookup or type error; name it, do not crash.
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError, struct.error) as exc:
+        raise MeshError("unreadable", f"the glTF structure is malformed ({type(exc).__name__}: {exc})") from exc
+
+
+def _walk_our_glb(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     gltf = _glb_json(data)
-    compressed = {"EXT_meshopt_compression", "KHR_draco_mesh_compression"} & set(gltf.get("extensionsUsed", []))
+    compressed = {"EXT_meshopt_compression", "KHR_draco_mesh_compression"} & _extensions_used(gltf)
     if compressed:
         raise MeshError("unsupported", f"compressed glTF ({', '.join(sorted(compressed))}) cannot be read here; "
                                        "export it without meshopt/Draco compression")
@@ -165,40 +199,66 @@ def _read_our_glb(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     bin_start = 20 + json_len + 8
     binary = data[bin_start:]
 
-    def accessor(i: int) -> np.ndarray:
-        acc = gltf["accessors"][i]
-        view = gltf["bufferViews"][acc["bufferView"]]
+    def accessor(i) -> np.ndarray:
+        acc = _at(gltf, "accessors", i)
+        view = _at(gltf, "bufferViews", acc["bufferView"])
         dtype = np.dtype(_COMPONENT[acc["componentType"]])
         width = _WIDTH[acc["type"]]
-        stride = view.get("byteStride", dtype.itemsize * width)
+        element = dtype.itemsize * width
+        count = acc["count"]
+        stride = view.get("byteStride", element)
         start = view.get("byteOffset", 0) + acc.get("byteOffset", 0)
-        raw = np.frombuffer(binary, np.uint8, count=stride * (acc["count"] - 1) + dtype.itemsize * width, offset=start)
-        rows = np.lib.stride_tricks.as_strided(raw, (acc["count"], dtype.itemsize * width), (stride, 1)).copy()
-        out = rows.view(dtype).reshape(acc["count"], width).astype(np.float64)
+        # A stride below the element size (0 or negative) would repeat or read outside the buffer,
+        # and let a tiny file claim an enormous count.
+        if not all(isinstance(x, int) for x in (count, stride, start)) or count < 1 or stride < element or start < 0:
+            raise MeshError("unreadable", f"accessor {i} has count {count!r}, byteStride {stride!r}, "
+                                          f"offset {start!r}; expected count >= 1, stride >= {element}, offset >= 0")
+        if start + stride * (count - 1) + element > len(binary):
+            raise MeshError("unreadable", f"accessor {i} reaches past the end of the {len(binary)}-byte binary chunk")
+        raw = np.frombuffer(binary, np.uint8, count=stride * (count - 1) + element, offset=start)
+        rows = np.lib.stride_tricks.as_strided(raw, (count, element), (stride, 1)).copy()
+        out = rows.view(dtype).reshape(count, width).astype(np.float64)
         if acc.get("normalized"):
             out = np.maximum(out / _NORM_DIVISOR[acc["componentType"]], -1.0)
         return out
 
     verts, faces = [], []
-    offset = 0
-    nodes = gltf.get("nodes", [])
-    scene = gltf.get("scenes", [{"nodes": list(range(len(nodes)))}])[gltf.get("scene", 0)]
-    stack = [(i, np.eye(4)) for i in scene.get("nodes", [])]
+    offset = triangles = 0
+    if "scenes" in gltf:
+        roots = _at(gltf, "scenes", gltf.get("scene", 0)).get("nodes", [])
+    else:  # no scene: show every tree, i.e. start from the nodes that are nobody's child
+        nodes = gltf.get("nodes", [])
+        children = {c for node in nodes for c in node.get("children", [])}
+        roots = [i for i in range(len(nodes)) if i not in children]
+    stack = [(i, np.eye(4)) for i in roots]
+    visited = set()
     while stack:  # walk the node tree, composing each node's transform with its parent's
         i, parent = stack.pop()
-        node = nodes[i]
+        node = _at(gltf, "nodes", i)
+        # glTF nodes form strict trees; a node reached twice is a cycle (which would never end) or a shared child.
+        if i in visited:
+            raise MeshError("unreadable", f"node {i} is reached twice (a cycle in the node tree); glTF nodes form trees")
+        visited.add(i)
         world = parent @ _node_matrix(node)
         stack.extend((c, world) for c in node.get("children", []))
         if "mesh" not in node:
             continue
-        for prim in gltf["meshes"][node["mesh"]]["primitives"]:
+        for prim in _at(gltf, "meshes", node["mesh"])["primitives"]:
             if prim.get("mode", 4) != 4 or "indices" not in prim:
                 continue  # points, lines and unindexed strips carry no triangles we can use
+            idx = accessor(prim["indices"])
+            if idx.size % 3:
+                raise MeshError("unreadable", f"a triangle primitive has {idx.size} indices, not a multiple of 3")
+            # Nodes may instance one mesh many times: stop before the copies outgrow memory.
+            triangles += idx.size // 3
+            if triangles > MAX_INPUT_TRIANGLES:
+                raise MeshError("too_large", f"more than {MAX_INPUT_TRIANGLES} triangles; simplify it first")
             p = accessor(prim["attributes"]["POSITION"]) @ world[:3, :3].T + world[:3, 3]
-            idx = accessor(prim["indices"]).astype(np.int64).reshape(-1, 3)
             verts.append(p)
-            faces.append(idx + offset)
+            faces.append(idx.astype(np.int64).reshape(-1, 3) + offset)
             offset += len(p)
+            if offset > 3 * MAX_INPUT_TRIANGLES:  # more vertices than even unshared corners of the triangle limit
+                raise MeshError("too_large", f"more than {3 * MAX_INPUT_TRIANGLES} vertices; simplify it first")
     if not verts:
         raise MeshError("empty", "the glTF holds no indexed triangles")
     v, f = np.concatenate(verts).astype(np.float32), np.concatenate(faces).astype(np.int32)

@@ -47,15 +47,16 @@ def upload(task_id, user, uploaded_file):
             case=case, uploaded_by=user, format=checked.format, vertices=len(checked.vertices),
             triangles=len(checked.faces), size_bytes=checked.size_bytes, sha256=checked.sha256,
         )
-        # Files are written before the row; if the row fails the transaction rolls back and
-        # on_commit never fires, so we delete the orphans ourselves.
-        mesh.original.save(name, ContentFile(data), save=False)
-        mesh.mesh.save(name.rsplit(".", 1)[0] + ".glb", ContentFile(glb), save=False)
+        # Files are written before the row; if the second file or the row fails the transaction
+        # rolls back and on_commit never fires, so we delete whatever was written ourselves.
         try:
+            mesh.original.save(name, ContentFile(data), save=False)
+            mesh.mesh.save(name.rsplit(".", 1)[0] + ".glb", ContentFile(glb), save=False)
             mesh.save()
         except Exception:
-            mesh.original.delete(save=False)
-            mesh.mesh.delete(save=False)
+            for written in (mesh.original, mesh.mesh):
+                if written:
+                    written.delete(save=False)
             raise
     return mesh
 

@@ -1,6 +1,7 @@
 """Validation of artist uploads: format from content, limits, finite non-empty geometry."""
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 
@@ -8,6 +9,8 @@ import numpy as np
 
 from model_suite import meshio
 from model_suite.meshproc import MeshError, normalize
+
+logger = logging.getLogger(__name__)
 
 BROWSER_TRIANGLES = 50_000  # the preview GLB; the original upload is kept at full resolution
 
@@ -60,6 +63,9 @@ def check(data, *, max_bytes, max_triangles):
         reason = REASONS.get(exc.code, "The mesh was refused")
         detail = str(exc).split(": ", 1)[-1]
         raise UploadRejected(reason if exc.code in ("unknown_format", "empty") else f"{reason} ({detail}).") from None
+    except Exception as exc:  # noqa: BLE001 - a loader bug on hostile input must still be the artist's 400, not a 500
+        logger.warning("mesh loader raised %s on a %d-byte upload", type(exc).__name__, size, exc_info=True)
+        raise UploadRejected(f"{REASONS['unreadable']} ({type(exc).__name__}: {str(exc)[:200]}).") from None
     if len(faces) > max_triangles:
         raise UploadRejected(f"The mesh has {len(faces):,} triangles; the limit is {max_triangles:,}. Decimate it.")
     extent = np.ptp(vertices[faces.ravel()], axis=0)

@@ -130,3 +130,82 @@ def test_compressed_glb_is_refused_with_a_fix(box_mesh):
     with pytest.raises(MeshError, match="without meshopt") as err:
         load_mesh(_rewrap(to_glb(*box_mesh), meshopt))
     assert err.value.code == "unsupported"
+
+
+def _glb(js, binary=b"") -> bytes:
+    """Return a GLB whose JSON chunk is ``js`` (any JSON value), with ``binary`` as its BIN chunk."""
+    raw = json.dumps(js).encode()
+    raw += b" " * (-len(raw) % 4)
+    body = struct.pack("<I4s", len(raw), b"JSON") + raw + struct.pack("<I4s", len(binary), b"BIN\x00") + binary
+    return struct.pack("<4sII", b"glTF", 2, 12 + len(body)) + body
+
+
+QUANTIZED = {"extensionsUsed": ["KHR_mesh_quantization"]}
+
+
+def _edited(box_mesh, edit):
+    return _rewrap(to_glb(*box_mesh), edit)
+
+
+@pytest.mark.parametrize("make,reason", [
+    (lambda box: _glb(["KHR_mesh_quantization"]), "is a list, not an object"),
+    (lambda box: _glb({**QUANTIZED, "nodes": [{"mesh": 5}], "meshes": []}), r"meshes\[5\] does not exist"),
+    (lambda box: _glb({**QUANTIZED, "scenes": [{"nodes": [0]}], "nodes": [{"mesh": -1}], "meshes": [{}]}),
+     r"meshes\[-1\] does not exist"),
+    (lambda box: _edited(box, lambda js: js.pop("accessors")), "no 'accessors' list"),
+    (lambda box: _edited(box, lambda js: js["meshes"][0].pop("primitives")), "KeyError"),
+    (lambda box: _edited(box, lambda js: js["nodes"][0].update(matrix=[1, 2, 3])), "ValueError"),
+    (lambda box: _edited(box, lambda js: js.update(extensionsUsed="KHR_mesh_quantization")), "extensionsUsed"),
+    # A zero stride would let a tiny file claim a billion vertices.
+    (lambda box: _edited(box, lambda js: (js["bufferViews"][0].update(byteStride=0),
+                                          js["accessors"][0].update(count=10**9))), "stride"),
+    (lambda box: _edited(box, lambda js: js["accessors"][0].update(count=10**9)), "past the end"),
+])
+def test_hostile_quantized_glb_is_refused_with_a_reason(box_mesh, make, reason):
+    with pytest.raises(MeshError, match=reason) as err:
+        load_mesh(make(box_mesh))
+    assert err.value.code == "unreadable"
+
+
+def _load_within(data, seconds):
+    """Run load_mesh on ``data`` in a thread; return its exception, failing if it is still running after ``seconds``."""
+    import threading
+
+    outcome = []
+
+    def run():
+        try:
+            outcome.append(load_mesh(data))
+        except Exception as exc:  # noqa: BLE001 - the test inspects whatever came out
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"load_mesh still running after {seconds} s"
+    return outcome[0]
+
+
+def test_node_cycles_are_refused_promptly(box_mesh):
+    def self_child(js):
+        js["nodes"][0]["children"] = [0]
+
+    err = _load_within(_edited(box_mesh, self_child), 5)
+    assert isinstance(err, MeshError) and "cycle" in str(err)
+    # The audit's probe: no scene, one node that is its own child; nothing to show, and it ends.
+    err = _load_within(_glb({**QUANTIZED, "nodes": [{"children": [0]}]}), 5)
+    assert isinstance(err, MeshError) and err.code == "empty"
+
+
+def test_instancing_cannot_outgrow_the_triangle_limit(box_mesh, monkeypatch):
+    from model_suite import meshio
+
+    monkeypatch.setattr(meshio, "MAX_INPUT_TRIANGLES", 30)  # the box has 12; three instances pass the limit
+
+    def three_instances(js):
+        js["nodes"] += [{"mesh": 0}, {"mesh": 0}]
+        js["scenes"][0]["nodes"] = [0, 1, 2]
+
+    with pytest.raises(MeshError, match="more than 30 triangles") as err:
+        load_mesh(_edited(box_mesh, three_instances))
+    assert err.value.code == "too_large"

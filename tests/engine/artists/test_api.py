@@ -1,6 +1,10 @@
 """Stage 2.5 over HTTP: a failed set reaches the artists, who upload and submit a mesh."""
 
 import io
+import json
+import re
+import struct
+import time
 import zipfile
 
 import pytest
@@ -73,6 +77,90 @@ def test_bad_upload_is_400_and_leaves_nothing(api, artist, project, failed_case,
     response = upload(client, task["id"], b"\x00\x01garbage" * 10)
     assert response.status_code == 400
     assert response.json()["code"] == "upload_rejected" and "mesh" in response.json()["fields"]
+    assert ArtistMesh.objects.count() == 0
+    assert stored() == before
+
+
+def _glb(js):
+    """Return a GLB whose JSON chunk is ``js`` (any JSON value) and whose binary chunk is empty."""
+    raw = json.dumps(js).encode()
+    raw += b" " * (-len(raw) % 4)
+    body = struct.pack("<I4s", len(raw), b"JSON") + raw + struct.pack("<I4s", 0, b"BIN\x00")
+    return struct.pack("<4sII", b"glTF", 2, 12 + len(body)) + body
+
+
+QUANTIZED = {"extensionsUsed": ["KHR_mesh_quantization"]}
+BOX_ACCESSORS = {"bufferViews": [{"buffer": 0, "byteLength": 0}], "meshes": [{"primitives": [
+    {"attributes": {"POSITION": 0}, "indices": 1}]}]}
+
+
+@pytest.mark.parametrize("data,reason", [
+    (_glb({**QUANTIZED, "nodes": [{"mesh": 5}], "meshes": []}), r"meshes\[5\] does not exist"),
+    (_glb(["KHR_mesh_quantization"]), "not an object"),
+    (_glb({**QUANTIZED, **BOX_ACCESSORS, "nodes": [{"mesh": 0}]}), "no 'accessors' list"),
+    (_glb({**QUANTIZED, "scenes": [{"nodes": [0]}], "nodes": [{"children": [0]}]}), "cycle"),
+    (_glb({**QUANTIZED, "nodes": [{"children": [0]}]}), "no triangles"),
+], ids=["bad_mesh_index", "json_list", "no_accessors", "node_cycle", "node_cycle_no_scene"])
+def test_hostile_glb_is_400_with_a_reason_and_leaves_nothing(api, artist, project, failed_case, settings, data, reason):
+    from pathlib import Path
+
+    def stored():
+        return sorted(str(p) for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file())
+
+    client = api(artist)
+    client.raise_request_exception = False
+    task = claim(client, project)
+    before = stored()
+    started = time.monotonic()
+    response = upload(client, task["id"], data, name="hostile.glb")
+    assert time.monotonic() - started < 5, "a hostile GLB must be refused promptly"
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "upload_rejected" and re.search(reason, body["fields"]["mesh"][0]), body
+    assert ArtistMesh.objects.count() == 0
+    assert stored() == before
+
+
+def test_an_unexpected_loader_error_is_a_400_not_a_500(api, artist, project, failed_case, monkeypatch):
+    from model_suite import meshio
+
+    def broken(data):
+        raise RuntimeError("loader bug")
+
+    monkeypatch.setattr(meshio, "load_mesh", broken)
+    client = api(artist)
+    client.raise_request_exception = False
+    response = upload(client, claim(client, project)["id"], trimesh.creation.box().export(file_type="obj").encode())
+    assert response.status_code == 400, response.content
+    assert "could not be read" in response.json()["fields"]["mesh"][0]
+    assert "RuntimeError: loader bug" in response.json()["fields"]["mesh"][0]
+    assert ArtistMesh.objects.count() == 0
+
+
+def test_a_failed_second_file_removes_the_first(artist, project, failed_case, settings, monkeypatch):
+    from pathlib import Path
+
+    from django.core.files.storage import FileSystemStorage
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from engine.artists import services
+
+    def stored():
+        return sorted(str(p) for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file())
+
+    real_save = FileSystemStorage._save
+
+    def disk_full_on_glb(self, name, content):
+        if name.endswith(".glb"):
+            raise OSError(28, "No space left on device")
+        return real_save(self, name, content)
+
+    task = leases.claim(artist, project.pk, Stage.ARTIST)
+    before = stored()
+    monkeypatch.setattr(FileSystemStorage, "_save", disk_full_on_glb)
+    upload_file = SimpleUploadedFile("cup.obj", trimesh.creation.box().export(file_type="obj").encode())
+    with pytest.raises(OSError, match="No space"):
+        services.upload(task.pk, artist, upload_file)
     assert ArtistMesh.objects.count() == 0
     assert stored() == before
 
