@@ -36,7 +36,11 @@ def ingest(project, data, name, *, source_dataset="", source_id="", user=None, d
                                   fields={"file": ["too many pixels"]})
             width, height = probe.size
             gray = np.asarray(probe.convert("L"), dtype=np.float64)
-    except (UnidentifiedImageError, OSError) as exc:
+    except PILImage.DecompressionBombError as exc:
+        # Pillow refuses an image of over twice its own pixel limit at open, before the check above runs.
+        raise EngineError(f"The image is too large to open ({exc}); the limit is {MAX_IMAGE_PIXELS:,} pixels.",
+                          fields={"file": ["too many pixels"]}) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:  # Pillow's plugins raise all of these
         raise EngineError("The file is not an image Pillow can read (PNG, JPEG, ...).", fields={"file": [str(exc)]}) from None
     limits = settings.ENGINE
     verdict = quality.assess(gray, limits["MIN_IMAGE_SIDE"], limits["MIN_BLUR_VARIANCE"], limits["MIN_CONTRAST"])

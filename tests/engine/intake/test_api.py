@@ -1,6 +1,8 @@
 """Ingest and Stage 1 over HTTP."""
 
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -42,6 +44,40 @@ def test_ingest_refuses_a_non_image_and_keeps_nothing(api, engineer, project):
     junk.name = "junk.png"
     response = api(engineer).post(f"/api/projects/{project.pk}/images/", {"file": junk}, format="multipart")
     assert response.status_code == 400 and "file" in response.json()["fields"]
+    assert Image.objects.count() == 0
+
+
+def png_header(width, height):
+    """Return a tiny PNG that claims to be width x height (1-bit grey); only its header is valid."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    buffer = io.BytesIO(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+                        + chunk(b"IEND", b""))
+    buffer.name = "bomb.png"
+    return buffer
+
+
+@pytest.mark.parametrize("side", [20_000, 10_000], ids=["past_pillows_limit", "past_ours"])
+def test_ingest_refuses_a_decompression_bomb_and_keeps_nothing(api, engineer, project, side):
+    client = api(engineer)
+    client.raise_request_exception = False
+    response = client.post(f"/api/projects/{project.pk}/images/", {"file": png_header(side, side)}, format="multipart")
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"]["file"] == ["too many pixels"] and "64,000,000 pixels" in response.json()["detail"]
+    assert Image.objects.count() == 0
+
+
+def test_ingest_refuses_a_truncated_image_with_a_reason(api, engineer, project):
+    client = api(engineer)
+    client.raise_request_exception = False
+    whole = png(data.astronaut()).getvalue()
+    for cut in (40, 200, len(whole) // 2):
+        broken = io.BytesIO(whole[:cut])
+        broken.name = "broken.png"
+        response = client.post(f"/api/projects/{project.pk}/images/", {"file": broken}, format="multipart")
+        assert response.status_code == 400 and "file" in response.json()["fields"], (cut, response.content)
     assert Image.objects.count() == 0
 
 
