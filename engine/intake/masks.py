@@ -24,22 +24,35 @@ def encode(mask):
     return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": [int(c) for c in counts]}
 
 
-def decode(rle):
-    """Return the boolean (H, W) mask of an RLE, checking that it is well formed."""
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def decode(rle, image_size=None):
+    """Return the boolean (H, W) mask of an RLE, checking that it is well formed.
+
+    With ``image_size`` (width, height) the mask's claimed size is checked against it before
+    anything is decoded, so a hostile size cannot make us allocate height x width bytes.
+    """
     try:
-        height, width = (int(v) for v in rle["size"])
-        counts = np.asarray(rle["counts"], dtype=np.int64)
+        size, counts = rle["size"], rle["counts"]
+        height, width = size
     except (KeyError, TypeError, ValueError) as exc:
         raise MaskError("A mask is {'size': [height, width], 'counts': [runs...]}.") from exc
+    if not (_is_int(height) and _is_int(width)):
+        raise MaskError(f"Mask size must be two integers [height, width], got {size!r}.")
     if height <= 0 or width <= 0:
         raise MaskError(f"Mask size must be positive, got {height}x{width}.")
-    if counts.ndim != 1 or (counts < 0).any():
+    if image_size is not None and (width, height) != tuple(image_size):
+        raise MaskError(f"Mask is {width}x{height} but the image is {image_size[0]}x{image_size[1]}.")
+    if not isinstance(counts, (list, tuple)) or not all(_is_int(c) and c >= 0 for c in counts):
         raise MaskError("Mask counts must be a flat list of non-negative run lengths.")
-    if int(counts.sum()) != height * width:
-        raise MaskError(f"Mask runs add up to {int(counts.sum())} pixels; a {height}x{width} mask has {height * width}.")
+    total = sum(int(c) for c in counts)  # Python ints: a sum of huge runs cannot wrap around as int64 would
+    if total != height * width:
+        raise MaskError(f"Mask runs add up to {total} pixels; a {height}x{width} mask has {height * width}.")
     values = np.zeros(len(counts), dtype=bool)
     values[1::2] = True
-    return np.repeat(values, counts).reshape(height, width)
+    return np.repeat(values, np.asarray(counts, dtype=np.int64)).reshape(height, width)
 
 
 def regions(mask, min_fraction):

@@ -80,7 +80,7 @@ def add_object(task_id, user, mask_rle, category, description="", confirm_multi_
                 fields={"category": ["not in the project's taxonomy"]},
             )
         try:
-            mask = masks.decode(mask_rle)
+            mask = masks.decode(mask_rle, (image.width, image.height))  # size checked before decoding
             masks.validate(mask, (image.width, image.height), settings.ENGINE["MASK_MIN_REGION_FRACTION"],
                            confirm_multi_region)
         except masks.MaskError as exc:

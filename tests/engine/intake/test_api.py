@@ -122,6 +122,30 @@ def test_bad_masks_are_400_with_reason(api, annotator, image, mutate, field):
     assert response.status_code == 400 and field in response.json()["fields"], response.content
 
 
+@pytest.mark.parametrize("rle,reason", [
+    ({"size": [100_000, 100_000], "counts": [10_000_000_000]}, "Mask is 100000x100000 but the image is"),
+    ({"size": [512, 512], "counts": [10**30]}, "Mask runs add up to 1000000000000000000000000000000 pixels"),
+    ({"size": [512, 512], "counts": [2**63, 2**63, 512 * 512]}, "Mask runs add up to"),  # no int64 wrap-around
+], ids=["huge_claimed_size", "overflowing_run", "runs_summing_past_int64"])
+def test_hostile_mask_is_refused_before_decoding(api, annotator, image, rle, reason):
+    import time
+    import tracemalloc
+
+    client = api(annotator)
+    client.raise_request_exception = False
+    task = client.post("/api/tasks/claim/", {"project": image.project_id, "stage": "select"}, format="json").json()
+    tracemalloc.start()
+    started = time.monotonic()
+    response = client.post(f"/api/tasks/{task['id']}/objects/", {"mask": rle, "category": "chair"}, format="json")
+    elapsed = time.monotonic() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert response.status_code == 400, response.content
+    assert reason in response.json()["fields"]["mask"][0], response.content
+    assert elapsed < 5 and peak < 50_000_000, (elapsed, peak)  # the claimed mask was never built
+    assert ObjectInstance.objects.count() == 0
+
+
 def test_unknown_category_and_malformed_payload(api, annotator, image):
     client = api(annotator)
     task = client.post("/api/tasks/claim/", {"project": image.project_id, "stage": "select"}, format="json").json()
