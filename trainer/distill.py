@@ -9,7 +9,7 @@ begins as its teacher. Each batch mixes:
     evenly over the shortcut rows, and t is drawn from the points a sampler of step 2d visits,
     t in {2d, 4d, ..., 1} (as in the reference code: t on multiples of the trained step).
     At the smallest half step d = 2^-min_step_log2, u is the frozen teacher's guided velocity
-    v_u + w (v_c - v_u) with w = cfg_weight (4, the sampler's cfg) inside the guidance interval and w = 1 outside,
+    v_u + w (v_c - v_u) with w = cfg_weight (2) inside the guidance interval and w = 1 outside,
     i.e. exactly what the 25-step CFG sampler integrates, so guidance is baked in; at larger d,
     u is the student itself at step d (no gradient, conditional, no CFG).
 Sampling: `mode="flow"` (25 Euler steps with CFG) or `mode="shortcut"` (4 steps of d = 1/4, no CFG).
