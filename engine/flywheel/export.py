@@ -117,19 +117,21 @@ def negative_rows(iteration, files):
     paired = PreferencePair.objects.filter(iteration=iteration).values("rejected_id")
     qs = (Candidate.objects.filter(candidate_set__iteration=iteration, candidate_set__status=SetStatus.FAILED)
           .exclude(id__in=paired).select_related("candidate_set__object__image", "checkpoint").order_by("id"))
-    ratings = {}
+    ratings = {}  # every failed set's ratings, in one query
+    for set_id, rating in (RankingSession.objects
+                           .filter(candidate_set__iteration=iteration, candidate_set__status=SetStatus.FAILED,
+                                   rating__isnull=False)
+                           .order_by("rated_at", "id").values_list("candidate_set_id", "rating")):
+        ratings.setdefault(set_id, []).append(rating)
     for c in qs:
         cset = c.candidate_set
-        if cset.pk not in ratings:
-            ratings[cset.pk] = list(RankingSession.objects.filter(candidate_set=cset, rating__isnull=False)
-                                    .order_by("rated_at", "id").values_list("rating", flat=True))
         obj = cset.object
         yield {
             "id": f"negative-{c.pk}", "iteration": iteration.number, "alpha": iteration.alpha, "object_id": obj.pk,
             "image": _image(files, obj.image), "mask": {"path": files.mask(obj)}, "category": obj.category,
             "mesh": _mesh(files, c.mesh.name, c.kind, c.generator, c.checkpoint),
             # Every rating of the set's winner (several with ranking overlap); the first routed it.
-            "set_ratings": ratings[cset.pk],
+            "set_ratings": ratings.get(cset.pk, []),
         }
 
 
