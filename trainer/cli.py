@@ -78,6 +78,8 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("bench", help="benchmark the cpu config; prints JSON")
     s.add_argument("--work", default="var/bench", help="scratch folder for data and runs (default: var/bench)")
     s.add_argument("--scale", type=float, default=1.0, help="multiply every step/sample count (0.1 = smoke run)")
+    s.add_argument("--train-scale", type=float, default=1.0,
+                   help="multiply the pretraining, mid-training and SFT steps only (data and other stages unchanged)")
     s.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     return p
 
