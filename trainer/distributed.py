@@ -41,6 +41,8 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("device 'cuda' was asked for but torch sees no CUDA GPU here; use --device cpu or auto")
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     if name != "cpu":
         raise ValueError(f"unknown device {name!r}: use cpu, cuda or auto")

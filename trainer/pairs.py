@@ -52,7 +52,7 @@ def make_self_pairs(model, dataset, out: str, k: int = 4, steps: int = 10, seed:
                 rows[key].append(dataset.arrays[key][i])
             rows["layout_mask"].append(np.zeros(3, np.float32))   # the pair differs in shape only
     if not gaps:
-        raise RuntimeError("no pair had distinct samples; raise k or the sampling steps")
+        raise ValueError("no pair had distinct samples; raise k or the sampling steps")
     arrays = {key: np.stack(v) for key, v in rows.items()}
     meta = {"kind": "pairs", "grid": dataset.grid, "image_size": dataset.image_size, "seed": seed,
             "source": dataset.snapshot, "ckpt": getattr(model, "checkpoint_hash", None),

@@ -20,12 +20,24 @@ def occupancy_to_mesh(occ: np.ndarray, level: float = 0.5):
     return (v - 1 + 0.5) / g - 0.5, f
 
 
+def _open_image(path: str, flag: str) -> Image.Image:
+    """Open an image file, or raise a one-line error naming the flag (a missing file stays FileNotFoundError)."""
+    try:
+        img = Image.open(path)
+        img.load()
+        return img
+    except FileNotFoundError:
+        raise
+    except (OSError, Image.DecompressionBombError, ValueError, SyntaxError) as e:
+        raise ValueError(f"{flag} {path}: not a readable image ({e})") from None
+
+
 def sample_to_folder(ckpt: str, image: str, mask: str, n: int, seed: int, mode: str, steps, out: str) -> list[Path]:
     """Sample and write sample-XX.npz (occupancy, rotation, translation, scale) and sample-XX.ply."""
     import trimesh
     model, _ = load_checkpoint(ckpt)
-    img = np.asarray(Image.open(image).convert("RGB"))
-    m = np.asarray(Image.open(mask).convert("L")) > 0
+    img = np.asarray(_open_image(image, "--image").convert("RGB"))
+    m = np.asarray(_open_image(mask, "--mask").convert("L")) > 0
     if m.shape != img.shape[:2]:
         raise ValueError(f"mask {mask} is {m.shape[::-1]} px but the image is {img.shape[1::-1]} px")
     out_dir = Path(out)

@@ -34,6 +34,23 @@ def test_bad_input_is_one_clear_line(argv, message, capsys):
     assert err.startswith("error: ") and message in err and "Traceback" not in err
 
 
+def test_a_cuda_device_without_a_gpu_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert main(["pretrain", "--config", "tiny", "--device", "cuda", "--out", str(tmp_path / "r"),
+                 "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no CUDA GPU" in err and "Traceback" not in err
+
+
+def test_sampling_from_a_file_that_is_not_an_image_is_one_clear_line(tmp_path, tiny_ckpt, capsys):
+    (tmp_path / "i.png").write_text("not a png")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "m.png")
+    assert main(["sample", "--ckpt", str(tiny_ckpt), "--image", str(tmp_path / "i.png"),
+                 "--mask", str(tmp_path / "m.png"), "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert "--image" in err and "not a readable image" in err and not (tmp_path / "s").exists()
+
+
 def test_prepare_then_pretrain_then_sample(tmp_path, capsys):
     data, run = tmp_path / "data", tmp_path / "run"
     assert main(["prepare", "--config", "tiny", "--out", str(data), "--n", "8", "--primitives", "2"]) == 0
@@ -71,3 +88,16 @@ def test_bench_reference_rows_score_both_bounds_with_the_stage_metrics(tiny_ckpt
     metrics = {"f1@0.01", "viou", "chamfer", "emd", "empty"}
     assert set(rows["mean_shape"]) == metrics | {f"{k}_se" for k in metrics}
     assert 0.0 <= rows["mean_shape"]["viou"] <= 1.0 and 0.0 <= rows["vae_reconstruction"]["viou"] <= 1.0
+
+
+def test_bench_sampler_figures_pair_both_samplers_on_the_same_rows_and_seeds(tiny_ckpt, tiny_cache):
+    from trainer.bench import sampler_figures
+    from trainer.checkpoints import load_checkpoint
+    from trainer.data.loader import open_dataset
+    model, _ = load_checkpoint(tiny_ckpt)
+    data = open_dataset(str(tiny_cache), 16, 32, progress=False)
+    out, first = sampler_figures(model, data, n=2, reps=1, seeds=(0, 1))
+    assert len(first) == 2 and out["viou_samples"] == 4                       # 2 rows x 2 seeds, both samplers on each
+    rel = (out["shortcut_viou"] - out["flow_viou"]) / max(out["flow_viou"], 1e-9)
+    assert abs(out["shortcut_viou_rel_diff"] - rel) < 1e-9
+    assert out["shortcut_viou_rel_diff_se"] >= 0.0 and 0.0 < out["shortcut_over_flow_time"]

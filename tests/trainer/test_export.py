@@ -64,3 +64,11 @@ def test_missing_files_are_named(export_dir):
     (export_dir / "files/meshes/box.glb").unlink()
     with pytest.raises(FileNotFoundError, match="box.glb"):
         load_export(export_dir, 16, 32, progress=False)
+
+
+def test_a_malformed_row_is_a_clear_error_naming_file_line_and_field(export_dir):
+    row = json.loads((export_dir / "samples.jsonl").read_text())
+    del row["pose"]["rotation_matrix"]
+    (export_dir / "samples.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(ValueError, match=r"samples\.jsonl line 1: malformed row .*rotation_matrix"):
+        load_export(export_dir, 16, 32, progress=False)

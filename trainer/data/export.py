@@ -68,33 +68,37 @@ def load_export(folder: str | Path, grid: int, image_size: int, kind: str = "sam
     manifest = json.loads((folder / "manifest.json").read_text())
     r = _Reader(folder, grid, image_size)
     snap = f"export:{manifest.get('project', '?')}:it{manifest.get('iteration', '?')}:{kind}"
-    if kind == "samples":
-        rows = read_jsonl(folder / "samples.jsonl")
-        if not rows:
-            raise ValueError(f"{folder}/samples.jsonl has no samples")
-        cols = {k: [] for k in ("views", "occ", "rotation", "translation", "scale", "layout_mask")}
-        for row in tqdm(rows, desc="export samples", disable=not progress):
-            pose = row["pose"]
-            cols["views"].append(r.views(row))
-            cols["occ"].append(r.occ(row["mesh"]))
-            cols["rotation"].append(np.asarray(pose["rotation_matrix"], dtype=np.float32))
-            cols["translation"].append(np.asarray(pose["translation"], dtype=np.float32))
-            cols["scale"].append(np.float32(pose["scale"]))
-            cols["layout_mask"].append(np.ones(3, dtype=np.float32))
-    elif kind == "pairs":
-        rows = [p for p in read_jsonl(folder / "pairs.jsonl") if p.get("dpo_eligible", False)]
-        if not rows:
-            raise ValueError(f"{folder}/pairs.jsonl has no pair with dpo_eligible true")
-        cols = {k: [] for k in ("views", "occ", "occ_rejected", "rotation", "translation", "scale", "layout_mask")}
-        for row in tqdm(rows, desc="export pairs", disable=not progress):
-            cols["views"].append(r.views(row))
-            cols["occ"].append(r.occ(row["chosen"]["mesh"]))
-            cols["occ_rejected"].append(r.occ(row["rejected"]["mesh"]))
-            # Pairs carry no pose: the layout terms are masked out of the DPO loss.
-            cols["rotation"].append(np.eye(3, dtype=np.float32))
-            cols["translation"].append(np.array([0, 0, 3], dtype=np.float32))
-            cols["scale"].append(np.float32(1))
-            cols["layout_mask"].append(np.zeros(3, dtype=np.float32))
-    else:
+    if kind not in ("samples", "pairs"):
         raise ValueError(f"kind must be 'samples' or 'pairs', got {kind!r}")
+    name, line = f"{kind}.jsonl", 0
+    try:
+        if kind == "samples":
+            rows = list(enumerate(read_jsonl(folder / "samples.jsonl"), 1))
+            if not rows:
+                raise ValueError(f"{folder}/samples.jsonl has no samples")
+            cols = {k: [] for k in ("views", "occ", "rotation", "translation", "scale", "layout_mask")}
+            for line, row in tqdm(rows, desc="export samples", disable=not progress):
+                pose = row["pose"]
+                cols["views"].append(r.views(row))
+                cols["occ"].append(r.occ(row["mesh"]))
+                cols["rotation"].append(np.asarray(pose["rotation_matrix"], dtype=np.float32))
+                cols["translation"].append(np.asarray(pose["translation"], dtype=np.float32))
+                cols["scale"].append(np.float32(pose["scale"]))
+                cols["layout_mask"].append(np.ones(3, dtype=np.float32))
+        else:
+            rows = [(n, p) for n, p in enumerate(read_jsonl(folder / "pairs.jsonl"), 1) if p.get("dpo_eligible", False)]
+            if not rows:
+                raise ValueError(f"{folder}/pairs.jsonl has no pair with dpo_eligible true")
+            cols = {k: [] for k in ("views", "occ", "occ_rejected", "rotation", "translation", "scale", "layout_mask")}
+            for line, row in tqdm(rows, desc="export pairs", disable=not progress):
+                cols["views"].append(r.views(row))
+                cols["occ"].append(r.occ(row["chosen"]["mesh"]))
+                cols["occ_rejected"].append(r.occ(row["rejected"]["mesh"]))
+                # Pairs carry no pose: the layout terms are masked out of the DPO loss.
+                cols["rotation"].append(np.eye(3, dtype=np.float32))
+                cols["translation"].append(np.array([0, 0, 3], dtype=np.float32))
+                cols["scale"].append(np.float32(1))
+                cols["layout_mask"].append(np.zeros(3, dtype=np.float32))
+    except (KeyError, TypeError, IndexError) as e:
+        raise ValueError(f"{folder / name} line {line}: malformed row (missing or wrong field {e})") from None
     return ArrayDataset({k: np.stack(v) for k, v in cols.items()}, grid, image_size, snap)

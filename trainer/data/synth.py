@@ -102,5 +102,5 @@ def composite(shapes: list, photos: list[np.ndarray], size: int, rng: np.random.
                 continue
             return Sample(img, gid == 1, b, Rb, tb, float(sb), np.ones(3), 1.0)
         return Sample(img, gid == 0, a, Ra, ta, float(sa), np.ones(3), frac)
-    raise RuntimeError("could not place a target within the visibility bounds in 50 tries; "
+    raise ValueError("could not place a target within the visibility bounds in 50 tries; "
                        "widen --visible-min/--visible-max or lower --min-visible-pixels")
