@@ -63,15 +63,36 @@ def evaluate_model(model, dataset, n: int, mode: str = "flow", steps: int | None
                 full_pose, points, emd_points, icp, seed))
     keys = sorted({k for r in rows for k in r})
     means = {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
-    return {"metrics": means, "rows": rows, "n": n, "sample_sec_per_item": sample_sec / max(n, 1)}
+    return {"metrics": means, "metrics_se": {k: standard_error([r[k] for r in rows if k in r]) for k in keys},
+            "rows": rows, "n": n, "sample_sec_per_item": sample_sec / max(n, 1)}
+
+
+def standard_error(x) -> float | None:
+    """Standard error of the mean of x (None for fewer than two values)."""
+    x = np.asarray(x, dtype=np.float64)
+    return float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else None
 
 
 def compare(cand: dict, base: dict) -> dict:
-    """Deltas, per-metric improvement flags and the candidate's per-sample win rate (by Chamfer)."""
-    delta = {k: cand["metrics"][k] - base["metrics"][k] for k in HIGHER_IS_BETTER if k in cand["metrics"] and k in base["metrics"]}
+    """Deltas, their paired standard errors, per-metric improvement flags and the candidate's
+    per-sample win rate (by Chamfer).
+
+    Both checkpoints score the same rows from the same noise seeds, so `delta_se` is the standard
+    error of the mean per-row difference, far below either mean's own (the rows' difficulty
+    cancels). `better` is the sign of the delta; `better_2se` asks the delta to be at least two
+    paired standard errors, the flag a promotion rule should read on a small held-out set.
+    """
+    delta, delta_se = {}, {}
+    for k in HIGHER_IS_BETTER:
+        pairs = [(a[k], b[k]) for a, b in zip(cand["rows"], base["rows"]) if k in a and k in b]
+        if k in cand["metrics"] and k in base["metrics"]:
+            delta[k] = cand["metrics"][k] - base["metrics"][k]
+            delta_se[k] = standard_error([a - b for a, b in pairs])
     better = {k: (v > 0) == HIGHER_IS_BETTER[k] and v != 0 for k, v in delta.items()}
+    better_2se = {k: better[k] and delta_se[k] is not None and abs(v) >= 2 * delta_se[k] for k, v in delta.items()}
     wins = [a["chamfer"] < b["chamfer"] for a, b in zip(cand["rows"], base["rows"])]
-    return {"delta": delta, "better": better, "win_rate_chamfer": float(np.mean(wins)) if wins else None}
+    return {"delta": delta, "delta_se": delta_se, "better": better, "better_2se": better_2se,
+            "win_rate_chamfer": float(np.mean(wins)) if wins else None}
 
 
 def evaluate(cfg) -> dict:
@@ -85,7 +106,7 @@ def evaluate(cfg) -> dict:
               progress=cfg.progress)
     res = evaluate_model(model, data, **kw)
     entry = lambda path, man, r: {"path": str(path), "hash": man["hash"], "stage": man.get("stage"),
-                                  "step": man.get("step"), "metrics": r["metrics"],
+                                  "step": man.get("step"), "metrics": r["metrics"], "metrics_se": r["metrics_se"],
                                   "sample_sec_per_item": r["sample_sec_per_item"]}
     report = {"data": data.snapshot, "n": res["n"], "mode": cfg.mode, "settings": {k: v for k, v in kw.items() if k != "progress"},
               "metric_directions": HIGHER_IS_BETTER, "ckpt": entry(cfg.ckpt, manifest, res)}

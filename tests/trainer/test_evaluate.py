@@ -33,6 +33,19 @@ def test_compare_knows_metric_directions():
     assert c["better"] == {"f1@0.01": True, "chamfer": True} and c["win_rate_chamfer"] == 0.5
 
 
+def test_compare_gives_paired_standard_errors_and_a_two_se_flag():
+    rows = lambda xs: [{"chamfer": x} for x in xs]
+    steady = compare({"metrics": {"chamfer": 0.2}, "rows": rows([0.1, 0.2, 0.3])},
+                     {"metrics": {"chamfer": 0.4}, "rows": rows([0.3, 0.4, 0.5])})
+    # every row improves by exactly 0.2: the paired error is 0, although each mean's own is 0.058
+    assert steady["delta_se"]["chamfer"] == pytest.approx(0.0) and steady["better_2se"] == {"chamfer": True}
+    noisy = compare({"metrics": {"chamfer": 0.3}, "rows": rows([0.1, 0.5])},
+                    {"metrics": {"chamfer": 0.35}, "rows": rows([0.3, 0.4])})
+    # differences -0.2 and +0.1: sample std 0.212, over sqrt(2) rows 0.15 > |delta| / 2
+    assert noisy["delta_se"]["chamfer"] == pytest.approx(0.15)
+    assert noisy["better"] == {"chamfer": True} and noisy["better_2se"] == {"chamfer": False}
+
+
 @pytest.mark.slow
 def test_report_compares_two_checkpoints(tmp_path, tiny_ckpt, tiny_cache):
     out = tmp_path / "report.json"
@@ -42,3 +55,5 @@ def test_report_compares_two_checkpoints(tmp_path, tiny_ckpt, tiny_cache):
     assert report["n"] == 2 and report["ckpt"]["hash"] == report["baseline"]["hash"]
     assert set(report["delta"]) >= {"f1@0.01", "viou", "chamfer", "emd"}
     assert all(v == 0 for v in report["delta"].values()) and report["win_rate_chamfer"] == 0.0
+    assert all(v == 0 for v in report["delta_se"].values()) and not any(report["better_2se"].values())
+    assert set(report["ckpt"]["metrics_se"]) == set(report["ckpt"]["metrics"])
