@@ -165,3 +165,39 @@ def test_add_s_averages_over_ground_truth_points_and_uses_the_ground_truth_diame
     big = M.add_s(gt * 2, gt)                            # a 2x prediction: distances over the gt diameter
     expected = np.mean([np.min(np.linalg.norm(2 * gt - x, axis=1)) for x in gt]) / np.sqrt(2)
     assert big == pytest.approx(expected)
+
+
+def test_point_metrics_on_a_rotated_copy_that_coincides():
+    P = grid_points(5) - 0.4                       # a 5 x 5 grid centred at the origin
+    Q = P @ Rotation.from_euler("z", 90, degrees=True).as_matrix().T
+    assert not np.allclose(P, Q)                   # the points moved, the set did not
+    assert M.f1_score(Q, P) == 1.0
+    assert M.chamfer(Q, P) == pytest.approx(0.0, abs=1e-12) and M.emd(Q, P) == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("n", [40, 400])
+def test_point_metrics_on_a_ring_turned_by_half_its_spacing(n):
+    # n points evenly on a unit circle, turned by half the angular spacing: every point's nearest
+    # neighbour in the other set is a chord 2 sin(pi / 2n) away, which also bounds every match
+    # from below, so EMD equals it; Chamfer adds both directions.
+    a = 2 * np.pi * np.arange(n) / n
+    P = np.stack([np.cos(a), np.sin(a), np.zeros(n)], 1)
+    Q = P @ Rotation.from_euler("z", 180 / n, degrees=True).as_matrix().T
+    chord = 2 * np.sin(np.pi / (2 * n))
+    assert M.chamfer(Q, P) == pytest.approx(2 * chord)
+    assert M.emd(Q, P, n=n) == pytest.approx(chord)
+    assert M.f1_score(Q, P, tau=0.01) == (1.0 if chord < 0.01 else 0.0)
+
+
+def test_a_long_box_turned_a_quarter_overlaps_one_third_unaligned():
+    box = trimesh.creation.box([1.0, 0.5, 0.5])
+    turned = box.copy()
+    turned.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [0, 0, 1]))
+    # normalised: [-1,1]x[-.5,.5]x[-.5,.5] against [-.5,.5]x[-1,1]x[-.5,.5]: 1 / (2 + 2 - 1)
+    r = M.shape_metrics(turned, box, points=4096, emd_points=256, align=False)
+    assert r["viou"] == pytest.approx(1 / 3, abs=0.02)
+    lo, hi = box.bounds
+    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    R = Rotation.from_euler("z", 90, degrees=True).as_matrix()
+    posed = M.pose_points(corners, R, np.zeros(3), 1.0)
+    assert M.box_iou_3d(posed, corners) == pytest.approx(1 / 3)
