@@ -129,11 +129,12 @@ class FlowModelGenerator(Generator):
         """Return (method, reward per sample): DPO implicit reward when possible, else silhouette IoU."""
         if "ref" in manifest and meshes:
             try:
-                from trainer.rewards import implicit_reward
+                from trainer.rewards import implicit_reward, reward_settings
 
                 reference, _ = _load(str(manifest["ref"]), self.device)
                 rewards = implicit_reward(model, reference, np.asarray(image), np.asarray(mask, bool),
-                                          [r for _, r, _ in meshes], float(manifest.get("beta", 1.0)), seed=seed)
+                                          [r for _, r, _ in meshes], float(manifest.get("beta", 1.0)), seed=seed,
+                                          **reward_settings(manifest))
                 return "implicit_reward", [float(x) for x in rewards]
             except Exception as exc:  # a reward that cannot be computed must not lose the candidates
                 return f"mask_iou (implicit reward failed: {type(exc).__name__}: {exc})", self._silhouette(meshes, mask, context)

@@ -4,6 +4,9 @@
 
 estimated with `draws` shared (t, eps) pairs: the same draws for every candidate (common random
 numbers), so the ranking is not swamped by the noise of the estimate. Higher is better.
+t is drawn as DPO drew it (its logit-normal), the modality weights are DPO's, and only the shape
+is scored by default: DPO's pairs differ in shape and carry no pose, so its layout stream never
+learned a preference and would only add noise to the ranking.
 """
 from __future__ import annotations
 
@@ -19,6 +22,13 @@ from .sampling import SampleResult
 WEIGHTS = {"shape": 1.0, "rotation": 0.1, "translation": 1.0, "scale": 0.1}
 
 
+def reward_settings(manifest: dict) -> dict:
+    """implicit_reward's keyword arguments from a DPO manifest: its tau distribution and modality weights."""
+    cfg = manifest.get("config", {})
+    weights = {k: float(cfg.get(f"w_{k}", v)) for k, v in WEIGHTS.items()}
+    return {"tau_mean": float(cfg.get("tau_mean", 1.0)), "tau_std": float(cfg.get("tau_std", 1.0)), "weights": weights}
+
+
 def load_reward_models(dpo_ckpt: str, device="cpu"):
     """(policy, reference, beta) from a DPO checkpoint, whose manifest names its reference."""
     path = resolve(dpo_ckpt)
@@ -32,21 +42,24 @@ def load_reward_models(dpo_ckpt: str, device="cpu"):
 
 @torch.no_grad()
 def implicit_reward(policy, reference, image: np.ndarray, mask: np.ndarray, samples, beta: float,
-                    draws: int = 8, seed: int = 0, weights: dict | None = None) -> np.ndarray:
+                    draws: int = 8, seed: int = 0, weights: dict | None = None, tau_mean: float = 1.0,
+                    tau_std: float = 1.0, with_layout: bool = False) -> np.ndarray:
     """(N,) rewards of N candidate shapes for one image + mask.
 
-    `samples` is a list of SampleResult (shape and pose are scored) or an (N, G, G, G) occupancy
-    array (shape only). Occupancies are thresholded at 0.5 and re-encoded with the VAE, exactly as
-    DPO saw its training pairs. `weights` are the modality weights (default: the published table).
+    `samples` is a list of SampleResult or an (N, G, G, G) occupancy array. Occupancies are
+    thresholded at 0.5 and re-encoded with the VAE, exactly as DPO saw its training pairs. The
+    pose of SampleResults is scored only with `with_layout`. `weights` (modality weights) and
+    `tau_mean`/`tau_std` (the logit-normal of t) should be the DPO run's: see `reward_settings`.
     """
     weights = weights or WEIGHTS
     device = next(policy.parameters()).device
-    if isinstance(samples, (list, tuple)) and samples and isinstance(samples[0], SampleResult):
+    results = isinstance(samples, (list, tuple)) and samples and isinstance(samples[0], SampleResult)
+    if results and with_layout:
         occ = np.stack([s.voxels for s in samples])
         layout = torch.as_tensor(np.stack([s.layout for s in samples]), dtype=torch.float32, device=device)
         layout_mask = torch.ones(len(samples), 3, device=device)
     else:
-        occ = np.asarray(samples) >= 0.5
+        occ = np.stack([s.voxels for s in samples]) if results else np.asarray(samples) >= 0.5
         layout = torch.zeros(len(occ), LAYOUT_DIM, device=device)
         layout_mask = torch.zeros(len(occ), 3, device=device)
     N = len(occ)
@@ -57,7 +70,7 @@ def implicit_reward(policy, reference, image: np.ndarray, mask: np.ndarray, samp
     g = torch.Generator().manual_seed(seed)
     total = torch.zeros(N, device=device)
     for _ in range(draws):
-        t = torch.sigmoid(torch.randn(1, generator=g)).expand(N).to(device)
+        t = torch.sigmoid(torch.randn(1, generator=g) * tau_std + tau_mean).expand(N).to(device)
         eps_s = torch.randn(1, *x0.shape[1:], generator=g).to(device).expand_as(x0)
         eps_l = torch.randn(1, LAYOUT_DIM, generator=g).to(device).expand_as(layout)
         fb = FlowBatch(interpolate(x0, eps_s, t), interpolate(layout, eps_l, t), t, eps_s - x0, eps_l - layout)
@@ -72,10 +85,12 @@ class ImplicitReward:
 
     def __init__(self, dpo_ckpt: str, device="cpu", draws: int = 8):
         self.policy, self.reference, self.beta = load_reward_models(dpo_ckpt, device)
+        self.settings = reward_settings(read_manifest(resolve(dpo_ckpt)))
         self.draws = draws
 
     def __call__(self, image: np.ndarray, mask: np.ndarray, samples, seed: int = 0) -> np.ndarray:
-        return implicit_reward(self.policy, self.reference, image, mask, samples, self.beta, self.draws, seed)
+        return implicit_reward(self.policy, self.reference, image, mask, samples, self.beta, self.draws, seed,
+                               **self.settings)
 
     def rank(self, image: np.ndarray, mask: np.ndarray, samples, seed: int = 0) -> list[int]:
         """Indices of `samples`, best first."""

@@ -58,3 +58,19 @@ def test_implicit_reward_from_a_dpo_checkpoint(tmp_path, tiny_ckpt, tiny_cache):
     assert r.shape == (3,) and np.isfinite(r).all()
     assert sorted(reward.rank(image, mask, samples)) == [0, 1, 2]
     assert reward.rank(image, mask, samples)[0] == int(np.argmax(r))
+
+
+def test_reward_settings_are_the_dpo_runs_and_the_pose_is_ignored_by_default(tiny_ckpt):
+    from trainer.rewards import reward_settings
+    s = reward_settings({"config": {"tau_mean": 0.5, "tau_std": 2.0, "w_shape": 1.0, "w_rotation": 0.3,
+                                    "w_translation": 1.0, "w_scale": 0.1}})
+    assert s == {"tau_mean": 0.5, "tau_std": 2.0,
+                 "weights": {"shape": 1.0, "rotation": 0.3, "translation": 1.0, "scale": 0.1}}
+    ref, _ = load_checkpoint(tiny_ckpt)
+    policy, _ = load_checkpoint(tiny_ckpt)
+    with torch.no_grad():                   # a policy that differs from the reference in its layout stream only
+        policy.final["layout"].linear.bias.add_(0.5)
+    image, mask = image_and_mask()
+    samples = sample(ref, image, mask, n=2, seed=0, steps=2)
+    assert np.allclose(implicit_reward(policy, ref, image, mask, samples, beta=10.0, draws=2), 0.0)
+    assert not np.allclose(implicit_reward(policy, ref, image, mask, samples, beta=10.0, draws=2, with_layout=True), 0.0)
