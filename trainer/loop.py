@@ -93,13 +93,16 @@ def fit(cfg, model, objective: torch.nn.Module, dataset, step_fn: Callable, mani
     if last is not None and (last / "optimizer.pt").exists():
         from safetensors.torch import load_file
         state = torch.load(last / "optimizer.pt", map_location="cpu", weights_only=False)
-        if state.get("stage") == cfg.stage:
-            model.load_state_dict(load_file(str(last / "model.safetensors")))
-            ema.state = {k: v.to(device) for k, v in load_file(str(last / "ema.safetensors")).items()}
-            opt.load_state_dict(state["optimizer"])
-            start, metrics = state["step"], state.get("metrics", {})
-            if D.is_main():
-                print(f"resuming {cfg.stage} from {last} at step {start}")
+        if state.get("stage") != cfg.stage:
+            raise ValueError(f"{out} holds a {state.get('stage')!r} run, not {cfg.stage!r}: "
+                             "use another --out, or --no-resume to train over it")
+        model.load_state_dict(load_file(str(last / "model.safetensors")))
+        ema.state = {k: v.to(device) for k, v in load_file(str(last / "ema.safetensors")).items()}
+        opt.load_state_dict(state["optimizer"])
+        start, metrics = state["step"], state.get("metrics", {})
+        if D.is_main():
+            print(f"resuming {cfg.stage} from {last} at step {start}")
+            trim_log(out / "log.jsonl", start)
     wrapped = DDP(objective) if world > 1 else objective
     log_path = out / "log.jsonl"
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=cfg.stage,
@@ -135,6 +138,14 @@ def fit(cfg, model, objective: torch.nn.Module, dataset, step_fn: Callable, mani
                 save(cfg, model, ema, opt, manifest, done, metrics)
             D.barrier()
     return ema
+
+
+def trim_log(path: Path, step: int) -> None:
+    """Drop log rows past `step` (written after the checkpoint a run resumes from), so the
+    resumed run does not log those steps twice."""
+    if path.exists():
+        rows = [line for line in path.read_text().splitlines() if line.strip()]
+        path.write_text("".join(line + "\n" for line in rows if json.loads(line).get("step", 0) <= step))
 
 
 def save(cfg, model, ema, opt, manifest: dict, step: int, metrics: dict) -> Path:

@@ -1,3 +1,7 @@
+import json
+from dataclasses import replace
+
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -46,3 +50,13 @@ def test_resume_continues_bit_for_bit(tmp_path, tiny_cache):
     for name in ("model.safetensors", "ema.safetensors"):
         a, b = load_file(str(full / "step-0000008" / name)), load_file(str(crashed / "step-0000008" / name))
         assert all(torch.equal(a[k], b[k]) for k in a), name
+    # the log holds each step once: the rows past step 4 the crashed run wrote were dropped on resume
+    steps = [json.loads(line)["step"] for line in (crashed / "log.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 8
+
+
+def test_resuming_into_another_stages_folder_is_refused(tmp_path, tiny_cache):
+    run = tmp_path / "run"
+    sft.train(tiny_train_config(run, tiny_cache, steps=2, ckpt_every=2))
+    with pytest.raises(ValueError, match="holds a 'pretrain' run, not 'sft'"):
+        sft.train(replace(tiny_train_config(run, tiny_cache, steps=2, ckpt_every=2), stage="sft"))
