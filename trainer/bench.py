@@ -192,11 +192,11 @@ def main(args) -> dict:
     # 2. Training stages ---------------------------------------------------------------------
     base = TrainConfig(config="cpu", batch_size=32, log_every=10, ckpt_every=100, warmup=20)
     runs = {}
-    # Data is cheap (6144 renders take ~25 s) and steps are not: with 768 renders and 768 composites
+    # Data is cheap (the four caches take ~2 min) and steps are not: with 768 renders and 768 composites
     # the image pathway overfitted (SFT train loss 0.45 against held-out 0.86, and samples barely
     # changed with the image), so each stage sees a few epochs of a large cache instead of many of a
-    # small one. Steps: 250 VAE, 1200 + 800 + 400 flow, 60 DPO, 400 distillation (~30 min on a quiet
-    # 2-core machine at about 0.3 s per flow step of 32).
+    # small one. Steps: 250 VAE, 1200 + 800 + 400 flow, 60 DPO, 400 distillation (35 min measured on
+    # 2 cores at load average ~2, about 0.4 s per flow step of 32).
     stages = [("pretrain", dict(data=[caches["render"].out], steps=nt(1200), vae_steps=n(250), lr=4e-4)),
               ("midtrain", dict(data=[caches["mid"].out], steps=nt(800), lr=2e-4, init="pretrain")),
               ("sft", dict(data=[caches["sft"].out], steps=nt(400), lr=1e-4, init="midtrain"))]
