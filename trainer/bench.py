@@ -30,7 +30,7 @@ from .data.cache import prepare
 from .data.loader import open_dataset
 from .data.views import views_to_tensor
 from .dpo import dpo_step
-from .evaluate import evaluate_model
+from .evaluate import evaluate_model, standard_error
 from .flow import loss_weights
 from .latents import attach_latents
 from .loop import make_optimizer, step_generator
@@ -116,8 +116,14 @@ def sampler_figures(model, heldout, n: int, reps: int, seeds=(0, 1)) -> tuple[di
     diff = viou["shortcut"] - viou["flow"]
     out["viou_samples"] = len(diff)
     out["shortcut_viou_rel_diff"] = float(diff.mean()) / flow
-    out["shortcut_viou_rel_diff_se"] = float(diff.std(ddof=1) / np.sqrt(len(diff))) / flow if len(diff) > 1 else float("nan")
+    out["shortcut_viou_rel_diff_se"] = _se(diff) / flow
     return out, first
+
+
+def _se(x) -> float:
+    """The standard error of the mean of x, NaN (JSON-able as a float) for fewer than two values."""
+    se = standard_error(x)
+    return float("nan") if se is None else se
 
 
 def summarize(rows: list[dict], keys=STAGE_METRICS + ("empty",)) -> dict:
@@ -130,7 +136,7 @@ def summarize(rows: list[dict], keys=STAGE_METRICS + ("empty",)) -> dict:
     for k in keys:
         x = np.array([r[k] for r in rows], dtype=np.float64)
         out[k] = float(x.mean())
-        out[f"{k}_se"] = float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
+        out[f"{k}_se"] = _se(x)
     return out
 
 
@@ -165,13 +171,14 @@ def main(args) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     work, s = Path(args.work), args.scale
+    train_scale = getattr(args, "train_scale", 1.0)
     n = lambda x: max(2, int(round(x * s)))
-    nt = lambda x: max(2, int(round(x * s * getattr(args, "train_scale", 1.0))))
+    nt = lambda x: max(2, int(round(x * s * train_scale)))
     t_start = time.time()
     report = {"machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                           "processor": platform.processor() or platform.machine(), "torch": torch.__version__,
                           "load_avg_at_start": os.getloadavg()},
-              "config": "cpu", "scale": s, "train_scale": getattr(args, "train_scale", 1.0),
+              "config": "cpu", "scale": s, "train_scale": train_scale,
               "data_note": "SFT uses render-paste composites held apart from mid-training; DPO uses pairs of the "
                            "SFT model's own samples ordered by Chamfer distance to the ground truth. Held-out "
                            "composites show primitive assemblies no training set contains, plus the 4 bundled "
