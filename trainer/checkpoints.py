@@ -1,8 +1,14 @@
 """Checkpoints: a directory with model.safetensors, ema.safetensors, manifest.json, optimizer.pt.
 
 manifest.json carries the stage, step, parent checkpoint and its hash, the resolved stage
-config, the model config, data snapshot ids, sampler settings, metrics and this checkpoint's
-hash (sha256 of model.safetensors). optimizer.pt is only for resuming a run.
+config, the model config, data snapshot ids, sampler settings, metrics, the sha256 of each
+weight file ("files") and this checkpoint's hash, which covers both weight files:
+
+    hash = sha256 of "<sha256 of model.safetensors>  model.safetensors\n<sha256 of ema.safetensors>  ema.safetensors\n"
+
+(i.e. `sha256sum model.safetensors ema.safetensors | sha256sum` in the folder). Sampling, children
+and evaluation use the EMA weights and resuming uses both, so the hash must name both.
+optimizer.pt is only for resuming a run.
 A run folder holds step-XXXXXXX/ checkpoints and a `last` file naming the newest complete one.
 """
 from __future__ import annotations
@@ -21,6 +27,7 @@ from .config import SampleConfig, model_config
 from .model import FlowModel
 
 FORMAT = 1
+WEIGHTS = ("model.safetensors", "ema.safetensors")   # the order `hash` covers them in
 
 
 def file_hash(path: str | Path) -> str:
@@ -30,6 +37,20 @@ def file_hash(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def weights_hash(files: dict) -> str:
+    """Return the checkpoint hash of {file name: sha256} (see the module docstring)."""
+    return hashlib.sha256("".join(f"{files[n]}  {n}\n" for n in WEIGHTS).encode()).hexdigest()
+
+
+def load_weights(path: str | Path, name: str, manifest: dict) -> dict:
+    """Return the tensors of one weight file, checked against the manifest's sha256 when it has one."""
+    want = manifest.get("files", {}).get(name)
+    if want is not None and file_hash(Path(path) / name) != want:
+        raise ValueError(f"checkpoint {path}: {name} does not match the sha256 in its manifest.json "
+                         "(corrupted or edited after saving); restore it or use another checkpoint")
+    return load_file(str(Path(path) / name))
 
 
 def _tensors(state: dict) -> dict:
@@ -45,9 +66,9 @@ def save_checkpoint(path: str | Path, model: FlowModel, ema_state: dict | None, 
     tmp.mkdir(parents=True)
     save_file(_tensors(model.state_dict()), str(tmp / "model.safetensors"))
     save_file(_tensors(ema_state if ema_state is not None else model.state_dict()), str(tmp / "ema.safetensors"))
+    files = {n: file_hash(tmp / n) for n in WEIGHTS}
     manifest = {"format": FORMAT, "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
-                "model_config": model.cfg.__dict__.copy(), **manifest,
-                "hash": file_hash(tmp / "model.safetensors")}
+                "model_config": model.cfg.__dict__.copy(), **manifest, "files": files, "hash": weights_hash(files)}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
     if resume_state is not None:
         torch.save(resume_state, tmp / "optimizer.pt")
@@ -77,13 +98,16 @@ def resolve(path: str | Path) -> Path:
 
 
 def load_checkpoint(path: str | Path, weights: str = "ema", device: str | torch.device = "cpu"):
-    """Return (model, manifest) of a checkpoint; weights = 'ema' (default, for sampling) or 'model'."""
+    """Return (model, manifest) of a checkpoint; weights = 'ema' (default, for sampling) or 'model'.
+
+    The weight file is checked against the manifest's sha256 ("files"; manifests older than it load unchecked).
+    """
     path = resolve(path)
     manifest = read_manifest(path)
     if weights not in ("ema", "model"):
         raise ValueError(f"weights must be 'ema' or 'model', got {weights!r}")
     model = FlowModel(model_config(manifest["model_config"]))
-    model.load_state_dict(load_file(str(path / f"{weights}.safetensors")))
+    model.load_state_dict(load_weights(path, f"{weights}.safetensors", manifest))
     model.sample_config = SampleConfig(**manifest.get("sampler", {}))
     model.checkpoint_hash = manifest["hash"]
     return model.to(device).eval(), manifest

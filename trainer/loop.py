@@ -18,7 +18,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from . import distributed as D
-from .checkpoints import latest, mark_last, save_checkpoint
+from .checkpoints import latest, load_weights, mark_last, read_manifest, save_checkpoint
 from .config import SampleConfig
 
 
@@ -91,13 +91,13 @@ def fit(cfg, model, objective: torch.nn.Module, dataset, step_fn: Callable, mani
     start, metrics = 0, {}
     last = latest(out) if cfg.resume else None
     if last is not None and (last / "optimizer.pt").exists():
-        from safetensors.torch import load_file
         state = torch.load(last / "optimizer.pt", map_location="cpu", weights_only=False)
         if state.get("stage") != cfg.stage:
             raise ValueError(f"{out} holds a {state.get('stage')!r} run, not {cfg.stage!r}: "
                              "use another --out, or --no-resume to train over it")
-        model.load_state_dict(load_file(str(last / "model.safetensors")))
-        ema.state = {k: v.to(device) for k, v in load_file(str(last / "ema.safetensors")).items()}
+        saved = read_manifest(last)
+        model.load_state_dict(load_weights(last, "model.safetensors", saved))
+        ema.state = {k: v.to(device) for k, v in load_weights(last, "ema.safetensors", saved).items()}
         opt.load_state_dict(state["optimizer"])
         start, metrics = state["step"], state.get("metrics", {})
         if D.is_main():
