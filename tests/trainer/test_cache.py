@@ -41,3 +41,92 @@ def test_concat_and_subset(tiny_cache):
     ds = load_cache(tiny_cache)
     both = concat([ds, ds.subset(range(4))])
     assert len(both) == 36 and "+" in both.snapshot
+
+
+def _small(out, **kw) -> DataConfig:
+    base = dict(out=str(out), kind="composite", n=10, primitives=3, grid=8, render_size=48, image_size=16,
+                seed=5, shard_size=4)
+    return DataConfig(**{**base, **kw})
+
+
+def test_cache_is_memory_mapped_shard_folders(tiny_cache):
+    from trainer.data.arrays import ShardedArray
+    ds = load_cache(tiny_cache)
+    assert isinstance(ds.arrays["views"], ShardedArray) and len(ds.arrays["views"].parts) == 2
+    assert all(isinstance(p, np.memmap) for p in ds.arrays["views"].parts)
+    assert sorted(p.name for p in (tiny_cache / "shard-00000").iterdir()) == sorted(
+        f"{k}.npy" for k in ("views", "occ", "rotation", "translation", "scale", "layout_mask", "visible", "shape_id"))
+
+
+def test_sharded_array_indexes_like_one_array():
+    from trainer.data.arrays import ShardedArray
+    whole = np.arange(30).reshape(10, 3)
+    a = ShardedArray([whole[:4], whole[4:5], whole[5:]])
+    assert len(a) == 10 and a.shape == (10, 3)
+    for index in (3, -1, slice(2, 9, 3), [9, 0, 4, 4], np.array([[1, 5], [6, 2]])):
+        assert np.array_equal(a[index], whole[index]), index
+    assert np.array_equal(np.asarray(a), whole) and np.array_equal(np.unique(a, axis=0), whole)
+    with pytest.raises(IndexError):
+        a[[10]]
+
+
+def test_interrupted_prepare_resumes_to_the_same_cache(tmp_path, monkeypatch):
+    from trainer.data import cache
+    whole = prepare(_small(tmp_path / "whole"), progress=False)
+    write = cache.ShardWriter.write
+
+    def killed_after_two(self, shard, arrays):
+        write(self, shard, arrays)
+        if shard == 1:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(cache.ShardWriter, "write", killed_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        prepare(_small(tmp_path / "part"), progress=False)
+    assert not (tmp_path / "part/index.json").exists()
+    with pytest.raises(FileNotFoundError, match="run the same command again to resume"):
+        load_cache(tmp_path / "part")
+    monkeypatch.undo()
+    made = []
+    monkeypatch.setattr(cache.ShardWriter, "write", lambda self, shard, arrays: (made.append(shard), write(self, shard, arrays)))
+    resumed = prepare(_small(tmp_path / "part"), progress=False)
+    assert made == [2] and resumed["snapshot"] == whole["snapshot"] and resumed["n"] == 10
+    a, b = load_cache(tmp_path / "whole"), load_cache(tmp_path / "part")
+    for k in a.arrays:
+        assert np.array_equal(np.asarray(a.arrays[k]), np.asarray(b.arrays[k])), k
+    assert not (tmp_path / "part" / cache.PROGRESS).exists()
+
+
+def test_prepare_keeps_a_finished_cache_and_refuses_other_settings(tmp_path, monkeypatch):
+    from trainer.data import cache
+    first = prepare(_small(tmp_path / "c"), progress=False)
+    monkeypatch.setattr(cache, "composite", lambda *a, **k: pytest.fail("a finished cache was regenerated"))
+    assert prepare(_small(tmp_path / "c"), progress=False) == first
+    with pytest.raises(ValueError, match="other settings"):
+        prepare(_small(tmp_path / "c", seed=6), progress=False)
+
+
+def test_partial_cache_of_other_settings_is_refused(tmp_path, monkeypatch):
+    from trainer.data import cache
+    write = cache.ShardWriter.write
+
+    def killed(self, shard, arrays):
+        write(self, shard, arrays)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cache.ShardWriter, "write", killed)
+    with pytest.raises(KeyboardInterrupt):
+        prepare(_small(tmp_path / "c"), progress=False)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"other settings \(n, settings differ\)"):
+        prepare(_small(tmp_path / "c", n=12), progress=False)
+
+
+def test_earlier_npz_caches_still_load(tmp_path):
+    occ = pack_occ(np.random.default_rng(0).random((3, 8, 8, 8)) > 0.5)
+    arrays = {"views": np.zeros((3, 2, 4, 16, 16), np.uint8), "occ": occ, "rotation": np.eye(3)[None].repeat(3, 0),
+              "translation": np.zeros((3, 3), np.float32), "scale": np.ones(3, np.float32),
+              "layout_mask": np.ones((3, 3), np.float32)}
+    np.savez(tmp_path / "shard-00000.npz", **arrays)
+    (tmp_path / "index.json").write_text(json.dumps({"grid": 8, "image_size": 16, "n": 3, "snapshot": "old",
+                                                     "shards": ["shard-00000.npz"]}))
+    ds = load_cache(tmp_path)
+    assert len(ds) == 3 and np.array_equal(ds.batch([1])["occ"][0].numpy().astype(bool), unpack_occ(occ, 8)[1])

@@ -1,4 +1,4 @@
-"""In-memory datasets of equal-length numpy arrays, served as batches of tensors."""
+"""Datasets of equal-length numpy arrays (in memory or memory-mapped shards), served as batches of tensors."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,6 +7,46 @@ import torch
 from .pack import unpack_occ
 
 SKIP = ("visible", "shape_id")
+
+
+class ShardedArray:
+    """Several (n_i, ...) arrays (memory-mapped shards) read as one (N, ...) array.
+
+    Indexing with an int, a slice or an index array reads only those rows; np.asarray(a)
+    reads everything (what np.unique or np.concatenate of a plain array would do).
+    """
+
+    def __init__(self, parts):
+        self.parts = list(parts)
+        self.offsets = np.cumsum([0] + [len(p) for p in self.parts])
+        self.shape = (int(self.offsets[-1]),) + tuple(self.parts[0].shape[1:])
+        self.dtype = self.parts[0].dtype
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            index = np.arange(len(self))[index]
+        idx = np.asarray(index, dtype=np.int64)
+        flat = np.where(idx < 0, idx + len(self), idx).reshape(-1)
+        if flat.size and (flat.min() < 0 or flat.max() >= len(self)):
+            raise IndexError(f"row index out of range for {len(self)} rows")
+        shard = np.searchsorted(self.offsets, flat, side="right") - 1
+        out = np.empty((len(flat),) + self.shape[1:], self.dtype)
+        for s in np.unique(shard):
+            sel = shard == s
+            out[sel] = self.parts[s][flat[sel] - self.offsets[s]]
+        return out.reshape(idx.shape + self.shape[1:])
+
+    def __array__(self, dtype=None, copy=None):
+        a = np.concatenate([np.asarray(p) for p in self.parts])
+        return a if dtype is None else a.astype(dtype)
+
+    @staticmethod
+    def join(arrays) -> "ShardedArray":
+        """One array of the rows of several (plain or sharded) arrays, nothing copied."""
+        return ShardedArray([p for a in arrays for p in (a.parts if isinstance(a, ShardedArray) else [a])])
 
 
 class ArrayDataset:
@@ -44,5 +84,5 @@ def concat(datasets: list[ArrayDataset]) -> ArrayDataset:
     for d in datasets[1:]:
         if (d.grid, d.image_size, sorted(d.arrays)) != (a.grid, a.image_size, sorted(a.arrays)):
             raise ValueError(f"cannot mix datasets {a.snapshot} and {d.snapshot}: grid, image size or fields differ")
-    arrays = {k: np.concatenate([d.arrays[k] for d in datasets]) for k in a.arrays}
+    arrays = {k: ShardedArray.join([d.arrays[k] for d in datasets]) for k in a.arrays}
     return ArrayDataset(arrays, a.grid, a.image_size, "+".join(d.snapshot for d in datasets))
