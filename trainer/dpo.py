@@ -5,10 +5,12 @@ flow errors m = ||v - v_theta(x_t, c, t)||^2 (policy) and r (the frozen referenc
 
     loss = -log sigmoid( -(beta / 2) * [ (m_w - r_w) - (m_l - r_l) ] )  [+ sft_weight * m_w]
 
-The implicit rewards, logged under TRL's names, are rewards/chosen = -(beta/2)(m_w - r_w),
-rewards/rejected = -(beta/2)(m_l - r_l), rewards/margins = chosen - rejected and
-rewards/accuracies = mean[chosen > rejected] with ties counted as 1/2 (so policy = reference
-gives exactly 0.5 and loss log 2). No condition dropout: DPO tunes the conditional model.
+The logged `loss` is the optimized one (the whole line above), with its parts `loss/dpo` (the
+DPO term) and `loss/sft` (mean m_w). The implicit rewards, logged under TRL's names, are
+rewards/chosen = -(beta/2)(m_w - r_w), rewards/rejected = -(beta/2)(m_l - r_l),
+rewards/margins = chosen - rejected and rewards/accuracies = mean[chosen > rejected] with ties
+counted as 1/2 (so policy = reference gives exactly 0.5 and loss/dpo log 2). No condition
+dropout: DPO tunes the conditional model.
 """
 from __future__ import annotations
 
@@ -31,10 +33,17 @@ def dpo_loss(m_w, m_l, r_w, r_l, beta: float):
     return -F.logsigmoid(chosen - rejected), chosen, rejected
 
 
-def dpo_metrics(loss, chosen, rejected, m_w, m_l, r_w, r_l, prefix: str = "") -> dict:
-    """TRL-named metrics of one batch."""
+def dpo_total(loss, m_w, sft_weight: float) -> torch.Tensor:
+    """The optimized loss: mean DPO term + sft_weight * mean winner flow error."""
+    return loss.mean() + sft_weight * m_w.mean()
+
+
+def dpo_metrics(loss, chosen, rejected, m_w, m_l, r_w, r_l, sft_weight: float = 0.0, prefix: str = "") -> dict:
+    """TRL-named metrics of one batch; `loss` is the optimized total, `loss/dpo` + sft_weight * `loss/sft`."""
     margin = chosen - rejected
-    return {f"{prefix}loss": loss.mean().item(),
+    return {f"{prefix}loss": dpo_total(loss, m_w, sft_weight).item(),
+            f"{prefix}loss/dpo": loss.mean().item(),
+            f"{prefix}loss/sft": m_w.mean().item(),
             f"{prefix}rewards/chosen": chosen.mean().item(),
             f"{prefix}rewards/rejected": rejected.mean().item(),
             f"{prefix}rewards/margins": margin.mean().item(),
@@ -64,8 +73,8 @@ def dpo_step(cfg, model, ref_objective):
         with torch.no_grad():
             r_w, r_l = ref_objective(*inputs, repeat=2).chunk(2)
         loss, chosen, rejected = dpo_loss(m_w, m_l, r_w, r_l, cfg.beta)
-        total = loss.mean() + cfg.sft_weight * m_w.mean()
-        return total, dpo_metrics(loss, chosen, rejected, m_w, m_l, r_w, r_l)
+        logs = dpo_metrics(loss, chosen, rejected, m_w, m_l, r_w, r_l, cfg.sft_weight)
+        return dpo_total(loss, m_w, cfg.sft_weight), logs
     return step_fn
 
 
@@ -84,7 +93,7 @@ def dpo_eval_fn(cfg, model, ref_objective, dataset, n_batches: int = 4):
             m_w, m_l = objective(*inputs, repeat=2).chunk(2)
             r_w, r_l = ref_objective(*inputs, repeat=2).chunk(2)
             loss, c, r = dpo_loss(m_w, m_l, r_w, r_l, cfg.beta)
-            parts.append(dpo_metrics(loss, c, r, m_w, m_l, r_w, r_l, "eval_"))
+            parts.append(dpo_metrics(loss, c, r, m_w, m_l, r_w, r_l, cfg.sft_weight, prefix="eval_"))
         model.train()
         return {k: sum(p[k] for p in parts) / len(parts) for k in parts[0]}
     return fn

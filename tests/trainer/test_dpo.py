@@ -36,7 +36,22 @@ def test_policy_equal_to_reference_gives_log2_and_half_accuracy(tiny_ckpt, tiny_
     loss, c, r = dpo_loss(m_w, m_l, r_w, r_l, cfg.beta)
     logs = dpo_metrics(loss, c, r, m_w, m_l, r_w, r_l)
     assert logs["loss"] == pytest.approx(math.log(2)) and logs["rewards/accuracies"] == 0.5
+    assert logs["loss/dpo"] == logs["loss"]                     # sft_weight = 0: the total is the DPO term
     assert logs["rewards/margins"] == 0.0 and logs["model_mse"] == logs["ref_mse"]
+
+
+def test_the_logged_loss_is_the_optimized_one_with_its_parts(tiny_ckpt, tiny_cache):
+    policy, _ = load_checkpoint(tiny_ckpt, weights="model")      # differs from the EMA reference
+    ref, _ = load_checkpoint(tiny_ckpt)
+    ds, cfg = pair_dataset(tiny_cache), DPOConfig(config="tiny", sft_weight=0.5, batch_size=8)
+    ref_obj = FlowObjective(ref, loss_weights(cfg))
+    total, logs = dpo.dpo_step(cfg, policy, ref_obj)(FlowObjective(policy, loss_weights(cfg)), ds.batch(range(8)),
+                                                     step_generator(0, 0, 0))
+    assert logs["loss/sft"] > 0 and logs["loss/dpo"] != pytest.approx(math.log(2))
+    assert logs["loss"] == pytest.approx(total.item()) == pytest.approx(logs["loss/dpo"] + 0.5 * logs["loss/sft"])
+    ev = dpo.dpo_eval_fn(cfg, policy, ref_obj, ds, n_batches=2)(policy)
+    assert ev["eval_loss"] == pytest.approx(ev["eval_loss/dpo"] + 0.5 * ev["eval_loss/sft"])
+    assert {"eval_rewards/chosen", "eval_rewards/margins", "eval_rewards/accuracies"} <= set(ev)
 
 
 def pair_dataset(tiny_cache, out=None):
