@@ -1,7 +1,7 @@
 """trainer: the geometry flow model of the 3D data engine (PyTorch only, no Django).
 
 A conditional rectified flow over (coarse occupancy in a VAE latent, layout R/t/s), conditioned
-on a crop view and a full view of the image with the object mask. t = 1 is noise, t = 0 data.
+on a crop view and a full view of the image with the object mask. The time convention: see trainer.flow.
 
 Stages, each a config dataclass (trainer/config.py) and a CLI subcommand:
 

@@ -169,7 +169,7 @@ class SampleConfig:
     steps: int = _f(25, "Euler steps (flow mode); shortcut mode uses shortcut_steps.")
     shortcut_steps: int = _f(4, "Steps in shortcut mode.")
     cfg: float = _f(2.0, "Classifier-free guidance weight w: v = v_u + w (v_c - v_u).")
-    cfg_interval: list = _f([0.0, 0.95], "Apply CFG only for t in [lo, hi] (t = 1 is noise).")
+    cfg_interval: list = _f([0.0, 0.95], "Apply CFG only for t in [lo, hi] (the time convention: see trainer.flow).")
     rescale_t: float = _f(3.0, "Rescaled schedule t' = r t / (1 + (r - 1) t); 1 = uniform.")
     threshold: float = _f(0.5, "Occupancy threshold on the decoded probabilities.")
 

@@ -2,7 +2,7 @@
 
 The model takes the step size d (0 = flow matching); its embedding starts at zero so the student
 begins as its teacher. Each batch mixes:
-  * (1 - shortcut_frac): flow matching, target v = eps - x0, d = 0, condition dropout as usual;
+  * (1 - shortcut_frac): flow matching (target v: see trainer.flow), d = 0, condition dropout as usual;
   * shortcut_frac: self-consistency for one step of size 2d from two half steps of size d:
         v1 = u(x_t, t, d),  x' = x_t - d v1,  v2 = u(x', t - d, d),  target = (v1 + v2) / 2,
     trained with the model told 2d. The levels 2d = 2^-(k-1), k = 1..min_step_log2, are spread

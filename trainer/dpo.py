@@ -1,4 +1,4 @@
-"""Flow-matching DPO (the Diffusion-DPO form, Wallace et al. 2023, with t = 1 as noise).
+"""Flow-matching DPO (the Diffusion-DPO form, Wallace et al. 2023; time: see trainer.flow).
 
 Winner w and loser l share the condition c, the time t and the noise eps. With per-sample
 flow errors m = ||v - v_theta(x_t, c, t)||^2 (policy) and r (the frozen reference, the SFT checkpoint):

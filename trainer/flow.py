@@ -1,8 +1,11 @@
-"""Rectified-flow path and losses (t = 1 is noise, t = 0 is data).
+"""Rectified-flow path and losses.
 
-    x_t = (1 - t) x_0 + t eps,    eps ~ N(0, I),    v = dx_t/dt = eps - x_0.
+The time convention (stated here only; the rest of trainer refers to it as "see trainer.flow"):
+t = 1 is noise, t = 0 is data (as TRELLIS / SAM 3D), on the straight path
 
-Sampling integrates from t = 1 down to t = 0:  x_{t - dt} = x_t - dt * v_theta(x_t, t).
+    x_t = (1 - t) x_0 + t eps,    eps ~ N(0, I),    v = dx_t/dt = eps - x_0,
+
+and sampling integrates from t = 1 down to t = 0:  x_{t - dt} = x_t - dt * v_theta(x_t, t).
 Training draws t from the logit-normal: t = sigmoid(n), n ~ N(mean, std^2) (SD3).
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@ streams meet only in a joint self-attention, whose keys/values also include the 
 tokens (projected per block, as in MM-DiT). So shape-only data trains shape without layout
 (its layout loss is masked), and layout can be fine-tuned with the shape stream frozen.
 
-Time convention: t = 1 is pure noise, t = 0 is data (TRELLIS / SAM 3D).
+Time t follows the time convention (see trainer.flow).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sampling: Euler integration from t = 1 (noise) to t = 0 (data).
+"""Sampling: Euler integration from noise to data (the time convention: see trainer.flow).
 
 Flow mode:      rescaled grid t_i' = r u_i / (1 + (r - 1) u_i), u_i = 1 - i/steps (TRELLIS), and
                 classifier-free guidance v = v_u + w (v_c - v_u) applied only for t in the

@@ -7,6 +7,7 @@ W = {"shape": 1.0, "rotation": 0.1, "translation": 1.0, "scale": 0.1}
 
 
 def test_time_convention_t1_is_noise_t0_is_data():
+    """The time convention of trainer.flow: x_0 is data, x_1 the noise, the target v = eps - x0."""
     x0, eps = torch.full((2, 3), 5.0), torch.full((2, 3), -1.0)
     assert torch.equal(interpolate(x0, eps, torch.ones(2)), eps)
     assert torch.equal(interpolate(x0, eps, torch.zeros(2)), x0)
@@ -33,12 +34,15 @@ def test_logit_normal_is_in_open_unit_interval_with_median_half():
     assert abs(t.median().item() - 0.5) < 0.02
 
 
-@pytest.mark.parametrize("t", [0.1, 0.5, 0.9])
-def test_exact_velocity_recovers_data_in_one_step(t):
-    x0, eps = torch.randn(3, 5), torch.randn(3, 5)
-    tt = torch.full((3,), t)
-    xt = interpolate(x0, eps, tt)
-    assert torch.allclose(xt - t * (eps - x0), x0, atol=1e-6)
+@pytest.mark.parametrize("t", [1.0, 0.9, 0.5, 0.1])
+def test_one_euler_step_of_the_true_velocity_lands_on_the_data(t):
+    """The sampler's step x_{t - dt} = x_t - dt v, with dt = t and v the training target, reaches x0."""
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.randn(3, 5, generator=g), torch.randn(3, 5, generator=g)
+    l0, leps = torch.randn(3, 10, generator=g), torch.randn(3, 10, generator=g)
+    fb = make_flow_batch(x0, l0, torch.full((3,), t), eps, leps)
+    assert torch.allclose(fb.x_shape - t * fb.v_shape, x0, atol=1e-6)
+    assert torch.allclose(fb.x_layout - t * fb.v_layout, l0, atol=1e-6)
 
 
 def test_training_tau_covers_the_times_where_the_sampler_steps():
