@@ -13,22 +13,27 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .data.arrays import GatheredArray, unique_rows
 from .data.pack import unpack_occ
 
 
 @torch.no_grad()
 def attach_latents(model, dataset, batch_size: int = 32, progress: bool = True):
-    """Add latent (and latent_rejected for pairs) arrays, (N, C, g, g, g) float32, to the dataset in place."""
+    """Add latent (and latent_rejected for pairs) arrays, (N, C, g, g, g) float32, to the dataset in place.
+
+    Each distinct occupancy is encoded once and its latent stored once (a GatheredArray), and the
+    occupancies are read in chunks, so a memory-mapped cache is not loaded whole.
+    """
     device = next(model.parameters()).device
     was = model.training
     model.eval()
     for occ_key in [k for k in dataset.arrays if k.startswith("occ")]:
         key = occ_key.replace("occ", "latent")
-        packed, inverse = np.unique(dataset.arrays[occ_key], axis=0, return_inverse=True)   # (U, G^3/8), (N,)
+        reps, inverse = unique_rows(dataset.arrays[occ_key])                   # (U,), (N,)
         parts = []
-        for s in tqdm(range(0, len(packed), batch_size), desc=f"encode {key}", disable=not progress):
-            occ = torch.from_numpy(unpack_occ(packed[s:s + batch_size], dataset.grid)).float().to(device)
-            parts.append(model.vae.to_latent(occ).float().cpu().numpy())
-        dataset.arrays[key] = np.concatenate(parts)[inverse.reshape(-1)]
+        for s in tqdm(range(0, len(reps), batch_size), desc=f"encode {key}", disable=not progress):
+            occ = torch.from_numpy(unpack_occ(dataset.arrays[occ_key][reps[s:s + batch_size]], dataset.grid))
+            parts.append(model.vae.to_latent(occ.float().to(device)).float().cpu().numpy())
+        dataset.arrays[key] = GatheredArray(np.concatenate(parts), inverse)
     model.train(was)
     return dataset

@@ -49,6 +49,41 @@ class ShardedArray:
         return ShardedArray([p for a in arrays for p in (a.parts if isinstance(a, ShardedArray) else [a])])
 
 
+class GatheredArray:
+    """Rows table[index[i]]: a per-row view of a table of distinct rows, stored once (e.g. the latents
+    of a dataset that draws each library shape many times)."""
+
+    def __init__(self, table: np.ndarray, index: np.ndarray):
+        self.table, self.index = table, np.asarray(index, dtype=np.int64)
+        self.shape, self.dtype = (len(self.index),) + table.shape[1:], table.dtype
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, index):
+        return self.table[self.index[index]]
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.table[self.index]
+        return a if dtype is None else a.astype(dtype)
+
+
+def unique_rows(a, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """(first row of each distinct value (U,), inverse (N,)) of an (N, K) array, read chunk by chunk,
+    so a memory-mapped array is never loaded whole; rows are told apart by their sha1."""
+    import hashlib
+    first: dict[bytes, int] = {}
+    reps, inverse = [], np.empty(len(a), np.int64)
+    for s in range(0, len(a), chunk):
+        for j, row in enumerate(np.ascontiguousarray(a[s:s + chunk])):
+            key = hashlib.sha1(row.tobytes()).digest()
+            if key not in first:
+                first[key] = len(reps)
+                reps.append(s + j)
+            inverse[s + j] = first[key]
+    return np.asarray(reps, np.int64), inverse
+
+
 class ArrayDataset:
     """Rows of `arrays` (dict name -> (N, ...) array). Keys starting with 'occ' are packed bits."""
 
