@@ -17,7 +17,8 @@ Stages, each a config dataclass (trainer/config.py) and a CLI subcommand:
     python -m trainer bench    --work var/bench           # prints JSON
     torchrun --nproc_per_node 2 -m trainer sft ...        # DDP (gloo on CPU, nccl on GPU)
 
-Running a stage again with the same --out resumes from its last checkpoint. Entry points for the
+Running a stage again with the same --out resumes from its last checkpoint, and `prepare` again
+resumes at its first unfinished shard (caches are memory-mapped, so they may exceed RAM). Entry points for the
 rest of the product: `checkpoints.load_checkpoint`, `sampling.sample`, `rewards.implicit_reward`
 (with `rewards.load_reward_models`), and `metrics`.
 """
