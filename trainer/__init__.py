@@ -14,6 +14,7 @@ Stages, each a config dataclass (trainer/config.py) and a CLI subcommand:
     python -m trainer distill  --config cpu --init var/runs/dpo --data var/data/mid --out var/runs/distill
     python -m trainer evaluate --ckpt var/runs/dpo --baseline var/runs/sft --data var/data/heldout --out report.json
     python -m trainer sample   --ckpt var/runs/distill --image img.png --mask mask.png --mode shortcut
+    python -m trainer sft      --config var/runs/sft/last --seed 1 --out var/runs/sft-seed1   # a saved run's config
     python -m trainer bench    --work var/bench           # prints JSON
     torchrun --nproc_per_node 2 -m trainer sft ...        # DDP (gloo on CPU, nccl on GPU)
 

@@ -1,16 +1,23 @@
 """`python -m trainer {prepare,pretrain,sft,dpo,distill,evaluate,sample,bench}`: flags built from the configs.
 
 Each flag is a config field (`--batch-size` sets `batch_size`) with the field's help text.
-`--config tiny|cpu|gpu` picks a model preset and the stage defaults that go with it; flags
-given on the command line override them. The resolved config is saved in every checkpoint.
+`--config` gives the defaults, and flags given on the command line override them. It is either
+a preset, tiny|cpu|gpu (prepare and the training stages: the model and the stage defaults that go
+with it), or a JSON file: an object of the command's fields (for the training stages its
+"config" field names the preset), or a checkpoint (manifest.json, its folder, a run folder or
+its `last` file), whose saved config gives the fields the command has, all but the stage name
+(the command or --stage sets that). So `sft --config runs/sft/last` repeats a run.
+The resolved config is saved in every checkpoint.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
+from pathlib import Path
 
-from .config import DataConfig, DistillConfig, DPOConfig, EvalConfig, MODEL_PRESETS, TrainConfig
+from .config import DataConfig, DistillConfig, DPOConfig, EvalConfig, MODEL_PRESETS, SampleRunConfig, TrainConfig
 
 # Stage defaults per preset; anything given on the command line wins.
 DATA_PRESETS = {"tiny": dict(grid=16, render_size=64, image_size=32, n=128, primitives=14),
@@ -21,6 +28,9 @@ TRAIN_PRESETS = {"tiny": dict(batch_size=8, steps=100, vae_steps=100, lr=1e-3, w
                  "gpu": dict(batch_size=256, steps=200000, vae_steps=20000, lr=1e-4, warmup=2000, log_every=100, ckpt_every=5000)}
 STAGES = {"pretrain": (TrainConfig, {"stage": "pretrain"}), "sft": (TrainConfig, {"stage": "sft"}),
           "dpo": (DPOConfig, {}), "distill": (DistillConfig, {})}
+COMMANDS = {"prepare": DataConfig, **{k: cls for k, (cls, _) in STAGES.items()}, "evaluate": EvalConfig,
+            "sample": SampleRunConfig}
+PRESETS = ", ".join(sorted(MODEL_PRESETS))
 
 
 class CLIError(Exception):
@@ -45,11 +55,79 @@ def add_fields(parser: argparse.ArgumentParser, cls, skip=()) -> None:
             parser.add_argument(flag, type=type(default), **kw)
 
 
-def build(cls, args: argparse.Namespace, preset: dict, fixed: dict | None = None):
-    """cls(**preset, **fixed, **flags given) -- flags win."""
+def add_config(parser: argparse.ArgumentParser, presets: bool) -> None:
+    """Add --config: a preset (if the command has presets) or a JSON file of defaults."""
+    what = f"a preset ({PRESETS}) or " if presets else ""
+    parser.add_argument("--config", dest="config_arg", default=None, metavar="CONFIG",
+                        help=f"defaults: {what}a JSON file, an object of this command's fields or a checkpoint "
+                             "(folder, run folder or manifest.json) whose saved config to reuse; flags given win")
+
+
+def config_file(arg: str) -> tuple[Path, dict]:
+    """Return (path, JSON object) of a --config file, checkpoint folder, run folder or run's `last` file."""
+    path = Path(arg)
+    if path.name == "last" and path.is_file():       # runs/sft/last names the run's newest checkpoint
+        path = path.parent
+    if path.is_dir():
+        from .checkpoints import resolve
+        try:
+            path = resolve(path) / "manifest.json"
+        except FileNotFoundError as e:
+            raise CLIError(f"--config {arg}: {e}") from None
+    if not path.is_file():
+        raise CLIError(f"unknown --config {arg!r}: not a preset ({PRESETS}), a JSON file or a checkpoint")
+    try:
+        data = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CLIError(f"--config {path} is not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise CLIError(f"--config {path} holds a JSON {type(data).__name__}, not an object of fields")
+    return path, data
+
+
+def read_config(arg: str, cls, extra=()) -> dict:
+    """Return the `cls` field values (and `extra` keys) a --config file gives.
+
+    A checkpoint's manifest gives its saved config's fields that `cls` has, all but the stage name;
+    a plain JSON object must hold only `cls` fields, with values of their defaults' types.
+    """
+    path, data = config_file(arg)
+    fields = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+              for f in dataclasses.fields(cls)}
+    if isinstance(data.get("config"), dict):          # a checkpoint manifest: its resolved config
+        return {k: v for k, v in data["config"].items() if (k in fields or k in extra) and k != "stage"}
+    unknown = sorted(set(data) - set(fields) - set(extra))
+    if unknown:
+        raise CLIError(f"--config {path}: {cls.__name__} has no field {', '.join(map(repr, unknown))}; "
+                       "see --help for the fields")
+    wrong = [f"{k} must be {type(fields[k]).__name__}, not {v!r}" for k, v in data.items() if k in fields
+             and not isinstance(v, type(fields[k])) and not (isinstance(fields[k], float) and type(v) is int)]
+    if wrong:
+        raise CLIError(f"--config {path}: {'; '.join(wrong)}")
+    return data
+
+
+def defaults(command: str, arg: str | None) -> tuple[str, dict]:
+    """Return (preset name, field values) of a command's --config; a JSON file's "config" may name the preset."""
+    if arg is None:
+        return ("cpu" if command == "prepare" else "tiny"), {}
+    if arg in MODEL_PRESETS:
+        if command in ("evaluate", "sample"):
+            raise CLIError(f"{command} takes its model from --ckpt, so --config must be a JSON file of "
+                           f"{COMMANDS[command].__name__} fields, not the preset {arg!r}")
+        return arg, ({"config": arg} if command in STAGES else {})
+    values = read_config(arg, COMMANDS[command], extra=("config",) if command == "prepare" else ())
+    preset = values.pop("config", "cpu") if command == "prepare" else values.get("config", "tiny")
+    if preset not in MODEL_PRESETS:
+        raise CLIError(f"--config {arg}: unknown preset {preset!r}; choose one of {PRESETS}")
+    return preset, values
+
+
+def build(cls, args: argparse.Namespace, values: dict):
+    """cls(**values, **flags given) -- flags win."""
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
     try:
-        return cls(**{**preset, **(fixed or {}), **given})
+        return cls(**{**values, **given})
     except (TypeError, AssertionError, ValueError) as e:
         raise CLIError(f"invalid {cls.__name__}: {e}") from e
 
@@ -58,23 +136,10 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m trainer", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("prepare", help="render shapes / composites into a data cache")
-    s.add_argument("--config", default="cpu", choices=sorted(MODEL_PRESETS), help="size preset (default: cpu)")
-    add_fields(s, DataConfig)
-    for name, (cls, _) in STAGES.items():
+    for name, cls in COMMANDS.items():
         s = sub.add_parser(name, help=(cls.__doc__ or "").splitlines()[0])
-        add_fields(s, cls)
-    s = sub.add_parser("evaluate", help=EvalConfig.__doc__)
-    add_fields(s, EvalConfig)
-    s = sub.add_parser("sample", help="sample shapes and poses for one image + mask")
-    s.add_argument("--ckpt", required=True, help="checkpoint folder (or run folder with a 'last' file)")
-    s.add_argument("--image", required=True, help="RGB image file")
-    s.add_argument("--mask", required=True, help="mask image file (non-zero = object)")
-    s.add_argument("--n", type=int, default=4, help="number of samples (default: 4)")
-    s.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
-    s.add_argument("--mode", default="flow", choices=["flow", "shortcut"], help="sampler (default: flow)")
-    s.add_argument("--steps", type=int, default=None, help="sampling steps (default: from the checkpoint)")
-    s.add_argument("--out", default="var/samples", help="output folder (default: var/samples)")
+        add_config(s, presets=name not in ("evaluate", "sample"))
+        add_fields(s, cls, skip=("config",))      # TrainConfig.config (the preset) is set through --config
     s = sub.add_parser("bench", help="benchmark the cpu config; prints JSON")
     s.add_argument("--work", default="var/bench", help="scratch folder for data and runs (default: var/bench)")
     s.add_argument("--scale", type=float, default=1.0, help="multiply every step/sample count (0.1 = smoke run)")
@@ -84,39 +149,45 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(argv=None) -> int:
-    args = parser().parse_args(argv)
+def config_for(args: argparse.Namespace):
+    """Return the config of a parsed command: preset < stage defaults < --config file < flags given."""
+    preset_name, values = defaults(args.command, args.config_arg)
     if args.command == "prepare":
-        from .data.cache import prepare
-        from .pairs import prepare_pairs
-        cfg = build(DataConfig, args, DATA_PRESETS[args.config])
-        index = prepare_pairs(cfg) if cfg.kind == "pairs" else prepare(cfg)
-        print(f"wrote {index['n']} {cfg.kind} samples in {len(index['shards'])} shards to {cfg.out}")
-    elif args.command in STAGES:
+        return build(DataConfig, args, {**DATA_PRESETS[preset_name], **values})
+    if args.command in STAGES:
         cls, fixed = STAGES[args.command]
-        preset_name = getattr(args, "config", "tiny")
-        if preset_name not in MODEL_PRESETS:
-            raise CLIError(f"unknown --config {preset_name!r}; choose one of {sorted(MODEL_PRESETS)}")
         preset = dict(TRAIN_PRESETS[preset_name])
         if args.command != "pretrain":   # post-training stages keep their own lr / steps defaults
             preset = {k: v for k, v in preset.items() if k not in ("lr", "steps", "warmup", "vae_steps")}
-        cfg = build(cls, args, preset, fixed)
+        return build(cls, args, {**preset, **fixed, **values})
+    return build(COMMANDS[args.command], args, values)
+
+
+def run(argv=None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "bench":
+        from .bench import main as bench_main
+        bench_main(args)
+        return 0
+    cfg = config_for(args)
+    if args.command == "prepare":
+        from .data.cache import prepare
+        from .pairs import prepare_pairs
+        index = prepare_pairs(cfg) if cfg.kind == "pairs" else prepare(cfg)
+        print(f"wrote {index['n']} {cfg.kind} samples in {len(index['shards'])} shards to {cfg.out}")
+    elif args.command in STAGES:
         train = {"pretrain": "sft", "sft": "sft", "dpo": "dpo", "distill": "distill"}[args.command]
         module = __import__(f"trainer.{train}", fromlist=["train"])
         module.train(cfg)
         print(f"done: {cfg.out}/last")
     elif args.command == "evaluate":
         from .evaluate import evaluate
-        cfg = build(EvalConfig, args, {})
         report = evaluate(cfg)
         print(f"wrote {cfg.out}: " + ", ".join(f"{k}={v:.4g}" for k, v in report["ckpt"]["metrics"].items()))
     elif args.command == "sample":
         from .sample_cli import sample_to_folder
-        for path in sample_to_folder(args.ckpt, args.image, args.mask, args.n, args.seed, args.mode, args.steps, args.out):
+        for path in sample_to_folder(cfg):
             print(path)
-    elif args.command == "bench":
-        from .bench import main as bench_main
-        bench_main(args)
     return 0
 
 

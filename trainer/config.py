@@ -192,6 +192,23 @@ class EvalConfig:
     progress: bool = _f(True, "Show tqdm progress bars.")
 
 
+@dataclass
+class SampleRunConfig:
+    """`sample`: sample shapes and poses for one image + mask, written as .npz (+ .ply surface)."""
+
+    ckpt: str = _f("", "Checkpoint folder, or a run folder with a 'last' file (required).")
+    image: str = _f("", "RGB image file (required).")
+    mask: str = _f("", "Mask image file, non-zero = object (required).")
+    n: int = _f(4, "Number of samples.")
+    seed: int = _f(0, "Seed.")
+    mode: str = _f("flow", "Sampler: flow | shortcut.")
+    steps: int = _f(0, "Sampling steps (0 = the checkpoint's sampler settings).")
+    out: str = _f("var/samples", "Output folder.")
+
+    def __post_init__(self):
+        assert self.mode in ("flow", "shortcut"), f"unknown mode {self.mode!r}: use 'flow' or 'shortcut'"
+
+
 def to_dict(cfg) -> dict:
     """Return the config as a JSON-able dict (for manifests)."""
     return dataclasses.asdict(cfg)

@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image
 
 from .checkpoints import load_checkpoint
+from .config import SampleRunConfig
 from .sampling import sample
 
 
@@ -32,18 +33,20 @@ def _open_image(path: str, flag: str) -> Image.Image:
         raise ValueError(f"{flag} {path}: not a readable image ({e})") from None
 
 
-def sample_to_folder(ckpt: str, image: str, mask: str, n: int, seed: int, mode: str, steps, out: str) -> list[Path]:
+def sample_to_folder(cfg: SampleRunConfig) -> list[Path]:
     """Sample and write sample-XX.npz (occupancy, rotation, translation, scale) and sample-XX.ply."""
     import trimesh
-    model, _ = load_checkpoint(ckpt)
-    img = np.asarray(_open_image(image, "--image").convert("RGB"))
-    m = np.asarray(_open_image(mask, "--mask").convert("L")) > 0
+    if not (cfg.ckpt and cfg.image and cfg.mask):
+        raise ValueError("sample needs --ckpt, --image and --mask")
+    model, _ = load_checkpoint(cfg.ckpt)
+    img = np.asarray(_open_image(cfg.image, "--image").convert("RGB"))
+    m = np.asarray(_open_image(cfg.mask, "--mask").convert("L")) > 0
     if m.shape != img.shape[:2]:
-        raise ValueError(f"mask {mask} is {m.shape[::-1]} px but the image is {img.shape[1::-1]} px")
-    out_dir = Path(out)
+        raise ValueError(f"mask {cfg.mask} is {m.shape[::-1]} px but the image is {img.shape[1::-1]} px")
+    out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for i, r in enumerate(sample(model, img, m, n, seed, steps=steps, mode=mode)):
+    for i, r in enumerate(sample(model, img, m, cfg.n, cfg.seed, steps=cfg.steps or None, mode=cfg.mode)):
         p = out_dir / f"sample-{i:02d}.npz"
         np.savez(p, occupancy=r.occupancy, rotation=r.rotation, translation=r.translation, scale=r.scale)
         paths.append(p)

@@ -101,3 +101,67 @@ def test_bench_sampler_figures_pair_both_samplers_on_the_same_rows_and_seeds(tin
     rel = (out["shortcut_viou"] - out["flow_viou"]) / max(out["flow_viou"], 1e-9)
     assert abs(out["shortcut_viou_rel_diff"] - rel) < 1e-9
     assert out["shortcut_viou_rel_diff_se"] >= 0.0 and 0.0 < out["shortcut_over_flow_time"]
+
+
+def _config(argv):
+    from trainer.cli import config_for
+    return config_for(parser().parse_args(argv))
+
+
+def test_a_json_config_gives_defaults_and_flags_win(tmp_path):
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps({"config": "cpu", "steps": 7, "batch_size": 4, "data": ["a"], "stage": "midtrain"}))
+    cfg = _config(["sft", "--config", str(f), "--steps", "9"])
+    assert (cfg.config, cfg.steps, cfg.batch_size, cfg.data, cfg.stage) == ("cpu", 9, 4, ["a"], "midtrain")
+    assert cfg.log_every == 25                                   # the cpu preset named in the file
+    f.write_text(json.dumps({"data": "/held-out", "n": 3, "icp": False}))
+    cfg = _config(["evaluate", "--config", str(f), "--ckpt", "runs/x"])
+    assert (cfg.ckpt, cfg.data, cfg.n, cfg.icp) == ("runs/x", "/held-out", 3, False)
+    f.write_text(json.dumps({"ckpt": "runs/x", "image": "i.png", "mask": "m.png", "steps": 2}))
+    cfg = _config(["sample", "--config", str(f), "--n", "1"])
+    assert (cfg.ckpt, cfg.image, cfg.steps, cfg.n, cfg.mode) == ("runs/x", "i.png", 2, 1, "flow")
+    f.write_text(json.dumps({"config": "tiny", "n": 5}))
+    cfg = _config(["prepare", "--config", str(f)])
+    assert (cfg.n, cfg.grid, cfg.image_size) == (5, 16, 32)       # the tiny data preset named in the file
+
+
+def test_a_checkpoint_config_repeats_the_run(tiny_ckpt, tiny_cache, tmp_path):
+    step = (tiny_ckpt / "last").read_text().strip()
+    saved = json.loads((tiny_ckpt / step / "manifest.json").read_text())["config"]
+    for where in (tiny_ckpt / "last", tiny_ckpt, tiny_ckpt / step / "manifest.json"):
+        cfg = _config(["sft", "--config", str(where), "--out", str(tmp_path / "again")])
+        assert (cfg.steps, cfg.lr, cfg.batch_size, cfg.data, cfg.seed) == (
+            saved["steps"], saved["lr"], saved["batch_size"], [str(tiny_cache)], saved["seed"])
+        assert cfg.out == str(tmp_path / "again") and cfg.stage == "sft"   # the command names the stage
+    cfg = _config(["dpo", "--config", str(tiny_ckpt)])          # only the fields DPOConfig has, not the stage
+    assert (cfg.steps, cfg.stage, cfg.beta) == (saved["steps"], "dpo", 500.0)
+
+
+@pytest.mark.parametrize("argv,content,message", [
+    (["sft"], {"steps": 3, "stepz": 4, "lrr": 1}, "TrainConfig has no field 'lrr', 'stepz'"),
+    (["sft"], {"steps": "3"}, "steps must be int, not '3'"),
+    (["sample"], {"ckpt": "x", "mode": "fast"}, "unknown mode 'fast'"),
+    (["evaluate"], "{not json", "is not valid JSON"),
+    (["evaluate"], [1, 2], "holds a JSON list"),
+    (["prepare"], {"config": "huge"}, "unknown preset 'huge'"),
+])
+def test_a_bad_config_file_is_one_clear_line(tmp_path, capsys, argv, content, message):
+    f = tmp_path / "c.json"
+    f.write_text(content if isinstance(content, str) else json.dumps(content))
+    assert main([*argv, "--config", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["evaluate", "sample"])
+def test_a_preset_is_refused_where_the_model_comes_from_the_checkpoint(command, capsys):
+    assert main([command, "--config", "tiny", "--ckpt", "x"]) == 2
+    err = capsys.readouterr().err
+    assert f"{command} takes its model from --ckpt, so --config must be a JSON file" in err
+
+
+def test_a_missing_config_file_or_checkpoint_is_one_clear_line(tmp_path, capsys):
+    assert main(["evaluate", "--config", str(tmp_path / "nope.json")]) == 2
+    assert "unknown --config" in capsys.readouterr().err
+    assert main(["sft", "--config", str(tmp_path)]) == 2                 # a folder that is not a checkpoint
+    assert "no checkpoint at" in capsys.readouterr().err
