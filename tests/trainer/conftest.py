@@ -36,3 +36,26 @@ def tiny_ckpt(tmp_path_factory, tiny_cache):
     out = tmp_path_factory.mktemp("tiny_run")
     sft.train(tiny_train_config(out, tiny_cache))
     return out
+
+
+def assert_resume_is_exact(train, make_cfg, tmp_path) -> None:
+    """Train make_cfg(out) straight, and again crashed after its first checkpoint and resumed: the resumed
+    run continues from that checkpoint (each step logged once) and ends with the same weights, bit for bit."""
+    import json
+    import shutil
+
+    from safetensors.torch import load_file
+    full, crashed = tmp_path / "full", tmp_path / "crashed"
+    train(make_cfg(full))
+    train(make_cfg(crashed))
+    steps = sorted(p.name for p in crashed.glob("step-*"))
+    assert len(steps) >= 2, f"keep at least two checkpoints to crash between them, got {steps}"
+    for later in steps[1:]:                           # the crash: only the first checkpoint survives
+        shutil.rmtree(crashed / later)
+    (crashed / "last").write_text(steps[0])
+    train(make_cfg(crashed))
+    for name in ("model.safetensors", "ema.safetensors"):
+        a, b = load_file(str(full / steps[-1] / name)), load_file(str(crashed / steps[-1] / name))
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    logged = [json.loads(line)["step"] for line in (crashed / "log.jsonl").read_text().splitlines()]
+    assert logged == sorted(set(logged)), logged

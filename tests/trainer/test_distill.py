@@ -121,3 +121,10 @@ def test_distilled_checkpoint_samples_in_both_modes(tmp_path, tiny_ckpt, tiny_ca
     for mode in ("flow", "shortcut"):
         r = sample(model, image, mask, n=1, seed=0, mode=mode)[0]
         assert r.occupancy.shape == (16, 16, 16) and np.isfinite(r.occupancy).all()
+
+
+def test_resume_continues_bit_for_bit(tmp_path, tiny_ckpt, tiny_cache):
+    from .conftest import assert_resume_is_exact
+    assert_resume_is_exact(distill.train, lambda out: DistillConfig(
+        config="tiny", init=str(tiny_ckpt), out=str(out), data=[str(tiny_cache)], steps=4, batch_size=8,
+        min_step_log2=3, log_every=2, ckpt_every=2, keep_last=5, progress=False), tmp_path)

@@ -9,31 +9,42 @@ import torch
 
 import trainer
 
+from .test_dpo import pair_dataset
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(trainer.__file__)))
 SCRIPT = textwrap.dedent('''
     import os, sys, torch
-    from trainer import sft
-    from trainer.config import TrainConfig
-    out, data = sys.argv[1], sys.argv[2]
-    model, ema = sft.train(TrainConfig(config="tiny", out=out, data=[data], steps=4, vae_steps=2, batch_size=8,
-                                       lr=1e-3, warmup=1, log_every=2, ckpt_every=4, progress=False, threads=1))
+    from trainer import dpo, sft
+    from trainer.config import DPOConfig, TrainConfig
+    stage, out, data, init = sys.argv[1:5]
+    run = dict(config="tiny", out=out, data=[data], steps=4, batch_size=8, lr=1e-3, warmup=1, log_every=2,
+               ckpt_every=4, progress=False, threads=1)
+    if stage == "sft":
+        model, ema = sft.train(TrainConfig(stage="sft", vae_steps=2, **run))
+    else:
+        model, ema = dpo.train(DPOConfig(init=init, beta=50.0, sft_weight=0.1, **run))
     torch.save(model.state_dict(), os.path.join(out, "rank%s.pt" % os.environ["RANK"]))
 ''')
 
 
 @pytest.mark.slow
-def test_two_gloo_ranks_end_with_identical_weights(tmp_path, tiny_cache):
+@pytest.mark.parametrize("stage", ["sft", "dpo"])
+def test_two_gloo_ranks_end_with_identical_weights(stage, tmp_path, tiny_cache, tiny_ckpt):
     script = tmp_path / "ddp.py"
     script.write_text(SCRIPT)
     out = tmp_path / "run"
+    data = pair_dataset(tiny_cache, tmp_path / "pairs") if stage == "dpo" else tiny_cache
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(script), str(out), str(tiny_cache)], capture_output=True, text=True, timeout=180,
-                          env={**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")})
+                           str(script), stage, str(out), str(data), str(tiny_ckpt)],
+                          capture_output=True, text=True, timeout=180, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = torch.load(out / "rank0.pt"), torch.load(out / "rank1.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
-    first = torch.load(out / "rank0.pt")
     from trainer.checkpoints import load_checkpoint
     _, manifest = load_checkpoint(out)
-    assert manifest["world_size"] == 2 and manifest["step"] == 4
-    assert not torch.equal(first["shape_in.weight"], torch.zeros_like(first["shape_in.weight"]))
+    assert manifest["world_size"] == 2 and manifest["step"] == 4 and manifest["stage"] == stage
+    assert not torch.equal(a["shape_in.weight"], torch.zeros_like(a["shape_in.weight"]))
+    if stage == "dpo":                           # both ranks moved away from the reference they started from
+        ref, _ = load_checkpoint(tiny_ckpt)
+        assert any(not torch.equal(a[k], v) for k, v in ref.state_dict().items())

@@ -15,6 +15,8 @@ from trainer.loop import step_generator
 from trainer.objectives import FlowObjective
 from trainer.checkpoints import load_checkpoint
 
+from .conftest import assert_resume_is_exact
+
 
 def test_loss_matches_hand_computation():
     m_w, m_l, r_w, r_l = (torch.tensor([x]) for x in (0.9, 1.2, 1.0, 1.0))
@@ -80,6 +82,13 @@ def test_a_few_steps_on_a_separable_preference_raise_accuracy(tmp_path, tiny_ckp
     m = manifest["metrics"]
     assert m["eval_rewards/accuracies"] > 0.5 and m["eval_rewards/margins"] > 0
     assert manifest["ref_hash"] == load_checkpoint(tiny_ckpt)[1]["hash"] and manifest["beta"] == 50.0
+
+
+def test_resume_continues_bit_for_bit(tmp_path, tiny_ckpt, tiny_cache):
+    pairs = pair_dataset(tiny_cache, tmp_path / "pairs")
+    assert_resume_is_exact(dpo.train, lambda out: DPOConfig(
+        config="tiny", init=str(tiny_ckpt), out=str(out), data=[str(pairs)], steps=4, batch_size=8, lr=1e-3,
+        warmup=1, beta=50.0, sft_weight=0.1, log_every=2, ckpt_every=2, keep_last=5, progress=False), tmp_path)
 
 
 def test_dpo_without_init_is_a_clear_error(tmp_path):
