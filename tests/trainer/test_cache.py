@@ -130,3 +130,14 @@ def test_earlier_npz_caches_still_load(tmp_path):
                                                      "shards": ["shard-00000.npz"]}))
     ds = load_cache(tmp_path)
     assert len(ds) == 3 and np.array_equal(ds.batch([1])["occ"][0].numpy().astype(bool), unpack_occ(occ, 8)[1])
+
+
+def test_write_shards_makes_a_new_cache_and_replaces_an_old_one(tmp_path):
+    from trainer.data.cache import write_shards
+    arrays = lambda n: {"views": np.full((n, 2, 4, 8, 8), n, np.uint8), "occ": np.zeros((n, 64), np.uint8)}
+    first = write_shards(tmp_path / "new", arrays(5), {"grid": 16, "image_size": 8}, 2)
+    assert first["n"] == 5 and len(first["shards"]) == 3
+    again = write_shards(tmp_path / "new", arrays(3), {"grid": 16, "image_size": 8}, 2)
+    assert again["n"] == 3 and sorted(p.name for p in (tmp_path / "new").iterdir()) == [
+        "index.json", "shard-00000", "shard-00001"]
+    assert int(np.asarray(load_cache(tmp_path / "new").arrays["views"]).max()) == 3

@@ -110,7 +110,7 @@ def write_shards(out: str | Path, arrays: dict, meta: dict, shard_size: int) -> 
     """Write in-memory arrays (each with N rows) as a new cache at `out`, replacing any there; return the index."""
     out = Path(out)
     for stale in [out / "index.json", out / PROGRESS, *out.glob("shard-*")]:
-        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
     writer = ShardWriter(out, meta, len(arrays["views"]), shard_size)
     for i in range(writer.n_shards):
         r = writer.rows(i)
