@@ -95,6 +95,9 @@ def read_config(arg: str, cls, extra=()) -> dict:
     fields = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
               for f in dataclasses.fields(cls)}
     if isinstance(data.get("config"), dict):          # a checkpoint manifest: its resolved config
+        if not issubclass(cls, TrainConfig):
+            raise CLIError(f"--config {path} is a checkpoint: its saved config is a training run's; give "
+                           f"{cls.__name__} a JSON object of its own fields")
         return {k: v for k, v in data["config"].items() if (k in fields or k in extra) and k != "stage"}
     unknown = sorted(set(data) - set(fields) - set(extra))
     if unknown:

@@ -79,7 +79,7 @@ class DataConfig:
     grid: int = _f(32, "Occupancy grid size G of the targets.")
     render_size: int = _f(128, "Rendered image side in pixels (views are resized from it).")
     image_size: int = _f(64, "Side of the stored conditioning views.")
-    shard_size: int = _f(256, "Samples per shard file.")
+    shard_size: int = _f(256, "Samples per shard (a folder of one .npy file per field).")
     seed: int = _f(0, "Random seed; (seed, index) fixes every sample.")
     visible_min: float = _f(0.1, "Composite: minimum visible fraction of an occluded target.")
     visible_max: float = _f(0.9, "Composite: maximum visible fraction of an occluded target.")

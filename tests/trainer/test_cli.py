@@ -165,3 +165,10 @@ def test_a_missing_config_file_or_checkpoint_is_one_clear_line(tmp_path, capsys)
     assert "unknown --config" in capsys.readouterr().err
     assert main(["sft", "--config", str(tmp_path)]) == 2                 # a folder that is not a checkpoint
     assert "no checkpoint at" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["prepare", "evaluate", "sample"])
+def test_a_checkpoint_config_is_refused_where_a_training_config_means_nothing(command, tiny_ckpt, capsys):
+    assert main([command, "--config", str(tiny_ckpt)]) == 2
+    err = capsys.readouterr().err
+    assert "is a checkpoint" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
