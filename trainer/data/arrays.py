@@ -1,6 +1,8 @@
 """Datasets of equal-length numpy arrays (in memory or memory-mapped shards), served as batches of tensors."""
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 
@@ -71,7 +73,6 @@ class GatheredArray:
 def unique_rows(a, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """(first row of each distinct value (U,), inverse (N,)) of an (N, K) array, read chunk by chunk,
     so a memory-mapped array is never loaded whole; rows are told apart by their sha1."""
-    import hashlib
     first: dict[bytes, int] = {}
     reps, inverse = [], np.empty(len(a), np.int64)
     for s in range(0, len(a), chunk):

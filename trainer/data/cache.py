@@ -47,6 +47,17 @@ def _plain(obj):
     return json.loads(json.dumps(obj))
 
 
+class _Hashing:
+    """A write-only file that feeds every byte written to a hash."""
+
+    def __init__(self, f, h):
+        self.f, self.h = f, h
+
+    def write(self, b):
+        self.h.update(b)
+        return self.f.write(b)
+
+
 class ShardWriter:
     """Writes a cache one shard at a time and resumes a partial cache written with the same `meta`.
 
@@ -90,8 +101,9 @@ class ShardWriter:
         tmp.mkdir()
         h = hashlib.sha256()
         for k in sorted(arrays):
-            np.save(tmp / f"{k}.npy", np.ascontiguousarray(arrays[k]))
-            h.update(k.encode() + (tmp / f"{k}.npy").read_bytes())
+            h.update(k.encode())
+            with open(tmp / f"{k}.npy", "wb") as f:      # hashed as written, not read back
+                np.save(_Hashing(f, h), np.ascontiguousarray(arrays[k]))
         os.replace(tmp, final)
         self.hashes.append(h.hexdigest())
         _write_json(self.out / PROGRESS, {"meta": self.meta, "hashes": self.hashes})
