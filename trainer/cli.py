@@ -149,6 +149,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--train-scale", type=float, default=1.0,
                    help="multiply the pretraining, mid-training and SFT steps only (data and other stages unchanged)")
     s.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    s.add_argument("--seed", type=int, default=0,
+                   help="training seed (weights, batches, noise, self-pairs); data and held-out set stay fixed, "
+                        "so seeds give replicates of one recipe (default: 0)")
     return p
 
 
