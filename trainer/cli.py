@@ -3,8 +3,8 @@
 Each flag is a config field (`--batch-size` sets `batch_size`) with the field's help text.
 `--config` gives the defaults, and flags given on the command line override them. It is either
 a preset, tiny|cpu|gpu (prepare and the training stages: the model and the stage defaults that go
-with it), or a JSON file: an object of the command's fields (for the training stages its
-"config" field names the preset), or a checkpoint (manifest.json, its folder, a run folder or
+with it; tiny when --config is not given), or a JSON file: an object of the command's fields
+("config" names the preset), or a checkpoint (manifest.json, its folder, a run folder or
 its `last` file), whose saved config gives the fields the command has, all but the stage name
 (the command or --stage sets that). So `sft --config runs/sft/last` repeats a run.
 The resolved config is saved in every checkpoint.
@@ -31,6 +31,9 @@ STAGES = {"pretrain": (TrainConfig, {"stage": "pretrain"}), "sft": (TrainConfig,
 COMMANDS = {"prepare": DataConfig, **{k: cls for k, (cls, _) in STAGES.items()}, "evaluate": EvalConfig,
             "sample": SampleRunConfig}
 PRESETS = ", ".join(sorted(MODEL_PRESETS))
+# Without --config (or a JSON file without "config"), every command uses this preset, so the cache
+# `prepare` writes fits the model the training stages build.
+DEFAULT_PRESET = "tiny"
 
 
 class CLIError(Exception):
@@ -57,7 +60,7 @@ def add_fields(parser: argparse.ArgumentParser, cls, skip=()) -> None:
 
 def add_config(parser: argparse.ArgumentParser, presets: bool) -> None:
     """Add --config: a preset (if the command has presets) or a JSON file of defaults."""
-    what = f"a preset ({PRESETS}) or " if presets else ""
+    what = f"a preset ({PRESETS}; {DEFAULT_PRESET} when not given) or " if presets else ""
     parser.add_argument("--config", dest="config_arg", default=None, metavar="CONFIG",
                         help=f"defaults: {what}a JSON file, an object of this command's fields or a checkpoint "
                              "(folder, run folder or manifest.json) whose saved config to reuse; flags given win")
@@ -113,14 +116,14 @@ def read_config(arg: str, cls, extra=()) -> dict:
 def defaults(command: str, arg: str | None) -> tuple[str, dict]:
     """Return (preset name, field values) of a command's --config; a JSON file's "config" may name the preset."""
     if arg is None:
-        return ("cpu" if command == "prepare" else "tiny"), {}
+        return DEFAULT_PRESET, {}
     if arg in MODEL_PRESETS:
         if command in ("evaluate", "sample"):
             raise CLIError(f"{command} takes its model from --ckpt, so --config must be a JSON file of "
                            f"{COMMANDS[command].__name__} fields, not the preset {arg!r}")
         return arg, ({"config": arg} if command in STAGES else {})
     values = read_config(arg, COMMANDS[command], extra=("config",) if command == "prepare" else ())
-    preset = values.pop("config", "cpu") if command == "prepare" else values.get("config", "tiny")
+    preset = values.pop("config", DEFAULT_PRESET) if command == "prepare" else values.get("config", DEFAULT_PRESET)
     if preset not in MODEL_PRESETS:
         raise CLIError(f"--config {arg}: unknown preset {preset!r}; choose one of {PRESETS}")
     return preset, values

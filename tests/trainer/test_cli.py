@@ -125,6 +125,19 @@ def test_a_json_config_gives_defaults_and_flags_win(tmp_path):
     assert (cfg.n, cfg.grid, cfg.image_size) == (5, 16, 32)       # the tiny data preset named in the file
 
 
+@pytest.mark.parametrize("config", [None, "{}"])
+def test_prepare_and_the_stages_default_to_one_preset(config, tmp_path):
+    """Without a preset, `prepare` writes the grid and view size the training stages' model expects."""
+    from trainer.config import model_config
+    extra = []
+    if config is not None:
+        (tmp_path / "c.json").write_text(config)
+        extra = ["--config", str(tmp_path / "c.json")]
+    data = _config(["prepare", *extra])
+    model = model_config(_config(["pretrain", *extra]).config)
+    assert (data.grid, data.image_size) == (model.grid, model.image_size)
+
+
 def test_a_checkpoint_config_repeats_the_run(tiny_ckpt, tiny_cache, tmp_path):
     step = (tiny_ckpt / "last").read_text().strip()
     saved = json.loads((tiny_ckpt / step / "manifest.json").read_text())["config"]
