@@ -20,6 +20,7 @@ class ErrorCode(str, Enum):
     TASK_CLOSED = "task_closed"
     WRONG_STAGE = "wrong_stage"
     OUT_OF_ORDER = "out_of_order"
+    ALREADY_RANKED = "already_ranked"
     UPLOAD_REJECTED = "upload_rejected"
     NOT_FOUND = "not_found"
     PERMISSION_DENIED = "permission_denied"

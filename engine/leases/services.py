@@ -5,8 +5,15 @@ concurrent claimants never get the same task and never wait on each other.
 SQLite (the embedded default) has no row locks: the claim is one conditional UPDATE that
 only succeeds while the lease is still free, which SQLite applies atomically; a claimant
 that loses the race tries the next free task.
+
+Claims of one user on one stage of a project (two tabs, a double click) run one after the
+other: otherwise each reads the queue before the other's lease is visible, and the user
+ends up holding two tasks, possibly both overlap copies of one object in Stage 2.
+PostgreSQL serializes them with a transaction-scoped advisory lock, SQLite by taking its
+write lock when the claim's transaction begins (BEGIN IMMEDIATE, see settings).
 """
 
+import hashlib
 from datetime import timedelta
 from functools import lru_cache
 
@@ -91,19 +98,21 @@ def _statements(using):
     lease = ("status = 'leased', lease_owner_id = %(user)s, lease_expires_at = %(until)s, claimed_at = %(now)s, "
              "claims = claims + 1")
     statements = {"held": f"SELECT id FROM {task} WHERE {mine} LIMIT 1", "expire": expire,
+                  # Held until the claim's transaction ends (see _claim_lock).
+                  "serialize": "SELECT pg_advisory_xact_lock(%(lock)s)",
                   # What a submit reads before it knows the stage: only what an idempotent replay needs.
                   "replay": f"SELECT stage, status, completed_by_id, submit_key, submit_response FROM {task} "
                             f"WHERE id = %(id)s",
                   "take_if_open": f"UPDATE {task} SET {lease} WHERE id = %(id)s AND status = 'open'",
                   **{f"pick_{k}": pick.format(columns="t.id", state=is_open, extra=v) for k, v in extras.items()}}
-    # PostgreSQL: one statement per claim, which names the task it serves `chosen` for the
-    # payload's joins (rows.Fetch.select_from). It returns the task the user already holds
-    # (serve), else leases the first free task in serving order, open or with a lapsed lease;
-    # then it opens the other lapsed tasks. The sub-statements of a WITH share one snapshot:
-    # lapsed tasks are picked as they stand (still 'leased') rather than after `expired` opens
-    # them, and `expired` leaves alone the row `taken` writes, so no row is written twice.
-    # A lease is not worth a disk flush: the claim commits without waiting for one
-    # (synchronous_commit off for its transaction only). A database crash can then lose the
+    # PostgreSQL: one statement per claim (after the user's claim lock), which names the task it
+    # serves `chosen` for the payload's joins (rows.Fetch.select_from). It returns the task the
+    # user already holds (serve), else leases the first free task in serving order, open or with
+    # a lapsed lease; then it opens the other lapsed tasks. The sub-statements of a WITH share
+    # one snapshot: lapsed tasks are picked as they stand (still 'leased') rather than after
+    # `expired` opens them, and `expired` leaves alone the row `taken` writes, so no row is
+    # written twice. A lease is not worth a disk flush: the claim commits without waiting for
+    # one (synchronous_commit off for its transaction only). A database crash can then lose the
     # last fraction of a second of leases, which returns those tasks to the pool, as expiry
     # would; submits stay durable. The flush cost as much CPU as the rest of the claim. A claim
     # made inside a caller's transaction (the `_durable` statements) leaves the setting alone,
@@ -138,14 +147,23 @@ def _pick_kind(stage, failure_category):
     return "rank" if stage == Stage.RANK else "category" if failure_category else ""
 
 
+def _claim_lock(user_id, project_id, stage):
+    """Return the advisory lock key of one user's claims on one stage of a project (a signed 64-bit integer).
+
+    A hash: two keys that collide only make two unrelated claims wait for each other.
+    """
+    digest = hashlib.blake2b(f"engine.claim:{user_id}:{project_id}:{stage}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def claim(user, project_id, stage, failure_category=""):
     """Lease the next free task of a stage to the user and return it, or None if none is free.
 
-    PostgreSQL: one statement, UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED), which is
-    its own transaction: the row lock taken by the subquery is held until the UPDATE commits,
-    and rows other claimants hold are skipped, not waited for. SQLite: pick, then a conditional
-    UPDATE that only succeeds while the task is still open; a claimant that loses the race
-    tries the next one.
+    PostgreSQL: one statement, UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED), in a
+    transaction of its own after the user's claim lock: the row lock taken by the subquery is
+    held until the UPDATE commits, and rows other claimants hold are skipped, not waited for.
+    SQLite: in one write transaction, pick, then a conditional UPDATE that only succeeds while
+    the task is still open.
     """
     return _serve(user, project_id, stage, failure_category, held_first=False)
 
@@ -164,21 +182,38 @@ def _serve(user, project_id, stage, failure_category, held_first):
     stage = str(stage)
     using = router.db_for_write(Task)
     connection = connections[using]
-    statements = _statements(using)
     at = connection.ops.adapt_datetimefield_value
     params = {"project": project_id, "stage": stage, "user": user.pk, "now": at(now),
               "until": at(now + lease_duration()), "category": failure_category}
     kind = _pick_kind(stage, failure_category)
-    if connection.vendor == "postgresql":
-        durable = "_durable" if connection.in_atomic_block else ""
-        sql = _claim_sql(using, stage, f"{'serve' if held_first else 'claim'}_{kind}{durable}")
-        # A row another claimant just took is skipped rather than re-read, so a claim can come back
-        # empty while free rows remain; one retry settles it (the queue is empty if it is still empty).
-        for _ in range(2):
-            task = _fetch(stage).first(sql, params, using)
-            if task is not None:
-                return task
-        return None
+    # In a caller's transaction the claim is part of it (no savepoint: nothing to undo alone),
+    # and the claim lock is held until that transaction ends.
+    in_callers = connection.in_atomic_block
+    with transaction.atomic(using, savepoint=False):
+        if connection.vendor == "postgresql":
+            return _serve_postgresql(params, stage, kind, held_first, durable=in_callers, using=using)
+        return _serve_sqlite(params, stage, kind, held_first, using)
+
+
+def _serve_postgresql(params, stage, kind, held_first, durable, using):
+    # The claim's statement reads the queue in a snapshot taken when it starts, so it must start
+    # only once this user's previous claim has committed: then it sees that claim's lease, and
+    # serves that task (serve) or skips that object's overlap copies (rank).
+    _execute(_statements(using)["serialize"], {"lock": _claim_lock(params["user"], params["project"], stage)}, using)
+    sql = _claim_sql(using, stage, f"{'serve' if held_first else 'claim'}_{kind}{'_durable' if durable else ''}")
+    # A row another claimant just took is skipped rather than re-read, so a claim can come back
+    # empty while free rows remain; one retry settles it (the queue is empty if it is still empty).
+    for _ in range(2):
+        task = _fetch(stage).first(sql, params, using)
+        if task is not None:
+            return task
+    return None
+
+
+def _serve_sqlite(params, stage, kind, held_first, using):
+    # The claim's transaction took SQLite's write lock as it began (BEGIN IMMEDIATE), so these
+    # statements run as one: no other claim reads the queue between this one's read and its write.
+    statements = _statements(using)
     if held_first:
         row = _execute(statements["held"], params, using)
         if row:

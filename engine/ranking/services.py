@@ -5,9 +5,10 @@ import random
 from django.db import transaction
 from django.utils import timezone
 
+from engine.candidates.models import CandidateSet
 from engine.core.errors import EngineError, ErrorCode, LeaseError
 from engine.leases import services as leases
-from engine.leases.models import Stage
+from engine.leases.models import Stage, Task, TaskStatus
 from engine.ranking import tournament
 from engine.ranking.models import Comparison, RankingSession
 from engine.ranking.routing import route
@@ -63,11 +64,31 @@ def compare(task_id, user, position, answer, seconds=0.0):
     return session, new_state
 
 
+def refuse_a_second_ranking(task, user):
+    """Raise 409 if the user already completed a ranking of the task's object.
+
+    The overlap copies of an object are for different annotators, and the claim never serves
+    a user a second one; this refuses one that got through anyway (leased before that rule
+    held, say). Call inside the rating's transaction: it locks the set first, as routing does,
+    so two ratings of one set's copies run one after the other and the second sees the first.
+    """
+    list(CandidateSet.objects.select_for_update(of=("self",)).filter(pk=task.candidate_set_id).values_list("pk"))
+    earlier = (Task.objects.filter(object_id=task.object_id, stage=Stage.RANK, status=TaskStatus.DONE, completed_by=user)
+               .exclude(pk=task.pk).values_list("pk", flat=True).first())
+    if earlier is not None:
+        raise LeaseError(
+            f"You already ranked object {task.object_id} (task {earlier}); its other copies are for other "
+            f"annotators. Release task {task.pk} (POST /api/tasks/{task.pk}/release/) and claim another.",
+            code=ErrorCode.ALREADY_RANKED,
+        )
+
+
 def rate(task_id, user, rating, rubric=None, failure_category="", seconds=0.0, key=""):
     """Rate the survivor, route the set, and complete the task; return the response body."""
     with transaction.atomic():
         task = leases.hold(task_id, user)
         session = session_for(task, user)
+        refuse_a_second_ranking(task, user)
         state = state_of(session)
         if not state.done:
             raise EngineError(

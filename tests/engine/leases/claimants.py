@@ -2,6 +2,7 @@
 
 Used by test_concurrency.py: in-process for PostgreSQL, and as a subprocess with no
 DATABASE_URL for the embedded SQLite default (exactly what `make demo` runs on).
+`run` is many annotators sharing a pool; `tabs` is one annotator claiming from many tabs at once.
 """
 
 import json
@@ -72,6 +73,65 @@ def run(threads, tasks):
     }
 
 
+def tabs(threads, rounds):
+    """Have one annotator claim Stage 2 tasks from `threads` tabs at once, `rounds` times; count what they held.
+
+    Every object has two rank tasks (overlap 2, meant for two annotators). In each round all
+    tabs claim at the same moment, as POST /api/tasks/claim/ does (leases.serve); then the task
+    they were served is completed, so the next round claims afresh.
+    """
+    from django.contrib.auth.models import User
+    from django.db import connections
+
+    from engine.core.models import Project
+    from engine.intake.models import Image, ObjectInstance
+    from engine.leases import services as leases
+    from engine.leases.models import Stage, Task, TaskStatus
+
+    project = Project.objects.create(name=f"tabs-{threads}x{rounds}", ranking_overlap=2)
+    image = Image.objects.create(project=project, width=64, height=64, sha256="tabs", source_dataset="tabs")
+    for _ in range(rounds + 1):
+        obj = ObjectInstance.objects.create(image=image, mask_rle={"size": [64, 64], "counts": [0, 4096]}, area=4096,
+                                            bbox=[0, 0, 64, 64], category="box")
+        for _ in range(project.ranking_overlap):
+            leases.create(project, Stage.RANK, image=image, object=obj)
+    user = User.objects.create_user(f"{project.name}-annotator")
+    served, errors = [], []
+    barrier = threading.Barrier(threads)
+
+    def tab(round_served):
+        try:
+            barrier.wait()
+            task = leases.serve(user, project.pk, Stage.RANK)
+            round_served.append(task.pk if task else None)
+        except Exception as exc:  # reported to the caller
+            errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            connections.close_all()
+
+    for _ in range(rounds):
+        round_served = []
+        workers = [threading.Thread(target=tab, args=(round_served,)) for _ in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout=120)
+        served.append(sorted(set(round_served), key=str))
+        held = Task.objects.filter(project=project, status=TaskStatus.LEASED, lease_owner=user)
+        for task in held:  # what a submit does to the lease
+            leases.complete(task, user)
+    done = Task.objects.filter(project=project, status=TaskStatus.DONE, completed_by=user)
+    return {
+        "vendor": connections["default"].vendor,
+        "rounds": rounds,
+        # Each round's tabs must all have been served one and the same task.
+        "rounds_with_several_tasks": sum(1 for tasks in served if len(tasks) > 1),
+        "rounds_served_nothing": sum(1 for tasks in served if tasks == [None]),
+        "objects_ranked_twice": sum(1 for n in Counter(done.values_list("object_id", flat=True)).values() if n > 1),
+        "errors": errors[:5],
+    }
+
+
 if __name__ == "__main__":
     import django
 
@@ -79,4 +139,7 @@ if __name__ == "__main__":
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    print(json.dumps(run(int(sys.argv[1]), int(sys.argv[2]))))
+    if sys.argv[1] == "tabs":
+        print(json.dumps(tabs(int(sys.argv[2]), int(sys.argv[3]))))
+    else:
+        print(json.dumps(run(int(sys.argv[1]), int(sys.argv[2]))))

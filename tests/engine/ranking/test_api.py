@@ -155,6 +155,40 @@ def test_annotator_never_ranks_same_object_twice_overlap_goes_to_others(api, ann
     assert {row["status"]: row["n"] for row in counts} == {TaskStatus.DONE: 1, TaskStatus.LEASED: 1}
 
 
+def test_a_second_ranking_of_an_object_by_the_same_annotator_is_refused(api, annotator, annotator2, project, obj,
+                                                                        glb_meshes):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    project.ranking_overlap = 2
+    project.save()
+    ready_set(obj, glb_meshes, 2)
+    client = api(annotator)
+    first = claim(client, project)
+    play(client, first, ["left"])
+    assert client.post(f"/api/tasks/{first['id']}/submit/", {"rating": 0.9}, format="json").status_code == 200
+    pairs = PreferencePair.objects.count()
+    # The object's other copy leased to the same annotator anyway (say, before the claim kept copies apart).
+    copy = Task.objects.get(object=obj, stage=Stage.RANK, status=TaskStatus.OPEN)
+    Task.objects.filter(pk=copy.pk).update(status=TaskStatus.LEASED, lease_owner=annotator,
+                                           lease_expires_at=timezone.now() + timedelta(hours=1))
+    play(client, client.get(f"/api/tasks/{copy.pk}/").json(), ["right"])
+    response = client.post(f"/api/tasks/{copy.pk}/submit/", {"rating": 0.2, "failure_category": "occlusion"},
+                           format="json")
+    assert response.status_code == 409, response.content
+    body = response.json()
+    assert body["code"] == "already_ranked"
+    assert f"task {first['id']}" in body["detail"] and f"/api/tasks/{copy.pk}/release/" in body["detail"]
+    # Nothing of the refused rating was written: the copy is still theirs to give back.
+    copy.refresh_from_db()
+    assert copy.status == TaskStatus.LEASED and copy.completed_by is None
+    assert RankingSession.objects.filter(candidate_set__object=obj, rating__isnull=False).count() == 1
+    assert PreferencePair.objects.count() == pairs
+    assert client.post(f"/api/tasks/{copy.pk}/release/", {}, format="json").status_code == 200
+    assert claim(api(annotator2), project)["id"] == copy.pk
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_overlapping_ratings_at_the_same_moment_route_the_set_once(api, annotator, annotator2, project, obj,
                                                                         glb_meshes):
