@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from engine.artists import services
 from engine.core.errors import EngineError, ErrorCode
+from engine.core.idempotency import Once
 from engine.core.permissions import IsArtist
 from engine.intake.api import image_json, object_json
 from engine.leases import services as leases
@@ -49,17 +50,29 @@ class _Upload(serializers.Serializer):
 
 
 class UploadView(APIView):
-    """Upload a mesh (GLB, OBJ, PLY or STL; format read from the content) for a held case."""
+    """Upload a mesh (GLB, OBJ, PLY or STL; format read from the content) for a held case.
+
+    A repeat with the same Idempotency-Key gets the first answer and stores nothing.
+    """
 
     permission_classes = [IsArtist]
     parser_classes = [MultiPartParser]
 
     @extend_schema(request=_Upload, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, pk):
+        once = Once(request)
+        earlier = once.replay()
+        if earlier is not None:
+            return earlier
         data = _Upload(data=request.data)
         data.is_valid(raise_exception=True)
-        mesh = services.upload(pk, request.user, data.validated_data["mesh"])
-        return Response(mesh_json(mesh), status=status.HTTP_201_CREATED)
+        checked = services.check_upload(pk, request.user, data.validated_data["mesh"])  # slow: before the transaction
+
+        def store():
+            mesh = services.store_upload(pk, request.user, checked)
+            return Response(mesh_json(mesh), status=status.HTTP_201_CREATED)
+
+        return once.run(store)
 
 
 class BundleView(APIView):

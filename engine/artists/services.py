@@ -2,6 +2,7 @@
 
 import io
 import zipfile
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -24,8 +25,23 @@ def _case(task):
     return task.artist_case
 
 
+@dataclass(frozen=True)
+class CheckedUpload:
+    """An upload that passed the checks: its bytes, the mesh read from them, the browser GLB and a safe name."""
+
+    data: bytes
+    mesh: uploads.CheckedMesh
+    glb: bytes
+    name: str
+
+
 def upload(task_id, user, uploaded_file):
     """Validate an uploaded mesh and store it (original and GLB) for the held task."""
+    return store_upload(task_id, user, check_upload(task_id, user, uploaded_file))
+
+
+def check_upload(task_id, user, uploaded_file):
+    """Validate an uploaded mesh for the held task and make its GLB; the slow part, run outside any transaction."""
     _case(leases.hold(task_id, user, for_update=False))  # refuse early, before reading the file
     limits = settings.ENGINE
     if uploaded_file.size > limits["UPLOAD_MAX_BYTES"]:
@@ -39,7 +55,12 @@ def upload(task_id, user, uploaded_file):
         glb = uploads.normalized_glb(checked.vertices, checked.faces)
     except uploads.UploadRejected as exc:
         raise EngineError(str(exc), code=ErrorCode.UPLOAD_REJECTED, fields={"mesh": [str(exc)]}) from None
-    name = uploads.safe_name(uploaded_file.name, checked.format)
+    return CheckedUpload(data, checked, glb, uploads.safe_name(uploaded_file.name, checked.format))
+
+
+def store_upload(task_id, user, upload):
+    """Store a checked upload (original and GLB) for the held task; return the ArtistMesh."""
+    checked, name = upload.mesh, upload.name
     with transaction.atomic():
         task = leases.hold(task_id, user)
         case = _case(task)
@@ -50,8 +71,8 @@ def upload(task_id, user, uploaded_file):
         # Files are written before the row; if the second file or the row fails the transaction
         # rolls back and on_commit never fires, so we delete whatever was written ourselves.
         try:
-            mesh.original.save(name, ContentFile(data), save=False)
-            mesh.mesh.save(name.rsplit(".", 1)[0] + ".glb", ContentFile(glb), save=False)
+            mesh.original.save(name, ContentFile(upload.data), save=False)
+            mesh.mesh.save(name.rsplit(".", 1)[0] + ".glb", ContentFile(upload.glb), save=False)
             mesh.save()
         except Exception:
             for written in (mesh.original, mesh.mesh):

@@ -21,6 +21,7 @@ class ErrorCode(str, Enum):
     WRONG_STAGE = "wrong_stage"
     OUT_OF_ORDER = "out_of_order"
     ALREADY_RANKED = "already_ranked"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     UPLOAD_REJECTED = "upload_rejected"
     NOT_FOUND = "not_found"
     PERMISSION_DENIED = "permission_denied"

@@ -1,4 +1,4 @@
-"""Projects and their iterations of the flywheel."""
+"""Projects and their iterations of the flywheel; the first answers to requests sent with an Idempotency-Key."""
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -110,3 +110,21 @@ class Iteration(models.Model):
 
     def __str__(self):
         return f"{self.project} #{self.number}"
+
+
+class IdempotentRequest(models.Model):
+    """The first answer to a creating request sent with an Idempotency-Key, which a repeat of it gets again."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=100, help_text="The Idempotency-Key header, unique per user.")
+    fingerprint = models.CharField(max_length=64, help_text="sha256 of the method, path and body of the request.")
+    request = models.CharField(max_length=200, help_text="Method and path of the request, for error messages.")
+    status_code = models.PositiveSmallIntegerField(null=True, help_text="Null while the request is being applied.")
+    response = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_once_per_user")]
+
+    def __str__(self):
+        return f"{self.request} with key {self.key!r} by user {self.user_id}"

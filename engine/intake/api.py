@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from engine.core.errors import EngineError, LeaseError
+from engine.core.idempotency import Once, idempotency_key
 from engine.core.models import Project
 from engine.core.permissions import IsAnnotator, IsEngineer
 from engine.intake import masks, segment, services
@@ -24,7 +25,7 @@ from engine.intake.serializers import (
 )
 from engine.intake.taxonomy import load_taxonomy
 from engine.leases import services as leases
-from engine.leases.api import first_answer, idempotency_key
+from engine.leases.api import first_answer
 from engine.leases.serializers import SecondsSerializer
 
 
@@ -70,18 +71,29 @@ class FlagImageView(APIView):
 
 
 class ObjectCreateView(APIView):
-    """Add an object (mask, category, description) to the image of a held Stage 1 task."""
+    """Add an object (mask, category, description) to the image of a held Stage 1 task.
+
+    A repeat with the same Idempotency-Key gets the first answer and adds nothing.
+    """
 
     permission_classes = [IsAnnotator]
 
     @extend_schema(request=ObjectCreateSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, pk):
+        once = Once(request)
+        earlier = once.replay()
+        if earlier is not None:
+            return earlier
         data = ObjectCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        obj = services.add_object(pk, request.user, v["mask"], v["category"], v["description"],
-                                  v["confirm_multi_region"], v["seconds"])
-        return Response(object_json(obj), status=status.HTTP_201_CREATED)
+
+        def create():
+            obj = services.add_object(pk, request.user, v["mask"], v["category"], v["description"],
+                                      v["confirm_multi_region"], v["seconds"])
+            return Response(object_json(obj), status=status.HTTP_201_CREATED)
+
+        return once.run(create)
 
 
 class SegmentView(APIView):

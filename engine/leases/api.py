@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from engine.core.errors import EngineError, ErrorCode, LeaseError
+from engine.core.idempotency import idempotency_key
 from engine.core.models import Project
 from engine.core.roles import ANNOTATOR, ARTIST, has_role
 from engine.leases import services as leases
@@ -54,13 +55,6 @@ def task_body(task, request):
         "lease_seconds_left": round(seconds_left, 1),
         "payload": payload_builders()[Stage(task.stage)](task, request),
     }
-
-
-def idempotency_key(request):
-    key = request.headers.get("Idempotency-Key", "")
-    if len(key) > 100:
-        raise EngineError("Idempotency-Key must be at most 100 characters.", fields={"Idempotency-Key": ["too long"]})
-    return key
 
 
 def first_answer(pk, user, key, error):

@@ -29,10 +29,10 @@ def failed_case(project, annotator, candidate_set):
     return Task.objects.get(stage=Stage.ARTIST)
 
 
-def upload(client, task_id, data, name="mesh.bin"):
+def upload(client, task_id, data, name="mesh.bin", **headers):
     f = io.BytesIO(data)
     f.name = name
-    return client.post(f"/api/tasks/{task_id}/upload/", {"mesh": f}, format="multipart")
+    return client.post(f"/api/tasks/{task_id}/upload/", {"mesh": f}, format="multipart", **headers)
 
 
 def claim(client, project):
@@ -205,3 +205,53 @@ def test_artist_can_ask_for_a_failure_category(api, artist, project, failed_case
     got = client.post("/api/tasks/claim/", {"project": project.pk, "stage": "artist",
                                             "failure_category": "transparency"}, format="json")
     assert got.status_code == 200 and got.json()["payload"]["failure_category"] == "transparency"
+
+
+def stored_files(settings):
+    from pathlib import Path
+
+    return sorted(str(p) for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file())
+
+
+def test_a_repeated_upload_with_the_same_idempotency_key_gets_the_first_answer_and_stores_nothing(
+        api, artist, project, failed_case, settings):
+    client = api(artist)
+    task = claim(client, project)
+    cup = trimesh.creation.box().export(file_type="obj").encode()
+    first = upload(client, task["id"], cup, name="cup.obj", HTTP_IDEMPOTENCY_KEY="up-1")
+    assert first.status_code == 201, first.content
+    files = stored_files(settings)
+    again = upload(client, task["id"], cup, name="cup.obj", HTTP_IDEMPOTENCY_KEY="up-1")
+    assert again.status_code == 201 and again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert ArtistMesh.objects.count() == 1 and stored_files(settings) == files
+    # Another file, or the same bytes under another name, is another request: refused under the same key.
+    for data, name in ((trimesh.creation.icosphere().export(file_type="obj").encode(), "cup.obj"), (cup, "mug.obj")):
+        refused = upload(client, task["id"], data, name=name, HTTP_IDEMPOTENCY_KEY="up-1")
+        assert refused.status_code == 422, refused.content
+        assert refused.json()["code"] == "idempotency_key_reused" and "Idempotency-Key" in refused.json()["fields"]
+    assert ArtistMesh.objects.count() == 1 and stored_files(settings) == files
+    # The answer stays the first one after the case is submitted (a retry that comes late).
+    submitted = client.post(f"/api/tasks/{task['id']}/submit/", {"mesh": first.json()["id"]}, format="json")
+    assert submitted.status_code == 200
+    late = upload(client, task["id"], cup, name="cup.obj", HTTP_IDEMPOTENCY_KEY="up-1")
+    assert late.status_code == 201 and late.json()["id"] == first.json()["id"]
+
+
+def test_uploads_without_an_idempotency_key_are_stored_each_time(api, artist, project, failed_case):
+    client = api(artist)
+    task = claim(client, project)
+    cup = trimesh.creation.box().export(file_type="obj").encode()
+    ids = {upload(client, task["id"], cup, name="cup.obj").json()["id"] for _ in range(2)}
+    assert len(ids) == 2 and ArtistMesh.objects.count() == 2
+
+
+def test_an_upload_with_a_too_long_idempotency_key_is_400_and_stores_nothing(api, artist, project, failed_case,
+                                                                             settings):
+    client = api(artist)
+    task = claim(client, project)
+    before = stored_files(settings)
+    response = upload(client, task["id"], trimesh.creation.box().export(file_type="obj").encode(),
+                      HTTP_IDEMPOTENCY_KEY="k" * 101)
+    assert response.status_code == 400 and response.json()["fields"] == {"Idempotency-Key": ["too long"]}
+    assert ArtistMesh.objects.count() == 0 and stored_files(settings) == before

@@ -194,3 +194,117 @@ def test_ingest_with_depth_derives_a_point_cloud(api, engineer, project):
                       format="multipart")
     assert bad.status_code == 400 and "depth" in bad.json()["fields"]
     assert Image.objects.count() == 1
+
+
+def claim_select(client, image):
+    response = client.post("/api/tasks/claim/", {"project": image.project_id, "stage": "select"}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_a_repeated_object_with_the_same_idempotency_key_gets_the_first_answer_and_adds_nothing(api, annotator,
+                                                                                                 image):
+    client = api(annotator)
+    task = claim_select(client, image)
+    url = f"/api/tasks/{task['id']}/objects/"
+    body = {"mask": masks.encode(box_mask(image)), "category": "chair", "description": "a chair"}
+    first = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="obj-1")
+    assert first.status_code == 201, first.content
+    ObjectInstance.objects.filter(pk=first.json()["id"]).update(status="generating")  # the object moved on since
+    again = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="obj-1")
+    assert again.status_code == 201 and again.json() == first.json()  # the first answer, as it was
+    assert again["Idempotent-Replayed"] == "true" and not first.has_header("Idempotent-Replayed")
+    assert ObjectInstance.objects.count() == 1
+    # The same request under a new key is a new object: the key, not the body, names a request.
+    assert client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="obj-2").status_code == 201
+    assert ObjectInstance.objects.count() == 2
+    # A late repeat (the task finished meanwhile) still gets the first answer rather than a lease error.
+    assert client.post(f"/api/tasks/{task['id']}/submit/", {}, format="json").status_code == 200
+    late = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="obj-1")
+    assert late.status_code == 201 and late.json() == first.json()
+    assert ObjectInstance.objects.count() == 2
+
+
+def test_an_idempotency_key_reused_for_another_object_is_refused(api, annotator, annotator2, image):
+    client = api(annotator)
+    task = claim_select(client, image)
+    url = f"/api/tasks/{task['id']}/objects/"
+    body = {"mask": masks.encode(box_mask(image)), "category": "chair"}
+    assert client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="obj-1").status_code == 201
+    for other in ({**body, "category": "table"}, {**body, "category": "nonsense"}):
+        refused = client.post(url, other, format="json", HTTP_IDEMPOTENCY_KEY="obj-1")
+        assert refused.status_code == 422, refused.content
+        answer = refused.json()
+        assert answer["code"] == "idempotency_key_reused"
+        assert answer["fields"] == {"Idempotency-Key": ["already used for a different request"]}
+        assert f"POST {url}" in answer["detail"]
+    assert ObjectInstance.objects.count() == 1
+    # Keys are the user's own: another annotator's "obj-1" is theirs (refused here for holding no lease).
+    response = api(annotator2).post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="obj-1")
+    assert response.status_code == 403 and response.json()["code"] == "lease_not_held"
+
+
+def test_objects_without_an_idempotency_key_are_created_each_time(api, annotator, image):
+    from engine.core.models import IdempotentRequest
+
+    client = api(annotator)
+    task = claim_select(client, image)
+    body = {"mask": masks.encode(box_mask(image)), "category": "chair"}
+    ids = [client.post(f"/api/tasks/{task['id']}/objects/", body, format="json").json()["id"] for _ in range(2)]
+    assert len(set(ids)) == 2 and ObjectInstance.objects.count() == 2
+    assert not IdempotentRequest.objects.exists()
+
+
+def test_a_failed_request_keeps_no_key_and_its_repeat_runs_again(api, annotator, image):
+    client = api(annotator)
+    task = claim_select(client, image)
+    url = f"/api/tasks/{task['id']}/objects/"
+    body = {"mask": masks.encode(box_mask(image)), "category": "chair"}
+    Task.objects.filter(pk=task["id"]).update(lease_owner=None)  # the lease is lost: the request fails
+    assert client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="obj-1").status_code == 403
+    Task.objects.filter(pk=task["id"]).update(lease_owner=annotator)
+    assert client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="obj-1").status_code == 201
+    assert ObjectInstance.objects.count() == 1
+
+
+def test_a_too_long_idempotency_key_is_400_with_the_field(api, annotator, image):
+    client = api(annotator)
+    task = claim_select(client, image)
+    body = {"mask": masks.encode(box_mask(image)), "category": "chair"}
+    response = client.post(f"/api/tasks/{task['id']}/objects/", body, format="json", HTTP_IDEMPOTENCY_KEY="k" * 101)
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"] == {"Idempotency-Key": ["too long"]}
+    assert "101 characters" in response.json()["detail"]
+    assert ObjectInstance.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_identical_objects_sent_at_the_same_moment_with_one_key_add_one(api, annotator, image):
+    import threading
+
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    client = api(annotator)
+    task = claim_select(client, image)
+    url = f"/api/tasks/{task['id']}/objects/"
+    body = {"mask": masks.encode(box_mask(image)), "category": "chair"}
+    answers = {}
+
+    def repeat():
+        try:
+            answers["repeat"] = api(annotator).post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="obj-1")
+        finally:
+            connection.close()
+
+    # The first request has created its object but not committed when the repeat arrives (a double click).
+    with transaction.atomic():
+        answers["first"] = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="obj-1")
+        other = threading.Thread(target=repeat)
+        other.start()
+        other.join(1.0)  # the repeat waits for the first to commit
+    other.join(30)
+    assert answers["first"].status_code == answers["repeat"].status_code == 201
+    assert answers["repeat"].json() == answers["first"].json()
+    assert ObjectInstance.objects.count() == 1
