@@ -5,7 +5,8 @@ repeat of that request (same method, path and body) is answered with the first a
 status and body (and `Idempotent-Replayed: true`), however late it comes; the same key sent
 with another request is refused (422 idempotency_key_reused). Only requests that succeeded
 keep their key: one that failed wrote nothing, and its repeat runs again.
-Task submits keep their key on the task itself (leases.services.replay).
+Task submits keep their key on the task itself (leases.services.replay). The kept answers are
+deleted after a retention window by `manage.py purge_idempotency_keys` (24 h by default, as Stripe).
 """
 
 import hashlib
