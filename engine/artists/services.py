@@ -3,6 +3,7 @@
 import io
 import zipfile
 from dataclasses import dataclass
+from functools import partial
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -11,6 +12,7 @@ from django.db import transaction
 from engine.alignment.models import Alignment
 from engine.artists import uploads
 from engine.artists.models import ArtistMesh
+from engine.core import transactions
 from engine.core.errors import EngineError, ErrorCode
 from engine.flywheel.pairs import pairs_against
 from engine.intake.models import ObjectStatus
@@ -61,24 +63,21 @@ def check_upload(task_id, user, uploaded_file):
 def store_upload(task_id, user, upload):
     """Store a checked upload (original and GLB) for the held task; return the ArtistMesh."""
     checked, name = upload.mesh, upload.name
-    with transaction.atomic():
+    with transactions.atomic():
         task = leases.hold(task_id, user)
         case = _case(task)
         mesh = ArtistMesh(
             case=case, uploaded_by=user, format=checked.format, vertices=len(checked.vertices),
             triangles=len(checked.faces), size_bytes=checked.size_bytes, sha256=checked.sha256,
         )
-        # Files are written before the row; if the second file or the row fails the transaction
-        # rolls back and on_commit never fires, so we delete whatever was written ourselves.
-        try:
-            mesh.original.save(name, ContentFile(upload.data), save=False)
-            mesh.mesh.save(name.rsplit(".", 1)[0] + ".glb", ContentFile(upload.glb), save=False)
-            mesh.save()
-        except Exception:
-            for written in (mesh.original, mesh.mesh):
-                if written:
-                    written.delete(save=False)
-            raise
+        # The files are written before the row. Each goes again if the row is not kept: if the
+        # second file or the row fails, or a caller's transaction rolls back after this (Once.run
+        # keeps the Idempotency-Key answer in it), nothing else would point at them.
+        for field, stored_name, data in ((mesh.original, name, upload.data),
+                                         (mesh.mesh, name.rsplit(".", 1)[0] + ".glb", upload.glb)):
+            field.save(stored_name, ContentFile(data), save=False)
+            transactions.on_rollback(partial(field.storage.delete, field.name))
+        mesh.save()
     return mesh
 
 

@@ -16,6 +16,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from rest_framework.response import Response
 
+from engine.core import transactions
 from engine.core.errors import EngineError, ErrorCode
 from engine.core.models import IdempotentRequest
 
@@ -84,7 +85,9 @@ class Once:
         """Return `write()`'s response, its answer kept under the key in the same transaction as its rows."""
         if not self.key:
             return write()
-        with transaction.atomic():
+        # engine.core.transactions' atomic: files `write()` stored go again if this transaction rolls back
+        # after it (the kept answer fails to save, say), as its rows do.
+        with transactions.atomic():
             try:
                 # The key is taken before anything is written. A repeat sent at the same moment (a
                 # double click, a retry on a timeout) waits here until this transaction ends; if

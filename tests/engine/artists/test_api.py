@@ -255,3 +255,34 @@ def test_an_upload_with_a_too_long_idempotency_key_is_400_and_stores_nothing(api
                       HTTP_IDEMPOTENCY_KEY="k" * 101)
     assert response.status_code == 400 and response.json()["fields"] == {"Idempotency-Key": ["too long"]}
     assert ArtistMesh.objects.count() == 0 and stored_files(settings) == before
+
+
+@pytest.mark.django_db(transaction=True)  # the upload's transaction is the outermost one, as in production
+def test_an_upload_whose_transaction_rolls_back_after_the_files_are_stored_leaves_no_file(
+        api, artist, project, failed_case, settings, monkeypatch):
+    from django.db import DatabaseError
+
+    from engine.core.models import IdempotentRequest
+
+    real_save = IdempotentRequest.save
+
+    def kept_answer_fails(self, *args, **kwargs):
+        if "response" in (kwargs.get("update_fields") or ()):
+            raise DatabaseError("could not extend file: No space left on device")
+        return real_save(self, *args, **kwargs)
+
+    client = api(artist)
+    task = claim(client, project)
+    before = stored_files(settings)
+    monkeypatch.setattr(IdempotentRequest, "save", kept_answer_fails)
+    with pytest.raises(DatabaseError, match="No space"):
+        upload(client, task["id"], trimesh.creation.box().export(file_type="obj").encode(), name="cup.obj",
+               HTTP_IDEMPOTENCY_KEY="up-1")
+    assert ArtistMesh.objects.count() == 0 and not IdempotentRequest.objects.exists()
+    assert stored_files(settings) == before
+    # The upload's repeat runs again, and this time is kept.
+    monkeypatch.setattr(IdempotentRequest, "save", real_save)
+    again = upload(client, task["id"], trimesh.creation.box().export(file_type="obj").encode(), name="cup.obj",
+                   HTTP_IDEMPOTENCY_KEY="up-1")
+    assert again.status_code == 201, again.content
+    assert ArtistMesh.objects.count() == 1 and len(stored_files(settings)) == len(before) + 2
