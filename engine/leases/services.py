@@ -10,7 +10,7 @@ Claims of one user on one stage of a project (two tabs, a double click) run one 
 other: otherwise each reads the queue before the other's lease is visible, and the user
 ends up holding two tasks, possibly both overlap copies of one object in Stage 2.
 PostgreSQL serializes them with a transaction-scoped advisory lock, SQLite by taking its
-write lock when the claim's transaction begins (BEGIN IMMEDIATE, see settings).
+write lock when the claim's transaction begins (BEGIN IMMEDIATE, see settings; system check leases.E001).
 """
 
 import hashlib
