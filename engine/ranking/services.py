@@ -14,10 +14,14 @@ from engine.ranking.models import Comparison, RankingSession
 from engine.ranking.routing import route
 
 
-def session_for(task, user):
-    """Return the user's session on a rank task, opening it with a fresh random order."""
+def _check_stage(task):
     if task.stage != Stage.RANK:
         raise EngineError(f"Task {task.pk} is a {task.stage} task, not a ranking task.", code=ErrorCode.WRONG_STAGE)
+
+
+def session_for(task, user):
+    """Return the user's session on a rank task, opening it with a fresh random order."""
+    _check_stage(task)
     session = RankingSession.objects.filter(task=task, annotator=user).first()
     if session:
         return session
@@ -40,6 +44,8 @@ def compare(task_id, user, position, answer, seconds=0.0):
     """Record the answer to comparison `position`; a repeat of a recorded answer is a no-op."""
     with transaction.atomic():
         task = leases.hold(task_id, user)
+        _check_stage(task)
+        refuse_a_second_ranking(task, user)  # before session_for, which may open a session
         session = session_for(task, user)
         state = state_of(session)
         if position < state.position:
@@ -69,8 +75,10 @@ def refuse_a_second_ranking(task, user):
 
     The overlap copies of an object are for different annotators, and the claim never serves
     a user a second one; this refuses one that got through anyway (leased before that rule
-    held, say). Call inside the rating's transaction: it locks the set first, as routing does,
-    so two ratings of one set's copies run one after the other and the second sees the first.
+    held, say), its comparisons as well as its rating. Call inside the comparison's or the
+    rating's transaction, before it writes: it locks the set first, as routing does, so a
+    rating of one copy and a comparison or rating of another run one after the other, and
+    the second sees the first.
     """
     list(CandidateSet.objects.select_for_update(of=("self",)).filter(pk=task.candidate_set_id).values_list("pk"))
     earlier = (Task.objects.filter(object_id=task.object_id, stage=Stage.RANK, status=TaskStatus.DONE, completed_by=user)

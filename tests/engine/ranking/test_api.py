@@ -166,14 +166,15 @@ def test_a_second_ranking_of_an_object_by_the_same_annotator_is_refused(api, ann
     ready_set(obj, glb_meshes, 2)
     client = api(annotator)
     first = claim(client, project)
-    play(client, first, ["left"])
-    assert client.post(f"/api/tasks/{first['id']}/submit/", {"rating": 0.9}, format="json").status_code == 200
-    pairs = PreferencePair.objects.count()
-    # The object's other copy leased to the same annotator anyway (say, before the claim kept copies apart).
+    # The object's other copy leased to the same annotator anyway (say, before the claim kept copies apart),
+    # and played in a second tab before the first copy was rated.
     copy = Task.objects.get(object=obj, stage=Stage.RANK, status=TaskStatus.OPEN)
     Task.objects.filter(pk=copy.pk).update(status=TaskStatus.LEASED, lease_owner=annotator,
                                            lease_expires_at=timezone.now() + timedelta(hours=1))
     play(client, client.get(f"/api/tasks/{copy.pk}/").json(), ["right"])
+    play(client, first, ["left"])
+    assert client.post(f"/api/tasks/{first['id']}/submit/", {"rating": 0.9}, format="json").status_code == 200
+    pairs = PreferencePair.objects.count()
     response = client.post(f"/api/tasks/{copy.pk}/submit/", {"rating": 0.2, "failure_category": "occlusion"},
                            format="json")
     assert response.status_code == 409, response.content
@@ -185,6 +186,39 @@ def test_a_second_ranking_of_an_object_by_the_same_annotator_is_refused(api, ann
     assert copy.status == TaskStatus.LEASED and copy.completed_by is None
     assert RankingSession.objects.filter(candidate_set__object=obj, rating__isnull=False).count() == 1
     assert PreferencePair.objects.count() == pairs
+    assert client.post(f"/api/tasks/{copy.pk}/release/", {}, format="json").status_code == 200
+    assert claim(api(annotator2), project)["id"] == copy.pk
+
+
+def test_comparisons_on_a_second_copy_of_an_object_ranked_by_the_same_annotator_are_refused(
+        api, annotator, annotator2, project, obj, glb_meshes):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    project.ranking_overlap = 2
+    project.save()
+    ready_set(obj, glb_meshes, 3)
+    client = api(annotator)
+    first = claim(client, project)
+    play(client, first, ["left", "right"])
+    assert client.post(f"/api/tasks/{first['id']}/submit/", {"rating": 0.9}, format="json").status_code == 200
+    comparisons = Comparison.objects.count()
+    copy = Task.objects.get(object=obj, stage=Stage.RANK, status=TaskStatus.OPEN)
+    Task.objects.filter(pk=copy.pk).update(status=TaskStatus.LEASED, lease_owner=annotator,
+                                           lease_expires_at=timezone.now() + timedelta(hours=1))
+    response = client.post(f"/api/tasks/{copy.pk}/compare/", {"position": 0, "answer": "left", "seconds": 1.0},
+                           format="json")
+    assert response.status_code == 409, response.content
+    body = response.json()
+    assert body["code"] == "already_ranked"
+    assert f"task {first['id']}" in body["detail"] and f"/api/tasks/{copy.pk}/release/" in body["detail"]
+    # The same answer as a submit of the copy gets.
+    submitted = client.post(f"/api/tasks/{copy.pk}/submit/", {"rating": 0.2}, format="json")
+    assert submitted.status_code == 409 and submitted.json() == body
+    # Nothing was written: no session was opened on the copy, no comparison stored.
+    assert not RankingSession.objects.filter(task=copy).exists()
+    assert Comparison.objects.count() == comparisons
     assert client.post(f"/api/tasks/{copy.pk}/release/", {}, format="json").status_code == 200
     assert claim(api(annotator2), project)["id"] == copy.pk
 
