@@ -77,6 +77,24 @@ def autocast(device: torch.device, dtype: str):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use)
 
 
+# Config fields a resumed run may change: where and how it runs and reports, and how long it trains.
+RESUME_MAY_CHANGE = frozenset({"out", "steps", "log_every", "ckpt_every", "keep_last", "resume", "device", "dtype",
+                               "threads", "progress", "eval_data"})
+PATH_FIELDS = ("data", "init", "ref")
+
+
+def recipe_changes(saved: dict, cfg) -> list[str]:
+    """The fields of cfg that differ from `saved`, the config of the run being resumed, as "field: old -> new",
+    other than RESUME_MAY_CHANGE; paths compare resolved, so `var/x` and `./var/x` are one folder."""
+    def norm(k, v):
+        if k in PATH_FIELDS and v:
+            return [str(Path(x).resolve()) for x in v] if isinstance(v, list) else str(Path(v).resolve())
+        return list(v) if isinstance(v, tuple) else v
+    now = asdict(cfg)
+    return [f"{k}: {saved[k]!r} -> {now[k]!r}" for k in sorted(now)
+            if k in saved and k not in RESUME_MAY_CHANGE and norm(k, saved[k]) != norm(k, now[k])]
+
+
 def fit(cfg, model, objective: torch.nn.Module, dataset, step_fn: Callable, manifest: dict,
         device: torch.device, rank: int = 0, world: int = 1, eval_fn: Callable | None = None):
     """Train `objective` (a module around `model`) with `step_fn(objective, batch, gen) -> (loss, logs)`.
@@ -96,6 +114,10 @@ def fit(cfg, model, objective: torch.nn.Module, dataset, step_fn: Callable, mani
             raise ValueError(f"{out} holds a {state.get('stage')!r} run, not {cfg.stage!r}: "
                              "use another --out, or --no-resume to train over it")
         saved = read_manifest(last)
+        changed = recipe_changes(saved.get("config", {}), cfg)
+        if changed:
+            raise ValueError(f"{out} holds a {cfg.stage!r} run with another recipe ({'; '.join(changed)}): resuming "
+                             "would mix the two; use another --out, or --no-resume to train over it")
         model.load_state_dict(load_weights(last, "model.safetensors", saved))
         ema.state = {k: v.to(device) for k, v in load_weights(last, "ema.safetensors", saved).items()}
         opt.load_state_dict(state["optimizer"])

@@ -60,3 +60,22 @@ def test_resuming_into_another_stages_folder_is_refused(tmp_path, tiny_cache):
     sft.train(tiny_train_config(run, tiny_cache, steps=2, ckpt_every=2))
     with pytest.raises(ValueError, match="holds a 'pretrain' run, not 'sft'"):
         sft.train(replace(tiny_train_config(run, tiny_cache, steps=2, ckpt_every=2), stage="sft"))
+
+
+def test_resuming_with_another_recipe_is_refused_and_a_longer_run_is_not(tmp_path, tiny_cache):
+    run = tmp_path / "run"
+    cfg = tiny_train_config(run, tiny_cache, steps=2, ckpt_every=2)
+    sft.train(cfg)
+    with pytest.raises(ValueError, match=r"another recipe \(lr: 0\.001 -> 0\.003; seed: 0 -> 3\)"):
+        sft.train(replace(cfg, lr=3e-3, seed=3))
+    # Where it runs, how it reports, how long it trains, and the spelling of a path are not the recipe.
+    sft.train(replace(cfg, steps=4, ckpt_every=4, progress=False, data=[f"{tiny_cache}/../{tiny_cache.name}"]))
+    assert json.loads((run / "log.jsonl").read_text().splitlines()[-1])["step"] == 4
+
+
+def test_recipe_changes_name_each_field_once():
+    from trainer.loop import recipe_changes
+    cfg = TrainConfig(data=["a"], lr=1e-4)
+    saved = {**json.loads(json.dumps(TrainConfig(data=["./a"], lr=2e-4, out="elsewhere").__dict__))}
+    assert recipe_changes(saved, cfg) == ["lr: 0.0002 -> 0.0001"]
+    assert recipe_changes({}, cfg) == []                      # an older manifest without the field: nothing to check
