@@ -5,9 +5,9 @@ Pipeline (all data synthetic until the engine feeds real annotations):
   pairs of the SFT model's own samples ordered by Chamfer to the ground truth -> DPO;
   shortcut distillation of the DPO model; held-out composites for every evaluation.
 Figures: SFT samples/s and model-FLOPs utilisation against a measured fp32 matmul peak,
-DPO step / SFT step (same batch, same process), 4-step shortcut / 25-step CFG sampling time
-and both samplers' vIoU, and the stage table (F1@0.01, vIoU, Chamfer, EMD per stage, each with
-its standard error over the held-out rows) with its bounds on the same rows (VAE reconstruction
+DPO step / SFT step (same batch, same process), 4-step shortcut / 25-step CFG sampling time,
+both samplers' vIoU and how closely the shortcut follows the flow sampler (`sampler_agreement`),
+and the stage table (F1@0.01, vIoU, Chamfer, EMD per stage, each with its standard error over the held-out rows) with its bounds on the same rows (VAE reconstruction
 ceiling, mean-shape floor; see `reference_rows`).
 `--scale 0.05` makes a smoke run.
 """
@@ -25,7 +25,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .checkpoints import load_checkpoint
-from .config import DataConfig, DistillConfig, DPOConfig, TrainConfig
+from .config import DataConfig, DistillConfig, DPOConfig, SampleConfig, TrainConfig
 from .data.cache import prepare
 from .data.loader import open_dataset
 from .data.views import views_to_tensor
@@ -120,6 +120,38 @@ def sampler_figures(model, heldout, n: int, reps: int, seeds=(0, 1, 2, 3)) -> tu
     out["shortcut_viou_rel_diff"] = float(diff.mean()) / flow
     out["shortcut_viou_rel_diff_se"] = _se(diff) / flow
     return out, first
+
+
+def agreement_rows(lat_a: torch.Tensor, lat_b: torch.Tensor, occ_a: np.ndarray, occ_b: np.ndarray) -> dict:
+    """Per-sample agreement of sample a with reference sample b from the same noise: the latent's
+    relative squared error |a - b|^2 / |b|^2 and the IoU of the two voxel sets (two empty sets agree)."""
+    rel = (lat_a - lat_b).pow(2).flatten(1).sum(1) / lat_b.pow(2).flatten(1).sum(1).clamp_min(1e-12)
+    a, b = occ_a.reshape(len(occ_a), -1), occ_b.reshape(len(occ_b), -1)
+    inter, union = (a & b).sum(1), (a | b).sum(1)
+    return {"latent_rel_sq_err": rel.double().numpy(), "voxel_iou": np.where(union > 0, inter / np.maximum(union, 1), 1.0)}
+
+
+def sampler_agreement(model, heldout, n: int, seed: int = 0, batch_size: int = 32) -> dict:
+    """How closely the 4-step shortcut follows the same checkpoint's 25-step CFG flow sampler, from
+    the same noise on the first n held-out rows, with no ground truth and no ICP: each row's latent
+    relative squared error and voxel IoU (thresholded occupancy) between the two samplers, as means
+    with standard errors. A perfect distillation scores 0 and 1. Unlike the vIoU gap, which compares
+    two noisy distances to the ground truth, this measures the distillation itself: two distillations
+    of one checkpoint that differ only in their seed agreed to about 0.01 (session 9). For scale, the
+    undistilled model's uniform-grid CFG Euler against its 25-step sampler on 48 rows: 4 steps
+    0.41 / 0.50, 8 steps 0.28 / 0.62, 16 steps 0.11 / 0.78, 64 steps 0.004 / 0.98."""
+    rows = {"latent_rel_sq_err": [], "voxel_iou": []}
+    for start in range(0, min(n, len(heldout)), batch_size):
+        views = views_to_tensor(heldout.batch(list(range(start, min(n, len(heldout), start + batch_size))))["views"])
+        flow = sample_views(model, views, seed + start, mode="flow", steps=25)
+        short = sample_views(model, views, seed + start, mode="shortcut", steps=4)
+        threshold = getattr(model, "sample_config", SampleConfig()).threshold
+        for k, v in agreement_rows(short[4], flow[4], short[0].numpy() >= threshold, flow[0].numpy() >= threshold).items():
+            rows[k].extend(v.tolist())
+    out = {"rows": len(rows["voxel_iou"]), "seed": seed}
+    for k, v in rows.items():
+        out[k], out[f"{k}_se"] = float(np.mean(v)), _se(v)
+    return out
 
 
 def _se(x) -> float:
@@ -268,6 +300,7 @@ def main(args) -> dict:
     heldout = open_dataset(caches["heldout"].out, 32, 64)
     distilled, _ = load_checkpoint(runs["distill"])
     report["samplers"], distilled_rows = sampler_figures(distilled, heldout, len(heldout), reps)
+    report["samplers"]["shortcut_agreement_with_flow"] = sampler_agreement(distilled, heldout, len(heldout))
     # 5. Stage table (flow sampler, 25 steps, seed 0) -----------------------------------------
     table = {}
     for name in ("pretrain", "midtrain", "sft", "dpo"):

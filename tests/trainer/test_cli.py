@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from trainer.cli import main, parser
@@ -101,6 +102,31 @@ def test_bench_sampler_figures_pair_both_samplers_on_the_same_rows_and_seeds(tin
     rel = (out["shortcut_viou"] - out["flow_viou"]) / max(out["flow_viou"], 1e-9)
     assert abs(out["shortcut_viou_rel_diff"] - rel) < 1e-9
     assert out["shortcut_viou_rel_diff_se"] >= 0.0 and 0.0 < out["shortcut_over_flow_time"]
+
+
+def test_agreement_rows_have_known_answers():
+    from trainer.bench import agreement_rows
+    lat = torch.randn(3, 2, 4, 4, 4)
+    occ = np.zeros((3, 4, 4, 4), bool)
+    occ[:, :2] = True
+    other = np.zeros_like(occ)
+    other[0, :2], other[1, 1:3] = True, True                 # the same set; half of it; nothing
+    rows = agreement_rows(torch.stack([lat[0], 2 * lat[1], lat[2]]), lat, occ, other)
+    assert np.allclose(rows["latent_rel_sq_err"], [0.0, 1.0, 0.0])   # a = b; a = 2b: |b|^2 / |b|^2
+    assert np.allclose(rows["voxel_iou"], [1.0, 1 / 3, 0.0])
+    empty = np.zeros((1, 4, 4, 4), bool)
+    assert agreement_rows(lat[:1], lat[:1], empty, empty)["voxel_iou"].tolist() == [1.0]
+
+
+def test_bench_sampler_agreement_compares_the_two_samplers_of_one_checkpoint(tiny_ckpt, tiny_cache):
+    from trainer.bench import sampler_agreement
+    from trainer.checkpoints import load_checkpoint
+    from trainer.data.loader import open_dataset
+    model, _ = load_checkpoint(tiny_ckpt)
+    data = open_dataset(str(tiny_cache), 16, 32, progress=False)
+    out = sampler_agreement(model, data, n=3, batch_size=2)
+    assert out["rows"] == 3 and 0.0 <= out["voxel_iou"] <= 1.0 and out["latent_rel_sq_err"] > 0.0
+    assert out == sampler_agreement(model, data, n=3, batch_size=2)   # the noise is fixed by the seed
 
 
 def _config(argv):
