@@ -7,8 +7,9 @@ Pipeline (all data synthetic until the engine feeds real annotations):
 Figures: SFT samples/s and model-FLOPs utilisation against a measured fp32 matmul peak,
 DPO step / SFT step (same batch, same process), 4-step shortcut / 25-step CFG sampling time,
 both samplers' vIoU and how closely the shortcut follows the flow sampler (`sampler_agreement`),
-and the stage table (F1@0.01, vIoU, Chamfer, EMD per stage, each with its standard error over the held-out rows) with its bounds on the same rows (VAE reconstruction
-ceiling, mean-shape floor; see `reference_rows`).
+and the stage table (F1@0.01, vIoU, Chamfer, EMD per stage, each with its standard error over
+the held-out rows) with its bounds on the same rows (VAE reconstruction ceiling, mean-shape floor;
+see `reference_rows`).
 `--scale 0.05` makes a smoke run.
 """
 from __future__ import annotations
@@ -128,7 +129,8 @@ def agreement_rows(lat_a: torch.Tensor, lat_b: torch.Tensor, occ_a: np.ndarray, 
     rel = (lat_a - lat_b).pow(2).flatten(1).sum(1) / lat_b.pow(2).flatten(1).sum(1).clamp_min(1e-12)
     a, b = occ_a.reshape(len(occ_a), -1), occ_b.reshape(len(occ_b), -1)
     inter, union = (a & b).sum(1), (a | b).sum(1)
-    return {"latent_rel_sq_err": rel.double().numpy(), "voxel_iou": np.where(union > 0, inter / np.maximum(union, 1), 1.0)}
+    iou = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+    return {"latent_rel_sq_err": rel.double().numpy(), "voxel_iou": iou}
 
 
 def sampler_agreement(model, heldout, n: int, seed: int = 0, batch_size: int = 32) -> dict:
@@ -141,12 +143,14 @@ def sampler_agreement(model, heldout, n: int, seed: int = 0, batch_size: int = 3
     undistilled model's uniform-grid CFG Euler against its 25-step sampler on 48 rows: 4 steps
     0.41 / 0.50, 8 steps 0.28 / 0.62, 16 steps 0.11 / 0.78, 64 steps 0.004 / 0.98."""
     rows = {"latent_rel_sq_err": [], "voxel_iou": []}
-    for start in range(0, min(n, len(heldout)), batch_size):
-        views = views_to_tensor(heldout.batch(list(range(start, min(n, len(heldout), start + batch_size))))["views"])
+    threshold = getattr(model, "sample_config", SampleConfig()).threshold
+    n = min(n, len(heldout))
+    for start in range(0, n, batch_size):
+        views = views_to_tensor(heldout.batch(list(range(start, min(n, start + batch_size))))["views"])
         flow = sample_views(model, views, seed + start, mode="flow", steps=25)
         short = sample_views(model, views, seed + start, mode="shortcut", steps=4)
-        threshold = getattr(model, "sample_config", SampleConfig()).threshold
-        for k, v in agreement_rows(short[4], flow[4], short[0].numpy() >= threshold, flow[0].numpy() >= threshold).items():
+        voxels = short[0].numpy() >= threshold, flow[0].numpy() >= threshold
+        for k, v in agreement_rows(short[4], flow[4], *voxels).items():
             rows[k].extend(v.tolist())
     out = {"rows": len(rows["voxel_iou"]), "seed": seed}
     for k, v in rows.items():
