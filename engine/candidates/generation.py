@@ -19,7 +19,7 @@ import json
 import logging
 import time
 from collections import Counter, defaultdict
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 from django.conf import settings
@@ -29,6 +29,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from engine.candidates.models import Candidate, CandidateSet, SetStatus
+from engine.core import transactions
 from engine.intake import masks
 from engine.intake.models import ObjectInstance, ObjectStatus
 from engine.intake.rendering import load_rgb
@@ -183,12 +184,15 @@ def store(cset, mesh, seed):
     )
     # Stage 2 is blind: the file name, which the browser sees in the mesh URL, must not name the generator.
     opaque = hashlib.sha256(f"{cset.pk}:{mesh.generator}:{seed}".encode()).hexdigest()[:20]
-    candidate.mesh.save(f"{opaque}.glb", ContentFile(glb), save=False)
     try:
-        with transaction.atomic():
+        with transactions.atomic():
+            # The file is written before the row and goes again if the row is not kept: a concurrent
+            # retry stored it first, the save fails (a transient error: the job is retried and writes
+            # the file anew), or a caller's transaction rolls back.
+            candidate.mesh.save(f"{opaque}.glb", ContentFile(glb), save=False)
+            transactions.on_rollback(partial(candidate.mesh.storage.delete, candidate.mesh.name))
             candidate.save()
     except IntegrityError:  # a concurrent retry stored it first
-        candidate.mesh.delete(save=False)
         return 0
     return 1
 

@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+from functools import partial
 
 import numpy as np
 from django.conf import settings
@@ -10,6 +11,7 @@ from django.db import transaction
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
+from engine.core import transactions
 from engine.core.errors import EngineError, ErrorCode
 from engine.intake import masks, quality
 from engine.intake.models import FLAG_REASONS, Image, ObjectInstance, ObjectStatus
@@ -50,17 +52,15 @@ def ingest(project, data, name, *, source_dataset="", source_id="", user=None, d
         quality_ok=verdict.ok, quality_reason=verdict.reason, blur_variance=verdict.blur_variance,
         contrast=verdict.contrast, ingested_by=user,
     )
-    with transaction.atomic():
+    with transactions.atomic():
+        # The file is written before the row and goes again if the rows are not kept: the row, the
+        # depth or the Stage 1 task fails, the same bytes were ingested at the same moment
+        # (image_unique_per_project), or a caller's transaction rolls back.
         image.file.save(f"{digest[:12]}-{safe}", ContentFile(data), save=False)
-        try:
-            image.save()
-            if depth is not None:
-                attach_depth(image, depth, intrinsics)
-        except Exception:
-            image.file.delete(save=False)
-            if image.point_cloud:
-                image.point_cloud.delete(save=False)
-            raise
+        transactions.on_rollback(partial(image.file.storage.delete, image.file.name))
+        image.save()
+        if depth is not None:
+            attach_depth(image, depth, intrinsics)
         if verdict.ok:
             leases.create(project, Stage.SELECT, image=image)
     return image, True
@@ -165,7 +165,13 @@ def attach_depth(image, depth, intrinsics, stride=1):
     points, _ = depth_to_points(depth, intrinsics, stride=stride)
     buffer = io.BytesIO()
     np.save(buffer, depth)
-    image.depth.save(f"depth-{image.pk}.npy", ContentFile(buffer.getvalue()), save=False)
-    image.point_cloud.save(f"cloud-{image.pk}.bin", ContentFile(np.asarray(points, "<f4").tobytes()), save=False)
-    image.intrinsics = intrinsics
-    image.save(update_fields=["depth", "point_cloud", "intrinsics"])
+    cloud = np.asarray(points, "<f4").tobytes()
+    with transactions.atomic():
+        # As in ingest: each file goes again if the row that names it is not kept (the second file or
+        # the row fails, or the caller's transaction, ingest's say, rolls back).
+        for field, name, content in ((image.depth, f"depth-{image.pk}.npy", buffer.getvalue()),
+                                     (image.point_cloud, f"cloud-{image.pk}.bin", cloud)):
+            field.save(name, ContentFile(content), save=False)
+            transactions.on_rollback(partial(field.storage.delete, field.name))
+        image.intrinsics = intrinsics
+        image.save(update_fields=["depth", "point_cloud", "intrinsics"])

@@ -206,3 +206,75 @@ def test_an_external_server_configured_by_url_fills_its_share(project, obj, suit
     assert len(candidates) == 3 and all(c.kind == "external" and c.mesh.name.endswith(".glb") for c in candidates)
     assert all(c.extra["server_model"] == "stand-in" and c.pose is not None for c in candidates)
     assert StandIn.requests_seen[-1]["description"] == obj.description
+
+
+def set_files(cset):
+    """Return the names of the files stored under a set's folder."""
+    folder = Path(settings.MEDIA_ROOT) / "candidates" / str(cset.pk)
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def held_files(cset):
+    return sorted(Path(c.mesh.name).name for c in cset.candidates.all())
+
+
+@pytest.fixture
+def generating_set(project, obj, monkeypatch):
+    """A set still generating, whose only generator ("text") returns two library shapes."""
+    monkeypatch.setattr(generation, "suite", lambda: {"text": Library("text", [("s1", 0.5), ("s2", 0.6)])})
+    return CandidateSet.objects.create(object=obj, iteration=project.current_iteration())
+
+
+def test_a_candidate_whose_row_fails_to_save_leaves_no_file_and_the_retried_job_stores_it(generating_set, monkeypatch):
+    from django.db import OperationalError
+
+    cset = generating_set
+    real_save = Candidate.save
+    saved = []
+
+    def second_save_fails(self, *args, **kwargs):
+        if saved:
+            raise OperationalError("server closed the connection unexpectedly")
+        saved.append(self)
+        return real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Candidate, "save", second_save_fails)
+    with pytest.raises(OperationalError):  # transient: Celery retries the job
+        generation.generate(cset.pk, "text", 2)
+    # The first candidate is kept with its file; the second left neither row nor file.
+    assert cset.candidates.count() == 1 and set_files(cset) == held_files(cset)
+    monkeypatch.setattr(Candidate, "save", real_save)
+    report = generation.generate(cset.pk, "text", 2)
+    assert report["ok"] and report["count"] == 1
+    assert cset.candidates.count() == 2 and set_files(cset) == held_files(cset)
+
+
+def test_a_candidate_a_concurrent_retry_stored_first_leaves_no_second_file(generating_set, monkeypatch):
+    from model_suite import meshproc
+
+    cset = generating_set
+    real_simplify = meshproc.simplify
+    rival = []
+
+    def rival_stores_it_meanwhile(vertices, faces, budget):
+        # Between this job's check for the candidate and its save, the same job redelivered elsewhere stores it.
+        if not rival:
+            rival.append(True)
+            [mesh] = generation.suite()["text"].generate(None, None, None, 1, generation.job_seed(cset.pk, "text"))
+            assert generation.store(cset, mesh, generation.job_seed(cset.pk, "text")) == 1
+        return real_simplify(vertices, faces, budget)
+
+    monkeypatch.setattr(meshproc, "simplify", rival_stores_it_meanwhile)
+    report = generation.generate(cset.pk, "text", 2)
+    assert report["ok"] and report["count"] == 1  # the first candidate was the rival's
+    assert cset.candidates.count() == 2 and set_files(cset) == held_files(cset)
+
+
+def test_candidates_stored_in_a_transaction_that_rolls_back_leave_no_file(generating_set):
+    from engine.core import transactions
+
+    cset = generating_set
+    with pytest.raises(RuntimeError, match="caller"), transactions.atomic():
+        assert generation.generate(cset.pk, "text", 2)["count"] == 2 and len(set_files(cset)) == 2
+        raise RuntimeError("the caller fails after the job")
+    assert not cset.candidates.exists() and set_files(cset) == []
