@@ -18,6 +18,12 @@ def state_json(state):
 
 
 def rank_payload(task, request):
+    refusal = services.second_ranking(task, request.user)
+    if refusal is not None:
+        # A copy of an object this annotator already ranked can be neither compared nor rated: say so
+        # with the answer those get, and open no session for it (a GET of the task writes nothing).
+        return {"image": image_json(task.image), "object": object_json(task.object),
+                "refused": {"code": refusal.code.value, "detail": str(refusal.detail)}}
     session = services.session_for(task, request.user)
     urls = dict((c.pk, c.mesh.url) for c in task.candidate_set.candidates.all())
     # Blind comparison: ids and meshes only, in the server's random order; never generator names.

@@ -81,14 +81,25 @@ def refuse_a_second_ranking(task, user):
     the second sees the first.
     """
     list(CandidateSet.objects.select_for_update(of=("self",)).filter(pk=task.candidate_set_id).values_list("pk"))
+    refusal = second_ranking(task, user)
+    if refusal is not None:
+        raise refusal
+
+
+def second_ranking(task, user):
+    """Return the 409 already_ranked error if the user already ranked the task's object, else None.
+
+    A read, without the lock refuse_a_second_ranking takes: what the task's GET says of the copy.
+    """
     earlier = (Task.objects.filter(object_id=task.object_id, stage=Stage.RANK, status=TaskStatus.DONE, completed_by=user)
                .exclude(pk=task.pk).values_list("pk", flat=True).first())
-    if earlier is not None:
-        raise LeaseError(
-            f"You already ranked object {task.object_id} (task {earlier}); its other copies are for other "
-            f"annotators. Release task {task.pk} (POST /api/tasks/{task.pk}/release/) and claim another.",
-            code=ErrorCode.ALREADY_RANKED,
-        )
+    if earlier is None:
+        return None
+    return LeaseError(
+        f"You already ranked object {task.object_id} (task {earlier}); its other copies are for other "
+        f"annotators. Release task {task.pk} (POST /api/tasks/{task.pk}/release/) and claim another.",
+        code=ErrorCode.ALREADY_RANKED,
+    )
 
 
 def rate(task_id, user, rating, rubric=None, failure_category="", seconds=0.0, key=""):

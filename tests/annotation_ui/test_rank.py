@@ -157,6 +157,33 @@ def test_skip_a_set_it_goes_to_someone_else(page, annotator, annotator2, obj, gl
     page.assert_no_js_errors()
 
 
+def test_a_copy_of_a_set_the_annotator_already_ranked_goes_back_to_the_queue(page, annotator, annotator2, obj,
+                                                                             glb_meshes):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    project = obj.image.project
+    project.ranking_overlap = 2
+    project.save()
+    ready_set(obj, glb_meshes, 2)
+    first, copy = Task.objects.filter(object=obj, stage=Stage.RANK).order_by("id")
+    # The annotator ranked one copy and still holds the other (leased before the claim kept copies apart).
+    Task.objects.filter(pk=first.pk).update(status=TaskStatus.DONE, completed_by=annotator)
+    Task.objects.filter(pk=copy.pk).update(status=TaskStatus.LEASED, lease_owner=annotator,
+                                           lease_expires_at=timezone.now() + timedelta(hours=1))
+    page.login("ann")
+    page.goto(f"/rank/?project={project.pk}")
+    tab = page.tab
+    tab.wait_for_selector("#empty:not([hidden])")
+    assert "already ranked" in tab.inner_text("#empty") and "Nothing else is waiting" in tab.inner_text("#empty")
+    copy.refresh_from_db()
+    assert copy.status == TaskStatus.OPEN and copy.lease_owner is None
+    assert not RankingSession.objects.filter(task=copy).exists()
+    assert leases.serve(annotator2, project.pk, Stage.RANK).pk == copy.pk  # someone else gets it
+    page.assert_no_js_errors()
+
+
 def test_turntable_orbit_wireframe_and_a_prefetched_swap(page, annotator, obj, glb_meshes):
     import io
 

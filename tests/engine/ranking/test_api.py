@@ -39,6 +39,20 @@ def test_payload_is_blind_and_in_random_order(api, annotator, project, candidate
     assert payload["state"]["left"] == session.order[0] and payload["state"]["total"] == 4
 
 
+def test_fetching_a_claimed_task_writes_nothing_and_shows_the_claims_tournament(api, annotator, project,
+                                                                                candidate_set):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = api(annotator)
+    task = claim(client, project)  # the claim opened the session
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(f"/api/tasks/{task['id']}/")
+    assert response.status_code == 200, response.content
+    assert [q["sql"] for q in queries if not q["sql"].lstrip().upper().startswith("SELECT")] == []
+    assert response.json()["payload"] == task["payload"]
+
+
 def test_n8_with_equal_answers_stores_every_comparison(api, annotator, project, obj, glb_meshes):
     project.n_candidates = 8
     project.save()
@@ -221,6 +235,38 @@ def test_comparisons_on_a_second_copy_of_an_object_ranked_by_the_same_annotator_
     assert Comparison.objects.count() == comparisons
     assert client.post(f"/api/tasks/{copy.pk}/release/", {}, format="json").status_code == 200
     assert claim(api(annotator2), project)["id"] == copy.pk
+
+
+def test_fetching_a_second_copy_of_an_object_ranked_by_the_same_annotator_says_so_and_opens_no_session(
+        api, annotator, project, obj, glb_meshes):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    project.ranking_overlap = 2
+    project.save()
+    ready_set(obj, glb_meshes, 3)
+    client = api(annotator)
+    first = claim(client, project)
+    play(client, first, ["left", "right"])
+    assert client.post(f"/api/tasks/{first['id']}/submit/", {"rating": 0.9}, format="json").status_code == 200
+    copy = Task.objects.get(object=obj, stage=Stage.RANK, status=TaskStatus.OPEN)
+    Task.objects.filter(pk=copy.pk).update(status=TaskStatus.LEASED, lease_owner=annotator,
+                                           lease_expires_at=timezone.now() + timedelta(hours=1))
+    sessions = RankingSession.objects.count()
+    response = client.get(f"/api/tasks/{copy.pk}/")
+    assert response.status_code == 200, response.content
+    assert RankingSession.objects.count() == sessions
+    payload = response.json()["payload"]
+    # Why the copy cannot be played: the answer a comparison or the rating of it gets, and no tournament to play.
+    compared = client.post(f"/api/tasks/{copy.pk}/compare/", {"position": 0, "answer": "left"}, format="json")
+    assert compared.status_code == 409 and payload["refused"] == compared.json()
+    assert payload["refused"]["code"] == "already_ranked" and f"task {first['id']}" in payload["refused"]["detail"]
+    assert "candidates" not in payload and "state" not in payload
+    # The claim serves the held copy back with the same payload.
+    claimed = claim(client, project)
+    assert claimed["id"] == copy.pk and claimed["payload"] == payload
+    assert RankingSession.objects.count() == sessions
 
 
 @pytest.mark.django_db(transaction=True)

@@ -110,6 +110,8 @@ function clear() {
 function allParsed(ids) { return () => ids.every((id) => cache.get(id) && cache.get(id).resolved && (sides.left.id === id || sides.right.id === id)); }
 
 async function start(t) {
+  // A copy of a set you already ranked (payload.refused, already_ranked) cannot be played: it goes to someone else.
+  if (t.payload.refused) return loop.giveBack('A copy of a set you already ranked was');
   task = t; p = t.payload; order = p.candidates.map((c) => c.id);
   preload(p.candidates);
   for (const [id, pr] of cache) pr.then((g) => { pr.resolved = g; }).catch((e) => banner(`Candidate mesh ${id}: ${e.message}`, 'error'));
