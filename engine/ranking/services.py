@@ -106,8 +106,9 @@ def rate(task_id, user, rating, rubric=None, failure_category="", seconds=0.0, k
     """Rate the survivor, route the set, and complete the task; return the response body."""
     with transaction.atomic():
         task = leases.hold(task_id, user)
+        _check_stage(task)
+        refuse_a_second_ranking(task, user)  # before session_for, which may open a session
         session = session_for(task, user)
-        refuse_a_second_ranking(task, user)
         state = state_of(session)
         if not state.done:
             raise EngineError(
