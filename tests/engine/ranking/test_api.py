@@ -204,8 +204,9 @@ def test_a_second_ranking_of_an_object_by_the_same_annotator_is_refused(api, ann
     assert claim(api(annotator2), project)["id"] == copy.pk
 
 
-def test_comparisons_on_a_second_copy_of_an_object_ranked_by_the_same_annotator_are_refused(
-        api, annotator, annotator2, project, obj, glb_meshes):
+def rank_then_lease_a_second_copy(client, annotator, project, obj, glb_meshes):
+    """The annotator ranks an object with two overlap copies, then holds its other copy (leased
+    before the claim refused a second one, say); return (the first task's payload, the copy)."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -213,14 +214,20 @@ def test_comparisons_on_a_second_copy_of_an_object_ranked_by_the_same_annotator_
     project.ranking_overlap = 2
     project.save()
     ready_set(obj, glb_meshes, 3)
-    client = api(annotator)
     first = claim(client, project)
     play(client, first, ["left", "right"])
     assert client.post(f"/api/tasks/{first['id']}/submit/", {"rating": 0.9}, format="json").status_code == 200
-    comparisons = Comparison.objects.count()
     copy = Task.objects.get(object=obj, stage=Stage.RANK, status=TaskStatus.OPEN)
     Task.objects.filter(pk=copy.pk).update(status=TaskStatus.LEASED, lease_owner=annotator,
                                            lease_expires_at=timezone.now() + timedelta(hours=1))
+    return first, copy
+
+
+def test_comparisons_on_a_second_copy_of_an_object_ranked_by_the_same_annotator_are_refused(
+        api, annotator, annotator2, project, obj, glb_meshes):
+    client = api(annotator)
+    first, copy = rank_then_lease_a_second_copy(client, annotator, project, obj, glb_meshes)
+    comparisons = Comparison.objects.count()
     response = client.post(f"/api/tasks/{copy.pk}/compare/", {"position": 0, "answer": "left", "seconds": 1.0},
                            format="json")
     assert response.status_code == 409, response.content
@@ -239,20 +246,8 @@ def test_comparisons_on_a_second_copy_of_an_object_ranked_by_the_same_annotator_
 
 def test_fetching_a_second_copy_of_an_object_ranked_by_the_same_annotator_says_so_and_opens_no_session(
         api, annotator, project, obj, glb_meshes):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    project.ranking_overlap = 2
-    project.save()
-    ready_set(obj, glb_meshes, 3)
     client = api(annotator)
-    first = claim(client, project)
-    play(client, first, ["left", "right"])
-    assert client.post(f"/api/tasks/{first['id']}/submit/", {"rating": 0.9}, format="json").status_code == 200
-    copy = Task.objects.get(object=obj, stage=Stage.RANK, status=TaskStatus.OPEN)
-    Task.objects.filter(pk=copy.pk).update(status=TaskStatus.LEASED, lease_owner=annotator,
-                                           lease_expires_at=timezone.now() + timedelta(hours=1))
+    first, copy = rank_then_lease_a_second_copy(client, annotator, project, obj, glb_meshes)
     sessions = RankingSession.objects.count()
     response = client.get(f"/api/tasks/{copy.pk}/")
     assert response.status_code == 200, response.content
