@@ -149,7 +149,10 @@ def parse_depth(data):
 
 
 def attach_depth(image, depth, intrinsics, stride=1):
-    """Store an image's depth map and intrinsics and derive its point cloud (float32 xyz, camera frame)."""
+    """Store an image's depth map and intrinsics and derive its point cloud (float32 xyz, camera frame).
+
+    Files of an earlier depth map are deleted once the new ones are committed, and kept if they are not.
+    """
     from model_suite.depth import depth_to_points
 
     if depth.shape != (image.height, image.width):
@@ -167,6 +170,9 @@ def attach_depth(image, depth, intrinsics, stride=1):
     np.save(buffer, depth)
     cloud = np.asarray(points, "<f4").tobytes()
     with transactions.atomic():
+        # The names the row holds now, not those of the caller's copy (which may be stale); the lock
+        # makes a concurrent re-attach wait, so each replaced file is deleted by the one that replaced it.
+        replaced = Image.objects.select_for_update().values_list("depth", "point_cloud").get(pk=image.pk)
         # As in ingest: each file goes again if the row that names it is not kept (the second file or
         # the row fails, or the caller's transaction, ingest's say, rolls back).
         for field, name, content in ((image.depth, f"depth-{image.pk}.npy", buffer.getvalue()),
@@ -175,3 +181,10 @@ def attach_depth(image, depth, intrinsics, stride=1):
             transactions.on_rollback(partial(field.storage.delete, field.name))
         image.intrinsics = intrinsics
         image.save(update_fields=["depth", "point_cloud", "intrinsics"])
+        # The old files go only once nothing can bring their row back: after the commit (Django drops
+        # the callback if this block or the caller's transaction rolls back). A name the storage gave
+        # again (its file was already gone) is the new file's. Robust: a file that fails to go is logged
+        # by Django and left behind, which is no reason to fail a caller whose rows are committed.
+        for field, old_name in zip((image.depth, image.point_cloud), replaced, strict=True):
+            if old_name and old_name != field.name:
+                transaction.on_commit(partial(field.storage.delete, old_name), robust=True)

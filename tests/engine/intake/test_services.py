@@ -84,3 +84,36 @@ def test_a_depth_attached_later_whose_row_fails_leaves_the_image_and_no_depth_fi
     image.refresh_from_db()
     assert not image.depth and not image.point_cloud and image.file.storage.exists(image.file.name)
     assert media_files(settings) == before
+
+
+def ingest_with_depth(project, astronaut_png):
+    """Ingest the astronaut with a flat depth map; return the image and the names of its depth files."""
+    image, _ = services.ingest(project, astronaut_png, "astronaut.png", depth=depth_map(), intrinsics=INTRINSICS)
+    return image, [image.depth.name, image.point_cloud.name]
+
+
+# attach_depth is the outermost transaction here, as in seed_demo: its commit is what deletes the old files.
+@pytest.mark.django_db(transaction=True)
+def test_a_depth_attached_again_replaces_the_old_files_once_it_commits(project, astronaut_png, settings):
+    image, old = ingest_with_depth(project, astronaut_png)
+    services.attach_depth(image, depth_map() * 1.5, INTRINSICS)
+    image.refresh_from_db()
+    new = [image.depth.name, image.point_cloud.name]
+    assert not set(new) & set(old)
+    assert all(image.depth.storage.exists(name) for name in new)
+    assert not any(image.depth.storage.exists(name) for name in old)
+    assert np.load(image.depth.path)[0, 0] == pytest.approx(3.0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_depth_attached_again_in_a_transaction_that_rolls_back_keeps_the_old_files(
+        project, astronaut_png, settings):
+    image, old = ingest_with_depth(project, astronaut_png)
+    before = media_files(settings)
+    with pytest.raises(RuntimeError, match="caller"), transactions.atomic():
+        services.attach_depth(image, depth_map() * 1.5, INTRINSICS)
+        assert len(media_files(settings)) == len(before) + 2
+        raise RuntimeError("the caller fails after the depth is attached")
+    image.refresh_from_db()
+    assert [image.depth.name, image.point_cloud.name] == old
+    assert media_files(settings) == before
