@@ -12,6 +12,11 @@ begins as its teacher. Each batch mixes:
     v_u + w (v_c - v_u) with w = cfg_weight (2) inside the guidance interval and w = 1 outside,
     i.e. exactly what the 25-step CFG sampler integrates, so guidance is baked in; at larger d,
     u is the student itself at step d (no gradient, conditional, no CFG).
+  * optionally, `teacher_start_rows` of the shortcut rows learn the 4-step sampler's first step,
+    from pure noise at t = 1 to t = 3/4, with the target (x_1 - x'_{3/4}) / (1/4) where x' is the
+    frozen teacher's guided Euler integration over that interval on the flow sampler's rescaled
+    grid. That step is where the bootstrapped targets fail: it decides the global shape, the flow
+    sampler spends half its steps there, and self-consistency gives it about 0.3 rows per batch.
 Sampling: `mode="flow"` (25 Euler steps with CFG) or `mode="shortcut"` (4 steps of d = 1/4, no CFG).
 """
 from __future__ import annotations
@@ -22,9 +27,13 @@ from .flow import FlowBatch, loss_weights, make_flow_batch
 from .latents import attach_latents
 from .loop import fit
 from .objectives import FlowObjective, data_targets, draw_noise
+from .config import SampleConfig
 from .data.views import views_to_tensor
 from .dpo import load_reference
+from .sampling import guided_euler, time_grid
 from .stage import base_manifest, build_model, load_data, setup
+
+SHORTCUT_STEPS = 4   # the shortcut sampler's steps, written into the manifest
 
 
 def guided(model, x_s, x_l, t, cond, uncond, w, d=None):
@@ -84,6 +93,18 @@ def shortcut_targets(student, teacher, x_s, x_l, t, d, views, cfg):
     return (v1s + v2s) / 2, (v1l + v2l) / 2
 
 
+@torch.no_grad()
+def teacher_start_targets(teacher, eps_s, eps_l, views, cfg, span: float):
+    """Targets (v_shape, v_layout) for one step of size `span` from the noise (eps_s, eps_l) at t = 1:
+    (x_1 - x_{1-span}) / span, where x_{1-span} is the teacher's guided Euler integration over
+    [1 - span, 1] in cfg.teacher_start_steps steps of the flow sampler's rescaled grid."""
+    settings = getattr(teacher, "sample_config", None) or SampleConfig()
+    grid = time_grid(cfg.teacher_start_steps, settings.rescale_t, end=1.0 - span)
+    x_s, x_l = guided_euler(teacher, teacher.encode_condition(views), eps_s, eps_l, grid,
+                            cfg.cfg_weight, getattr(cfg, "cfg_interval", (0.0, 1.0)))
+    return (eps_s - x_s) / span, (eps_l - x_l) / span
+
+
 def distill_step(cfg, model, teacher):
     """Return step_fn(objective, batch, gen) -> (loss, logs) mixing flow and shortcut rows."""
     def step_fn(objective, batch, gen):
@@ -91,24 +112,33 @@ def distill_step(cfg, model, teacher):
         B = x0_s.shape[0]
         n_sc = int(round(B * cfg.shortcut_frac))
         t, eps_s, eps_l, drop = draw_noise(model, B, gen, cfg, x0_s.device)
+        n_ts = min(getattr(cfg, "teacher_start_rows", 0), n_sc)       # the last rows: teacher start
         d_sc, t_sc = shortcut_times(n_sc, gen, cfg.min_step_log2)
         dev = x0_s.device
-        is_sc = torch.arange(B, device=dev) >= B - n_sc
+        rows = torch.arange(B, device=dev)
+        is_sc, is_ts = rows >= B - n_sc, rows >= B - n_ts
         d = torch.zeros(B, device=dev)
         d[is_sc], t[is_sc] = d_sc.to(dev), t_sc.to(dev)
+        d[is_ts], t[is_ts] = 0.5 / SHORTCUT_STEPS, 1.0                 # x_1 = eps: pure noise
         fb = make_flow_batch(x0_s, x0_l, t, eps_s, eps_l)
         views = views_to_tensor(batch["views"])
         d_in = 2 * d                                                     # flow rows: d = 0
         if n_sc:
-            sl = slice(B - n_sc, B)
-            ts, tl = shortcut_targets(model, teacher, fb.x_shape[sl], fb.x_layout[sl], t[sl], d[sl], views[sl], cfg)
             v_s, v_l = fb.v_shape.clone(), fb.v_layout.clone()
-            v_s[sl], v_l[sl] = ts, tl
+            sl, tl_ = slice(B - n_sc, B - n_ts), slice(B - n_ts, B)
+            if n_sc > n_ts:
+                v_s[sl], v_l[sl] = shortcut_targets(model, teacher, fb.x_shape[sl], fb.x_layout[sl], t[sl], d[sl],
+                                                    views[sl], cfg)
+            if n_ts:
+                v_s[tl_], v_l[tl_] = teacher_start_targets(teacher, eps_s[tl_], eps_l[tl_], views[tl_], cfg,
+                                                           1.0 / SHORTCUT_STEPS)
             fb = FlowBatch(fb.x_shape, fb.x_layout, t, v_s, v_l)
         drop = drop & ~is_sc
         m = objective(views, drop, fb, batch["layout_mask"], d_in)
         logs = {"loss": m.mean().item(), "loss/flow": m[~is_sc].mean().item() if n_sc < B else 0.0,
-                "loss/shortcut": m[is_sc].mean().item() if n_sc else 0.0}
+                "loss/shortcut": m[is_sc & ~is_ts].mean().item() if n_sc > n_ts else 0.0}
+        if n_ts:
+            logs["loss/teacher_start"] = m[is_ts].mean().item()
         return m.mean(), logs
     return step_fn
 
@@ -127,7 +157,7 @@ def train(cfg):
             attach_latents(model, ds, progress=cfg.progress)
     objective = FlowObjective(model, loss_weights(cfg))
     manifest = base_manifest(parent, [data], world, model)
-    manifest["sampler"].update(shortcut_steps=4)
+    manifest["sampler"].update(shortcut_steps=SHORTCUT_STEPS)
     manifest.update(teacher=parent["parent"], teacher_hash=parent["parent_hash"], cfg_weight=cfg.cfg_weight)
     ema = fit(cfg, model, objective, data, distill_step(cfg, model, teacher), manifest, device, rank, world)
     return model, ema

@@ -35,9 +35,14 @@ class SampleResult:
         return self.occupancy >= 0.5
 
 
-def time_grid(steps: int, rescale: float = 1.0) -> torch.Tensor:
-    """(steps + 1,) times from 1 to 0; rescale r > 1 spends more steps near the noise end."""
-    u = torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64)
+def time_grid(steps: int, rescale: float = 1.0, end: float = 0.0) -> torch.Tensor:
+    """(steps + 1,) times from 1 to `end`; rescale r > 1 spends more steps near the noise end.
+
+    The grid is t = r u / (1 + (r - 1) u) on uniform u, so a grid that stops at `end` > 0 has the
+    spacing of the part of a full grid above `end`.
+    """
+    u_end = end / (rescale - (rescale - 1) * end)
+    u = torch.linspace(1.0, u_end, steps + 1, dtype=torch.float64)
     return (rescale * u / (1 + (rescale - 1) * u)).float()
 
 
@@ -55,18 +60,26 @@ def velocity(model, x_s, x_l, t: float, cond, uncond=None, w: float = 1.0, d: fl
 
 
 @torch.no_grad()
+def guided_euler(model, cond, x_s, x_l, grid: torch.Tensor, w: float, interval):
+    """Euler steps along the decreasing times `grid`, with CFG weight w for t in the guidance
+    interval [lo, hi] and the conditional velocity elsewhere (the flow sampler's integration)."""
+    uncond = model.null_condition(cond)
+    lo, hi = interval
+    grid = grid.tolist()
+    for t, t_next in zip(grid[:-1], grid[1:]):
+        v_s, v_l = velocity(model, x_s, x_l, t, cond, uncond, w if lo <= t <= hi else 1.0)
+        x_s, x_l = x_s - (t - t_next) * v_s, x_l - (t - t_next) * v_l
+    return x_s, x_l
+
+
+@torch.no_grad()
 def integrate(model, cond: torch.Tensor, noise_shape: torch.Tensor, noise_layout: torch.Tensor,
               settings: SampleConfig, mode: str = "flow", steps: int | None = None):
     """Integrate from the given noise at t = 1 to t = 0; return (x0_shape, x0_layout)."""
     x_s, x_l = noise_shape, noise_layout
     if mode == "flow":
-        grid = time_grid(steps or settings.steps, settings.rescale_t).tolist()
-        uncond = model.null_condition(cond)
-        lo, hi = settings.cfg_interval
-        for t, t_next in zip(grid[:-1], grid[1:]):
-            w = settings.cfg if lo <= t <= hi else 1.0
-            v_s, v_l = velocity(model, x_s, x_l, t, cond, uncond, w)
-            x_s, x_l = x_s - (t - t_next) * v_s, x_l - (t - t_next) * v_l
+        grid = time_grid(steps or settings.steps, settings.rescale_t)
+        x_s, x_l = guided_euler(model, cond, x_s, x_l, grid, settings.cfg, settings.cfg_interval)
     elif mode == "shortcut":
         n = steps or settings.shortcut_steps
         grid = time_grid(n).tolist()

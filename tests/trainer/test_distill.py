@@ -7,7 +7,7 @@ from trainer.checkpoints import load_checkpoint
 from trainer.config import DistillConfig
 from trainer.sampling import sample
 
-from trainer.distill import shortcut_targets, shortcut_times
+from trainer.distill import shortcut_targets, shortcut_times, teacher_start_targets
 
 
 def _inputs(n=2):
@@ -105,6 +105,50 @@ def test_flow_rows_are_told_d_zero_and_shortcut_rows_the_full_step(tiny_ckpt, ti
     assert (d[:6] == 0).all() and set(d[6:].tolist()) <= {1.0, 0.5, 0.25}
     steps = t[6:] / d[6:]
     assert torch.allclose(steps, steps.round()) and not seen["drop"][6:].any()
+
+
+def test_teacher_start_targets_are_the_teachers_flow_sampler_over_the_first_step(tiny_ckpt):
+    teacher, _ = load_checkpoint(tiny_ckpt)
+    cfg = DistillConfig(cfg_weight=2.0, cfg_interval=[0.0, 0.95], teacher_start_steps=3)
+    x_s, x_l, views = _inputs()
+    ts, tl = teacher_start_targets(teacher, x_s, x_l, views, cfg, 0.25)
+    # By hand: 3 guided Euler steps over the rescaled grid from 1 to 3/4 (w = 1 above 0.95).
+    r = teacher.sample_config.rescale_t
+    u = torch.linspace(1.0, 0.75 / (r - (r - 1) * 0.75), 4, dtype=torch.float64)
+    grid = (r * u / (1 + (r - 1) * u)).float().tolist()
+    assert grid[0] > 0.95 > grid[1]                        # the first step is outside the guidance interval
+    v = _teacher_cfg_velocity(teacher, views)
+    xs, xl = x_s.clone(), x_l.clone()
+    with torch.no_grad():
+        for t, t_next in zip(grid[:-1], grid[1:]):
+            vs, vl = v(xs, xl, torch.full((2,), t))
+            xs, xl = xs - (t - t_next) * vs, xl - (t - t_next) * vl
+    assert torch.allclose(ts, (x_s - xs) / 0.25, atol=1e-5) and torch.allclose(tl, (x_l - xl) / 0.25, atol=1e-5)
+    # A one-step shortcut of the target from the noise lands where the teacher did.
+    assert torch.allclose(x_s - 0.25 * ts, xs, atol=1e-5)
+
+
+def test_teacher_start_rows_start_from_noise_with_the_first_step(tiny_ckpt, tiny_cache):
+    from trainer.data.loader import open_dataset
+    model, _ = load_checkpoint(tiny_ckpt)
+    teacher, _ = load_checkpoint(tiny_ckpt)
+    cfg = DistillConfig(config="tiny", min_step_log2=3, shortcut_frac=0.5, teacher_start_rows=2,
+                        teacher_start_steps=2)
+    seen = {}
+
+    def objective(views, drop, fb, layout_mask, d=None):
+        seen.update(fb=fb, d=d)
+        return torch.zeros(len(fb.t), requires_grad=True)
+
+    batch = open_dataset(str(tiny_cache), 16, 32, progress=False).batch(list(range(8)))
+    _, logs = distill.distill_step(cfg, model, teacher)(objective, batch, torch.Generator().manual_seed(0))
+    fb, d = seen["fb"], seen["d"]
+    assert torch.equal(fb.t[6:], torch.ones(2)) and torch.equal(d[6:], torch.full((2,), 0.25))
+    assert (d[:4] == 0).all() and set(d[4:6].tolist()) <= {1.0, 0.5, 0.25}
+    views = __import__("trainer.data.views", fromlist=["x"]).views_to_tensor(batch["views"])[6:]
+    ts, tl = teacher_start_targets(teacher, fb.x_shape[6:], fb.x_layout[6:], views, cfg, 0.25)
+    assert torch.allclose(fb.v_shape[6:], ts) and torch.allclose(fb.v_layout[6:], tl)
+    assert "loss/teacher_start" in logs
 
 
 @pytest.mark.slow

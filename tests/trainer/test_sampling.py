@@ -15,6 +15,12 @@ def test_time_grid_runs_from_noise_to_data():
     assert abs(time_grid(2, 3.0)[1].item() - 0.75) < 1e-6     # 3 * 0.5 / (1 + 2 * 0.5)
 
 
+def test_a_grid_that_stops_early_keeps_the_full_grids_spacing():
+    full, head = time_grid(4, 3.0), time_grid(2, 3.0, end=0.75)   # u = 1, 0.75, 0.5: the first half of full
+    assert torch.allclose(head, full[:3]) and abs(head[-1].item() - 0.75) < 1e-6
+    assert torch.allclose(time_grid(4, 1.0, end=0.5), torch.tensor([1, 0.875, 0.75, 0.625, 0.5]))
+
+
 class PointMass(torch.nn.Module):
     """The exact velocity field of a point-mass data distribution at c: v = (x_t - c) / t."""
 
