@@ -7,7 +7,7 @@ from functools import partial
 import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
@@ -25,7 +25,7 @@ MAX_IMAGE_PIXELS = 64_000_000
 def ingest(project, data, name, *, source_dataset="", source_id="", user=None, depth=None, intrinsics=None):
     """Store an image with its quality checks and open its Stage 1 task; return (image, created).
 
-    The same bytes ingested twice into a project return the first image.
+    The same bytes ingested twice into a project return the first image, even when both arrive at once.
     """
     digest = hashlib.sha256(data).hexdigest()
     existing = Image.objects.filter(project=project, sha256=digest).first()
@@ -52,17 +52,30 @@ def ingest(project, data, name, *, source_dataset="", source_id="", user=None, d
         quality_ok=verdict.ok, quality_reason=verdict.reason, blur_variance=verdict.blur_variance,
         contrast=verdict.contrast, ingested_by=user,
     )
-    with transactions.atomic():
-        # The file is written before the row and goes again if the rows are not kept: the row, the
-        # depth or the Stage 1 task fails, the same bytes were ingested at the same moment
-        # (image_unique_per_project), or a caller's transaction rolls back.
-        image.file.save(f"{digest[:12]}-{safe}", ContentFile(data), save=False)
-        transactions.on_rollback(partial(image.file.storage.delete, image.file.name))
-        image.save()
-        if depth is not None:
-            attach_depth(image, depth, intrinsics)
-        if verdict.ok:
-            leases.create(project, Stage.SELECT, image=image)
+    inserted = False
+    try:
+        # A savepoint in a caller's transaction, which goes on after a lost race.
+        with transactions.atomic():
+            # The file is written before the row and goes again if the rows are not kept: the row, the
+            # depth or the Stage 1 task fails, the same bytes were ingested at the same moment
+            # (image_unique_per_project), or a caller's transaction rolls back.
+            image.file.save(f"{digest[:12]}-{safe}", ContentFile(data), save=False)
+            transactions.on_rollback(partial(image.file.storage.delete, image.file.name))
+            image.save()
+            inserted = True
+            if depth is not None:
+                attach_depth(image, depth, intrinsics)
+            if verdict.ok:
+                leases.create(project, Stage.SELECT, image=image)
+    except IntegrityError:
+        # The same bytes were ingested at the same moment, after the lookup above, and the other row
+        # won: this insert waited for its commit, then failed on image_unique_per_project. Return the
+        # other image, as a later repeat gets it; this block's file went with its rolled-back rows.
+        # (Under Read Committed, PostgreSQL's default, this read sees that commit.)
+        first = None if inserted else Image.objects.filter(project=project, sha256=digest).first()
+        if first is None:
+            raise
+        return first, False
     return image, True
 
 

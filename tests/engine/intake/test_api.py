@@ -308,3 +308,60 @@ def test_two_identical_objects_sent_at_the_same_moment_with_one_key_add_one(api,
     assert answers["first"].status_code == answers["repeat"].status_code == 201
     assert answers["repeat"].json() == answers["first"].json()
     assert ObjectInstance.objects.count() == 1
+
+
+def wait_for_a_wait_on(connection, thread, seconds=60):
+    """Return True once another PostgreSQL backend waits on a lock this connection holds (False if thread ends)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    with connection.cursor() as cursor:
+        while thread.is_alive() and time.monotonic() < deadline:
+            # pg_locks is read live, not from the transaction's snapshot as pg_stat_activity is.
+            cursor.execute("SELECT count(*) FROM pg_locks"
+                           " WHERE NOT granted AND pg_backend_pid() = ANY(pg_blocking_pids(pid))")
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.05)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_bytes_posted_twice_at_the_same_moment_return_the_first_image(api, engineer, project, settings):
+    import threading
+    from pathlib import Path
+
+    from django.db import connection
+
+    from engine.core import transactions
+    from engine.intake import services
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    media = Path(settings.MEDIA_ROOT)
+    before = {p for p in media.rglob("*") if p.is_file()}
+    astronaut = png(data.astronaut())
+    answers = {}
+
+    def second():
+        try:
+            answers["second"] = api(engineer).post(f"/api/projects/{project.pk}/images/",
+                                                   {"file": png(data.astronaut())}, format="multipart")
+        except Exception as exc:  # the test client raises what the view did not handle (a 500)
+            answers["second"] = exc
+        finally:
+            connection.close()
+
+    # The first ingest has inserted its row and not committed when the second one, having found no
+    # row, writes its file and inserts the same (project, sha256): it waits on the first's row.
+    with transactions.atomic():
+        first, created = services.ingest(project, astronaut.getvalue(), "x.png", user=engineer)
+        other = threading.Thread(target=second)
+        other.start()
+        assert wait_for_a_wait_on(connection, other), answers
+    other.join(60)
+    assert created and getattr(answers["second"], "status_code", None) == 200, answers["second"]
+    assert answers["second"].json()["id"] == first.pk
+    assert Image.objects.count() == 1 and Task.objects.filter(stage=Stage.SELECT).count() == 1
+    # The second's file went with its rolled-back row; the first's is kept.
+    assert {p for p in media.rglob("*") if p.is_file()} == before | {Path(first.file.path)}

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from django.db import DatabaseError
+from django.db import DatabaseError, IntegrityError
 from skimage import data
 
 from engine.core import transactions
@@ -117,3 +117,33 @@ def test_a_depth_attached_again_in_a_transaction_that_rolls_back_keeps_the_old_f
     image.refresh_from_db()
     assert [image.depth.name, image.point_cloud.name] == old
     assert media_files(settings) == before
+
+
+def test_an_image_ingested_between_the_lookup_and_the_insert_is_returned_and_the_second_file_goes(
+        project, astronaut_png, settings, monkeypatch):
+    # Any database: the same race as tests/engine/intake/test_api.py's, the other ingest run at the moment
+    # this one has looked for the bytes and not yet written anything.
+    before = media_files(settings)
+    real_assess, first = services.quality.assess, []
+
+    def assess(*args):
+        if not first:
+            first.append(None)
+            first[0], _ = services.ingest(project, astronaut_png, "astronaut.png")
+        return real_assess(*args)
+
+    monkeypatch.setattr(services.quality, "assess", assess)
+    image, created = services.ingest(project, astronaut_png, "astronaut.png", depth=depth_map(), intrinsics=INTRINSICS)
+    assert not created and image.pk == first[0].pk
+    assert Image.objects.count() == 1 and Task.objects.count() == 1
+    assert media_files(settings) == sorted(before + [first[0].file.path])
+
+
+def test_an_integrity_error_that_is_not_the_same_bytes_is_raised(project, astronaut_png, monkeypatch):
+    def create(*args, **kwargs):
+        raise IntegrityError("duplicate key value violates unique constraint \"some_other_constraint\"")
+
+    monkeypatch.setattr(services.leases, "create", create)
+    with pytest.raises(IntegrityError, match="some_other_constraint"):
+        services.ingest(project, astronaut_png, "astronaut.png")
+    assert not Image.objects.exists()
