@@ -5,6 +5,7 @@ import multiprocessing
 import socket
 import threading
 import time
+from functools import partial
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -18,39 +19,48 @@ def make_pool(tasks, clients):
 
     from engine.alignment.models import Alignment
     from engine.candidates.models import Candidate, CandidateSet, SetStatus
+    from engine.core import transactions
     from engine.core.models import Project
     from engine.core.roles import ANNOTATOR, grant
     from engine.intake.models import Image, ObjectInstance, ObjectStatus
     from engine.leases.models import Stage, Task
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    project = Project.objects.create(name=f"bench-{stamp}")
-    iteration = project.current_iteration()
-    image = Image(project=project, width=64, height=64, sha256=stamp, source_dataset="bench")
-    image.file.save(f"bench-{stamp}.png", ContentFile(_png()), save=False)
-    image.save()
-    rle = {"size": [64, 64], "counts": [0, 4096]}
-    objects = ObjectInstance.objects.bulk_create([
-        ObjectInstance(image=image, mask_rle=rle, area=4096, bbox=[0, 0, 64, 64], category="box",
-                       status=ObjectStatus.ALIGNING) for _ in range(tasks)
-    ])
-    sets = CandidateSet.objects.bulk_create([
-        CandidateSet(object=o, iteration=iteration, status=SetStatus.ACCEPTED) for o in objects
-    ])
-    mesh_name = Candidate.mesh.field.storage.save(f"bench/{stamp}.glb", ContentFile(_glb()))
-    candidates = Candidate.objects.bulk_create([
-        Candidate(candidate_set=s, generator="bench", generator_version="1", kind="retrieval", seed=0, mesh=mesh_name)
-        for s in sets
-    ])
-    pool = Task.objects.bulk_create([
-        Task(project=project, stage=Stage.ALIGN, image=image, object=o, candidate_set=s) for o, s in zip(objects, sets)
-    ])
-    Alignment.objects.bulk_create([Alignment(task=t, candidate=c, rating=0.9) for t, c in zip(pool, candidates, strict=True)])
-    tokens = []
-    for i in range(clients):
-        user = User.objects.create_user(f"bench-{stamp}-{i}")
-        grant(user, ANNOTATOR)
-        tokens.append(Token.objects.create(user=user).key)
+    # One transaction, as the engine's other writers (engine.core.transactions): a pool that fails
+    # half-made (a user name taken, the database full) leaves no project behind, nor its image and mesh.
+    with transactions.atomic():
+        project = Project.objects.create(name=f"bench-{stamp}")
+        iteration = project.current_iteration()
+        image = Image(project=project, width=64, height=64, sha256=stamp, source_dataset="bench")
+        image.file.save(f"bench-{stamp}.png", ContentFile(_png()), save=False)
+        transactions.on_rollback(partial(image.file.storage.delete, image.file.name))
+        image.save()
+        rle = {"size": [64, 64], "counts": [0, 4096]}
+        objects = ObjectInstance.objects.bulk_create([
+            ObjectInstance(image=image, mask_rle=rle, area=4096, bbox=[0, 0, 64, 64], category="box",
+                           status=ObjectStatus.ALIGNING) for _ in range(tasks)
+        ])
+        sets = CandidateSet.objects.bulk_create([
+            CandidateSet(object=o, iteration=iteration, status=SetStatus.ACCEPTED) for o in objects
+        ])
+        mesh_name = Candidate.mesh.field.storage.save(f"bench/{stamp}.glb", ContentFile(_glb()))
+        transactions.on_rollback(partial(Candidate.mesh.field.storage.delete, mesh_name))
+        candidates = Candidate.objects.bulk_create([
+            Candidate(candidate_set=s, generator="bench", generator_version="1", kind="retrieval", seed=0,
+                      mesh=mesh_name)
+            for s in sets
+        ])
+        pool = Task.objects.bulk_create([
+            Task(project=project, stage=Stage.ALIGN, image=image, object=o, candidate_set=s)
+            for o, s in zip(objects, sets)
+        ])
+        Alignment.objects.bulk_create([Alignment(task=t, candidate=c, rating=0.9)
+                                       for t, c in zip(pool, candidates, strict=True)])
+        tokens = []
+        for i in range(clients):
+            user = User.objects.create_user(f"bench-{stamp}-{i}")
+            grant(user, ANNOTATOR)
+            tokens.append(Token.objects.create(user=user).key)
     return project, tokens
 
 

@@ -65,6 +65,41 @@ def test_bench_claims_drives_every_task_through_a_real_server(monkeypatch, setti
         assert media_after == media_before
 
 
+def media_files(settings):
+    return sorted(p.relative_to(settings.MEDIA_ROOT) for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file())
+
+
+@pytest.mark.django_db
+def test_a_pool_keeps_its_image_and_mesh_until_it_is_removed(settings):
+    from engine.leases import bench
+
+    before = media_files(settings)
+    project, tokens = bench.make_pool(3, 2)
+    assert len(tokens) == 2 and Task.objects.filter(project=project).count() == 3
+    assert len(media_files(settings)) == len(before) + 2  # the image and the mesh
+    bench.remove_pool(project)
+    assert media_files(settings) == before and not Project.objects.filter(pk=project.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_pool_that_fails_half_made_leaves_no_row_and_no_file(settings, monkeypatch):
+    from django.db import DatabaseError
+
+    from engine.core import roles
+    from engine.leases import bench
+
+    def grant(*args):
+        raise DatabaseError("could not extend file: No space left on device")
+
+    monkeypatch.setattr(roles, "grant", grant)  # after the image, the mesh and every task are written
+    before = media_files(settings)
+    with pytest.raises(DatabaseError, match="No space"):
+        bench.make_pool(3, 2)
+    assert not Project.objects.filter(name__startswith="bench-").exists() and not Task.objects.exists()
+    assert not User.objects.filter(username__startswith="bench-").exists()
+    assert media_files(settings) == before
+
+
 def test_the_bench_client_keeps_connections_alive_and_reconnects_when_the_server_closed_one():
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
