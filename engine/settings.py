@@ -189,6 +189,19 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_mutex_expire": 60,
 }
 
+# Periodic jobs, sent by `celery -A engine beat` (run one beat per deployment) to the `cpu` workers.
+# ENGINE_PURGE_IDEMPOTENCY_KEYS_SECONDS: how often kept Idempotency-Key answers past their window
+# (ENGINE_IDEMPOTENCY_KEY_HOURS) are deleted; 0 leaves it to cron (`manage.py purge_idempotency_keys`).
+_purge_every = float(os.environ.get("ENGINE_PURGE_IDEMPOTENCY_KEYS_SECONDS", "3600"))
+CELERY_BEAT_SCHEDULE = {
+    "purge-idempotency-keys": {
+        "task": "engine.core.tasks.purge_idempotency_keys",
+        "schedule": _purge_every,
+        # A run no worker took before the next one is due is dropped, not stacked behind it.
+        "options": {"expires": _purge_every},
+    },
+} if _purge_every > 0 else {}
+
 RQ_QUEUES = {
     "trainer": {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 24 * 3600},
 }
@@ -207,6 +220,8 @@ ENGINE = {
     "MIN_CONTRAST": float(os.environ.get("ENGINE_MIN_CONTRAST", "0.05")),
     "MASK_MIN_REGION_FRACTION": float(os.environ.get("ENGINE_MASK_MIN_REGION_FRACTION", "0.01")),
     "WARM_UP_WORKERS": _env_bool("ENGINE_WARM_UP_WORKERS", True),
+    # How long the answer to a request sent with an Idempotency-Key is kept for its repeats, in hours.
+    "IDEMPOTENCY_KEY_HOURS": float(os.environ.get("ENGINE_IDEMPOTENCY_KEY_HOURS", "24")),
 }
 
 LOGGING = {

@@ -13,6 +13,12 @@ def check_engine_settings(app_configs, **kwargs):
             f"ENGINE_LEASE_SECONDS is {engine['LEASE_SECONDS']}; leases shorter than 30 s expire under annotators.",
             hint="Set ENGINE_LEASE_SECONDS to at least 30 (the default is 900).", id="engine.E001",
         ))
+    if not engine["IDEMPOTENCY_KEY_HOURS"] > 0:
+        errors.append(Error(
+            f"ENGINE_IDEMPOTENCY_KEY_HOURS is {engine['IDEMPOTENCY_KEY_HOURS']:g}; the purge needs a positive window.",
+            hint="Set ENGINE_IDEMPOTENCY_KEY_HOURS to a positive number of hours (the default is 24).",
+            id="engine.E002",
+        ))
     if engine["UPLOAD_MAX_BYTES"] > settings.DATA_UPLOAD_MAX_MEMORY_SIZE * 16:
         errors.append(Warning(
             "ENGINE_UPLOAD_MAX_BYTES is far above DATA_UPLOAD_MAX_MEMORY_SIZE; large uploads spool to disk.",

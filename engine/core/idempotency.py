@@ -6,14 +6,17 @@ status and body (and `Idempotent-Replayed: true`), however late it comes; the sa
 with another request is refused (422 idempotency_key_reused). Only requests that succeeded
 keep their key: one that failed wrote nothing, and its repeat runs again.
 Task submits keep their key on the task itself (leases.services.replay). The kept answers are
-deleted after a retention window by `manage.py purge_idempotency_keys` (24 h by default, as Stripe).
+deleted after a retention window (ENGINE_IDEMPOTENCY_KEY_HOURS, 24 h by default, as Stripe) by
+purge(): hourly through Celery beat (engine.core.tasks), or `manage.py purge_idempotency_keys`.
 """
 
 import hashlib
 import json
+from datetime import timedelta
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework.response import Response
 
 from engine.core import transactions
@@ -114,3 +117,22 @@ class Once:
                 fields={"Idempotency-Key": ["already used for a different request"]},
             )
         return Response(earlier.response, status=earlier.status_code, headers={"Idempotent-Replayed": "true"})
+
+
+def expired(older_than_hours):
+    """Return the kept answers older than `older_than_hours`."""
+    return IdempotentRequest.objects.filter(created_at__lt=timezone.now() - timedelta(hours=older_than_hours))
+
+
+def purge(older_than_hours, batch=10_000):
+    """Delete the kept answers older than `older_than_hours`, at most `batch` rows per statement; return how many."""
+    if not older_than_hours > 0:  # a cutoff at or after now would delete the answers still owed to repeats
+        raise ValueError(f"older_than_hours must be a positive number of hours, got {older_than_hours}.")
+    # In batches, each committed on its own: a backlog (a beat that was down for a week) never
+    # holds one long transaction and its row locks on a table every keyed request writes to.
+    old, deleted = expired(older_than_hours), 0
+    while True:
+        ids = list(old.values_list("pk", flat=True)[:batch])
+        if not ids:
+            return deleted
+        deleted += IdempotentRequest.objects.filter(pk__in=ids).delete()[0]

@@ -27,3 +27,8 @@ def test_short_lease_is_a_system_check_error(settings):
     settings.ENGINE = {**settings.ENGINE, "LEASE_SECONDS": 5}
     ids = [m.id for m in run_checks()]
     assert "engine.E001" in ids
+
+
+def test_an_idempotency_window_that_is_not_positive_is_a_system_check_error(settings):
+    settings.ENGINE = {**settings.ENGINE, "IDEMPOTENCY_KEY_HOURS": 0.0}
+    assert "engine.E002" in [m.id for m in run_checks()]
