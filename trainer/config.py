@@ -158,9 +158,9 @@ class DistillConfig(TrainConfig):
     cfg_interval: list = _f([0.0, 0.95], "Bake CFG in only for t in [lo, hi], as the flow sampler applies it "
                             "(outside: the conditional velocity). Keep equal to the sampler's cfg_interval.")
     min_step_log2: int = _f(7, "Smallest step size is 2^-min_step_log2 (1/128).")
-    teacher_start_rows: int = _f(0, "Self-consistency rows per batch that instead learn the shortcut sampler's first "
-                                 "step (t = 1 to 1 - 1/shortcut_steps, from pure noise) from the frozen teacher's "
-                                 "own CFG sampler over that interval (see trainer.distill).")
+    teacher_start_frac: float = _f(0.5, "Share of the self-consistency rows that instead learn the shortcut sampler's "
+                                   "first step (t = 1 to 1 - 1/shortcut_steps, from pure noise) from the frozen "
+                                   "teacher's own CFG sampler over that interval (see trainer.distill); 0 = off.")
     teacher_start_steps: int = _f(13, "Guided Euler steps of the teacher over the first shortcut step, on the flow "
                                   "sampler's rescaled grid (its 25 steps spend about 13 there at r = 3).")
     lr: float = _f(1e-4, "Peak AdamW learning rate.")

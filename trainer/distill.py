@@ -12,7 +12,7 @@ begins as its teacher. Each batch mixes:
     v_u + w (v_c - v_u) with w = cfg_weight (2) inside the guidance interval and w = 1 outside,
     i.e. exactly what the 25-step CFG sampler integrates, so guidance is baked in; at larger d,
     u is the student itself at step d (no gradient, conditional, no CFG).
-  * optionally, `teacher_start_rows` of the shortcut rows learn the 4-step sampler's first step,
+  * `teacher_start_frac` (half) of the shortcut rows learn the 4-step sampler's first step,
     from pure noise at t = 1 to t = 3/4, with the target (x_1 - x'_{3/4}) / (1/4) where x' is the
     frozen teacher's guided Euler integration over that interval on the flow sampler's rescaled
     grid. That step is where the bootstrapped targets fail: it decides the global shape, the flow
@@ -112,7 +112,7 @@ def distill_step(cfg, model, teacher):
         B = x0_s.shape[0]
         n_sc = int(round(B * cfg.shortcut_frac))
         t, eps_s, eps_l, drop = draw_noise(model, B, gen, cfg, x0_s.device)
-        n_ts = min(getattr(cfg, "teacher_start_rows", 0), n_sc)       # the last rows: teacher start
+        n_ts = int(round(n_sc * getattr(cfg, "teacher_start_frac", 0.0)))  # the last rows: teacher start
         d_sc, t_sc = shortcut_times(n_sc, gen, cfg.min_step_log2)
         dev = x0_s.device
         rows = torch.arange(B, device=dev)

@@ -132,7 +132,7 @@ def test_teacher_start_rows_start_from_noise_with_the_first_step(tiny_ckpt, tiny
     from trainer.data.loader import open_dataset
     model, _ = load_checkpoint(tiny_ckpt)
     teacher, _ = load_checkpoint(tiny_ckpt)
-    cfg = DistillConfig(config="tiny", min_step_log2=3, shortcut_frac=0.5, teacher_start_rows=2,
+    cfg = DistillConfig(config="tiny", min_step_log2=3, shortcut_frac=0.5, teacher_start_frac=0.5,
                         teacher_start_steps=2)
     seen = {}
 
