@@ -33,7 +33,7 @@ from .dpo import load_reference
 from .sampling import guided_euler, time_grid
 from .stage import base_manifest, build_model, load_data, setup
 
-SHORTCUT_STEPS = 4   # the shortcut sampler's steps, written into the manifest
+SHORTCUT_STEPS = SampleConfig().shortcut_steps   # the steps the first-step targets and the manifest assume
 
 
 def guided(model, x_s, x_l, t, cond, uncond, w, d=None):
@@ -125,13 +125,13 @@ def distill_step(cfg, model, teacher):
         d_in = 2 * d                                                     # flow rows: d = 0
         if n_sc:
             v_s, v_l = fb.v_shape.clone(), fb.v_layout.clone()
-            sl, tl_ = slice(B - n_sc, B - n_ts), slice(B - n_ts, B)
+            sc, ts = slice(B - n_sc, B - n_ts), slice(B - n_ts, B)
             if n_sc > n_ts:
-                v_s[sl], v_l[sl] = shortcut_targets(model, teacher, fb.x_shape[sl], fb.x_layout[sl], t[sl], d[sl],
-                                                    views[sl], cfg)
+                v_s[sc], v_l[sc] = shortcut_targets(model, teacher, fb.x_shape[sc], fb.x_layout[sc], t[sc], d[sc],
+                                                    views[sc], cfg)
             if n_ts:
-                v_s[tl_], v_l[tl_] = teacher_start_targets(teacher, eps_s[tl_], eps_l[tl_], views[tl_], cfg,
-                                                           1.0 / SHORTCUT_STEPS)
+                v_s[ts], v_l[ts] = teacher_start_targets(teacher, eps_s[ts], eps_l[ts], views[ts], cfg,
+                                                         1.0 / SHORTCUT_STEPS)
             fb = FlowBatch(fb.x_shape, fb.x_layout, t, v_s, v_l)
         drop = drop & ~is_sc
         m = objective(views, drop, fb, batch["layout_mask"], d_in)
