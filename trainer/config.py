@@ -166,6 +166,14 @@ class DistillConfig(TrainConfig):
     lr: float = _f(1e-4, "Peak AdamW learning rate.")
     vae_steps: int = _f(0, "Unused in distillation (the VAE comes from --init).")
 
+    def __post_init__(self):
+        for name in ("shortcut_frac", "teacher_start_frac"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} is a share between 0 and 1, got {getattr(self, name)}")
+        if self.teacher_start_steps < 1 or self.min_step_log2 < 1:
+            raise ValueError(f"teacher_start_steps and min_step_log2 must be at least 1, "
+                             f"got {self.teacher_start_steps} and {self.min_step_log2}")
+
 
 @dataclass
 class SampleConfig:

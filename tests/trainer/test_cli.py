@@ -28,6 +28,8 @@ def test_flags_come_from_the_config_fields():
     (["dpo", "--data", "/nope"], "DPO needs --init"),
     (["evaluate"], "evaluate needs --ckpt"),
     (["prepare", "--kind", "video", "--out", "/tmp/x"], "unknown data kind 'video'"),
+    (["distill", "--teacher-start-frac", "2"], "teacher_start_frac is a share between 0 and 1, got 2.0"),
+    (["distill", "--shortcut-frac", "-0.5"], "shortcut_frac is a share between 0 and 1, got -0.5"),
 ])
 def test_bad_input_is_one_clear_line(argv, message, capsys):
     assert main(argv) == 2
