@@ -47,6 +47,8 @@ def test_rank_a_set_with_keys_then_the_next_set(page, annotator, obj, image, glb
         tab.keyboard.press(key)
         expected = f"{i + 3} of 8 shown" if i < 6 else "All 8 shown"
         tab.wait_for_function("(t) => document.querySelector('#progress').textContent === t", arg=expected)
+        if i < 6:  # the swap is timed when its pair is drawn; a key pressed before that supersedes it untimed
+            tab.wait_for_function("(n) => window.__perf.swaps.length >= n", arg=i + 1)
     tab.wait_for_selector("#rating:not([hidden])")
     assert page.canvas_variance("#pair-canvas") > 20, "the survivor's viewport is blank"
     tab.keyboard.press("4")
