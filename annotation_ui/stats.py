@@ -8,6 +8,7 @@ import math
 import statistics
 from collections import Counter, defaultdict
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -19,6 +20,16 @@ from engine.leases.models import Stage, Task, TaskStatus
 from engine.ranking.models import Answer, Comparison, RankingSession
 
 OPEN = (TaskStatus.OPEN, TaskStatus.LEASED)
+SIMULATED_GROUP = "simulated"  # engine.simulation.pool puts its simulated annotators and artists here
+
+
+def human_users():
+    """Return the users who are people: everyone but the members of the `simulated` group.
+
+    Simulated work is real work (it fills the stages and the ratings), but its seconds and
+    agreement say nothing about people: every statistic of human quality counts these users only.
+    """
+    return get_user_model().objects.exclude(groups__name=SIMULATED_GROUP)
 
 
 def open_tasks_by_stage(project):
@@ -80,22 +91,26 @@ def throughput(project, iteration):
     """Return one row per stage: tasks done, open, per hour, and the median seconds per task."""
     start, end = window(iteration)
     hours = max((end - start).total_seconds() / 3600, 1 / 60)
-    seconds = defaultdict(list)
-    for stage, s in done_tasks(project, iteration).values_list("stage", "seconds_spent"):
-        seconds[stage].append(s)
+    done, seconds = Counter(), defaultdict(list)
+    humans = set(human_users().values_list("pk", flat=True))
+    for stage, user, s in done_tasks(project, iteration).values_list("stage", "completed_by", "seconds_spent"):
+        done[stage] += 1
+        if user in humans:  # a simulated annotator's seconds are its think time, not a person's
+            seconds[stage].append(s)
     waiting = open_tasks_by_stage(project)
     return [
-        {"stage": stage, "label": label, "done": len(seconds[stage]), "open": waiting.get(stage, 0),
-         "per_hour": len(seconds[stage]) / hours,
+        {"stage": stage, "label": label, "done": done[stage], "open": waiting.get(stage, 0),
+         "per_hour": done[stage] / hours,
          "median_seconds": statistics.median(seconds[stage]) if seconds[stage] else None}
         for stage, label in Stage.choices
     ]
 
 
 def per_annotator(project, iteration):
-    """Return rows (user, stage, done, median seconds) for the iteration, busiest first."""
+    """Return rows (user, stage, done, median seconds) of the people working in the iteration, busiest first."""
     seconds = defaultdict(list)
-    for user, stage, s in done_tasks(project, iteration).values_list("completed_by__username", "stage", "seconds_spent"):
+    tasks = done_tasks(project, iteration).filter(completed_by__in=human_users())
+    for user, stage, s in tasks.values_list("completed_by__username", "stage", "seconds_spent"):
         seconds[(user or "?", stage)].append(s)
     rows = [{"user": u, "stage": st, "done": len(v), "median_seconds": statistics.median(v)}
             for (u, st), v in seconds.items()]
