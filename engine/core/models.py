@@ -17,24 +17,6 @@ def check_taxonomy(value):
         raise ValidationError(f"Unknown categories: {', '.join(unknown)}. See GET /api/categories/.")
 
 
-def check_generators(value):
-    """Raise ValidationError unless `value` names generators of this deployment's suite.
-
-    "flow_model" picks every deployed checkpoint of ours; an empty list runs every available one.
-    """
-    from engine.candidates.generation import suite
-    from model_suite.registry import FLOW_MODEL
-
-    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
-        raise ValidationError("Give a list of generator names (an empty list runs every available one).")
-    known = set(suite()) | {FLOW_MODEL}
-    unknown = sorted(set(value) - known)
-    if unknown:
-        # A misspelt name would leave the project's sets empty and send every object to the artists.
-        raise ValidationError(f"Unknown generators: {', '.join(unknown)}. Choose from "
-                              f"{', '.join(sorted(known))} (see GET /api/generators/).")
-
-
 class Project(models.Model):
     """A body of images annotated under one quality bar and one category taxonomy."""
 
@@ -73,15 +55,11 @@ class Project(models.Model):
         return self.name
 
     def clean(self):
-        """The checks of the API's project serializer, for the admin's form (full_clean)."""
-        errors = {}
-        for field, check in (("taxonomy", check_taxonomy), ("generators", check_generators)):
-            try:
-                check(getattr(self, field))
-            except ValidationError as exc:
-                errors[field] = exc.messages
-        if errors:
-            raise ValidationError(errors)
+        """Check the taxonomy, as the API's project serializer does (the admin's form checks the generators)."""
+        try:
+            check_taxonomy(self.taxonomy)
+        except ValidationError as exc:
+            raise ValidationError({"taxonomy": exc.messages}) from None
 
     def current_iteration(self):
         """Return the open iteration of this project, creating iteration 1 on first use."""

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
-from engine.core.models import Iteration, Project, check_generators, check_taxonomy
+from engine.candidates.validators import check_generators
+from engine.core.models import Iteration, Project, check_taxonomy
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -10,7 +11,7 @@ class ProjectSerializer(serializers.ModelSerializer):
                   "generators", "created_at"]
         read_only_fields = ["id", "created_at"]
 
-    # The model's own checks (Project.clean runs them for the admin too); DRF answers their errors with a 400.
+    # The checks the admin's form runs too (Project.clean, ProjectForm); DRF answers their errors with a 400.
     def validate_taxonomy(self, value):
         check_taxonomy(value)
         return value
