@@ -1,4 +1,4 @@
-"""`python -m trainer {prepare,pretrain,sft,dpo,distill,evaluate,sample,bench}`: flags built from the configs.
+"""`python -m trainer {prepare,pretrain,sft,dpo,distill,evaluate,compare,sample,bench}`: flags built from the configs.
 
 Each flag is a config field (`--batch-size` sets `batch_size`) with the field's help text.
 `--config` gives the defaults, and flags given on the command line override them. It is either
@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from .config import DataConfig, DistillConfig, DPOConfig, EvalConfig, MODEL_PRESETS, SampleRunConfig, TrainConfig
+from .config import CompareConfig, DataConfig, DistillConfig, DPOConfig, EvalConfig, MODEL_PRESETS, SampleRunConfig, TrainConfig
 
 # Stage defaults per preset; anything given on the command line wins.
 DATA_PRESETS = {"tiny": dict(grid=16, render_size=64, image_size=32, n=128, primitives=14),
@@ -29,7 +29,8 @@ TRAIN_PRESETS = {"tiny": dict(batch_size=8, steps=100, vae_steps=100, lr=1e-3, w
 STAGES = {"pretrain": (TrainConfig, {"stage": "pretrain"}), "sft": (TrainConfig, {"stage": "sft"}),
           "dpo": (DPOConfig, {}), "distill": (DistillConfig, {})}
 COMMANDS = {"prepare": DataConfig, **{k: cls for k, (cls, _) in STAGES.items()}, "evaluate": EvalConfig,
-            "sample": SampleRunConfig}
+            "compare": CompareConfig, "sample": SampleRunConfig}
+NO_PRESETS = ("evaluate", "compare", "sample")   # they take their models from checkpoints
 PRESETS = ", ".join(sorted(MODEL_PRESETS))
 # Without --config (or a JSON file without "config"), every command uses this preset, so the cache
 # `prepare` writes fits the model the training stages build.
@@ -118,7 +119,7 @@ def defaults(command: str, arg: str | None) -> tuple[str, dict]:
     if arg is None:
         return DEFAULT_PRESET, {}
     if arg in MODEL_PRESETS:
-        if command in ("evaluate", "sample"):
+        if command in NO_PRESETS:
             raise CLIError(f"{command} takes its model from --ckpt, so --config must be a JSON file of "
                            f"{COMMANDS[command].__name__} fields, not the preset {arg!r}")
         return arg, ({"config": arg} if command in STAGES else {})
@@ -144,7 +145,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     for name, cls in COMMANDS.items():
         s = sub.add_parser(name, help=(cls.__doc__ or "").splitlines()[0])
-        add_config(s, presets=name not in ("evaluate", "sample"))
+        add_config(s, presets=name not in NO_PRESETS)
         add_fields(s, cls, skip=("config",))      # TrainConfig.config (the preset) is set through --config
     s = sub.add_parser("bench", help="benchmark the cpu config; prints JSON")
     s.add_argument("--work", default="var/bench", help="scratch folder for data and runs (default: var/bench)")
@@ -193,6 +194,9 @@ def run(argv=None) -> int:
         from .evaluate import evaluate
         report = evaluate(cfg)
         print(f"wrote {cfg.out}: " + ", ".join(f"{k}={v:.4g}" for k, v in report["ckpt"]["metrics"].items()))
+    elif args.command == "compare":
+        from .compare import compare
+        print(json.dumps(compare(cfg)))
     elif args.command == "sample":
         from .sample_cli import sample_to_folder
         for path in sample_to_folder(cfg):

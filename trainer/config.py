@@ -206,6 +206,30 @@ class EvalConfig:
 
 
 @dataclass
+class CompareConfig:
+    """`compare`: two checkpoints on the same held-out rows and seeds; paired deltas with SEs (prints JSON)."""
+
+    a: str = _f("", "The new checkpoint (required).")
+    b: str = _f("", "The checkpoint it is compared with, e.g. the deployed one (required).")
+    data: str = _f("", "Held-out cache or engine export folder of samples (required).")
+    pairs: str = _f("", "Held-out preference pairs (export or pair cache) for preference accuracy (optional).")
+    seeds: list = _f([0, 1], "Sampling seeds; every row is sampled once per seed by both checkpoints.")
+    n: int = _f(64, "Number of held-out samples (first n).")
+    steps: int = _f(0, "Flow sampling steps (0 = the checkpoint's sampler settings).")
+    points: int = _f(4000, "Points sampled on each surface for F1/Chamfer.")
+    emd_points: int = _f(256, "Points for the exact EMD (Hungarian assignment).")
+    icp: bool = _f(True, "ICP-align each prediction to its ground truth before shape metrics.")
+    draws: int = _f(8, "(t, noise) draws per pair for the implicit reward.")
+    out: str = _f("", "Also write the report here (optional).")
+    device: str = _f("auto", "cpu | cuda | auto.")
+    progress: bool = _f(False, "Show tqdm progress bars (on stderr).")
+
+    def __post_init__(self):
+        assert self.seeds, "give at least one seed"
+        assert self.n >= 2, f"n must be at least 2 for a standard error, got {self.n}"
+
+
+@dataclass
 class SampleRunConfig:
     """`sample`: sample shapes and poses for one image + mask, written as .npz (+ .ply surface)."""
 

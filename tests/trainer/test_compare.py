@@ -1,0 +1,58 @@
+"""Paired comparison of two checkpoints: closed-form deltas and standard errors."""
+
+import numpy as np
+import pytest
+
+from trainer.compare import paired_deltas
+from trainer.config import CompareConfig
+
+
+def rows(values):
+    return [{"viou": v, "chamfer": 1 - v} for v in values]
+
+
+def test_paired_delta_averages_seeds_per_row_before_the_standard_error():
+    a = [rows([0.5, 0.6, 0.7]), rows([0.7, 0.6, 0.5])]       # [seed][row]
+    b = [rows([0.4, 0.6, 0.5]), rows([0.6, 0.4, 0.5])]
+    delta, se = paired_deltas(a, b)
+    per_row = np.array([(0.1 + 0.1) / 2, (0.0 + 0.2) / 2, (0.2 + 0.0) / 2])
+    assert delta["viou"] == pytest.approx(per_row.mean())
+    assert se["viou"] == pytest.approx(per_row.std(ddof=1) / np.sqrt(3))
+    assert delta["chamfer"] == pytest.approx(-per_row.mean())
+    assert "f1@0.01" not in delta                             # a metric no row has is left out
+
+
+def test_identical_checkpoints_differ_by_zero():
+    a = [rows([0.1, 0.9])]
+    delta, se = paired_deltas(a, a)
+    assert delta["viou"] == 0 and se["viou"] == 0
+
+
+def test_compare_config_refuses_no_seeds():
+    with pytest.raises(AssertionError, match="seed"):
+        CompareConfig(seeds=[])
+
+
+def test_compare_cli_on_a_dpo_checkpoint_and_its_reference(tmp_path, tiny_ckpt, tiny_cache, capsys):
+    """A DPO checkpoint against its own reference: paired deltas for every metric, and preference
+    accuracy for the DPO side only (the reference has no implicit reward of its own)."""
+    import json
+
+    from trainer import dpo
+    from trainer.cli import main
+    from trainer.config import DPOConfig
+
+    from .test_dpo import pair_dataset
+
+    pairs = pair_dataset(tiny_cache, tmp_path / "pairs")
+    dpo.train(DPOConfig(config="tiny", init=str(tiny_ckpt), out=str(tmp_path / "dpo"), data=[str(pairs)], steps=2,
+                        batch_size=8, lr=1e-3, warmup=1, beta=50.0, log_every=1, ckpt_every=2, progress=False))
+    assert main(["compare", "--a", str(tmp_path / "dpo"), "--b", str(tiny_ckpt), "--data", str(tiny_cache),
+                 "--pairs", str(pairs), "--n", "4", "--seeds", "0", "1", "--steps", "2", "--points", "500",
+                 "--emd-points", "32", "--no-icp", "--draws", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 4 and report["seeds"] == [0, 1]
+    assert set(report["delta"]) == set(report["delta_se"]) and "viou" in report["delta"]
+    assert report["a"]["stage"] == "dpo" and report["preference"]["b"] is None
+    acc = report["preference"]["a"]
+    assert 0 <= acc["accuracy"] <= 1 and acc["n"] > 0 and acc["se"] is not None

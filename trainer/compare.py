@@ -1,0 +1,133 @@
+"""`compare`: two checkpoints on the same held-out rows and seeds, as a promotion decision needs them.
+
+For each metric k, each held-out row i and each seed s, both checkpoints sample from the same
+noise, so the difference d_is = k(a)_is - k(b)_is cancels the row's difficulty. With
+d_i = mean_s d_is (seeds are replicates of one row, not independent rows):
+
+    delta_k = mean_i d_i,    delta_se_k = std_i(d_i) / sqrt(n)
+
+Held-out preference accuracy of a DPO checkpoint (its manifest names its reference) is the
+share of held-out pairs whose chosen side gets the higher implicit reward (trainer.rewards),
+ties counted 1/2, as DPO's own `rewards/accuracies`; its standard error is that of a mean of
+0 / 0.5 / 1 values. A checkpoint without a reference has no implicit reward: its entry is None.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoints import load_checkpoint, read_manifest, resolve
+from .data.loader import open_dataset
+from .data.views import views_to_tensor
+from .distributed import pick_device
+from .evaluate import HIGHER_IS_BETTER, evaluate_model, standard_error
+from .flow import FlowBatch, interpolate, per_sample_mse
+from .layout import LAYOUT_DIM
+from .rewards import reward_settings
+
+
+def paired_deltas(rows_a: list[list[dict]], rows_b: list[list[dict]]) -> tuple[dict, dict]:
+    """(delta, delta_se) per metric from per-seed row lists [seed][row] of both checkpoints."""
+    delta, delta_se = {}, {}
+    for k in HIGHER_IS_BETTER:
+        per_row = []
+        for i in range(len(rows_a[0])):
+            d = [ra[i][k] - rb[i][k] for ra, rb in zip(rows_a, rows_b) if k in ra[i] and k in rb[i]]
+            if d:
+                per_row.append(float(np.mean(d)))
+        if per_row:
+            delta[k], delta_se[k] = float(np.mean(per_row)), standard_error(per_row)
+    return delta, delta_se
+
+
+@torch.no_grad()
+def pair_rewards(policy, reference, beta: float, views: torch.Tensor, occ_w: torch.Tensor, occ_l: torch.Tensor,
+                 draws: int = 8, seed: int = 0, weights: dict | None = None, tau_mean: float = 1.0,
+                 tau_std: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(chosen (N,), rejected (N,)) implicit rewards of N pairs; views (N, V, 3, S, S), occ (N, G, G, G).
+
+    Each pair's two sides share its t and noise in every draw (common random numbers), as in DPO.
+    """
+    device = next(policy.parameters()).device
+    two = lambda x: torch.cat([x, x])
+    N = len(occ_w)
+    occ = torch.cat([occ_w, occ_l]).to(device).float().ge(0.5).float()
+    x0 = policy.vae.to_latent(occ)
+    v = two(views.to(device))
+    cond_p, cond_r = policy.encode_condition(v), reference.encode_condition(v)
+    layout, layout_mask = torch.zeros(2 * N, LAYOUT_DIM, device=device), torch.zeros(2 * N, 3, device=device)
+    g = torch.Generator().manual_seed(seed)
+    total = torch.zeros(2 * N, device=device)
+    for _ in range(draws):
+        t = two(torch.sigmoid(torch.randn(N, generator=g) * tau_std + tau_mean)).to(device)
+        eps_s = two(torch.randn(N, *x0.shape[1:], generator=g)).to(device)
+        eps_l = two(torch.randn(N, LAYOUT_DIM, generator=g)).to(device)
+        fb = FlowBatch(interpolate(x0, eps_s, t), interpolate(layout, eps_l, t), t, eps_s - x0, eps_l - layout)
+        m = per_sample_mse(*policy(fb.x_shape, fb.x_layout, t, cond_p), fb, layout_mask, weights)
+        r = per_sample_mse(*reference(fb.x_shape, fb.x_layout, t, cond_r), fb, layout_mask, weights)
+        total += m - r
+    reward = (-0.5 * beta * total / draws).cpu().numpy()
+    return reward[:N], reward[N:]
+
+
+def preference_accuracy(ckpt: str, pairs, draws: int = 8, seed: int = 0, batch_size: int = 16,
+                        device="cpu") -> dict | None:
+    """{accuracy, se, n, margin} of a DPO checkpoint on a pair dataset; None without a reference."""
+    manifest = read_manifest(resolve(ckpt))
+    if "ref" not in manifest:
+        return None
+    policy, _ = load_checkpoint(ckpt, device=device)
+    reference, _ = load_checkpoint(manifest["ref"], device=device)
+    settings = reward_settings(manifest)
+    wins, margins = [], []
+    for start in range(0, len(pairs), batch_size):
+        batch = pairs.batch(list(range(start, min(len(pairs), start + batch_size))))
+        c, r = pair_rewards(policy.eval(), reference.eval(), float(manifest["beta"]), views_to_tensor(batch["views"]),
+                            batch["occ"], batch["occ_rejected"], draws, seed + start, **settings)
+        wins += list((np.sign(c - r) + 1) / 2)
+        margins += list(c - r)
+    if not wins:
+        return None
+    return {"accuracy": float(np.mean(wins)), "se": standard_error(wins), "n": len(wins),
+            "margin": float(np.mean(margins))}
+
+
+def compare(cfg) -> dict:
+    """Run the comparison a CompareConfig describes, write it to cfg.out (when set) and return it."""
+    if not (cfg.a and cfg.b and cfg.data):
+        raise ValueError("compare needs --a (the new checkpoint), --b (the deployed one) and --data (held-out rows)")
+    device = pick_device(cfg.device)
+    model_a, man_a = load_checkpoint(cfg.a, device=device)
+    model_b, man_b = load_checkpoint(cfg.b, device=device)
+    if (model_a.cfg.grid, model_a.cfg.image_size) != (model_b.cfg.grid, model_b.cfg.image_size):
+        raise ValueError(f"{cfg.a} and {cfg.b} have different grids or view sizes; compare like with like")
+    grid, size = model_a.cfg.grid, model_a.cfg.image_size
+    data = open_dataset(cfg.data, grid, size, progress=cfg.progress)
+    kw = dict(n=cfg.n, steps=cfg.steps or None, points=cfg.points, emd_points=cfg.emd_points, icp=cfg.icp,
+              progress=cfg.progress)
+    runs = {"a": [], "b": []}
+    for seed in cfg.seeds:
+        runs["a"].append(evaluate_model(model_a, data, seed=seed, **kw))
+        runs["b"].append(evaluate_model(model_b, data, seed=seed, **kw))
+    delta, delta_se = paired_deltas([r["rows"] for r in runs["a"]], [r["rows"] for r in runs["b"]])
+
+    def entry(path, manifest, results):
+        rows = [row for r in results for row in r["rows"]]
+        keys = sorted({k for row in rows for k in row})
+        return {"path": str(resolve(path)), "hash": manifest.get("hash"), "stage": manifest.get("stage"),
+                "step": manifest.get("step"), "metrics": {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}}
+
+    report = {"n": runs["a"][0]["n"], "seeds": list(cfg.seeds), "steps": cfg.steps or None,
+              "metric_directions": HIGHER_IS_BETTER, "a": entry(cfg.a, man_a, runs["a"]),
+              "b": entry(cfg.b, man_b, runs["b"]), "delta": delta, "delta_se": delta_se, "preference": None}
+    if cfg.pairs:
+        pairs = open_dataset(cfg.pairs, grid, size, kind="pairs", progress=cfg.progress)
+        report["preference"] = {name: preference_accuracy(path, pairs, cfg.draws, device=device)
+                                for name, path in (("a", cfg.a), ("b", cfg.b))}
+    if cfg.out:
+        Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(cfg.out).write_text(json.dumps(report, indent=2))
+    return report
