@@ -1,4 +1,5 @@
-"""Mesh files in and out: a content-sniffed loader and a compact binary glTF writer for the browser."""
+"""Mesh files in and out: a content-sniffed loader, a compact binary glTF writer for the browser, and a
+plain binary PLY writer for datasets that other people's readers must load exactly."""
 
 from __future__ import annotations
 
@@ -119,6 +120,17 @@ def to_glb(vertices: np.ndarray, faces: np.ndarray, budget: int = DEFAULT_BUDGET
         struct.pack("<I4s", len(js), b"JSON"), js,
         struct.pack("<I4s", len(binary), b"BIN\x00"), binary,
     ])
+
+
+def to_ply(vertices: np.ndarray, faces: np.ndarray) -> bytes:
+    """Return a binary little-endian PLY of the mesh as given: float32 positions, int32 triangles, nothing else.
+
+    Unlike ``to_glb`` it neither simplifies nor quantizes, so trimesh, Open3D and every other
+    reader load exactly ``vertices`` (as float32) and ``faces``.
+    """
+    validate(vertices, faces)
+    mesh = trimesh.Trimesh(np.asarray(vertices, np.float32), np.asarray(faces, np.int32), process=False)
+    return mesh.export(file_type="ply", encoding="binary", include_attributes=False)
 
 
 def _needs_own_reader(data: bytes) -> bool:

@@ -18,13 +18,11 @@ def astronaut_png():
 
 
 @pytest.fixture(scope="session")
-def glb_meshes():
-    """Binary glTF of a few distinct real meshes (box, sphere, cylinder, torus-like, cone...)."""
+def source_meshes():
+    """A few distinct real meshes (box, sphere, cylinder, cone, capsule...) as trimesh objects in the unit cube."""
     import trimesh
 
-    from model_suite.meshio import to_glb
-
-    shapes = [
+    return [
         trimesh.creation.box((1, 0.6, 0.4)),
         trimesh.creation.icosphere(subdivisions=3),
         trimesh.creation.cylinder(radius=0.4, height=1.0),
@@ -34,4 +32,11 @@ def glb_meshes():
         trimesh.creation.box((0.3, 1.0, 0.3)),
         trimesh.creation.icosphere(subdivisions=1),
     ]
-    return [to_glb(np.asarray(m.vertices), np.asarray(m.faces)) for m in shapes]
+
+
+@pytest.fixture(scope="session")
+def glb_meshes(source_meshes):
+    """Binary glTF (as the engine stores candidates) of ``source_meshes``, in the same order."""
+    from model_suite.meshio import to_glb
+
+    return [to_glb(np.asarray(m.vertices), np.asarray(m.faces)) for m in source_meshes]

@@ -8,6 +8,13 @@
     DIR/files/...       images, masks (8-bit PNG, 255 = object) and meshes, by relative path
     DIR/*.parquet       the same rows, when pyarrow is installed
 
+Meshes are binary PLY (float32 positions, int32 triangles) in the object frame, normalised to
+the unit cube centred at the origin: every standard reader (trimesh, Open3D, Blender, MeshLab)
+loads them at their true coordinates. The engine stores meshes as quantized GLB for the browser
+(KHR_mesh_quantization), which trimesh and Open3D read as raw integers; the export decodes
+each one once with `model_suite.meshio.load_mesh` and writes the exact same vertices.
+The manifest's `format` block says all of this for readers that come without this code.
+
 A pair whose rejected side came from a non-model generator (retrieval, lifting, artist) has
 `dpo_eligible: false`, so DPO can leave it out. Writes go to a temporary folder renamed at
 the end, so a failed export leaves nothing half-written.
@@ -25,6 +32,18 @@ from django.utils import timezone
 from engine.alignment.pose import matrix_from_quaternion
 from engine.flywheel.models import PreferencePair, TrainingSample
 from engine.intake.rendering import mask_png
+from model_suite.meshio import load_mesh, to_ply
+
+# Bumped when a row's meaning or a file's format changes; readers refuse versions they do not know.
+FORMAT_VERSION = 2
+FORMAT = {
+    "version": FORMAT_VERSION,
+    "mesh": {"file": "ply", "encoding": "binary_little_endian", "positions": "float32", "faces": "int32 triangles",
+             "frame": "object frame, normalised to the unit cube centred at the origin"},
+    "pose": "p_cam = scale * R @ p_obj + t, OpenCV camera (x right, y down, z forward); R as a unit quaternion "
+            "[w, x, y, z] and as a row-major 3x3 matrix",
+    "mask": "8-bit PNG, 255 = object, the image's size",
+}
 
 
 class ExportError(ValueError):
@@ -48,6 +67,20 @@ class _Files:
             self.done[storage_name] = rel
         return self.done[storage_name]
 
+    def mesh(self, storage_name):
+        """Write a stored mesh (any format the engine reads) as binary PLY once; return its relative path."""
+        key = f"mesh:{storage_name}"
+        if key not in self.done:
+            stem = storage_name.replace("/", "_").rsplit(".", 1)[0]
+            rel = f"files/meshes/{stem}.ply"
+            dest = self.root / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with default_storage.open(storage_name, "rb") as src:
+                vertices, faces = load_mesh(src.read())
+            dest.write_bytes(to_ply(vertices, faces))
+            self.done[key] = rel
+        return self.done[key]
+
     def mask(self, obj):
         key = f"mask:{obj.pk}"
         if key not in self.done:
@@ -64,7 +97,7 @@ def _image(files, image):
 
 
 def _mesh(files, storage_name, source, generator, checkpoint):
-    return {"path": files.copy(storage_name, "meshes"), "source": source, "generator": generator,
+    return {"path": files.mesh(storage_name), "source": source, "generator": generator,
             "checkpoint": checkpoint.path if checkpoint else None}
 
 
@@ -158,7 +191,7 @@ def export_iteration(iteration, out_dir, progress=None):
             _parquet(staging / f"{name}.parquet", written)
         manifest = {
             "project": iteration.project.name, "iteration": iteration.number, "alpha": iteration.alpha,
-            "created_at": timezone.now().isoformat(), "counts": counts,
+            "created_at": timezone.now().isoformat(), "counts": counts, "format": FORMAT,
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
         if out.exists():

@@ -4,10 +4,15 @@ Folder layout: manifest.json, samples.jsonl (D+ samples), pairs.jsonl (preferenc
 files/ (images, masks, meshes; paths in the rows are relative to the folder). Meshes are in the
 object frame, normalised to the unit cube; pose is p_cam = scale * R @ p_obj + t (OpenCV camera).
 Pairs whose rejected side came from a non-model generator (dpo_eligible false) are left out.
+
+Meshes are read exactly, as stored (no vertex merging): the engine writes binary PLY (format
+version 2). A quantized glTF (KHR_mesh_quantization, as the engine's version-1 exports held) is
+refused rather than misread: trimesh returns its raw integers, which voxelise to a full grid.
 """
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +32,28 @@ def read_jsonl(path: Path) -> list[dict]:
         return []
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+# The export format versions this reader understands (the manifest's format.version; 1 when absent).
+FORMAT_VERSIONS = (1, 2)
+# glTF extensions whose data trimesh returns undecoded: reading such a file would give wrong geometry.
+_UNDECODED = {"KHR_mesh_quantization", "EXT_meshopt_compression", "KHR_draco_mesh_compression"}
+
+
+def read_mesh(path: Path) -> trimesh.Trimesh:
+    """Load one mesh file exactly as stored, refusing glTF encodings trimesh would misread."""
+    with open(path, "rb") as f:
+        head = f.read(20)
+        if head[:4] == b"glTF":
+            (json_len,) = struct.unpack("<I", head[12:16])
+            used = set(json.loads(f.read(json_len)).get("extensionsUsed", []))
+            if used & _UNDECODED:
+                raise ValueError(f"{path} is a glTF with {', '.join(sorted(used & _UNDECODED))}, which trimesh "
+                                 "does not decode; re-export the iteration (manage.py export_iteration writes PLY)")
+    mesh = trimesh.load(str(path), force="mesh", process=False)
+    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
+        raise ValueError(f"{path} holds no triangles")
+    return mesh
 
 
 def is_export(folder: str | Path) -> bool:
@@ -54,7 +81,7 @@ class _Reader:
     def occ(self, mesh: dict) -> np.ndarray:
         rel = mesh["path"]
         if rel not in self._occ:
-            m = trimesh.load(str(self.file(rel)), force="mesh")
+            m = read_mesh(self.file(rel))
             self._occ[rel] = pack_occ(voxelize(m, self.grid)[None])[0]
         return self._occ[rel]
 
@@ -66,6 +93,10 @@ def load_export(folder: str | Path, grid: int, image_size: int, kind: str = "sam
     if not is_export(folder):
         raise FileNotFoundError(f"{folder} is not an engine export (needs manifest.json and samples.jsonl)")
     manifest = json.loads((folder / "manifest.json").read_text())
+    version = manifest.get("format", {}).get("version", 1)
+    if version not in FORMAT_VERSIONS:
+        raise ValueError(f"{folder} is an export of format version {version}; this trainer reads versions "
+                         f"{', '.join(map(str, FORMAT_VERSIONS))} (update the trainer)")
     r = _Reader(folder, grid, image_size)
     snap = f"export:{manifest.get('project', '?')}:it{manifest.get('iteration', '?')}:{kind}"
     if kind not in ("samples", "pairs"):
