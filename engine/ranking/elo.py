@@ -2,7 +2,8 @@
 
 A game is (a, b, s): players a and b met and a scored s ∈ {1, 0.5, 0}; a tie is half a win to
 each side, as Chatbot Arena scores it. Bradley–Terry says P(a beats b) = p_a / (p_a + p_b);
-on the Elo scale a player's rating is ANCHOR + 400 log10(p / geometric mean p), so a gap of
+fitted by maximum likelihood
+(Newton's method); on the Elo scale a player's rating is ANCHOR + 400 log10(p / geometric mean p), so a gap of
 400 points is 10 : 1 odds. This module is pure Python and numpy (no Django).
 
 Disconnected comparison graphs: players who were never linked by a chain of games have no
@@ -80,28 +81,44 @@ def components(games):
     return {players[i]: number for number, group in enumerate(groups) for i in group}
 
 
-def _mm(n, w, prior, tol, max_iter):
+def _loglik(theta, n, w, prior):
+    """Return the penalised log-likelihood Σ_ij w_ij log σ(θ_i − θ_j) + prior Σ_i log σ(θ_i)σ(−θ_i) / 2."""
+    diff = theta[:, None] - theta[None, :]
+    ties = np.logaddexp(0, -theta) + np.logaddexp(0, theta)
+    return float(-(w * np.logaddexp(0, -diff)).sum() - prior / 2 * ties.sum())
+
+
+def _newton(n, w, prior, tol, max_iter):
     """Return log-strengths θ (P,) maximising the Bradley–Terry likelihood with `prior` virtual ties.
 
-    Hunter's (2004) MM update p_i ← (W_i + prior/2) / (Σ_j n_ij / (p_i + p_j) + prior / (p_i + 1)),
-    where W_i = Σ_j w_ij; each step raises the likelihood, and the reference player at p = 1
-    (θ = 0) fixes the scale. Without a prior the scale is free, so each step renormalises.
+    With σ_ij = σ(θ_i − θ_j): gradient g_i = W_i − Σ_j n_ij σ_ij + prior (1/2 − σ(θ_i)), Hessian
+    −(Laplacian of n_ij σ_ij σ_ji) − diag(prior σ(θ_i) σ(−θ_i)); the likelihood is concave, so
+    damped Newton steps (halved until the likelihood rises) converge in a few dozen steps. The
+    reference player at θ = 0 fixes the scale; without a prior the step is the least-squares
+    solution, which keeps the mean of θ where it is.
     """
-    wins = w.sum(axis=1) + prior / 2
-    p = np.ones(len(n))
+    wins = w.sum(axis=1)
+    theta = np.zeros(len(n))
+    current = _loglik(theta, n, w, prior)
     for _ in range(max_iter):
-        denom = (n / (p[:, None] + p[None, :])).sum(axis=1) + prior / (p + 1.0)
-        new = wins / denom
-        if prior == 0:
-            new /= np.exp(np.log(new).mean())
-        done = np.max(np.abs(np.log(new) - np.log(p))) < tol
-        p = new
-        if done:
+        sig = 1 / (1 + np.exp(-(theta[:, None] - theta[None, :])))
+        ref = 1 / (1 + np.exp(-theta))
+        grad = wins - (n * sig).sum(axis=1) + prior * (0.5 - ref)
+        curv = n * sig * sig.T
+        hess = np.diag(curv.sum(axis=1) + prior * ref * (1 - ref)) - curv  # minus the Hessian
+        step = np.linalg.lstsq(hess, grad, rcond=None)[0]
+        for _ in range(50):
+            trial = _loglik(theta + step, n, w, prior)
+            if trial >= current - 1e-12:
+                break
+            step = step / 2
+        theta, current = theta + step, trial
+        if np.max(np.abs(step)) < tol:
             break
-    return np.log(p)
+    return theta
 
 
-def fit(n, w, prior=BT_PRIOR, tol=1e-9, max_iter=10_000):
+def fit(n, w, prior=BT_PRIOR, tol=1e-9, max_iter=100):
     """Return Bradley–Terry ratings (P,) on the Elo scale from tallies n, w (see `tallies`)."""
     if prior < 0:
         raise ValueError(f"prior is a number of virtual games and cannot be negative, got {prior}")
@@ -110,7 +127,7 @@ def fit(n, w, prior=BT_PRIOR, tol=1e-9, max_iter=10_000):
         if not beats.all():
             raise ValueError("no maximum likelihood estimate: some players never lost or never won against "
                              "the others (the win graph is not strongly connected); fit with a prior > 0")
-    theta = _mm(n, w, prior, tol, max_iter)
+    theta = _newton(n, w, prior, tol, max_iter)
     return ANCHOR + SCALE / math.log(10) * (theta - theta.mean())
 
 
