@@ -4,7 +4,6 @@ A report covers one iteration of a project: tasks completed between the iteratio
 and its close (or now), and the candidate sets generated in it.
 """
 
-import math
 import statistics
 from collections import Counter, defaultdict
 
@@ -17,7 +16,8 @@ from engine.candidates.models import Candidate
 from engine.flywheel.models import ModelCheckpoint
 from engine.intake.models import ObjectInstance
 from engine.leases.models import Stage, Task, TaskStatus
-from engine.ranking.models import Answer, Comparison, RankingSession
+from engine.ranking import ratings
+from engine.ranking.models import Comparison, RankingSession
 
 OPEN = (TaskStatus.OPEN, TaskStatus.LEASED)
 SIMULATED_GROUP = "simulated"  # engine.simulation.pool puts its simulated annotators and artists here
@@ -164,72 +164,9 @@ def generator_yield(iteration):
                   key=lambda r: (-r["share"], r["generator"]))
 
 
-def bradley_terry(games, iterations=200, prior=0.5):
-    """Fit Bradley–Terry strengths to games [(a, b, score of a)] with score 1, 0 or 0.5 (a tie).
-
-    Hunter's MM update p_i ← W_i / Σ_j n_ij / (p_i + p_j), with `prior` virtual ties against
-    an average player so that unbeaten or winless players stay finite. Returned as Elo points:
-    1500 + 400 log10(p_i / geometric mean p).
-    """
-    players = sorted({a for a, _, _ in games} | {b for _, b, _ in games})
-    if not players:
-        return {}
-    wins, pairs = Counter(), Counter()
-    for a, b, s in games:
-        wins[a] += s
-        wins[b] += 1 - s
-        pairs[frozenset((a, b))] += 1
-    p = {i: 1.0 for i in players}
-    for _ in range(iterations):
-        new = {}
-        for i in players:
-            denom = sum(n / (p[i] + p[j]) for pair, n in pairs.items() if i in pair for j in pair - {i})
-            new[i] = (wins[i] + prior) / (denom + 2 * prior / (p[i] + 1.0))
-        p = new
-    mean = sum(math.log10(v) for v in p.values()) / len(p)
-    return {i: 1500 + 400 * (math.log10(v) - mean) for i, v in p.items()}
-
-
-def comparison_games(project, key):
-    """Return [(time, a, b, score of a)] of the project's comparisons, players named by key(candidate)."""
-    candidates = {c.pk: c for c in Candidate.objects.filter(candidate_set__object__image__project=project)
-                  .select_related("checkpoint")}
-    games = []
-    for created, left, right, kept, answer in (
-        Comparison.objects.filter(session__task__project=project).order_by("created_at")
-        .values_list("created_at", "left_id", "right_id", "kept_id", "answer")
-    ):
-        a, b = key(candidates[left]), key(candidates[right])
-        if a is None or b is None or a == b:
-            continue
-        score = 0.5 if answer == Answer.EQUAL else (1.0 if kept == left else 0.0)
-        games.append((created, a, b, score))
-    return games
-
-
-def generator_key(candidate):
-    return candidate.generator
-
-
-def checkpoint_key(candidate):
-    return f"ckpt {candidate.checkpoint.name}" if candidate.checkpoint_id else None
-
-
 def rating_history(project, points=8):
-    """Return {"generators"|"checkpoints": {player: [(time, elo), ...]}}, refitted on the games so far."""
-    history = {}
-    for label, key in (("generators", generator_key), ("checkpoints", checkpoint_key)):
-        games = comparison_games(project, key)
-        series = defaultdict(list)
-        if games:
-            last = len(games) - 1
-            cuts = sorted({games[last - round(k * last / max(points - 1, 1))][0] for k in range(points)})
-            for cut in cuts:
-                upto = [(a, b, s) for t, a, b, s in games if t <= cut]
-                for player, elo in bradley_terry(upto).items():
-                    series[player].append((cut, elo))
-        history[label] = dict(series)
-    return history
+    """Return the engine's Bradley–Terry ratings of generators and checkpoints refitted over time."""
+    return ratings.rating_history(project, points)
 
 
 def training_runs(project):
@@ -252,9 +189,7 @@ def report(project, iteration):
         "objects": objects_by_status(project, iteration), "throughput": throughput(project, iteration),
         "annotators": per_annotator(project, iteration), "acceptance": acceptance(iteration),
         "artist_queue": artist_queue(project), "yield": generator_yield(iteration),
-        "ratings": {label: sorted(bradley_terry([g[1:] for g in comparison_games(project, key)]).items(),
-                                  key=lambda kv: -kv[1])
-                    for label, key in (("generators", generator_key), ("checkpoints", checkpoint_key))},
+        "ratings": ratings.project_ratings(project),  # every iteration's comparisons, simulated included
         "training": training_runs(project),
     }
 

@@ -29,14 +29,39 @@ def comparisons(project, iterations=None, include_simulated=True):
     return rows.order_by("created_at", "id")
 
 
-def games(project, grouping="generator", iterations=None, include_simulated=True):
-    """Return [(a, b, score of a)] of the project's comparisons, players named by `grouping`."""
+def timed_games(project, grouping="generator", iterations=None, include_simulated=True):
+    """Return [(time, a, b, score of a)] of the project's comparisons, players named by `grouping`."""
     if grouping not in GROUPINGS:
         raise ValueError(f"grouping is one of {', '.join(GROUPINGS)}, got {grouping!r}")
     field = {"generator": "{}__generator", "checkpoint": "{}__checkpoint__name"}[grouping]
     rows = comparisons(project, iterations, include_simulated).values_list(
-        field.format("left"), field.format("right"), "answer")
-    return [(a, b, SCORE[answer]) for a, b, answer in rows if a is not None and b is not None and a != b]
+        "created_at", field.format("left"), field.format("right"), "answer")
+    return [(t, a, b, SCORE[answer]) for t, a, b, answer in rows if a is not None and b is not None and a != b]
+
+
+def games(project, grouping="generator", iterations=None, include_simulated=True):
+    """Return [(a, b, score of a)] of the project's comparisons, players named by `grouping`."""
+    return [g[1:] for g in timed_games(project, grouping, iterations, include_simulated)]
+
+
+def rating_history(project, points=8, include_simulated=True):
+    """Return {"generators"|"checkpoints": {player: [(time, rating), ...]}}, refitted on the games so far.
+
+    The Bradley–Terry fit is repeated at `points` times spread over the comparisons, so the
+    curve shows where each rating stood then, not an online estimate.
+    """
+    history = {}
+    for grouping in GROUPINGS:
+        timed = timed_games(project, grouping, include_simulated=include_simulated)
+        series = {}
+        if timed:
+            last = len(timed) - 1
+            cuts = sorted({timed[last - round(k * last / max(points - 1, 1))][0] for k in range(points)})
+            for cut in cuts:
+                for player, rating in elo.bradley_terry([g[1:] for g in timed if g[0] <= cut]).items():
+                    series.setdefault(player, []).append((cut, rating))
+        history[f"{grouping}s"] = series
+    return history
 
 
 def table(named_games, rounds=BOOTSTRAP_ROUNDS, seed=0):

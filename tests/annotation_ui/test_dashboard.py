@@ -29,7 +29,8 @@ def test_dashboard_shows_the_iteration(page, engineer, annotator, obj, glb_meshe
     assert "dpo-1" in tab.inner_text("#training")
     assert "aligning\t1" in tab.inner_text("#objects")
     assert "\t1\t1\t100%" in tab.inner_text("#yield")  # the one rated set's winner
-    assert tab.locator("#ratings tr").count() >= 2  # every generator that played has a rating
+    assert tab.locator("#ratings-generator tr").count() >= 3  # a header, and every generator that played
+    assert "no comparisons between two checkpoints" in tab.inner_text("#ratings-checkpoint")
     assert "empty" in tab.inner_text("#artist-queue")  # rated above the bar: nothing for the artists
     tab.wait_for_function("document.querySelector('#ratings-plot').naturalWidth > 0")
     page.screenshot("dashboard")
