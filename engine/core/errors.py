@@ -7,6 +7,7 @@ Every error body is {"code": "<stable code>", "detail": "<what went wrong and ho
 from enum import Enum
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -51,7 +52,7 @@ def _code_for(exc):
         return ErrorCode.NOT_AUTHENTICATED
     if isinstance(exc, exceptions.PermissionDenied):
         return ErrorCode.PERMISSION_DENIED
-    if isinstance(exc, exceptions.NotFound):
+    if isinstance(exc, exceptions.NotFound | Http404):  # get_object_or_404 raises Django's own
         return ErrorCode.NOT_FOUND
     return ErrorCode.INVALID
 
