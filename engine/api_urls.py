@@ -9,6 +9,7 @@ from engine.flywheel import api as flywheel
 from engine.intake import api as intake
 from engine.leases import api as leases
 from engine.ranking import api as ranking
+from engine.ranking import ratings_api
 
 # The tasks' routes first: the annotation clients call them most (claim, submit).
 tasks = [
@@ -31,6 +32,7 @@ urlpatterns = [
     path("projects/", core.ProjectList.as_view(), name="api-projects"),
     path("projects/<int:pk>/", core.ProjectDetail.as_view(), name="api-project"),
     path("projects/<int:pk>/images/", intake.ProjectImagesView.as_view(), name="api-project-images"),
+    path("projects/<int:pk>/ratings/", ratings_api.RatingsView.as_view(), name="api-project-ratings"),
     path("iterations/", core.IterationList.as_view(), name="api-iterations"),
     path("iterations/<int:pk>/export/", flywheel.ExportView.as_view(), name="api-iteration-export"),
     path("categories/", intake.CategoriesView.as_view(), name="api-categories"),
