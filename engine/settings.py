@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "engine.artists",
     "engine.alignment",
     "engine.flywheel",
+    "engine.loadtest",
     "annotation_ui",
 ]
 

@@ -11,7 +11,7 @@ import threading
 from collections import Counter
 
 
-# What the bench's clients submit (engine/leases/bench.py POSE).
+# What the bench's clients submit (engine/loadtest/bench.py POSE).
 ROTATION, TRANSLATION, SCALE = {"quaternion": [1, 0, 0, 0]}, [0, 0, 2], 1.0
 
 
@@ -24,7 +24,7 @@ def run(threads, tasks):
     from engine.flywheel.models import TrainingSample
     from engine.intake.models import ObjectInstance, ObjectStatus
     from engine.leases import services as leases
-    from engine.leases.bench import make_pool
+    from engine.loadtest.bench import make_pool
     from engine.leases.models import Stage, Task, TaskStatus
 
     # The bench's pool: alignment tasks with an object, a candidate set and a mesh, so that the

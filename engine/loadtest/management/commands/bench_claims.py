@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import OperationalError, connection
 
-from engine.leases import bench
+from engine.loadtest import bench
 
 
 def worker_connections(clients, workers, threads):

@@ -71,7 +71,7 @@ def media_files(settings):
 
 @pytest.mark.django_db
 def test_a_pool_keeps_its_image_and_mesh_until_it_is_removed(settings):
-    from engine.leases import bench
+    from engine.loadtest import bench
 
     before = media_files(settings)
     project, tokens = bench.make_pool(3, 2)
@@ -86,7 +86,7 @@ def test_a_pool_that_fails_half_made_leaves_no_row_and_no_file(settings, monkeyp
     from django.db import DatabaseError
 
     from engine.core import roles
-    from engine.leases import bench
+    from engine.loadtest import bench
 
     def grant(*args):
         raise DatabaseError("could not extend file: No space left on device")
@@ -104,7 +104,7 @@ def test_the_bench_client_keeps_connections_alive_and_reconnects_when_the_server
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from engine.leases.bench import _Connection
+    from engine.loadtest.bench import _Connection
 
     seen = []
 
@@ -160,7 +160,7 @@ def test_bench_claims_refuses_bad_options_before_it_writes_anything(option, valu
 
 
 def test_each_gunicorn_worker_takes_its_share_of_the_clients_and_room_for_its_threads():
-    from engine.leases.management.commands.bench_claims import worker_connections
+    from engine.loadtest.management.commands.bench_claims import worker_connections
 
     assert worker_connections(64, 2, 2) == 34
     assert worker_connections(65, 2, 2) == 35  # rounded up: every client finds a worker
