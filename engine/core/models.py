@@ -17,6 +17,16 @@ def check_taxonomy(value):
         raise ValidationError(f"Unknown categories: {', '.join(unknown)}. See GET /api/categories/.")
 
 
+def check_alpha_schedule(value):
+    """Raise ValidationError unless `value` is a list of rising quality bars α_1 ≤ α_2 ≤ … in [0, 1]."""
+    if not isinstance(value, list) or not all(isinstance(a, int | float) and not isinstance(a, bool) for a in value):
+        raise ValidationError("Give a list of numbers α_1, α_2, … (an empty list uses the project's α).")
+    if any(not 0 <= a <= 1 for a in value):
+        raise ValidationError(f"Each α_k is a rating bar between 0 and 1, got {value}.")
+    if any(b < a for a, b in zip(value, value[1:])):
+        raise ValidationError(f"The curriculum rises: α_1 ≤ α_2 ≤ …, got {value}.")
+
+
 class Project(models.Model):
     """A body of images annotated under one quality bar and one category taxonomy."""
 
@@ -45,6 +55,37 @@ class Project(models.Model):
         default=list, blank=True,
         help_text="Generator names to run for this project; empty means every available one.",
     )
+    # The flywheel (engine.flywheel.iteration): how iterations are trained, judged and fed.
+    alpha_schedule = models.JSONField(
+        default=list, blank=True, validators=[check_alpha_schedule],
+        help_text="Training bars α_1 ≤ α_2 ≤ … of iterations 1, 2, … (the last holds after; empty: α). "
+                  "An iteration's export keeps the winners rated r ≥ α_k.",
+    )
+    collection_target = models.PositiveIntegerField(
+        default=100, validators=[MinValueValidator(1)],
+        help_text="Training samples (objects through Stage 3 or an artist) an iteration aims to collect.",
+    )
+    tail_share = models.FloatField(
+        default=0.2, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of the next collection that re-offers objects failed in earlier iterations.",
+    )
+    checkpoints_deployed = models.PositiveSmallIntegerField(
+        default=2, validators=[MinValueValidator(1), MaxValueValidator(8)],
+        help_text="Promoted checkpoints kept in the suite at once (2: the new one beside the previous).",
+    )
+    promote_metric = models.CharField(
+        max_length=16, default="viou",
+        help_text="Held-out metric the promotion rule reads (a metric of `trainer compare`).",
+    )
+    promote_max_drop_se = models.FloatField(
+        default=2.0, validators=[MinValueValidator(0.0)],
+        help_text="Promote only if the paired difference on promote_metric is not worse than this many "
+                  "standard errors (not worse beyond noise).",
+    )
+    promote_min_preference = models.FloatField(
+        default=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Promote only if held-out preference accuracy is above this.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
@@ -65,11 +106,18 @@ class Project(models.Model):
         """Return the open iteration of this project, creating iteration 1 on first use."""
         iteration = self.iterations.filter(closed_at__isnull=True).order_by("-number").first()
         if iteration is None:
+            number = (self.iterations.aggregate(m=models.Max("number"))["m"] or 0) + 1
             iteration, _ = Iteration.objects.get_or_create(
-                project=self, number=(self.iterations.aggregate(m=models.Max("number"))["m"] or 0) + 1,
-                defaults={"alpha": self.alpha},
+                project=self, number=number,
+                defaults={"alpha": self.alpha_for(number)},
             )
         return iteration
+
+    def alpha_for(self, number):
+        """Return α_k of iteration `number` from the schedule (its last value beyond it), else α."""
+        if not self.alpha_schedule:
+            return self.alpha
+        return float(self.alpha_schedule[min(number, len(self.alpha_schedule)) - 1])
 
 
 class Iteration(models.Model):

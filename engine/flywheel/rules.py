@@ -1,0 +1,41 @@
+"""The promotion rule: π_k replaces nothing unless it is not worse beyond noise and prefers what people chose.
+
+With the paired difference Δ = metric(π_k) − metric(π_{k−1}) on the same held-out rows and
+seeds, its standard error SE, and the sign s = +1 for a metric where higher is better (−1 else):
+
+    promote  ⇔  s·Δ ≥ −c·SE   and   preference accuracy of π_k on held-out pairs > p_min
+
+with c = project.promote_max_drop_se (default 2) and p_min = project.promote_min_preference (0.5).
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+
+
+def decide(project, comparison):
+    """Return the Decision of the project's rule on a `trainer compare` report."""
+    metric = project.promote_metric
+    delta, se = comparison.get("delta", {}).get(metric), comparison.get("delta_se", {}).get(metric)
+    if delta is None:
+        return Decision(False, f"the comparison has no held-out {metric!r}; kept the deployed checkpoint")
+    sign = 1 if comparison.get("metric_directions", {}).get(metric, True) else -1
+    bound = project.promote_max_drop_se * (se or 0.0)
+    change = f"Δ{metric} = {delta:+.4g} ± {se or 0:.2g} (SE)"
+    if sign * delta < -bound:
+        return Decision(False, f"{change} is worse than −{project.promote_max_drop_se:g} SE; kept the deployed checkpoint")
+    preference = (comparison.get("preference") or {}).get("a")
+    if preference is None:
+        return Decision(False, f"{change}, but no held-out preference accuracy (no held-out DPO pairs, or π_k is "
+                               "not a DPO checkpoint); kept the deployed checkpoint")
+    acc, acc_se = preference["accuracy"], preference.get("se") or 0.0
+    pref = f"held-out preference accuracy {acc:.3f} ± {acc_se:.2g} on {preference['n']} pairs"
+    if not acc > project.promote_min_preference:
+        return Decision(False, f"{change}; {pref} is not above {project.promote_min_preference:g}; "
+                               "kept the deployed checkpoint")
+    return Decision(True, f"{change} (not worse than −{project.promote_max_drop_se:g} SE); {pref} > "
+                          f"{project.promote_min_preference:g}; promoted")

@@ -1,0 +1,47 @@
+"""The promotion rule: not worse beyond noise on the held-out metric, and preference accuracy above 0.5."""
+
+import pytest
+
+from engine.core.models import Project
+from engine.flywheel.rules import decide
+
+
+def comparison(delta, se, accuracy=0.7, metric="viou", higher=True):
+    pref = None if accuracy is None else {"a": {"accuracy": accuracy, "se": 0.05, "n": 40}, "b": None}
+    return {"delta": {metric: delta}, "delta_se": {metric: se}, "metric_directions": {metric: higher},
+            "preference": pref}
+
+
+@pytest.fixture
+def project():
+    return Project(name="rule")  # unsaved: the rule reads only its settings
+
+
+def test_better_or_within_noise_with_preference_above_half_promotes(project):
+    assert decide(project, comparison(+0.02, 0.01)).promote
+    within = decide(project, comparison(-0.019, 0.01))           # -1.9 SE: noise
+    assert within.promote and "promoted" in within.reason
+
+
+def test_worse_beyond_two_standard_errors_keeps_the_deployed_one(project):
+    kept = decide(project, comparison(-0.021, 0.01))
+    assert not kept.promote and "worse than −2 SE" in kept.reason and "Δviou = -0.021" in kept.reason
+
+
+def test_preference_accuracy_must_be_above_the_bar(project):
+    assert not decide(project, comparison(0.01, 0.01, accuracy=0.5)).promote   # exactly 0.5 is not above
+    missing = decide(project, comparison(0.01, 0.01, accuracy=None))
+    assert not missing.promote and "no held-out preference accuracy" in missing.reason
+
+
+def test_a_lower_is_better_metric_reads_the_other_way(project):
+    project.promote_metric = "chamfer"
+    assert decide(project, comparison(-0.05, 0.01, metric="chamfer", higher=False)).promote
+    assert not decide(project, comparison(+0.05, 0.01, metric="chamfer", higher=False)).promote
+
+
+def test_the_projects_settings_move_the_bars(project):
+    project.promote_max_drop_se, project.promote_min_preference = 0.0, 0.8
+    assert not decide(project, comparison(-0.001, 0.01)).promote
+    assert not decide(project, comparison(0.01, 0.01, accuracy=0.75)).promote
+    assert decide(project, comparison(0.0, 0.01, accuracy=0.85)).promote
