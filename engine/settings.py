@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "engine.artists",
     "engine.alignment",
     "engine.flywheel",
+    "engine.simulation",
     "engine.loadtest",
     "annotation_ui",
 ]
@@ -60,7 +61,7 @@ INSTALLED_APPS = [
 # Migrations live in the top-level `migrations/` package, one module per app label.
 MIGRATION_MODULES = {
     label: f"migrations.{label}"
-    for label in ("core", "leases", "intake", "candidates", "ranking", "artists", "alignment", "flywheel")
+    for label in ("core", "leases", "intake", "candidates", "ranking", "artists", "alignment", "flywheel", "simulation")
 }
 
 MIDDLEWARE = [

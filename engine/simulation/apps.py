@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class SimulationConfig(AppConfig):
+    name = "engine.simulation"
+    label = "simulation"
+    verbose_name = "Simulated annotators and composites with known truth"
