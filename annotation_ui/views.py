@@ -10,17 +10,10 @@ from django.views.generic import TemplateView
 from annotation_ui import plots, stats
 from engine.artists.models import ArtistCase
 from engine.core.models import Project
-from engine.core.roles import ANNOTATOR, ARTIST, ENGINEER, roles_of
+from engine.core.roles import ARTIST, ENGINEER, roles_of
+from engine.leases import registry
 from engine.leases.models import TaskStatus
 
-# (stage, url name, label, role): the navigation, in the order of the data flow.
-STAGES = (
-    ("select", "ui:select", "Stage 1 · Select", ANNOTATOR),
-    ("rank", "ui:rank", "Stage 2 · Rank", ANNOTATOR),
-    ("artist", "ui:artist", "Stage 2.5 · Artist", ARTIST),
-    ("align", "ui:align", "Stage 3 · Align", ANNOTATOR),
-)
-STAGE_ROLE = {stage: role for stage, _, _, role in STAGES}
 # How often the dashboard re-reads its figures (?refresh=SECONDS overrides it).
 DASHBOARD_REFRESH_SECONDS = 15
 
@@ -51,7 +44,9 @@ class PageMixin(LoginRequiredMixin):
         context = super().get_context_data(**kwargs)
         roles = roles_of(self.request.user)
         project = current_project(self.request)
-        nav = [{"stage": s, "url": url, "label": label} for s, url, label, role in STAGES if role in roles]
+        # The stages' pages, in the order of the data flow, as the stage apps registered them.
+        nav = [{"stage": spec.name, "url": spec.page, "label": spec.label} for spec in registry.stages()
+               if spec.role in roles]
         context.update(
             roles=sorted(roles), nav=nav, is_engineer=ENGINEER in roles, active=self.active,
             project=project, projects=Project.objects.order_by("id").only("id", "name"),
@@ -79,7 +74,7 @@ class StagePage(PageMixin, TemplateView):
     stage = None
 
     def dispatch(self, request, *args, **kwargs):
-        self.role = STAGE_ROLE[self.stage]
+        self.role = registry.get(self.stage).role
         self.active = self.stage
         return super().dispatch(request, *args, **kwargs)
 

@@ -5,3 +5,9 @@ class IntakeConfig(AppConfig):
     name = "engine.intake"
     label = "intake"
     verbose_name = "Images and Stage 1 object selection"
+
+    def ready(self):
+        from engine.intake.stage import SELECT
+        from engine.leases import registry
+
+        registry.register(SELECT)

@@ -10,40 +10,18 @@ from rest_framework.views import APIView
 from engine.core.errors import EngineError, ErrorCode, LeaseError
 from engine.core.idempotency import idempotency_key
 from engine.core.models import Project
-from engine.core.roles import ANNOTATOR, ARTIST, has_role
+from engine.core.roles import has_role
+from engine.leases import registry
 from engine.leases import services as leases
-from engine.leases.models import Stage
 from engine.leases.serializers import ClaimSerializer, ReleaseSerializer
-
-ROLE_OF_STAGE = {Stage.SELECT: ANNOTATOR, Stage.RANK: ANNOTATOR, Stage.ALIGN: ANNOTATOR, Stage.ARTIST: ARTIST}
 
 
 def check_stage_role(user, stage):
     """Raise 403 unless the user's role works on this stage."""
-    role = ROLE_OF_STAGE[Stage(stage)]
-    if not has_role(user, role):
-        raise EngineError(f"{Stage(stage).label} needs the {role} role.", code=ErrorCode.PERMISSION_DENIED,
+    spec = registry.get(stage)
+    if not has_role(user, spec.role):
+        raise EngineError(f"{spec.label} needs the {spec.role} role.", code=ErrorCode.PERMISSION_DENIED,
                           status_code=403)
-
-
-def payload_builders():
-    from engine.alignment.api import align_payload
-    from engine.artists.api import artist_payload
-    from engine.intake.api import select_payload
-    from engine.ranking.api import rank_payload
-
-    return {Stage.SELECT: select_payload, Stage.RANK: rank_payload, Stage.ARTIST: artist_payload,
-            Stage.ALIGN: align_payload}
-
-
-def submit_handlers():
-    from engine.alignment.api import submit_align
-    from engine.artists.api import submit_artist
-    from engine.intake.api import submit_select
-    from engine.ranking.api import submit_rank
-
-    return {Stage.SELECT: submit_select, Stage.RANK: submit_rank, Stage.ARTIST: submit_artist,
-            Stage.ALIGN: submit_align}
 
 
 def task_body(task, request):
@@ -53,7 +31,7 @@ def task_body(task, request):
         "id": task.pk, "stage": task.stage, "status": task.status, "project": task.project_id,
         "lease_expires_at": task.lease_expires_at.isoformat() if task.lease_expires_at else None,
         "lease_seconds_left": round(seconds_left, 1),
-        "payload": payload_builders()[Stage(task.stage)](task, request),
+        "payload": registry.get(task.stage).payload(task, request),
     }
 
 
@@ -81,7 +59,8 @@ class ClaimView(APIView):
         check_stage_role(request.user, stage)
         project_id = params["project"]
         # A task you already hold comes back first (a reload, a second tab): no one hoards a queue.
-        task = leases.serve(request.user, project_id, stage, params["failure_category"])
+        filters = {name: params[name] for name in registry.get(stage).claim_filters}
+        task = leases.serve(request.user, project_id, stage, **filters)
         if task is None:
             if not Project.objects.filter(pk=project_id).exists():
                 raise EngineError(f"Project {project_id} does not exist.", code=ErrorCode.NOT_FOUND, status_code=404,
@@ -135,6 +114,6 @@ class SubmitView(APIView):
             raise EngineError(f"Task {pk} does not exist.", code=ErrorCode.NOT_FOUND, status_code=404)
         check_stage_role(request.user, stage)
         try:
-            return Response(submit_handlers()[Stage(stage)](request, pk, key))
+            return Response(registry.get(stage).submit(request, pk, key))
         except LeaseError as exc:
             return Response(first_answer(pk, request.user, key, exc))

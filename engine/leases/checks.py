@@ -1,9 +1,10 @@
-"""System checks of what the claim relies on in the database settings."""
+"""System checks of what the claim relies on: the database settings, and a registered spec for every stage."""
 
 from django.core.checks import Error, register
 from django.db import connections, router
 
-from engine.leases.models import Task
+from engine.leases import registry
+from engine.leases.models import Stage, Task
 
 # Both take SQLite's write lock as the transaction begins; DEFERRED, SQLite's default, waits for the first write.
 LOCKING_MODES = ("IMMEDIATE", "EXCLUSIVE")
@@ -33,3 +34,25 @@ def claim_database_errors(alias, settings_dict):
              "does for the embedded default.",
         id="leases.E001",
     )]
+
+
+@register()
+def check_stage_registry(app_configs, **kwargs):
+    """Report a stage of Task.stage that no app registered, and a registered stage Task.stage cannot hold."""
+    return stage_registry_errors([value for value, _ in Stage.choices], [spec.name for spec in registry.stages()])
+
+
+def stage_registry_errors(choices, registered):
+    """Return leases.E002 for each choice of Task.stage without a spec and each spec without a choice."""
+    errors = [Error(
+        f"Stage {name!r} is a choice of Task.stage but no app registered it, so its tasks cannot be claimed.",
+        hint="Register a StageSpec in the stage app's AppConfig.ready() (see engine/leases/registry.py), and "
+             "check that the app is in INSTALLED_APPS.",
+        id="leases.E002",
+    ) for name in choices if name not in registered]
+    errors += [Error(
+        f"Stage {name!r} is registered but is not a choice of Task.stage, so no task can be made for it.",
+        hint="Add it to engine.leases.models.Stage (and make the migration).",
+        id="leases.E002",
+    ) for name in registered if name not in choices]
+    return errors

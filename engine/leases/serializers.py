@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from engine.artists.models import FailureCategory
+from engine.leases import registry
 from engine.leases.models import Stage
 
 
@@ -22,12 +22,17 @@ class ParamsSerializer(serializers.Serializer):
 
 
 class ClaimSerializer(ParamsSerializer):
+    """The stage and project to claim from, and the claim filters the stages register (failure_category)."""
+
     project = serializers.IntegerField(min_value=1)
     stage = serializers.ChoiceField(choices=Stage.choices)
-    failure_category = serializers.ChoiceField(
-        choices=FailureCategory.choices, required=False, allow_blank=True, default="",
-        help_text="Artist tasks only: serve a case of this failure category.",
-    )
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for name, claim_filter in registry.claim_filters().items():
+            fields[name] = serializers.ChoiceField(choices=claim_filter.choices, required=False, allow_blank=True,
+                                                   default="", help_text=claim_filter.help_text)
+        return fields
 
 
 class ReleaseSerializer(ParamsSerializer):

@@ -11,6 +11,9 @@ other: otherwise each reads the queue before the other's lease is visible, and t
 ends up holding two tasks, possibly both overlap copies of one object in Stage 2.
 PostgreSQL serializes them with a transaction-scoped advisory lock, SQLite by taking its
 write lock when the claim's transaction begins (BEGIN IMMEDIATE, see settings; system check leases.E001).
+
+The queue knows no stage: what a claim of a stage adds to its statement (a condition, the
+rows its task is served with) comes from the stage's spec in engine/leases/registry.py.
 """
 
 import hashlib
@@ -23,16 +26,10 @@ from django.utils import timezone
 
 from engine.core import rows
 from engine.core.errors import ErrorCode, LeaseError
-from engine.leases.models import Skip, Stage, Task, TaskStatus
+from engine.leases import registry
+from engine.leases.models import Skip, Task, TaskStatus
 
 _SQLITE_CLAIM_ATTEMPTS = 50
-# What a claimed task of each stage is served with, fetched in the same query.
-STAGE_RELATED = {
-    Stage.SELECT: ("project", "image"),
-    Stage.RANK: ("image", "object", "candidate_set__iteration"),
-    Stage.ARTIST: ("image", "object", "artist_case__best_candidate"),
-    Stage.ALIGN: ("image", "object", "alignment__candidate", "alignment__artist_mesh"),
-}
 PAYLOAD_RELATED = ("image", "object", "candidate_set__iteration")
 
 
@@ -47,13 +44,13 @@ def lease_duration():
 
 def fetch(task_id, stage=None, *, for_update=False, related=None):
     """Return a task with what its stage is served with (or `related`) joined in, in one query; or None."""
-    related = related if related is not None else STAGE_RELATED[stage] if stage else PAYLOAD_RELATED
+    related = related if related is not None else registry.get(stage).related if stage else PAYLOAD_RELATED
     return _fetch(None, related, for_update).get(task_id)
 
 
 @lru_cache(maxsize=32)
 def _fetch(stage, related=None, for_update=False):
-    return rows.Fetch(Task, *(related if related is not None else STAGE_RELATED[stage]), for_update=for_update)
+    return rows.Fetch(Task, *(related if related is not None else registry.get(stage).related), for_update=for_update)
 
 
 def _execute(sql, params, using):
@@ -64,47 +61,54 @@ def _execute(sql, params, using):
 
 @lru_cache(maxsize=8)
 def _statements(using):
-    """The claim's statements, written once from the models' metadata (the ORM would compile them per call)."""
-    from engine.artists.models import ArtistCase
+    """The queue's statements that do not depend on the stage, written once from the models' metadata."""
+    q = connections[using].ops.quote_name
+    task = q(Task._meta.db_table)
+    statements = {
+        "held": f"SELECT id FROM {task} WHERE {_MINE} LIMIT 1",
+        # The expired holder stays recorded, so a late submit is told its lease expired.
+        "expire": f"UPDATE {task} SET status = 'open' WHERE project_id = %(project)s AND stage = %(stage)s "
+                  f"AND status = 'leased' AND lease_expires_at <= %(now)s",
+        # Held until the claim's transaction ends (see _claim_lock).
+        "serialize": "SELECT pg_advisory_xact_lock(%(lock)s)",
+        # What a submit reads before it knows the stage: only what an idempotent replay needs.
+        "replay": f"SELECT stage, status, completed_by_id, submit_key, submit_response FROM {task} WHERE id = %(id)s",
+        "take_if_open": f"UPDATE {task} SET {_LEASE} WHERE id = %(id)s AND status = 'open'",
+    }
+    return statements
 
+
+_MINE = ("project_id = %(project)s AND stage = %(stage)s AND status = 'leased' AND lease_owner_id = %(user)s "
+         "AND lease_expires_at > %(now)s")
+_LEASE = ("status = 'leased', lease_owner_id = %(user)s, lease_expires_at = %(until)s, claimed_at = %(now)s, "
+          "claims = claims + 1")
+
+
+@lru_cache(maxsize=64)
+def _claim_statements(using, stage, filters):
+    """The claim's statements for one stage narrowed by the named claim `filters`, written once.
+
+    The stage supplies its conditions (registry.StageSpec.claim_sql and claim_filters) as SQL
+    fragments on the candidate row `t`, so each claim stays one statement.
+    """
+    spec = registry.get(stage)
     connection = connections[using]
     q = connection.ops.quote_name
     task = q(Task._meta.db_table)
-    case = q(ArtistCase._meta.db_table)
     skips = q(Skip._meta.db_table)
     skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    conditions = [spec.claim_sql(q)] if spec.claim_sql else []
+    conditions += [spec.claim_filters[name].sql(q) for name in filters]
+    extra = "".join(f" AND {condition}" for condition in conditions)
     # Free tasks of a stage in serving order, read off task_queue_idx, but not one this user skipped.
     pick = (
-        f"SELECT {{columns}} FROM {task} t WHERE t.project_id = %(project)s AND t.stage = %(stage)s AND {{state}}"
+        f"SELECT t.id FROM {task} t WHERE t.project_id = %(project)s AND t.stage = %(stage)s AND {{state}}"
         f" AND NOT EXISTS (SELECT 1 FROM {skips} k WHERE k.task_id = t.id AND k.user_id = %(user)s "
-        f"AND k.until > %(now)s){{extra}} ORDER BY t.balance_key, t.priority DESC, t.id LIMIT 1{skip_locked}"
+        f"AND k.until > %(now)s){extra} ORDER BY t.balance_key, t.priority DESC, t.id LIMIT 1{skip_locked}"
     )
-    extras = {
-        "": "",
-        # Stage 2.5 by failure category.
-        "category": f" AND EXISTS (SELECT 1 FROM {case} c WHERE c.task_id = t.id AND c.failure_category = %(category)s)",
-        # Stage 2: an annotator never ranks the same object twice (overlap goes to other annotators).
-        "rank": f" AND NOT EXISTS (SELECT 1 FROM {task} s WHERE s.object_id = t.object_id AND s.stage = 'rank' "
-                f"AND (s.completed_by_id = %(user)s OR (s.status = 'leased' AND s.lease_owner_id = %(user)s "
-                f"AND s.lease_expires_at > %(now)s)))",
-    }
     is_open = "t.status = 'open'"
     lapsed = "t.status = 'leased' AND t.lease_expires_at <= %(now)s"
-    mine = (f"project_id = %(project)s AND stage = %(stage)s AND status = 'leased' AND lease_owner_id = %(user)s "
-            f"AND lease_expires_at > %(now)s")
-    # The expired holder stays recorded, so a late submit is told its lease expired.
-    expire = (f"UPDATE {task} SET status = 'open' WHERE project_id = %(project)s AND stage = %(stage)s "
-              f"AND status = 'leased' AND lease_expires_at <= %(now)s")
-    lease = ("status = 'leased', lease_owner_id = %(user)s, lease_expires_at = %(until)s, claimed_at = %(now)s, "
-             "claims = claims + 1")
-    statements = {"held": f"SELECT id FROM {task} WHERE {mine} LIMIT 1", "expire": expire,
-                  # Held until the claim's transaction ends (see _claim_lock).
-                  "serialize": "SELECT pg_advisory_xact_lock(%(lock)s)",
-                  # What a submit reads before it knows the stage: only what an idempotent replay needs.
-                  "replay": f"SELECT stage, status, completed_by_id, submit_key, submit_response FROM {task} "
-                            f"WHERE id = %(id)s",
-                  "take_if_open": f"UPDATE {task} SET {lease} WHERE id = %(id)s AND status = 'open'",
-                  **{f"pick_{k}": pick.format(columns="t.id", state=is_open, extra=v) for k, v in extras.items()}}
+    statements = {"pick": pick.format(state=is_open)}
     # PostgreSQL: one statement per claim (after the user's claim lock), which names the task it
     # serves `chosen` for the payload's joins (rows.Fetch.select_from). It returns the task the
     # user already holds (serve), else leases the first free task in serving order, open or with
@@ -117,34 +121,35 @@ def _statements(using):
     # would; submits stay durable. The flush cost as much CPU as the rest of the claim. A claim
     # made inside a caller's transaction (the `_durable` statements) leaves the setting alone,
     # since it would apply to everything that transaction writes.
-    for kind, extra in extras.items():
-        heads = ", ".join(f"({pick.format(columns='t.id', state=state, extra=extra)})" for state in (lapsed, is_open))
-        free = f"(SELECT f.id FROM {task} f WHERE f.id IN ({heads}) ORDER BY f.balance_key, f.priority DESC, f.id LIMIT 1)"
-        take = f"UPDATE {task} SET {lease} WHERE {{guard}}id = {free} RETURNING *"
-        expired = f"expired AS ({expire} AND id NOT IN (SELECT id FROM taken))"
-        held = f"held AS (SELECT * FROM {task} WHERE {mine} LIMIT 1)"
-        for suffix, no_flush, taken_rows in (
-            ("", "no_flush AS (SELECT set_config('synchronous_commit', 'off', true)), ",
-             "SELECT taken.* FROM taken CROSS JOIN no_flush"),
-            ("_durable", "", "SELECT * FROM taken"),
-        ):
-            statements[f"claim_{kind}{suffix}"] = (f"WITH {no_flush}taken AS ({take.format(guard='')}), {expired}, "
-                                                   f"chosen AS ({taken_rows})")
-            statements[f"serve_{kind}{suffix}"] = (
-                f"WITH {no_flush}{held}, taken AS ({take.format(guard='NOT EXISTS (SELECT 1 FROM held) AND ')}), "
-                f"{expired}, chosen AS (SELECT * FROM held UNION ALL {taken_rows})"
-            )
+    heads = ", ".join(f"({pick.format(state=state)})" for state in (lapsed, is_open))
+    free = f"(SELECT f.id FROM {task} f WHERE f.id IN ({heads}) ORDER BY f.balance_key, f.priority DESC, f.id LIMIT 1)"
+    take = f"UPDATE {task} SET {_LEASE} WHERE {{guard}}id = {free} RETURNING *"
+    expired = f"expired AS ({_statements(using)['expire']} AND id NOT IN (SELECT id FROM taken))"
+    held = f"held AS (SELECT * FROM {task} WHERE {_MINE} LIMIT 1)"
+    for suffix, no_flush, taken_rows in (
+        ("", "no_flush AS (SELECT set_config('synchronous_commit', 'off', true)), ",
+         "SELECT taken.* FROM taken CROSS JOIN no_flush"),
+        ("_durable", "", "SELECT * FROM taken"),
+    ):
+        statements[f"claim{suffix}"] = (f"WITH {no_flush}taken AS ({take.format(guard='')}), {expired}, "
+                                        f"chosen AS ({taken_rows})")
+        statements[f"serve{suffix}"] = (
+            f"WITH {no_flush}{held}, taken AS ({take.format(guard='NOT EXISTS (SELECT 1 FROM held) AND ')}), "
+            f"{expired}, chosen AS (SELECT * FROM held UNION ALL {taken_rows})"
+        )
     return statements
 
 
 @lru_cache(maxsize=64)
-def _claim_sql(using, stage, name):
+def _claim_sql(using, stage, name, filters=()):
     """The claim statement `name` with the joins of what a task of `stage` is served with."""
-    return f"{_statements(using)[name]} {_fetch(stage).select_from('chosen', using)}"
+    return f"{_claim_statements(using, stage, filters)[name]} {_fetch(stage).select_from('chosen', using)}"
 
 
-def _pick_kind(stage, failure_category):
-    return "rank" if stage == Stage.RANK else "category" if failure_category else ""
+def _used_filters(stage, filters):
+    """Return the names of the stage's claim filters given a value, in a stable order (the statements' cache key)."""
+    declared = registry.get(stage).claim_filters
+    return tuple(sorted(name for name, value in filters.items() if value and name in declared))
 
 
 def _claim_lock(user_id, project_id, stage):
@@ -156,51 +161,54 @@ def _claim_lock(user_id, project_id, stage):
     return int.from_bytes(digest, "big", signed=True)
 
 
-def claim(user, project_id, stage, failure_category=""):
+def claim(user, project_id, stage, **filters):
     """Lease the next free task of a stage to the user and return it, or None if none is free.
 
+    `filters` narrow the claim by the stage's claim filters (an artist case of one failure
+    category: failure_category="transparency"); an empty value or a filter the stage does not
+    declare narrows nothing.
     PostgreSQL: one statement, UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED), in a
     transaction of its own after the user's claim lock: the row lock taken by the subquery is
     held until the UPDATE commits, and rows other claimants hold are skipped, not waited for.
     SQLite: in one write transaction, pick, then a conditional UPDATE that only succeeds while
     the task is still open.
     """
-    return _serve(user, project_id, stage, failure_category, held_first=False)
+    return _serve(user, project_id, stage, filters, held_first=False)
 
 
-def serve(user, project_id, stage, failure_category=""):
+def serve(user, project_id, stage, **filters):
     """Return the task of a stage the user holds, else lease them the next free one; None if none is free.
 
     What the claim endpoint does: a task you already hold comes back first (a reload, a second
     tab), so no one hoards a queue.
     """
-    return _serve(user, project_id, stage, failure_category, held_first=True)
+    return _serve(user, project_id, stage, filters, held_first=True)
 
 
-def _serve(user, project_id, stage, failure_category, held_first):
+def _serve(user, project_id, stage, filters, held_first):
     now = _now()
     stage = str(stage)
     using = router.db_for_write(Task)
     connection = connections[using]
     at = connection.ops.adapt_datetimefield_value
+    used = _used_filters(stage, filters)
     params = {"project": project_id, "stage": stage, "user": user.pk, "now": at(now),
-              "until": at(now + lease_duration()), "category": failure_category}
-    kind = _pick_kind(stage, failure_category)
+              "until": at(now + lease_duration()), **{name: filters[name] for name in used}}
     # In a caller's transaction the claim is part of it (no savepoint: nothing to undo alone),
     # and the claim lock is held until that transaction ends.
     in_callers = connection.in_atomic_block
     with transaction.atomic(using, savepoint=False):
         if connection.vendor == "postgresql":
-            return _serve_postgresql(params, stage, kind, held_first, durable=in_callers, using=using)
-        return _serve_sqlite(params, stage, kind, held_first, using)
+            return _serve_postgresql(params, stage, used, held_first, durable=in_callers, using=using)
+        return _serve_sqlite(params, stage, used, held_first, using)
 
 
-def _serve_postgresql(params, stage, kind, held_first, durable, using):
+def _serve_postgresql(params, stage, used, held_first, durable, using):
     # The claim's statement reads the queue in a snapshot taken when it starts, so it must start
     # only once this user's previous claim has committed: then it sees that claim's lease, and
     # serves that task (serve) or skips that object's overlap copies (rank).
     _execute(_statements(using)["serialize"], {"lock": _claim_lock(params["user"], params["project"], stage)}, using)
-    sql = _claim_sql(using, stage, f"{'serve' if held_first else 'claim'}_{kind}{'_durable' if durable else ''}")
+    sql = _claim_sql(using, stage, f"{'serve' if held_first else 'claim'}{'_durable' if durable else ''}", used)
     # A row another claimant just took is skipped rather than re-read, so a claim can come back
     # empty while free rows remain; one retry settles it (the queue is empty if it is still empty).
     for _ in range(2):
@@ -210,7 +218,7 @@ def _serve_postgresql(params, stage, kind, held_first, durable, using):
     return None
 
 
-def _serve_sqlite(params, stage, kind, held_first, using):
+def _serve_sqlite(params, stage, used, held_first, using):
     # The claim's transaction took SQLite's write lock as it began (BEGIN IMMEDIATE), so these
     # statements run as one: no other claim reads the queue between this one's read and its write.
     statements = _statements(using)
@@ -219,8 +227,9 @@ def _serve_sqlite(params, stage, kind, held_first, using):
         if row:
             return fetch(row[0], stage)
     _execute(statements["expire"], params, using)
+    pick = _claim_statements(using, stage, used)["pick"]
     for _ in range(_SQLITE_CLAIM_ATTEMPTS):
-        row = _execute(statements[f"pick_{kind}"], params, using)
+        row = _execute(pick, params, using)
         if row is None:
             return None
         if _execute(statements["take_if_open"], {**params, "id": row[0]}, using):
@@ -322,5 +331,5 @@ def extend(task_id, user):
 
 
 def create(project, stage, **fields):
-    """Open a new task of a stage."""
+    """Open a new task of a stage; call it from that stage's own open_* service, the one place its work is made."""
     return Task.objects.create(project=project, stage=stage, **fields)

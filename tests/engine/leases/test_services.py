@@ -77,7 +77,7 @@ def test_a_claim_commits_without_waiting_for_a_disk_flush_unless_in_a_callers_tr
         durable_sql, params = sent[-1]
         assert "synchronous_commit" not in durable_sql
         # The statement a claim sends on its own (autocommit) sets it off for its transaction alone.
-        cursor.execute(leases._claim_sql(connection.alias, Stage.ALIGN, "claim_"), params)
+        cursor.execute(leases._claim_sql(connection.alias, Stage.ALIGN, "claim"), params)
         assert cursor.fetchone()[0] == align_tasks[1].pk  # it took the next task
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "off"
