@@ -1,10 +1,10 @@
 """Turning a selected object into a candidate set with the model suite.
 
 `start` plans one job per generator and runs them as a Celery chord (a group of
-`generate_candidates` tasks gathered by `finish_set`); without Redis the same chord runs
-in-process. Jobs are idempotent: candidate seeds are derived from (set, generator), and a
-candidate is unique per (set, generator, seed), so a job retried after a lost worker adds
-nothing twice.
+`generate_candidates` tasks gathered by `finish_set`); without Redis the same tasks run
+in-process, one after the other. Jobs are idempotent: candidate seeds are derived from
+(set, generator), and a candidate is unique per (set, generator, seed), so a job retried
+after a lost worker adds nothing twice.
 
 A set that comes back short (a generator failed, or had fewer shapes than its share) is
 topped up once: the generators that delivered their whole share are asked again for a larger
@@ -28,13 +28,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from engine.artists.services import open_artist_case
 from engine.candidates.models import Candidate, CandidateSet, SetStatus
 from engine.core import transactions
 from engine.intake import masks
 from engine.intake.models import ObjectInstance, ObjectStatus
 from engine.intake.rendering import load_rgb
-from engine.leases import services as leases
-from engine.leases.models import Stage
+from engine.ranking.services import open_ranking_tasks
 
 log = logging.getLogger("engine.candidates")
 BROWSER_TRIANGLES = 10_000  # the triangle budget of a candidate's GLB (Stage 2 shows two at once)
@@ -113,7 +113,13 @@ def launch(set_id, jobs, top_up=True):
     from engine.candidates.tasks import finish_set, generate_candidates
 
     header = [generate_candidates.si(set_id, name, n).set(queue=queue) for name, n, queue in jobs]
-    if not header:
+    if generate_candidates.app.conf.task_always_eager:
+        # In-process (no Redis) the chord's steps run here, in order. Celery's eager chord joins its header
+        # under a process-global flag that every eager task sets and restores, so two requests finishing
+        # images at once (threads of one server) failed one of them: "Never call result.get() within a task!".
+        reports = [signature.apply(throw=True).result for signature in header]
+        finish_set.apply(args=(reports, set_id, top_up), throw=True)
+    elif not header:
         finish_set.delay([], set_id, top_up)
     else:
         chord(header)(finish_set.s(set_id, top_up))
@@ -256,20 +262,14 @@ def close(cset):
     project = obj.image.project
     if not cset.candidates.exists():
         # Nothing could be proposed: the object is a hard case for the artists straight away.
-        from engine.artists.models import ArtistCase
-
         cset.status = SetStatus.FAILED
         cset.save(update_fields=["generator_report", "status"])
-        task = leases.create(project, Stage.ARTIST, image=obj.image, object=obj, candidate_set=cset)
-        ArtistCase.objects.create(task=task, candidate_set=cset, best_candidate=None, failure_category="other", rating=0.0)
-        ObjectInstance.objects.filter(pk=obj.pk).update(status=ObjectStatus.ARTIST)
+        open_artist_case(project, obj, cset, failure_category="", rating=0.0)
         return cset.status
     cset.status = SetStatus.READY
     cset.ready_at = timezone.now()
     cset.save(update_fields=["generator_report", "status", "ready_at"])
-    for _ in range(project.ranking_overlap):
-        leases.create(project, Stage.RANK, image=obj.image, object=obj, candidate_set=cset)
-    ObjectInstance.objects.filter(pk=obj.pk).update(status=ObjectStatus.RANKING)
+    open_ranking_tasks(project, obj, cset)
     return cset.status
 
 

@@ -152,7 +152,10 @@ def test_each_job_goes_to_its_generators_queue(project, obj, monkeypatch):
 
     from model_suite.lifting import GeometricLiftingGenerator
 
+    from engine.celery import app
+
     monkeypatch.setattr(generation, "suite", lambda: {"geometric_lifting": GeometricLiftingGenerator(), "on_gpu": OnGpu()})
+    monkeypatch.setitem(app.conf, "task_always_eager", False)  # queues are a broker's: in-process, jobs run here
     sent = []
     monkeypatch.setattr(celery, "chord", lambda header: sent.extend(header) or (lambda callback: None))
     generation.start(obj.pk)
