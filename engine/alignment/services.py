@@ -1,9 +1,10 @@
-"""Stage 3 rules: accept a pose and turn the aligned mesh into a training sample."""
+"""Stage 3 rules: open an alignment task, accept a pose and turn the aligned mesh into a training sample."""
 
 from django.db import transaction
 from django.utils import timezone
 
 from engine.alignment import pose
+from engine.alignment.models import Alignment
 from engine.core import rows
 from engine.core.errors import EngineError, ErrorCode
 from engine.flywheel.models import TrainingSample
@@ -13,6 +14,18 @@ from engine.leases.models import Stage
 
 # What a submit reads besides the task: the iteration (via the set) and the mesh it turns into a sample.
 SUBMIT_RELATED = ("candidate_set", "alignment__candidate", "alignment__artist_mesh")
+
+
+def open_alignment_task(project, obj, cset, *, rating, candidate=None, artist_mesh=None):
+    """Open the Stage 3 task of an object: align `candidate` (a Stage 2 winner) or `artist_mesh`; return the task.
+
+    The one place alignment work is made; call it inside the transaction that decided it.
+    """
+    task = leases.create(project, Stage.ALIGN, image=obj.image, object=obj, candidate_set=cset)
+    Alignment.objects.create(task=task, candidate=candidate, artist_mesh=artist_mesh, rating=rating)
+    obj.status = ObjectStatus.ALIGNING
+    obj.save(update_fields=["status"])
+    return task
 
 
 def submit(task_id, user, rotation, translation, scale, seconds=0.0, key=""):

@@ -1,4 +1,4 @@
-"""Stage 2.5 rules: accept an artist's upload, then send the mesh on to alignment."""
+"""Stage 2.5 rules: open a case, accept an artist's upload, then send the mesh on to alignment."""
 
 import io
 import zipfile
@@ -9,9 +9,9 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 
-from engine.alignment.models import Alignment
+from engine.alignment.services import open_alignment_task
 from engine.artists import uploads
-from engine.artists.models import ArtistMesh
+from engine.artists.models import ArtistCase, ArtistMesh, FailureCategory
 from engine.core import transactions
 from engine.core.errors import EngineError, ErrorCode
 from engine.flywheel.pairs import pairs_against
@@ -19,6 +19,24 @@ from engine.intake.models import ObjectStatus
 from engine.intake.rendering import mask_png
 from engine.leases import services as leases
 from engine.leases.models import Stage
+
+
+def open_artist_case(project, obj, cset, *, failure_category, rating, best_candidate=None):
+    """Open the Stage 2.5 case of an object no candidate got right; return its task.
+
+    The one place artist work is made; call it inside the transaction that decided it.
+    """
+    category = failure_category or FailureCategory.OTHER
+    # balance_key = how many cases of this category came before: serving by it interleaves
+    # the categories, so artists see hard cases balanced across them.
+    seen = ArtistCase.objects.filter(task__project=project, failure_category=category).count()
+    task = leases.create(project, Stage.ARTIST, image=obj.image, object=obj, candidate_set=cset, balance_key=seen)
+    ArtistCase.objects.create(
+        task=task, candidate_set=cset, best_candidate=best_candidate, failure_category=category, rating=rating
+    )
+    obj.status = ObjectStatus.ARTIST
+    obj.save(update_fields=["status"])
+    return task
 
 
 def _case(task):
@@ -99,10 +117,7 @@ def submit(task_id, user, mesh_id, seconds=0.0, key=""):
             task.object, cset.iteration, None, rating=1.0,
             rejected_ids=list(cset.candidates.values_list("id", flat=True)), artist_mesh=mesh,
         )
-        align = leases.create(task.project, Stage.ALIGN, image=task.image, object=task.object, candidate_set=cset)
-        Alignment.objects.create(task=align, artist_mesh=mesh, rating=1.0)
-        task.object.status = ObjectStatus.ALIGNING
-        task.object.save(update_fields=["status"])
+        align = open_alignment_task(task.project, task.object, cset, artist_mesh=mesh, rating=1.0)
         body = {"task": task.pk, "mesh": mesh.pk, "routed_to": Stage.ALIGN.value, "task_created": align.pk}
         leases.complete(task, user, key=key, response=body, seconds=seconds)
     return body

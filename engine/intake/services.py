@@ -22,6 +22,11 @@ from engine.leases.models import Stage
 MAX_IMAGE_PIXELS = 64_000_000
 
 
+def open_selection_task(project, image):
+    """Open the Stage 1 task of an image that passed the quality checks; return it (the one place it is made)."""
+    return leases.create(project, Stage.SELECT, image=image)
+
+
 def ingest(project, data, name, *, source_dataset="", source_id="", user=None, depth=None, intrinsics=None):
     """Store an image with its quality checks and open its Stage 1 task; return (image, created).
 
@@ -66,7 +71,7 @@ def ingest(project, data, name, *, source_dataset="", source_id="", user=None, d
             if depth is not None:
                 attach_depth(image, depth, intrinsics)
             if verdict.ok:
-                leases.create(project, Stage.SELECT, image=image)
+                open_selection_task(project, image)
     except IntegrityError:
         # The same bytes were ingested at the same moment, after the lookup above, and the other row
         # won: this insert waited for its commit, then failed on image_unique_per_project. Return the

@@ -1,11 +1,14 @@
-"""Where a rated candidate set goes: Stage 3 when r ≥ α_k, else the artists (Stage 2.5)."""
+"""Where a rated candidate set goes: Stage 3 when r ≥ α_k, else the artists (Stage 2.5).
 
-from engine.alignment.models import Alignment
-from engine.artists.models import ArtistCase, FailureCategory
+Routing decides; the stage it sends the object to opens the work (open_alignment_task,
+open_artist_case), so each transition is written once.
+"""
+
+from engine.alignment.services import open_alignment_task
+from engine.artists.services import open_artist_case
 from engine.candidates.models import CandidateSet, SetStatus
 from engine.flywheel.pairs import pairs_against
 from engine.intake.models import ObjectStatus
-from engine.leases import services as leases
 from engine.leases.models import Stage
 
 
@@ -28,10 +31,7 @@ def route(session, winner_id):
         cset.status = SetStatus.ACCEPTED
         cset.save(update_fields=["status"])
         pairs_against(obj, cset.iteration, winner, rating=session.rating, rejected_ids=session.order)
-        task = leases.create(project, Stage.ALIGN, image=obj.image, object=obj, candidate_set=cset)
-        Alignment.objects.create(task=task, candidate=winner, rating=session.rating)
-        obj.status = ObjectStatus.ALIGNING
-        obj.save(update_fields=["status"])
+        task = open_alignment_task(project, obj, cset, candidate=winner, rating=session.rating)
         return {"routed_to": Stage.ALIGN.value, "task_created": task.pk}
     cset.status = SetStatus.FAILED
     cset.save(update_fields=["status"])
@@ -39,14 +39,7 @@ def route(session, winner_id):
         obj.status = ObjectStatus.FAILED
         obj.save(update_fields=["status"])
         return {"routed_to": None, "reason": "rated below α; the project does not route failures"}
-    category = session.failure_category or FailureCategory.OTHER
-    # balance_key = how many cases of this category came before: serving by it interleaves
-    # the categories, so artists see hard cases balanced across them.
-    seen = ArtistCase.objects.filter(task__project=project, failure_category=category).count()
-    task = leases.create(project, Stage.ARTIST, image=obj.image, object=obj, candidate_set=cset, balance_key=seen)
-    ArtistCase.objects.create(
-        task=task, candidate_set=cset, best_candidate=winner, failure_category=category, rating=session.rating
-    )
-    obj.status = ObjectStatus.ARTIST
-    obj.save(update_fields=["status"])
+    task = open_artist_case(project, obj, cset, best_candidate=winner, failure_category=session.failure_category,
+                            rating=session.rating)
+    category = task.artist_case.failure_category  # "other" when the annotator named none
     return {"routed_to": Stage.ARTIST.value, "task_created": task.pk, "failure_category": category}

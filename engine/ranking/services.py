@@ -7,11 +7,24 @@ from django.utils import timezone
 
 from engine.candidates.models import CandidateSet
 from engine.core.errors import EngineError, ErrorCode, LeaseError
+from engine.intake.models import ObjectStatus
 from engine.leases import services as leases
 from engine.leases.models import Stage, Task, TaskStatus
 from engine.ranking import tournament
 from engine.ranking.models import Comparison, RankingSession
 from engine.ranking.routing import route
+
+
+def open_ranking_tasks(project, obj, cset):
+    """Open the Stage 2 tasks of a ready set, one per annotator of the project's ranking overlap; return them.
+
+    The one place ranking work is made; call it inside the transaction that readied the set.
+    """
+    tasks = [leases.create(project, Stage.RANK, image=obj.image, object=obj, candidate_set=cset)
+             for _ in range(project.ranking_overlap)]
+    obj.status = ObjectStatus.RANKING
+    obj.save(update_fields=["status"])
+    return tasks
 
 
 def _check_stage(task):

@@ -10,10 +10,9 @@ from engine.candidates.models import Candidate, CandidateSet, SetStatus
 from engine.core.models import Project
 from engine.core.roles import ANNOTATOR, ARTIST, ENGINEER, grant
 from engine.intake import masks
-from engine.intake.models import ObjectInstance, ObjectStatus
+from engine.intake.models import ObjectInstance
 from engine.intake.services import ingest
-from engine.leases import services as leases
-from engine.leases.models import Stage
+from engine.ranking.services import open_ranking_tasks
 
 KINDS = ["retrieval", "lifting", "model", "model", "retrieval", "lifting", "model", "external"]
 
@@ -90,10 +89,7 @@ def ready_set(obj, meshes, n):
                       kind=KINDS[i % len(KINDS)], seed=i, triangles=100, size_bytes=len(meshes[i % len(meshes)]))
         c.mesh.save(f"c{i}.glb", ContentFile(meshes[i % len(meshes)]), save=False)
         c.save()
-    for _ in range(project.ranking_overlap):
-        leases.create(project, Stage.RANK, image=obj.image, object=obj, candidate_set=cset)
-    obj.status = ObjectStatus.RANKING
-    obj.save(update_fields=["status"])
+    open_ranking_tasks(project, obj, cset)
     return cset
 
 
