@@ -5,7 +5,6 @@ resolved config it was trained with (`manifest.json` -> "config"), so a run can 
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 
@@ -244,11 +243,6 @@ class SampleRunConfig:
 
     def __post_init__(self):
         assert self.mode in ("flow", "shortcut"), f"unknown mode {self.mode!r}: use 'flow' or 'shortcut'"
-
-
-def to_dict(cfg) -> dict:
-    """Return the config as a JSON-able dict (for manifests)."""
-    return dataclasses.asdict(cfg)
 
 
 def model_config(name_or_dict: str | dict, **overrides) -> ModelConfig:
