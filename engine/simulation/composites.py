@@ -210,8 +210,11 @@ def seed_composites(project, count, *, seed=0, size=320, library_dir=None, categ
     """Render `count` composites into `project` and return their SimulatedTruth rows.
 
     Shapes come from the procedural generator (seeded by `seed`), or from the shape library at
-    `library_dir` when given (so retrieval can find the very shape). Only categories of the
-    project's taxonomy are drawn. Composite i depends only on (seed, i): seeding again adds nothing.
+    `library_dir` when given (so retrieval can find the very shape). Procedural shape i of seed s
+    is the one `model_suite.procedural.generate_shapes(seed=s)` writes when the categories are
+    the same: to keep the truth out of a library grown that way, seed with another s. Only
+    categories of the project's taxonomy are drawn. Composite i depends only on (seed, i):
+    seeding again adds nothing.
     """
     allowed = [c for c in (categories or project.taxonomy) if c in set(project.taxonomy)]
     if library_dir:
