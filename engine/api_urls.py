@@ -41,4 +41,6 @@ urlpatterns = [
     path("objects/<int:pk>/mask.png", intake.ObjectMaskView.as_view(), name="api-object-mask"),
     path("checkpoints/", flywheel.CheckpointList.as_view(), name="api-checkpoints"),
     path("checkpoints/<int:pk>/promote/", flywheel.PromoteView.as_view(), name="api-promote"),
+    path("projects/<int:pk>/flywheel/", flywheel.FlywheelRunsView.as_view(), name="api-project-flywheel"),
+    path("flywheel/runs/<int:pk>/", flywheel.FlywheelRunView.as_view(), name="api-flywheel-run"),
 ]

@@ -115,10 +115,13 @@ def compare(cfg) -> dict:
     delta, delta_se = paired_deltas([r["rows"] for r in runs["a"]], [r["rows"] for r in runs["b"]])
 
     def entry(path, manifest, results):
-        rows = [row for r in results for row in r["rows"]]
-        keys = sorted({k for row in rows for k in row})
+        """Means over rows and seeds, and the SE across rows of each row's mean over seeds."""
+        keys = sorted({k for r in results for row in r["rows"] for k in row})
+        per_row = {k: [np.mean(v) for v in ([r["rows"][i][k] for r in results if k in r["rows"][i]]
+                                            for i in range(len(results[0]["rows"]))) if v] for k in keys}
         return {"path": str(resolve(path)), "hash": manifest.get("hash"), "stage": manifest.get("stage"),
-                "step": manifest.get("step"), "metrics": {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}}
+                "step": manifest.get("step"), "metrics": {k: float(np.mean(v)) for k, v in per_row.items()},
+                "metrics_se": {k: standard_error(v) for k, v in per_row.items()}}
 
     report = {"n": runs["a"][0]["n"], "seeds": list(cfg.seeds), "steps": cfg.steps or None,
               "metric_directions": HIGHER_IS_BETTER, "a": entry(cfg.a, man_a, runs["a"]),

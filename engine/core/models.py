@@ -82,6 +82,11 @@ class Project(models.Model):
         help_text="Promote only if the paired difference on promote_metric is not worse than this many "
                   "standard errors (not worse beyond noise).",
     )
+    promote_tolerance = models.FloatField(
+        default=0.005, validators=[MinValueValidator(0.0)],
+        help_text="A paired difference smaller than this counts as no change, whatever its SE (a few "
+                  "training steps move vIoU by 1e-6 with an SE of 1e-6: noise of the sampler, not a loss).",
+    )
     promote_min_preference = models.FloatField(
         default=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Promote only if held-out preference accuracy is above this.",

@@ -12,10 +12,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from engine.core.errors import EngineError
-from engine.core.models import Iteration
+from engine.core.models import Iteration, Project
 from engine.core.permissions import IsEngineer
-from engine.flywheel.deploy import promote
-from engine.flywheel.models import ModelCheckpoint
+from engine.flywheel import iteration as flywheel
+from engine.flywheel.deploy import DEFAULT_KEEP, promote
+from engine.flywheel.models import FlywheelRun, ModelCheckpoint
+from engine.flywheel.serializers import RunRequest, RunSerializer
 
 
 class CheckpointSerializer(serializers.ModelSerializer):
@@ -44,7 +46,10 @@ class PromoteView(APIView):
 
     @extend_schema(request=None, responses=CheckpointSerializer)
     def post(self, request, pk):
-        checkpoint = promote(get_object_or_404(ModelCheckpoint, pk=pk))
+        checkpoint = get_object_or_404(ModelCheckpoint.objects.select_related("iteration__project"), pk=pk)
+        project = checkpoint.iteration.project if checkpoint.iteration else None
+        promote(checkpoint, keep=project.checkpoints_deployed if project else DEFAULT_KEEP, project=project,
+                run=None, reason=f"promoted by {request.user.get_username()}")
         return Response(CheckpointSerializer(checkpoint).data)
 
 
@@ -71,3 +76,40 @@ class ExportView(APIView):
             raise EngineError(f"{out} already exists; choose another name.", fields={"name": ["exists"]})
         result = export_iteration_task.delay(iteration.pk, str(out))
         return Response({"iteration": iteration.pk, "out": str(out), "job": result.id}, status=202)
+
+
+class FlywheelRunsView(APIView):
+    """Start iteration k of the flywheel (202 and the run; it goes on the RQ `trainer` queue), or list the runs."""
+
+    permission_classes = [IsEngineer]
+
+    @extend_schema(responses=RunSerializer(many=True))
+    def get(self, request, pk):
+        project = get_object_or_404(Project, pk=pk)
+        return Response(RunSerializer(project.flywheel_runs.order_by("-id")[:20], many=True).data)
+
+    @extend_schema(request=RunRequest, responses={202: RunSerializer})
+    def post(self, request, pk):
+        project = get_object_or_404(Project, pk=pk)
+        data = RunRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        options = data.validated_data
+        try:
+            run = flywheel.create_run(project, alpha=options.get("alpha"), preset=options.get("config"),
+                                      sft_steps=options.get("sft_steps"), dpo_steps=options.get("dpo_steps"),
+                                      simulate=options["simulate"], user=request.user)
+        except flywheel.RunError as exc:
+            raise EngineError(str(exc), status_code=409 if exc.field == "project" else 400,
+                              fields={exc.field: [str(exc)]} if exc.field else None) from None
+        flywheel.enqueue(run)
+        run.refresh_from_db()
+        return Response(RunSerializer(run).data, status=202)
+
+
+class FlywheelRunView(generics.RetrieveAPIView):
+    """A flywheel run's record, live: step, trainer progress, metrics, decision."""
+
+    permission_classes = [IsEngineer]
+    serializer_class = RunSerializer
+    queryset = FlywheelRun.objects.select_related("project", "iteration", "next_iteration", "baseline",
+                                                  "sft_checkpoint", "checkpoint")

@@ -1,8 +1,10 @@
 """Trainer runs as jobs: the trainer CLI in a child process, its checkpoint registered after."""
 
+import json
 import logging
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from django.conf import settings
@@ -16,15 +18,69 @@ class TrainerRunFailed(RuntimeError):
     """The trainer exited with an error; the message carries the end of its output."""
 
 
-def run_trainer(name, command, args, iteration_id=None):
-    """Run `python -m trainer COMMAND --out RUNS/NAME ARGS...`; register and return the checkpoint id."""
+def run_trainer(name, command, args, iteration_id=None, progress=None, poll=1.0):
+    """Run `python -m trainer COMMAND --out RUNS/NAME ARGS...`; register and return the checkpoint id.
+
+    `progress(row)` is called with each new row of the run's log.jsonl (step, loss, rewards/...)
+    while it trains. Run again with the same name, the trainer resumes from the folder's last checkpoint.
+    """
     out = Path(settings.RUNS_ROOT) / name
     argv = [sys.executable, "-m", "trainer", command, "--out", str(out), *map(str, args)]
     log.info("trainer run %s: %s", name, " ".join(argv))
+    returncode, stderr = _watch(argv, out / "log.jsonl", progress, poll)
+    if returncode != 0:
+        raise TrainerRunFailed(f"{' '.join(argv[2:])} exited {returncode}: {stderr[-2000:]}")
+    return register(name, out, iteration_id).pk
+
+
+def run_trainer_command(command, args):
+    """Run `python -m trainer COMMAND ARGS...` (prepare, compare, …) that makes no checkpoint; return its stdout."""
+    argv = [sys.executable, "-m", "trainer", command, *map(str, args)]
+    log.info("trainer %s: %s", command, " ".join(argv))
     done = subprocess.run(argv, cwd=settings.BASE_DIR, capture_output=True, text=True)
     if done.returncode != 0:
         raise TrainerRunFailed(f"{' '.join(argv[2:])} exited {done.returncode}: {done.stderr[-2000:]}")
-    return register(name, out, iteration_id).pk
+    return done.stdout
+
+
+def _watch(argv, log_path, progress, poll):
+    """Run argv to the end, passing new log rows to progress; return (exit status, stderr)."""
+    with tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(argv, cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL, stderr=err, text=True)
+        seen = _rows(log_path) if progress else 0  # a resumed run's earlier rows are not news
+        while True:
+            try:
+                child.wait(timeout=poll)
+                finished = True
+            except subprocess.TimeoutExpired:
+                finished = False
+            if progress:
+                seen = _report(log_path, seen, progress)
+            if finished:
+                break
+        err.seek(0)
+        return child.returncode, err.read()
+
+
+def _rows(path):
+    try:
+        return len(path.read_text().splitlines())
+    except FileNotFoundError:
+        return 0
+
+
+def _report(path, seen, progress):
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return seen
+    for line in lines[seen:]:
+        try:
+            progress(json.loads(line))
+        except ValueError:  # a row being written: read it next time
+            return seen
+        seen += 1
+    return seen
 
 
 def register(name, path, iteration_id=None):

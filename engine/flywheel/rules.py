@@ -3,9 +3,10 @@
 With the paired difference Δ = metric(π_k) − metric(π_{k−1}) on the same held-out rows and
 seeds, its standard error SE, and the sign s = +1 for a metric where higher is better (−1 else):
 
-    promote  ⇔  s·Δ ≥ −c·SE   and   preference accuracy of π_k on held-out pairs > p_min
+    promote  ⇔  s·Δ ≥ −max(c·SE, τ)   and   preference accuracy of π_k on held-out pairs > p_min
 
-with c = project.promote_max_drop_se (default 2) and p_min = project.promote_min_preference (0.5).
+with c = project.promote_max_drop_se (default 2), τ = project.promote_tolerance (0.005: a change
+too small to matter, however tight its SE) and p_min = project.promote_min_preference (0.5).
 """
 
 from dataclasses import dataclass
@@ -24,10 +25,11 @@ def decide(project, comparison):
     if delta is None:
         return Decision(False, f"the comparison has no held-out {metric!r}; kept the deployed checkpoint")
     sign = 1 if comparison.get("metric_directions", {}).get(metric, True) else -1
-    bound = project.promote_max_drop_se * (se or 0.0)
+    bound = max(project.promote_max_drop_se * (se or 0.0), project.promote_tolerance)
     change = f"Δ{metric} = {delta:+.4g} ± {se or 0:.2g} (SE)"
     if sign * delta < -bound:
-        return Decision(False, f"{change} is worse than −{project.promote_max_drop_se:g} SE; kept the deployed checkpoint")
+        return Decision(False, f"{change} is worse than −{project.promote_max_drop_se:g} SE and than the tolerance "
+                               f"{project.promote_tolerance:g}; kept the deployed checkpoint")
     preference = (comparison.get("preference") or {}).get("a")
     if preference is None:
         return Decision(False, f"{change}, but no held-out preference accuracy (no held-out DPO pairs, or π_k is "
@@ -37,5 +39,5 @@ def decide(project, comparison):
     if not acc > project.promote_min_preference:
         return Decision(False, f"{change}; {pref} is not above {project.promote_min_preference:g}; "
                                "kept the deployed checkpoint")
-    return Decision(True, f"{change} (not worse than −{project.promote_max_drop_se:g} SE); {pref} > "
+    return Decision(True, f"{change} (not worse beyond noise); {pref} > "
                           f"{project.promote_min_preference:g}; promoted")

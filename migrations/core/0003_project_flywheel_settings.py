@@ -39,6 +39,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='project',
+            name='promote_tolerance',
+            field=models.FloatField(default=0.005, help_text='A paired difference smaller than this counts as no change, whatever its SE (a few training steps move vIoU by 1e-6 with an SE of 1e-6: noise of the sampler, not a loss).', validators=[django.core.validators.MinValueValidator(0.0)]),
+        ),
+        migrations.AddField(
+            model_name='project',
             name='promote_min_preference',
             field=models.FloatField(default=0.5, help_text='Promote only if held-out preference accuracy is above this.', validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(1.0)]),
         ),

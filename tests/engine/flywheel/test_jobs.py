@@ -56,3 +56,40 @@ def test_trainer_job_on_a_real_rq_worker(tiny_cache, tmp_path):
     checkpoint = ModelCheckpoint.objects.get(pk=job.return_value())
     assert checkpoint.stage == "pretrain" and len(checkpoint.sha256) == 64
     assert (Path(checkpoint.path) / "model.safetensors").is_file()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_flywheel_run_on_a_real_rq_worker_records_its_failure(tmp_path):
+    """The run job goes on the `trainer` queue, a real worker runs it, and a step that cannot go on
+    (no training sample yet) leaves the run FAILED with the reason, resumable."""
+    url = os.environ.get("REDIS_URL")
+    if not url or connection.vendor != "postgresql":
+        pytest.skip("needs REDIS_URL and PostgreSQL (CI has both)")
+    import django_rq
+
+    from engine.core.models import Project
+    from engine.flywheel import iteration
+    from engine.flywheel.deploy import promote
+    from engine.flywheel.models import FlywheelRun, RunStatus
+
+    queue_db = f"{url.rsplit('/', 1)[0]}/11"
+    redis.Redis.from_url(queue_db).flushdb()
+    queue = django_rq.get_queue("trainer", connection=redis.Redis.from_url(queue_db))
+    project = Project.objects.create(name="rq-fly")
+    promote(ModelCheckpoint.objects.create(name="base", path=str(tmp_path), stage="pretrain"))
+    run = iteration.create_run(project)
+    job_id = iteration.enqueue(run, queue=queue)
+    run.refresh_from_db()
+    assert run.job_id == job_id and queue.job_ids == [job_id]
+    db = settings.DATABASES["default"]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "engine.settings", "REDIS_URL": queue_db,
+           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+           "RUNS_ROOT": str(tmp_path / "runs"), "MEDIA_ROOT": settings.MEDIA_ROOT}
+    done = subprocess.run([sys.executable, "manage.py", "rqworker", "trainer", "--burst"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED and run.step == "aggregate"
+    assert "No training sample of iterations 1..1" in run.error and set(run.step_seconds) == {"collect"}
+    assert queue.fetch_job(job_id).get_status() == "failed"
+    assert FlywheelRun.objects.count() == 1

@@ -28,6 +28,12 @@ def test_worse_beyond_two_standard_errors_keeps_the_deployed_one(project):
     assert not kept.promote and "worse than −2 SE" in kept.reason and "Δviou = -0.021" in kept.reason
 
 
+def test_a_change_below_the_tolerance_is_no_change_however_tight_its_se(project):
+    assert decide(project, comparison(-4e-6, 1.7e-6)).promote      # seen on the tiny preset: sampler dust
+    project.promote_tolerance = 0.0
+    assert not decide(project, comparison(-4e-6, 1.7e-6)).promote
+
+
 def test_preference_accuracy_must_be_above_the_bar(project):
     assert not decide(project, comparison(0.01, 0.01, accuracy=0.5)).promote   # exactly 0.5 is not above
     missing = decide(project, comparison(0.01, 0.01, accuracy=None))
@@ -41,7 +47,7 @@ def test_a_lower_is_better_metric_reads_the_other_way(project):
 
 
 def test_the_projects_settings_move_the_bars(project):
-    project.promote_max_drop_se, project.promote_min_preference = 0.0, 0.8
+    project.promote_max_drop_se, project.promote_min_preference, project.promote_tolerance = 0.0, 0.8, 0.0
     assert not decide(project, comparison(-0.001, 0.01)).promote
     assert not decide(project, comparison(0.01, 0.01, accuracy=0.75)).promote
     assert decide(project, comparison(0.0, 0.01, accuracy=0.85)).promote

@@ -1,0 +1,98 @@
+"""`manage.py flywheel {run,resume,rollback,status}`: iteration k of Algorithm 1 from the terminal."""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from engine.core.models import Project
+from engine.flywheel import iteration as flywheel
+from engine.flywheel.deploy import RollbackError
+from engine.flywheel.models import FlywheelRun
+
+
+class Command(BaseCommand):
+    help = ("Run iteration k of the flywheel (collect, aggregate, SFT, DPO, evaluate, promote, redeploy), "
+            "resume a run, roll the deployment back, or print the project's flywheel state as JSON.")
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        run = sub.add_parser("run", help="Run iteration k: on the RQ `trainer` queue, or here with --sync or no Redis.")
+        run.add_argument("--project", required=True, help="Project name.")
+        run.add_argument("--alpha", type=float, help="α_k of this iteration (default: the project's schedule).")
+        run.add_argument("--config", choices=flywheel.PRESETS, help="Trainer preset (default: the deployed one's).")
+        run.add_argument("--steps", type=int, help="Optimizer steps of SFT and of DPO (each).")
+        run.add_argument("--sft-steps", type=int, help="Optimizer steps of SFT (wins over --steps).")
+        run.add_argument("--dpo-steps", type=int, help="Optimizer steps of DPO (wins over --steps).")
+        run.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="Evaluation seeds (default: 0 1).")
+        run.add_argument("--simulate", type=int, default=0, metavar="N",
+                         help="Collect with N simulated annotators before training (default: 0, people collect).")
+        run.add_argument("--heldout-share", type=float, default=0.2,
+                         help="Share of objects whose pairs are held out for preference accuracy (default: 0.2).")
+        run.add_argument("--base", help="A pretrained checkpoint to deploy as π_0 when none is deployed.")
+        run.add_argument("--sync", action="store_true", help="Run here even when Redis is configured.")
+        resume = sub.add_parser("resume", help="Run the steps a failed or killed run had not finished.")
+        resume.add_argument("--run", type=int, required=True, help="FlywheelRun id.")
+        back = sub.add_parser("rollback", help="Retire the newest deployed checkpoint; restore the ones before it.")
+        back.add_argument("--project", required=True)
+        back.add_argument("--reason", default="", help="Recorded with the rollback.")
+        status = sub.add_parser("status", help="Print the project's iteration, deployed checkpoints and runs as JSON.")
+        status.add_argument("--project", required=True)
+
+    def handle(self, *args, action, **options):
+        return getattr(self, f"do_{action}")(**options)
+
+    def project(self, name):
+        try:
+            return Project.objects.get(name=name)
+        except Project.DoesNotExist:
+            known = ", ".join(Project.objects.order_by("name").values_list("name", flat=True)[:10]) or "none yet"
+            raise CommandError(f"No project named {name!r} (projects: {known}).") from None
+
+    def echo(self, line):
+        if self.verbosity:
+            self.stdout.write(line)
+            self.stdout.flush()
+
+    def do_run(self, project, alpha, config, steps, sft_steps, dpo_steps, seeds, simulate, heldout_share, base,
+               sync, verbosity, **_):
+        self.verbosity = verbosity
+        try:
+            run = flywheel.create_run(self.project(project), alpha=alpha, preset=config, sft_steps=sft_steps or steps,
+                                      dpo_steps=dpo_steps or steps, seeds=seeds, simulate=simulate,
+                                      heldout_share=heldout_share, base=base)
+        except flywheel.RunError as exc:
+            raise CommandError(str(exc)) from None
+        from django.conf import settings
+
+        if settings.REDIS_URL and not sync:
+            job = flywheel.enqueue(run)
+            self.echo(f"flywheel run {run.pk} queued on RQ `trainer` as job {job}; "
+                      f"follow it with: manage.py flywheel status --project {project}")
+            return
+        self._execute(run.pk)
+
+    def do_resume(self, run, verbosity, **_):
+        self.verbosity = verbosity
+        if not FlywheelRun.objects.filter(pk=run).exists():
+            raise CommandError(f"No flywheel run {run}.")
+        self._execute(run)
+
+    def _execute(self, run_id):
+        try:
+            run = flywheel.execute(run_id, echo=self.echo)
+        except Exception as exc:
+            raise CommandError(f"flywheel run {run_id} failed at its step: {exc} "
+                               f"(fix it, then: manage.py flywheel resume --run {run_id})") from None
+        self.echo(f"flywheel run {run.pk}: {run.decision} — {run.reason}")
+        self.echo("wall time per step: " + ", ".join(f"{k} {v:.1f} s" for k, v in run.step_seconds.items()))
+
+    def do_rollback(self, project, reason, verbosity, **_):
+        try:
+            out, restored = flywheel.rollback(self.project(project), reason)
+        except RollbackError as exc:
+            raise CommandError(str(exc)) from None
+        if verbosity:
+            self.stdout.write(f"rolled back {out.name}; deployed: {', '.join(c.name for c in restored)}")
+
+    def do_status(self, project, **_):
+        self.stdout.write(json.dumps(flywheel.status(self.project(project)), indent=2, default=str))

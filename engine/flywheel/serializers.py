@@ -1,0 +1,35 @@
+"""Serializers of flywheel runs: the request that starts one, and its record."""
+
+from rest_framework import serializers
+
+from engine.flywheel.iteration import PRESETS
+from engine.flywheel.models import FlywheelRun
+
+
+class RunRequest(serializers.Serializer):
+    """What an engineer may set when starting iteration k (everything else comes from the project)."""
+
+    alpha = serializers.FloatField(required=False, min_value=0.0, max_value=1.0,
+                                   help_text="α_k of this iteration (default: the project's schedule).")
+    config = serializers.ChoiceField(PRESETS, required=False, help_text="Trainer preset (default: the deployed one's).")
+    sft_steps = serializers.IntegerField(required=False, min_value=1)
+    dpo_steps = serializers.IntegerField(required=False, min_value=1)
+    simulate = serializers.IntegerField(required=False, min_value=0, default=0,
+                                        help_text="Simulated annotators collecting before training (0: none).")
+
+
+class RunSerializer(serializers.ModelSerializer):
+    project = serializers.CharField(source="project.name")
+    iteration = serializers.IntegerField(source="iteration.number")
+    next_iteration = serializers.IntegerField(source="next_iteration.number", allow_null=True, default=None)
+    baseline = serializers.CharField(source="baseline.name", allow_null=True, default=None)
+    sft_checkpoint = serializers.CharField(source="sft_checkpoint.name", allow_null=True, default=None)
+    checkpoint = serializers.CharField(source="checkpoint.name", allow_null=True, default=None)
+
+    class Meta:
+        model = FlywheelRun
+        fields = ["id", "project", "iteration", "next_iteration", "alpha", "status", "step", "options", "job_id",
+                  "counts", "acceptance_rate", "generator_yield", "annotation_seconds", "export_dir", "baseline",
+                  "sft_checkpoint", "checkpoint", "metrics_before", "metrics_after", "comparison", "decision",
+                  "reason", "progress", "step_seconds", "error", "created_at", "finished_at"]
+        read_only_fields = fields

@@ -1,0 +1,79 @@
+"""A whole flywheel iteration on the tiny preset: simulated annotators collect, SFT and DPO train,
+the new checkpoint is compared with the deployed one, the rule decides, and iteration 2 opens."""
+
+import json
+
+import pytest
+from django.core.management import call_command
+
+from engine.core.models import Project
+from engine.flywheel import deploy
+from engine.flywheel.models import CheckpointStatus, FlywheelRun, ModelCheckpoint, RunStatus
+from tests.engine.simulation.conftest import FAST_GENERATORS, fast_suite, shape_library  # noqa: F401
+
+pytestmark = pytest.mark.django_db(transaction=True)
+TAXONOMY = ["chair", "stool", "table", "shelf", "bench", "mug", "bottle", "bowl"]
+
+
+@pytest.fixture(scope="module")
+def base_checkpoint(tmp_path_factory):
+    """π_0: the tiny model pretrained for a few steps on 16 renders (seconds)."""
+    from trainer import sft
+    from trainer.config import DataConfig, TrainConfig
+    from trainer.data.cache import prepare
+
+    root = tmp_path_factory.mktemp("flywheel-base")
+    prepare(DataConfig(out=str(root / "render"), kind="render", n=16, primitives=4, grid=16, render_size=64,
+                       image_size=32, shard_size=16), progress=False)
+    sft.train(TrainConfig(config="tiny", out=str(root / "pretrain"), data=[str(root / "render")], steps=4, vae_steps=4,
+                          batch_size=8, lr=1e-3, warmup=1, log_every=2, ckpt_every=4, progress=False))
+    return root / "pretrain"
+
+
+@pytest.fixture
+def flywheel_suite(fast_suite, settings, tmp_path):  # noqa: F811
+    """The fast CPU suite plus our deployed checkpoints, sampled in 4 steps."""
+    from engine.candidates import generation
+
+    settings.MODEL_SUITE = {"refine_pose": False, "flow_steps": 4}
+    settings.RUNS_ROOT = tmp_path / "runs"
+    generation._suite.cache_clear()
+    yield settings
+    generation._suite.cache_clear()
+
+
+def test_a_whole_iteration_on_the_tiny_preset_with_simulated_annotators(flywheel_suite, base_checkpoint, capsys):
+    project = Project.objects.create(name="fly", alpha=0.3, n_candidates=4, taxonomy=TAXONOMY,
+                                     generators=[*FAST_GENERATORS, "flow_model"], collection_target=4,
+                                     alpha_schedule=[0.3, 0.4], tail_share=0.5)
+    call_command("flywheel", "run", "--project", "fly", "--base", str(base_checkpoint), "--config", "tiny",
+                 "--steps", "4", "--seeds", "0", "--simulate", "1", "--heldout-share", "0.34", "--sync")
+    out = capsys.readouterr().out
+    run = FlywheelRun.objects.get()
+    with capsys.disabled():
+        print("\n" + out + f"\nstep seconds: {run.step_seconds}")
+    assert run.status == RunStatus.DONE, run.error
+    assert set(run.step_seconds) == {"collect", "aggregate", "sft", "dpo", "evaluate", "promote", "redeploy"}
+    assert run.counts["collection"]["samples"] >= 4 and run.counts["simulation"]["counts"]["align"] >= 4
+    assert run.acceptance_rate is not None and run.generator_yield
+    assert sum(run.annotation_seconds["simulated"].values()) >= 0 and not run.annotation_seconds["people"]
+    assert run.counts["export"]["train"]["samples"] >= 1
+    assert run.sft_checkpoint.stage == "sft" and run.sft_checkpoint.parent == run.baseline
+    assert run.checkpoint.stage in ("dpo", "sft")
+    assert run.progress["stage"] == run.checkpoint.stage and run.progress["step"] == 4
+    assert "viou" in run.comparison["delta"] and "viou" in run.metrics_before["metrics_se"]
+    assert run.decision in ("promoted", "kept") and run.reason
+    new = ModelCheckpoint.objects.get(pk=run.checkpoint_id)
+    if run.decision == "promoted":
+        assert [c.pk for c in deploy.deployed()] == [new.pk, run.baseline_id]   # π_k beside π_{k-1}
+    else:
+        assert new.status == CheckpointStatus.EVALUATED and deploy.deployed() == [run.baseline]
+    assert run.next_iteration.number == 2 and run.next_iteration.alpha == 0.4 and run.iteration.closed_at
+    assert "iteration 2 open" in out and "sft step 4/4" in out
+    state = json.loads(_status(capsys))
+    assert state["iteration"] == {"number": 2, "alpha": 0.4} and state["runs"][0]["id"] == run.pk
+
+
+def _status(capsys):
+    call_command("flywheel", "status", "--project", "fly")
+    return capsys.readouterr().out

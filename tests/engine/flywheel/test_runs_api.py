@@ -1,0 +1,80 @@
+"""Starting a flywheel run: bad input is refused with the field named; a good request is 202 and queued."""
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from engine.flywheel import iteration
+from engine.flywheel.models import FlywheelRun, ModelCheckpoint
+from engine.flywheel.deploy import promote
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def deployed(tmp_path):
+    return promote(ModelCheckpoint.objects.create(name="base", path=str(tmp_path), stage="pretrain",
+                                                  config={"config": "tiny"}))
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """Record what would be queued instead of running it."""
+    runs = []
+    monkeypatch.setattr(iteration, "enqueue", lambda run, background=True: runs.append(run.pk))
+    return runs
+
+
+def test_unknown_project_and_alpha_outside_0_1_are_command_errors(project, deployed):
+    with pytest.raises(CommandError, match="No project named 'nope'"):
+        call_command("flywheel", "run", "--project", "nope")
+    with pytest.raises(CommandError, match="between 0 and 1, got 1.5"):
+        call_command("flywheel", "run", "--project", project.name, "--alpha", "1.5")
+    with pytest.raises(CommandError, match="No flywheel run 99"):
+        call_command("flywheel", "resume", "--run", "99")
+    assert not FlywheelRun.objects.exists()
+
+
+def test_nothing_deployed_says_to_pass_a_base(project):
+    with pytest.raises(CommandError, match="--base"):
+        call_command("flywheel", "run", "--project", project.name)
+    with pytest.raises(CommandError, match="is not a checkpoint"):
+        call_command("flywheel", "run", "--project", project.name, "--base", "/nonexistent/run")
+
+
+def test_the_api_refuses_bad_options_with_the_field(api, engineer, annotator, project, deployed, queued):
+    url = f"/api/projects/{project.pk}/flywheel/"
+    response = api(engineer).post(url, {"alpha": 1.5}, format="json")
+    assert response.status_code == 400 and "alpha" in response.json()["fields"]
+    response = api(engineer).post(url, {"config": "huge"}, format="json")
+    assert response.status_code == 400 and "config" in response.json()["fields"]
+    assert api(engineer).post("/api/projects/999/flywheel/", {}, format="json").status_code == 404
+    assert api(annotator).post(url, {}, format="json").status_code == 403
+    assert not queued
+
+
+def test_the_api_queues_a_run_and_reports_it(api, engineer, project, deployed, queued):
+    response = api(engineer).post(f"/api/projects/{project.pk}/flywheel/", {"alpha": 0.6, "sft_steps": 3},
+                                  format="json")
+    assert response.status_code == 202, response.json()
+    body = response.json()
+    assert queued == [body["id"]] and body["status"] == "queued" and body["alpha"] == 0.6
+    assert body["options"]["sft_steps"] == 3 and body["iteration"] == 1
+    assert project.current_iteration().alpha == 0.6                     # α_k of iteration k
+    # One run at a time per project.
+    again = api(engineer).post(f"/api/projects/{project.pk}/flywheel/", {}, format="json")
+    assert again.status_code == 409 and "project" in again.json()["fields"]
+    live = api(engineer).get(f"/api/flywheel/runs/{body['id']}/").json()
+    assert live["step"] == "collect" and live["project"] == project.name
+    assert [r["id"] for r in api(engineer).get(f"/api/projects/{project.pk}/flywheel/").json()] == [body["id"]]
+
+
+def test_alpha_schedule_sets_each_new_iterations_bar(project):
+    from django.core.exceptions import ValidationError
+
+    from engine.core.models import check_alpha_schedule
+
+    project.alpha_schedule = [0.3, 0.5]
+    assert [project.alpha_for(k) for k in (1, 2, 3)] == [0.3, 0.5, 0.5]
+    for bad in ([0.5, 0.3], [1.2], ["a"]):
+        with pytest.raises(ValidationError):
+            check_alpha_schedule(bad)
