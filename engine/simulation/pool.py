@@ -147,7 +147,8 @@ class Coordinator:
         with self.lock:
             self.busy += 1
 
-    def end(self, stage=None, seconds=0.0, comparisons=0, skipped=False, error=None):
+    def end(self, stage, seconds, comparisons=0, skipped=False, error=None, interrupted=False):
+        """Record the end of a task: done (counted), skipped, failed, or interrupted by the stop."""
         with self.lock:
             self.busy -= 1
             self.last_work = time.monotonic()
@@ -157,12 +158,12 @@ class Coordinator:
                 report.skipped += 1
             if error:
                 report.errors.append(error)
-            if stage and not skipped and not error:
+            if not (skipped or error or interrupted):
                 report.counts[stage] += 1
                 report.stage_seconds[stage] += seconds
             done = self.target is not None and report.counts[Stage.ALIGN.value] >= self.target
             snapshot = report.as_dict()
-        if self.progress and stage:
+        if self.progress:
             self.progress(stage, snapshot)
         if done:
             self.stop(f"target of {self.target} samples reached")
@@ -208,4 +209,5 @@ def run_pool(pool, base_url, project, *, speed=0.0, noise=judging.CALIBRATED_NOI
         timer.cancel()
     report = coordinator.report
     report.seconds = time.monotonic() - coordinator.started
+    report.stop_reason = report.stop_reason or "every member stopped (see errors)"
     return report

@@ -59,7 +59,11 @@ class Worker:
     def run(self):
         errors_in_a_row = 0
         try:
-            self.client = self.client_factory(self.member)
+            try:
+                self.client = self.client_factory(self.member)
+            except Exception as exc:  # the server is not there, or the account cannot sign in
+                self.coordinator.note(f"{self.member.username} could not sign in: {exc}")
+                return
             while not self.coordinator.stopping.is_set():
                 try:
                     worked = self.work_once()
@@ -93,24 +97,23 @@ class Worker:
             try:
                 outcome = getattr(self, f"do_{stage}")(task) or {}
             except Stop:
-                self.client.release(task["id"])
-                outcome = {"skipped": True}
+                self._give_back(task, skip=False)
+                outcome = {"interrupted": True}
                 raise
             except Exception as exc:
-                self._give_back(task)
+                self._give_back(task, skip=True)
                 outcome = {"error": f"{self.member.username} on {stage} task {task['id']}: {exc}"}
                 exc.recorded = True
                 raise
             finally:
                 seconds = time.monotonic() - started
-                self.coordinator.end(stage, seconds, outcome.get("comparisons", 0), outcome.get("skipped", False),
-                                     outcome.get("error"))
+                self.coordinator.end(stage, seconds, **outcome)
             return True
         return False
 
-    def _give_back(self, task):
+    def _give_back(self, task, skip):
         try:
-            self.client.release(task["id"], skip=True)
+            self.client.release(task["id"], skip=skip)
         except Exception:  # the lease expires on its own
             pass
 

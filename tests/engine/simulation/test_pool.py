@@ -106,3 +106,10 @@ def test_the_pool_stops_at_its_target_and_its_deadline(fast_suite, shape_library
         done = run_pool(pool, url, project, target=1, idle_seconds=30)
     assert done.stop_reason == "target of 1 samples reached", done.as_dict()
     assert TrainingSample.objects.filter(object__image__project=project).count() >= 1
+
+
+def test_a_pool_that_cannot_reach_the_engine_says_so():
+    pool = create_pool(annotators=2, artists=0, prefix="lost")
+    report = run_pool(pool, "http://127.0.0.1:9", 1, idle_seconds=1)  # port 9 (discard): nothing listens
+    assert report.stop_reason == "every member stopped (see errors)" and sum(report.counts.values()) == 0
+    assert len(report.errors) == 2 and all("could not sign in" in e for e in report.errors), report.errors
