@@ -232,7 +232,12 @@ def seed_composites(project, count, *, seed=0, size=320, library_dir=None, categ
     for i in range(count):
         rng = np.random.default_rng([seed, i])
         shape = shapes[i % len(shapes)] if not library_dir else shapes[int(rng.integers(len(shapes)))]
-        truth = store(project, render(shape, photos, rng, size), seed, f"composite-{seed}-{i}.png", user)
+        try:
+            composite = render(shape, photos, rng, size)
+        except ValueError as exc:  # a shape that will not fit the frame is left out, not the whole seeding
+            log.warning("composite %s-%s: %s", seed, i, exc)
+            continue
+        truth = store(project, composite, seed, f"composite-{seed}-{i}.png", user)
         if truth is not None:
             truths.append(truth)
     return truths
