@@ -51,6 +51,8 @@ class Member:
 
 @dataclass(frozen=True)
 class Pool:
+    """The simulated people of a run, and the seed of their random streams."""
+
     members: tuple[Member, ...]
     seed: int = 0
 
