@@ -48,12 +48,12 @@ def _yaw(theta):
 
 def shape_distance(candidate, truth, yaws=YAWS):
     """Return the Chamfer distance of (N, 3) candidate points to (M, 3) true points, the best over `yaws` turns."""
-    tree = cKDTree(truth)
+    truth_tree, candidate_tree = cKDTree(truth), cKDTree(candidate)
     best = math.inf
     for k in range(yaws):
-        turned = candidate @ _yaw(2 * math.pi * k / yaws).T
-        to_truth = tree.query(turned)[0].mean()
-        to_candidate = cKDTree(turned).query(truth)[0].mean()
+        R = _yaw(2 * math.pi * k / yaws)
+        to_truth = truth_tree.query(candidate @ R.T)[0].mean()  # R c against t
+        to_candidate = candidate_tree.query(truth @ R)[0].mean()  # t against R c, as R⁻¹ t against c
         best = min(best, 0.5 * (to_truth + to_candidate))
     return float(best)
 
