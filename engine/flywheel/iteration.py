@@ -144,12 +144,12 @@ def execute(run_id, echo=None):
                 continue
             run.step = step
             run.save(update_fields=["step"])
-            echo(f"[run {run.pk}] iteration {run.iteration.number}: {RunStep(step).label} …")
+            echo(f"[run {run.pk}] iteration {run.iteration.number}: {step} …")
             started = time.monotonic()
             fn(run, echo)
             run.step_seconds = {**run.step_seconds, step: round(time.monotonic() - started, 2)}
             run.save()
-            echo(f"[run {run.pk}] {RunStep(step).label} done in {run.step_seconds[step]:.1f} s")
+            echo(f"[run {run.pk}] {step} done in {run.step_seconds[step]:.1f} s")
         run.status, run.step, run.finished_at = RunStatus.DONE, RunStep.DONE, timezone.now()
         run.save()
     except BaseException as exc:

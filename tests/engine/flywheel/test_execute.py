@@ -1,0 +1,53 @@
+"""A run records each step as it ends; run again after a failure, it goes on from the step that failed."""
+
+import pytest
+
+from engine.flywheel import iteration
+from engine.flywheel.deploy import promote
+from engine.flywheel.models import ModelCheckpoint, RunStatus
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def run(project, tmp_path):
+    promote(ModelCheckpoint.objects.create(name="base", path=str(tmp_path), stage="pretrain"))
+    return iteration.create_run(project, alpha=0.4, sft_steps=3)
+
+
+def test_a_failed_run_resumes_at_the_step_that_failed(run, monkeypatch):
+    calls, broken = [], [True]
+
+    def step(name):
+        def fn(r, echo):
+            calls.append(name)
+            if name == "dpo" and broken[0]:
+                raise RuntimeError("worker killed")
+            r.counts = {**r.counts, name: "ok"}
+        return fn
+
+    monkeypatch.setattr(iteration, "STEPS", tuple((s, step(s)) for s, _ in iteration.STEPS))
+    lines = []
+    with pytest.raises(RuntimeError, match="worker killed"):
+        iteration.execute(run.pk, echo=lines.append)
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED and run.step == "dpo" and "RuntimeError: worker killed" in run.error
+    assert set(run.step_seconds) == {"collect", "aggregate", "sft"} and run.counts["sft"] == "ok"
+    iteration.create_run(run.project).delete()  # a failed run does not block a new one
+
+    broken[0] = False
+    calls.clear()
+    done = iteration.execute(run.pk, echo=lines.append)
+    assert calls == ["dpo", "evaluate", "promote", "redeploy"]
+    assert done.status == RunStatus.DONE and done.error == "" and len(done.step_seconds) == 7
+    assert any("iteration 1: dpo" in line for line in lines)
+    assert iteration.execute(run.pk).status == RunStatus.DONE and calls == ["dpo", "evaluate", "promote", "redeploy"]
+
+
+def test_create_run_records_the_options_and_sets_alpha_k(run, project):
+    assert run.status == RunStatus.QUEUED and run.alpha == 0.4 and project.current_iteration().alpha == 0.4
+    assert run.options == {"preset": None, "sft_steps": 3, "dpo_steps": None, "seeds": [0, 1], "simulate": 0,
+                           "heldout_share": 0.2}
+    with pytest.raises(iteration.RunError, match="is queued") as busy:
+        iteration.create_run(project)
+    assert busy.value.field == "project"
