@@ -1,14 +1,16 @@
 from rest_framework import serializers
 
 from engine.candidates.validators import check_generators
-from engine.core.models import Iteration, Project, check_taxonomy
+from engine.core.models import Iteration, Project, check_alpha_schedule, check_taxonomy
 
 
 class ProjectSerializer(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = ["id", "name", "alpha", "n_candidates", "taxonomy", "route_failures", "ranking_overlap",
-                  "generators", "created_at"]
+                  "generators", "alpha_schedule", "collection_target", "tail_share", "checkpoints_deployed",
+                  "promote_metric", "promote_max_drop_se", "promote_tolerance", "promote_min_preference",
+                  "created_at"]
         read_only_fields = ["id", "created_at"]
 
     # The checks the admin's form runs too (Project.clean, ProjectForm); DRF answers their errors with a 400.
@@ -18,6 +20,10 @@ class ProjectSerializer(serializers.ModelSerializer):
 
     def validate_generators(self, value):
         check_generators(value)
+        return value
+
+    def validate_alpha_schedule(self, value):
+        check_alpha_schedule(value)
         return value
 
 

@@ -111,7 +111,11 @@ def test_the_admin_checks_a_projects_generators_and_taxonomy_as_the_api_does(eng
     client = APIClient()
     client.login(username="eng", password="eng")
     form = {"name": "from-admin", "alpha": "0.5", "n_candidates": "8", "ranking_overlap": "1",
-            "route_failures": "on", "taxonomy": json.dumps(["chair"]), "generators": json.dumps(["warp_drive"])}
+            "route_failures": "on", "taxonomy": json.dumps(["chair"]), "generators": json.dumps(["warp_drive"]),
+            # the flywheel's settings, as the add form shows them (their defaults)
+            "alpha_schedule": "[]", "collection_target": "100", "tail_share": "0.2", "checkpoints_deployed": "2",
+            "promote_metric": "viou", "promote_max_drop_se": "2", "promote_tolerance": "0.005",
+            "promote_min_preference": "0.5"}
     answer = client.post("/admin/core/project/add/", form)
     assert answer.status_code == 200  # the form again, with its errors; nothing saved
     assert "Unknown generators: warp_drive" in answer.content.decode()

@@ -20,18 +20,19 @@ def test_engineer_exports_an_iteration_through_the_api(api, engineer, project, e
 
 
 def test_register_and_promote_checkpoints(api, engineer, tmp_path):
-    for name in ("a", "b"):
+    for name in ("a", "b", "c"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "manifest.json").write_text("{}")
     client = api(engineer)
     ids = [client.post("/api/checkpoints/", {"name": n, "path": str(tmp_path / n), "stage": "sft"},
-                       format="json").json()["id"] for n in ("a", "b")]
-    bad = client.post("/api/checkpoints/", {"name": "c", "path": str(tmp_path / "none"), "stage": "sft"}, format="json")
+                       format="json").json()["id"] for n in ("a", "b", "c")]
+    bad = client.post("/api/checkpoints/", {"name": "d", "path": str(tmp_path / "none"), "stage": "sft"}, format="json")
     assert bad.status_code == 400 and "path" in bad.json()["fields"]
-    client.post(f"/api/checkpoints/{ids[0]}/promote/")
-    client.post(f"/api/checkpoints/{ids[1]}/promote/")
+    for pk in ids:
+        client.post(f"/api/checkpoints/{pk}/promote/")
+    # Two stay deployed (the default when a checkpoint names no project): the newest beside the one before.
     statuses = dict(ModelCheckpoint.objects.values_list("name", "status"))
-    assert statuses == {"a": CheckpointStatus.RETIRED, "b": CheckpointStatus.PROMOTED}
+    assert statuses == {"a": CheckpointStatus.RETIRED, "b": CheckpointStatus.PROMOTED, "c": CheckpointStatus.PROMOTED}
     from engine.flywheel.deploy import deployed_checkpoints
 
-    assert deployed_checkpoints() == [str(Path(tmp_path / "b"))]
+    assert deployed_checkpoints() == [str(Path(tmp_path / "c")), str(Path(tmp_path / "b"))]

@@ -78,3 +78,15 @@ def test_alpha_schedule_sets_each_new_iterations_bar(project):
     for bad in ([0.5, 0.3], [1.2], ["a"]):
         with pytest.raises(ValidationError):
             check_alpha_schedule(bad)
+
+
+def test_engineers_set_the_flywheel_settings_through_the_project_api(api, engineer, project):
+    url = f"/api/projects/{project.pk}/"
+    bad = api(engineer).patch(url, {"alpha_schedule": [0.6, 0.4]}, format="json")
+    assert bad.status_code == 400 and "rises" in bad.json()["fields"]["alpha_schedule"][0]
+    assert api(engineer).patch(url, {"tail_share": 1.5}, format="json").json()["fields"].keys() == {"tail_share"}
+    ok = api(engineer).patch(url, {"alpha_schedule": [0.4, 0.6], "checkpoints_deployed": 3, "collection_target": 40},
+                             format="json")
+    assert ok.status_code == 200, ok.json()
+    project.refresh_from_db()
+    assert (project.alpha_schedule, project.checkpoints_deployed, project.collection_target) == ([0.4, 0.6], 3, 40)
