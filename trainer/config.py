@@ -80,6 +80,10 @@ class DataConfig:
     image_size: int = _f(64, "Side of the stored conditioning views.")
     shard_size: int = _f(256, "Samples per shard (a folder of one .npy file per field).")
     seed: int = _f(0, "Random seed; (seed, index) fixes every sample.")
+    poses: str = _f("upright", "Object poses: 'upright' (any yaw, small tilt, seen from 10-35 deg above, as "
+                    "photographs show objects) or 'hard' (uniformly random 3D rotations, views from below included).")
+    min_object_frac: float = _f(0.25, "Upright composites: the target's unoccluded silhouette spans at least this share "
+                                "of the image side (larger bounding-box side), so it is big enough to see.")
     visible_min: float = _f(0.1, "Composite: minimum visible fraction of an occluded target.")
     visible_max: float = _f(0.9, "Composite: maximum visible fraction of an occluded target.")
     min_visible_pixels: int = _f(64, "Composite: minimum visible target area in pixels (at render_size).")

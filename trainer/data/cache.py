@@ -28,7 +28,7 @@ from .arrays import ArrayDataset, ShardedArray
 from .pack import pack_occ
 from .shapes import shape_library
 from .render import voxelize
-from .synth import composite, isolated, load_photos
+from .synth import POSES, composite, isolated, load_photos
 from .views import make_views
 
 FIELDS = ("views", "occ", "rotation", "translation", "scale", "layout_mask", "visible", "shape_id")
@@ -142,6 +142,8 @@ def prepare(cfg, progress: bool = True) -> dict:
     """
     if cfg.kind not in ("render", "composite"):
         raise ValueError(f"unknown data kind {cfg.kind!r}: use 'render', 'composite' or 'pairs'")
+    if cfg.poses not in POSES:
+        raise ValueError(f"unknown poses {cfg.poses!r}: use one of {', '.join(POSES)}")
     if cfg.n < 1 or cfg.shard_size < 1:
         raise ValueError(f"n and shard_size must be at least 1, got n={cfg.n}, shard_size={cfg.shard_size}")
     out = Path(cfg.out)
@@ -167,7 +169,7 @@ def prepare(cfg, progress: bool = True) -> dict:
         rows = {k: [] for k in FIELDS}
         for i in writer.rows(shard):
             rng = np.random.default_rng([cfg.seed, i])
-            s = isolated(shapes, cfg.render_size, rng) if cfg.kind == "render" else composite(
+            s = isolated(shapes, cfg.render_size, rng, cfg.poses) if cfg.kind == "render" else composite(
                 shapes, photos, cfg.render_size, rng, cfg)
             rows["views"].append(make_views(s.image, s.mask, cfg.image_size))
             rows["occ"].append(occ_by_shape[s.shape_id])
@@ -182,6 +184,12 @@ def prepare(cfg, progress: bool = True) -> dict:
                              for k, v in rows.items()})
     bar.close()
     return writer.finish()
+
+
+def shape_names(folder: str | Path) -> list[str] | None:
+    """The shape library's names of a cache (row i shows shape_names[shape_id[i]]), None if it has none."""
+    index = Path(folder) / "index.json"
+    return json.loads(index.read_text()).get("shapes") if index.exists() else None
 
 
 def load_cache(folder: str | Path) -> ArrayDataset:

@@ -4,6 +4,15 @@ Composites follow the published Flying Occlusions recipe: a target and a closer 
 rendered onto a real photograph (scikit-image ships them); the occluded object must keep a
 visible fraction in [visible_min, visible_max] and at least `min_visible_pixels`; in a third of
 samples the target is the occluder. Placement gives translation and scale targets.
+
+Poses (`DataConfig.poses`):
+  upright  as photographs show objects: any yaw about the object's up axis (+y), a small tilt
+           (roll ~ N(0, 3 deg), clipped at 10), seen from 10-35 deg above (the elevations of
+           multi-view renders); the convention of engine/simulation's composites:
+           R = R_x(pitch) R_z(roll) diag(1, -1, -1) R_y(yaw)  (object y up -> camera y down)
+  hard     uniformly random 3D rotations, views from below included (the earlier data)
+Upright composites also keep the target's unoccluded silhouette at least `min_object_frac` of
+the image side (its larger bounding-box side), so the object is big enough to see.
 """
 from __future__ import annotations
 
@@ -17,6 +26,26 @@ from .render import FOCAL, raycast, shade
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycle", "hubble_deep_field",
           "immunohistochemistry", "camera")
 ISOLATED_T = np.array([0.0, 0.0, 2.2])   # isolated renders: object 2.2 units in front of the camera
+CAMERA_FROM_UPRIGHT = np.diag([1.0, -1.0, -1.0])   # object (y up) -> camera (OpenCV: y down, z forward)
+POSES = ("upright", "hard")
+
+
+def upright_rotation(rng: np.random.Generator) -> np.ndarray:
+    """(3, 3) object -> camera rotation of an upright object: any yaw, 10-35 deg elevation, small roll."""
+    yaw = rng.uniform(0, 2 * np.pi)
+    pitch = np.radians(rng.uniform(10, 35))          # the top of the object tilts towards the camera
+    roll = np.radians(np.clip(rng.normal(0, 3), -10, 10))
+    return (Rotation.from_euler("xz", [pitch, roll]).as_matrix() @ CAMERA_FROM_UPRIGHT
+            @ Rotation.from_euler("y", yaw).as_matrix())
+
+
+def draw_rotations(rng: np.random.Generator, n: int, poses: str) -> np.ndarray:
+    """(n, 3, 3) rotations of the pose distribution `poses` ('upright' or 'hard')."""
+    if poses == "hard":
+        return Rotation.random(n, random_state=rng).as_matrix().reshape(n, 3, 3)
+    if poses != "upright":
+        raise ValueError(f"unknown poses {poses!r}: use one of {', '.join(POSES)}")
+    return np.stack([upright_rotation(rng) for _ in range(n)])
 
 
 @dataclass
@@ -61,10 +90,10 @@ def _albedo(rng):
     return rng.uniform(0.2, 1.0, size=3)
 
 
-def isolated(shapes: list, size: int, rng: np.random.Generator) -> Sample:
-    """Render one shape under a random rotation on a plain random background."""
+def isolated(shapes: list, size: int, rng: np.random.Generator, poses: str = "hard") -> Sample:
+    """Render one shape under a rotation of `poses` on a plain random background."""
     sid = int(rng.integers(len(shapes)))
-    R = Rotation.random(random_state=rng).as_matrix()
+    R = draw_rotations(rng, 1, poses)[0]
     gid, n, d = raycast([shapes[sid]], [(R, ISOLATED_T, 1.0)], size)
     bg = np.broadcast_to(rng.uniform(40, 220, size=3), (size, size, 3))
     img = shade(gid, n, d, bg, [_albedo(rng)], rng)
@@ -77,13 +106,24 @@ def _place(rng, z: float, size: int, spread: float) -> np.ndarray:
     return np.array([u * z / FOCAL, v * z / FOCAL, z])
 
 
+def bbox_side(mask: np.ndarray) -> int:
+    """Larger side of the bounding box of a mask's pixels (0 for an empty mask)."""
+    ys, xs = np.nonzero(mask)
+    return 0 if len(ys) == 0 else int(max(ys.max() - ys.min(), xs.max() - xs.min()) + 1)
+
+
 def composite(shapes: list, photos: list[np.ndarray], size: int, rng: np.random.Generator, cfg) -> Sample:
     """Render a target and a closer occluder onto a photograph; retry until the bounds hold."""
+    poses = getattr(cfg, "poses", "hard")
+    upright = poses == "upright"
+    min_side = getattr(cfg, "min_object_frac", 0.0) * size if upright else 0.0
     for _ in range(50):
         a, b = (int(i) for i in rng.integers(len(shapes), size=2))
-        Ra, Rb = Rotation.random(2, random_state=rng).as_matrix()
+        Ra, Rb = draw_rotations(rng, 2, poses)
         sa, sb = rng.uniform(0.6, 1.2), rng.uniform(0.4, 0.9)
-        ta = _place(rng, rng.uniform(2.2, 4.0), size, 0.25)
+        # Upright: nearer (2.0-3.2 units) and closer to the centre, so the target spans ~25-60 % of the image
+        # side; hard (the earlier set): 2.2-4.0 units, ~19-70 px of 128.
+        ta = _place(rng, rng.uniform(2.0, 3.2), size, 0.2) if upright else _place(rng, rng.uniform(2.2, 4.0), size, 0.25)
         zb = ta[2] - rng.uniform(0.8, 1.4)
         # The occluder projects near the target: offset by up to ~0.6 of the target's apparent size.
         off = rng.uniform(-0.6, 0.6, size=2) * sa * FOCAL / ta[2]
@@ -95,10 +135,12 @@ def composite(shapes: list, photos: list[np.ndarray], size: int, rng: np.random.
         frac = visible / max(full, 1)
         if not (cfg.visible_min <= frac <= cfg.visible_max and visible >= cfg.min_visible_pixels):
             continue
+        if min_side and bbox_side(alone == 0) < min_side:
+            continue
         img = shade(gid, n, d, _background(photos[int(rng.integers(len(photos)))], size, rng),
                     [_albedo(rng), _albedo(rng)], rng)
         if rng.uniform() < cfg.occluder_target_frac:   # the occluder becomes the target
-            if (gid == 1).sum() < cfg.min_visible_pixels:
+            if (gid == 1).sum() < cfg.min_visible_pixels or (min_side and bbox_side(gid == 1) < min_side):
                 continue
             return Sample(img, gid == 1, b, Rb, tb, float(sb), np.ones(3), 1.0)
         return Sample(img, gid == 0, a, Ra, ta, float(sa), np.ones(3), frac)
