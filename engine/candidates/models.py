@@ -76,7 +76,3 @@ class Candidate(models.Model):
 
     def __str__(self):
         return f"candidate {self.pk} ({self.generator} seed {self.seed})"
-
-    @property
-    def is_model(self):
-        return self.kind in MODEL_KINDS
