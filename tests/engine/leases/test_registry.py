@@ -124,3 +124,18 @@ def test_a_claim_filter_narrows_only_when_given_and_only_its_own_stage(replaced_
     assert leases.claim(annotator, project.pk, Stage.ALIGN, level="").pk == high.pk  # empty: no narrowing
     # A filter of another stage narrows nothing here.
     assert leases.claim(annotator, project.pk, Stage.SELECT, level=5) is None
+
+
+def test_each_stage_makes_its_work_in_one_place_its_own_services_module():
+    engine = LEASES.parent
+    made = {}
+    for path in engine.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "create"
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "leases"):
+                stage = node.args[1]
+                assert isinstance(stage, ast.Attribute), f"{path}:{node.lineno}: name the stage as Stage.X"
+                made.setdefault(Stage[stage.attr].value, []).append(str(path.relative_to(engine.parent)))
+    # The app that registered the stage is the app whose services open its tasks (open_*), and no other.
+    owner = {spec.name: spec.submit.__module__.split(".")[1] for spec in registry.stages()}
+    assert made == {name: [f"engine/{app}/services.py"] for name, app in owner.items()}
