@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from engine.flywheel.models import ModelCheckpoint, PreferencePair, TrainingSample
+from engine.flywheel.models import DeploymentEvent, FlywheelRun, ModelCheckpoint, PreferencePair, TrainingSample
 
 
 @admin.register(ModelCheckpoint)
@@ -18,3 +18,16 @@ class TrainingSampleAdmin(admin.ModelAdmin):
 @admin.register(PreferencePair)
 class PreferencePairAdmin(admin.ModelAdmin):
     list_display = ["id", "object", "iteration", "chosen_generator", "rejected_generator", "rejected_source"]
+
+
+@admin.register(FlywheelRun)
+class FlywheelRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "iteration", "alpha", "status", "step", "decision", "created_at", "finished_at"]
+    list_filter = ["status", "decision", "project"]
+    readonly_fields = ["job_id", "progress", "step_seconds", "error"]
+
+
+@admin.register(DeploymentEvent)
+class DeploymentEventAdmin(admin.ModelAdmin):
+    list_display = ["id", "checkpoint", "action", "project", "run", "created_at"]
+    list_filter = ["action"]
