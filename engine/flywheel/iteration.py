@@ -57,7 +57,7 @@ def slug(name):
 
 
 def run_dir(run):
-    """Return RUNS_ROOT/<project>/it<k>-run<id>: the run's export, trainer runs and comparison."""
+    """Return RUNS_ROOT/<project>/it<k>-run<id>: the run's export and comparison (its trainer runs lie beside it)."""
     return Path(settings.RUNS_ROOT) / slug(run.project.name) / f"it{run.iteration.number}-run{run.pk}"
 
 
@@ -226,7 +226,9 @@ def _train(run, echo, stage, init, args, steps):
              + " ".join(f"{k}={v:.4g}" for k, v in shown.items()))
 
     preset = _preset(run)
-    name = f"{slug(run.project.name)}/it{run.iteration.number}-run{run.pk}/{stage}"
+    # The run folder's name is unique per run and stage: the suite names a deployed checkpoint's
+    # generator after it (flow_model@<run folder>-<step>), so two deployed checkpoints never share a name.
+    name = f"{slug(run.project.name)}/it{run.iteration.number}-run{run.pk}-{stage}"
     every = HELDOUT[preset]["log_every"]
     argv = ["--config", preset, "--init", init, *args, "--no-progress", "--log-every", every]
     if steps:

@@ -66,6 +66,10 @@ def test_a_whole_iteration_on_the_tiny_preset_with_simulated_annotators(flywheel
     new = ModelCheckpoint.objects.get(pk=run.checkpoint_id)
     if run.decision == "promoted":
         assert [c.pk for c in deploy.deployed()] == [new.pk, run.baseline_id]   # π_k beside π_{k-1}
+        from engine.candidates.generation import suite
+
+        flow = {name for name in suite() if name.startswith("flow_model")}
+        assert len(flow) == 2, flow                                             # two generators, head to head
     else:
         assert new.status == CheckpointStatus.EVALUATED and deploy.deployed() == [run.baseline]
     assert run.next_iteration.number == 2 and run.next_iteration.alpha == 0.4 and run.iteration.closed_at
