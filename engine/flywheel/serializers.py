@@ -16,6 +16,8 @@ class RunRequest(serializers.Serializer):
     dpo_steps = serializers.IntegerField(required=False, min_value=1)
     simulate = serializers.IntegerField(required=False, min_value=0, default=0,
                                         help_text="Simulated annotators collecting before training (0: none).")
+    evaluate_sft = serializers.BooleanField(required=False, default=False,
+                                            help_text="Compare the SFT checkpoint with the deployed one too.")
 
 
 class RunSerializer(serializers.ModelSerializer):

@@ -1,13 +1,17 @@
-"""`manage.py flywheel {run,resume,rollback,status}`: iteration k of Algorithm 1 from the terminal."""
+"""`manage.py flywheel {run,resume,rollback,status,demo}`: iteration k of Algorithm 1 from the terminal."""
 
 import json
+import threading
+from contextlib import ExitStack
 
 from django.core.management.base import BaseCommand, CommandError
 
 from engine.core.models import Project
 from engine.flywheel import iteration as flywheel
+from engine.flywheel.demo import DemoConfig, DemoError, format_report, run_demo, write_report
 from engine.flywheel.deploy import RollbackError
 from engine.flywheel.models import FlywheelRun
+from engine.simulation.server import serve as simulation_server
 
 
 class Command(BaseCommand):
@@ -28,6 +32,8 @@ class Command(BaseCommand):
                          help="Collect with N simulated annotators before training (default: 0, people collect).")
         run.add_argument("--heldout-share", type=float, default=0.2,
                          help="Share of objects whose pairs are held out for preference accuracy (default: 0.2).")
+        run.add_argument("--evaluate-sft", action="store_true",
+                         help="Compare the SFT checkpoint with the deployed one too (pretrain → SFT → DPO).")
         run.add_argument("--base", help="A pretrained checkpoint to deploy as π_0 when none is deployed.")
         run.add_argument("--sync", action="store_true", help="Run here even when Redis is configured.")
         resume = sub.add_parser("resume", help="Run the steps a failed or killed run had not finished.")
@@ -37,6 +43,25 @@ class Command(BaseCommand):
         back.add_argument("--reason", default="", help="Recorded with the rollback.")
         status = sub.add_parser("status", help="Print the project's iteration, deployed checkpoints and runs as JSON.")
         status.add_argument("--project", required=True)
+        demo = sub.add_parser("demo", help="Pretrain π_0 (or reuse the cached one), then run simulated iterations "
+                                           "and print the cascading-improvements and rating tables.")
+        defaults = DemoConfig()
+        demo.add_argument("--project", default=defaults.project, help=f"A new project (default: {defaults.project}).")
+        demo.add_argument("--config", choices=flywheel.PRESETS, default=defaults.preset,
+                          help=f"Trainer preset (default: {defaults.preset}).")
+        demo.add_argument("--iterations", type=int, default=defaults.iterations, help="Simulated iterations (default: 2).")
+        demo.add_argument("--annotators", type=int, default=defaults.annotators, help="Simulated annotators.")
+        demo.add_argument("--cache", default="", help="Folder of π_0 and its data, kept between demos "
+                                                      "(default: var/cache/flywheel-demo beside RUNS_ROOT).")
+        demo.add_argument("--report", help="Write the report (tables, runs, ratings, wall times) here as JSON.")
+        demo.add_argument("--serve", metavar="HOST:PORT",
+                          help="Serve the app here from the start, and keep serving after the demo until Ctrl+C.")
+        for name in ("pretrain_steps", "vae_steps", "pretrain_n", "collection_target", "n_candidates", "sft_steps",
+                     "dpo_steps", "eval_n"):
+            demo.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name),
+                              help=f"(default: {getattr(defaults, name)})")
+        demo.add_argument("--alphas", type=float, nargs="+", default=defaults.alphas,
+                          help=f"α_k per iteration, the rising SFT bar (default: {defaults.alphas}).")
 
     def handle(self, *args, action, **options):
         return getattr(self, f"do_{action}")(**options)
@@ -53,13 +78,13 @@ class Command(BaseCommand):
             self.stdout.write(line)
             self.stdout.flush()
 
-    def do_run(self, project, alpha, config, steps, sft_steps, dpo_steps, seeds, simulate, heldout_share, base,
-               sync, verbosity, **_):
+    def do_run(self, project, alpha, config, steps, sft_steps, dpo_steps, seeds, simulate, heldout_share, evaluate_sft,
+               base, sync, verbosity, **_):
         self.verbosity = verbosity
         try:
             run = flywheel.create_run(self.project(project), alpha=alpha, preset=config, sft_steps=sft_steps or steps,
                                       dpo_steps=dpo_steps or steps, seeds=seeds, simulate=simulate,
-                                      heldout_share=heldout_share, base=base)
+                                      heldout_share=heldout_share, evaluate_sft=evaluate_sft, base=base)
         except flywheel.RunError as exc:
             raise CommandError(str(exc)) from None
         from django.conf import settings
@@ -93,6 +118,41 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if verbosity:
             self.stdout.write(f"rolled back {out.name}; deployed: {', '.join(c.name for c in restored)}")
+
+    def do_demo(self, project, config, iterations, annotators, cache, report, serve, alphas, verbosity, **options):
+        self.verbosity = verbosity
+        fields = {k: options[k] for k in ("pretrain_steps", "vae_steps", "pretrain_n", "collection_target",
+                                          "n_candidates", "sft_steps", "dpo_steps", "eval_n")}
+        bad = [f"--{k.replace('_', '-')}" for k, v in {**fields, "iterations": iterations}.items() if v < 1]
+        if bad or annotators < 1:
+            raise CommandError(f"{', '.join(bad) or '--annotators'} must be at least 1.")
+        if any(not 0 <= a <= 1 for a in alphas):
+            raise CommandError(f"--alphas are rating bars between 0 and 1, got {alphas}.")
+        cfg = DemoConfig(project=project, preset=config, iterations=iterations, annotators=annotators, cache=cache,
+                         alphas=list(alphas), **fields)
+        with ExitStack() as stack:
+            if serve:
+                host, _, port = serve.rpartition(":")
+                if not port.isdigit():
+                    raise CommandError(f"--serve takes HOST:PORT, got {serve!r}.")
+                url = stack.enter_context(simulation_server(host or "127.0.0.1", int(port), quiet=False))
+                self.echo(f"Serving on {url} while the flywheel runs (log in as demo-engineer / demo-engineer: "
+                          f"the dashboard follows each iteration of project {project!r})")
+            try:
+                result = run_demo(cfg, echo=self.echo)
+            except (DemoError, flywheel.RunError) as exc:
+                raise CommandError(str(exc)) from None
+            if report:
+                write_report(result, report)
+            self.stdout.write("\n" + format_report(result) + "\n")
+            if report:
+                self.stdout.write(f"report: {report}")
+            if serve:
+                self.stdout.write(f"Still serving on {url}: continue by hand in the browser; Ctrl+C stops.")
+                try:
+                    threading.Event().wait()
+                except KeyboardInterrupt:
+                    pass
 
     def do_status(self, project, **_):
         self.stdout.write(json.dumps(flywheel.status(self.project(project)), indent=2, default=str))
