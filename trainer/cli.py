@@ -153,6 +153,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--train-scale", type=float, default=1.0,
                    help="multiply the pretraining, mid-training and SFT steps only (data and other stages unchanged)")
     s.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    s.add_argument("--poses", default="upright", choices=("upright", "hard"),
+                   help="object poses of every data set: upright (as photographed) or hard (random 3D rotations)")
+    s.add_argument("--encoder", default="", choices=("", "cnn", "attn"),
+                   help="image encoder of the pretrained model ('' = the cpu preset's)")
+    s.add_argument("--dense-points", type=int, default=100_000,
+                   help="points per surface of the stage table's F1@0.01 the paper's way (0 = off; ~1 s per row)")
     s.add_argument("--seed", type=int, default=0,
                    help="training seed (weights, batches, noise, self-pairs); data and held-out set stay fixed, "
                         "so seeds give replicates of one recipe (default: 0)")

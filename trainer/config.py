@@ -99,6 +99,8 @@ class TrainConfig:
     """Flow-matching training (pretraining, mid-training and SFT share this loop)."""
 
     config: str = _f("tiny", "Model preset: tiny | cpu | gpu.")
+    encoder: str = _f("", "Image encoder of a model trained from scratch: '' (the preset's), 'cnn', 'attn' or 'dinov2' "
+                      "(see trainer.encoder); a run with --init keeps its parent's.")
     out: str = _f("var/runs/run", "Run folder: checkpoints step-XXXXXXX/ and last -> newest.")
     data: list = _f([], "Training data: cache folders (from `prepare`) or engine export folders.")
     eval_data: str = _f("", "Held-out cache/export folder for eval loss (optional).")
@@ -203,6 +205,10 @@ class EvalConfig:
     points: int = _f(10000, "Points sampled on each surface for F1/Chamfer (F1@0.01 needs dense samples).")
     emd_points: int = _f(512, "Points for the exact EMD (Hungarian assignment).")
     icp: bool = _f(True, "ICP-align each prediction to its ground truth before shape metrics.")
+    dense_points: int = _f(0, "Also report F1@0.01 the paper's way on this many points per surface "
+                           "(f1@0.01_dense; >= 100000 recommended, ~1 s per row); 0 = off.")
+    image_use: bool = _f(False, "Also report the shuffled-image gap (each row conditioned on another row's image) "
+                         "and the unconditional sampler, paired over seeds seed and seed + 1.")
     seed: int = _f(0, "Sampling seed.")
     device: str = _f("auto", "cpu | cuda | auto.")
     progress: bool = _f(True, "Show tqdm progress bars.")

@@ -5,6 +5,12 @@ share of samples on which the candidate beats the baseline (by Chamfer).
 
 An empty prediction scores F1 = vIoU = 0 and Chamfer = EMD = 2 sqrt(3), the largest distance
 inside [-1, 1]^3; layout metrics are computed only where the data has a full pose.
+
+Does the model use its image? `image_use` samples the same rows from the same noise three ways:
+with each row's own image, with another row's image (row i gets row (i + n/2) mod n's views: the
+*shuffled-image gap* is the paired difference, per metric), and with the learned null condition
+(the unconditional branch CFG dropout trains: the floor of a sampler that ignores its image).
+A model that ignores its image has a gap of 0; the goal is >= 0.10 vIoU.
 """
 from __future__ import annotations
 
@@ -19,40 +25,56 @@ from .checkpoints import load_checkpoint
 from .data.loader import open_dataset
 from .data.views import views_to_tensor
 from .distributed import pick_device
-from .metrics import layout_metrics, occupancy_mesh, sample_points, shape_metrics
+from .metrics import DENSE_F1, layout_metrics, occupancy_mesh, sample_points, shape_metrics
 from .sampling import sample_views
 
-HIGHER_IS_BETTER = {"f1@0.01": True, "viou": True, "chamfer": False, "emd": False, "box_iou": True,
-                    "rot_err_deg": False, "add_s": False, "add_s@0.1": True}
-WORST = {"f1@0.01": 0.0, "viou": 0.0, "chamfer": 2 * 3 ** 0.5, "emd": 2 * 3 ** 0.5}
+HIGHER_IS_BETTER = {"f1@0.01": True, "f1@0.05": True, DENSE_F1: True, "viou": True, "chamfer": False, "emd": False,
+                    "box_iou": True, "rot_err_deg": False, "add_s": False, "add_s@0.1": True}
+WORST = {"f1@0.01": 0.0, "f1@0.05": 0.0, "viou": 0.0, "chamfer": 2 * 3 ** 0.5, "emd": 2 * 3 ** 0.5}
+CONDITIONS = ("image", "shuffled", "none")
 
 
 def score_sample(probs: np.ndarray, gt: np.ndarray, pose, gt_pose, with_layout: bool, points: int,
-                 emd_points: int, icp: bool, seed: int = 0) -> dict:
+                 emd_points: int, icp: bool, seed: int = 0, dense_points: int = 0) -> dict:
     """Metrics of one predicted occupancy (+ pose) against the ground truth occupancy (+ pose)."""
     pm, gm = occupancy_mesh(probs), occupancy_mesh(gt)
     if gm is None:
         raise ValueError("a ground-truth occupancy is empty; check the data cache")
     if pm is None:
-        return dict(WORST, empty=1.0)
-    shape, T = shape_metrics(pm, gm, points, emd_points, icp, seed=seed, return_transform=True)
+        return dict(WORST, empty=1.0, **({DENSE_F1: 0.0} if dense_points else {}))
+    shape, T = shape_metrics(pm, gm, points, emd_points, icp, seed=seed, return_transform=True, dense_points=dense_points)
     out = dict(shape, empty=0.0)
     if with_layout:
         out.update(layout_metrics(sample_points(pm, 2048, seed), sample_points(gm, 2048, seed), pose, gt_pose, T[:3, :3]))
     return out
 
 
+def shuffled_rows(n: int) -> list[int]:
+    """The row whose image row i is shown in the shuffled-image test: (i + n // 2) mod n, never i itself."""
+    return [(i + n // 2) % n for i in range(n)]
+
+
 def evaluate_model(model, dataset, n: int, mode: str = "flow", steps: int | None = None, points: int = 10000,
                    emd_points: int = 512, icp: bool = True, seed: int = 0, batch_size: int = 16,
-                   progress: bool = True) -> dict:
-    """Mean metrics of `model` on the first n rows of `dataset`, plus per-sample rows and timing."""
+                   progress: bool = True, condition: str = "image", dense_points: int = 0) -> dict:
+    """Mean metrics of `model` on the first n rows of `dataset`, plus per-sample rows and timing.
+
+    condition: 'image' (each row's own views), 'shuffled' (another row's views, `shuffled_rows`) or
+    'none' (the null condition: the unconditional sampler). The noise depends only on (seed, row),
+    so the three score the same rows from the same noise.
+    """
+    if condition not in CONDITIONS:
+        raise ValueError(f"unknown condition {condition!r}: use one of {', '.join(CONDITIONS)}")
     n = min(n, len(dataset))
+    shown = shuffled_rows(n) if condition == "shuffled" else list(range(n))
     rows, sample_sec = [], 0.0
-    for start in tqdm(range(0, n, batch_size), desc=f"evaluate ({mode})", disable=not progress):
+    for start in tqdm(range(0, n, batch_size), desc=f"evaluate ({mode}, {condition})", disable=not progress):
         idx = list(range(start, min(n, start + batch_size)))
         batch = dataset.batch(idx)
+        views = batch["views"] if condition == "image" else dataset.batch([shown[i] for i in idx])["views"]
         t0 = time.perf_counter()
-        probs, R, t, s, _, _ = sample_views(model, views_to_tensor(batch["views"]), seed + start, mode=mode, steps=steps)
+        probs, R, t, s, _, _ = sample_views(model, views_to_tensor(views), seed + start, mode=mode, steps=steps,
+                                            unconditional=condition == "none")
         sample_sec += time.perf_counter() - t0
         for b in range(len(idx)):
             full_pose = bool(batch["layout_mask"][b].all())
@@ -60,11 +82,45 @@ def evaluate_model(model, dataset, n: int, mode: str = "flow", steps: int | None
                 probs[b].cpu().numpy(), batch["occ"][b].numpy(),
                 (R[b].cpu().numpy(), t[b].cpu().numpy(), float(s[b])),
                 (batch["rotation"][b].numpy(), batch["translation"][b].numpy(), float(batch["scale"][b])),
-                full_pose, points, emd_points, icp, seed))
+                full_pose, points, emd_points, icp, seed, dense_points))
     keys = sorted({k for r in rows for k in r})
     means = {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
     return {"metrics": means, "metrics_se": {k: standard_error([r[k] for r in rows if k in r]) for k in keys},
             "rows": rows, "n": n, "sample_sec_per_item": sample_sec / max(n, 1)}
+
+
+def paired(rows_a: list[list[dict]], rows_b: list[list[dict]]) -> tuple[dict, dict]:
+    """(delta, delta_se) per metric of two row lists [seed][row] scored on the same rows and noise.
+
+    Seeds are replicates of a row, not new rows: d_i = mean_s (a_is - b_is), delta = mean_i d_i,
+    delta_se = std_i(d_i) / sqrt(n) (the rows' difficulty cancels in each d_is).
+    """
+    delta, delta_se = {}, {}
+    keys = [k for k in HIGHER_IS_BETTER if all(k in r for seed_rows in rows_a + rows_b for r in seed_rows)]
+    for k in keys:
+        d = np.mean([[ra[i][k] - rb[i][k] for i in range(len(ra))] for ra, rb in zip(rows_a, rows_b)], axis=0)
+        delta[k], delta_se[k] = float(np.mean(d)), standard_error(d)
+    return delta, delta_se
+
+
+def image_use(model, dataset, n: int, seeds=(0, 1), own_rows: list | None = None, **kw) -> dict:
+    """The shuffled-image gap and the unconditional sampler on the first n rows, over `seeds`.
+
+    Returns {'gap': own image - shuffled image, 'gap_se', 'over_unconditional': own image - null
+    condition, its '_se' (paired per metric: positive vIoU = the image helps), the three
+    conditions' mean metrics, and the rows [seed][row] of each}. `own_rows` [seed][row] are the
+    own-image rows when already sampled with these seeds and settings.
+    """
+    rows = {c: [evaluate_model(model, dataset, n, seed=s, condition=c, **kw)["rows"] for s in seeds]
+            for c in CONDITIONS if not (c == "image" and own_rows is not None)}
+    if own_rows is not None:
+        rows["image"] = [r[:min(n, len(dataset))] for r in own_rows]
+    gap, gap_se = paired(rows["image"], rows["shuffled"])
+    over, over_se = paired(rows["image"], rows["none"])
+    means = {c: {k: float(np.mean([r[k] for seed_rows in rs for r in seed_rows if k in r]))
+                 for k in sorted({k for seed_rows in rs for r in seed_rows for k in r})} for c, rs in rows.items()}
+    return {"n": min(n, len(dataset)), "seeds": list(seeds), "gap": gap, "gap_se": gap_se,
+            "over_unconditional": over, "over_unconditional_se": over_se, "metrics": means, "rows": rows}
 
 
 def standard_error(x) -> float | None:
@@ -103,7 +159,7 @@ def evaluate(cfg) -> dict:
     model, manifest = load_checkpoint(cfg.ckpt, device=device)
     data = open_dataset(cfg.data, model.cfg.grid, model.cfg.image_size, progress=cfg.progress)
     kw = dict(n=cfg.n, mode=cfg.mode, points=cfg.points, emd_points=cfg.emd_points, icp=cfg.icp, seed=cfg.seed,
-              progress=cfg.progress)
+              progress=cfg.progress, dense_points=getattr(cfg, "dense_points", 0))
     res = evaluate_model(model, data, **kw)
     entry = lambda path, man, r: {"path": str(path), "hash": man["hash"], "stage": man.get("stage"),
                                   "step": man.get("step"), "metrics": r["metrics"], "metrics_se": r["metrics_se"],
@@ -117,6 +173,9 @@ def evaluate(cfg) -> dict:
         base = evaluate_model(base_model, data, **kw)
         report["baseline"] = entry(cfg.baseline, base_manifest, base)
         report.update(compare(res, base))
+    if getattr(cfg, "image_use", False):
+        use = image_use(model, data, seeds=(cfg.seed, cfg.seed + 1), **{k: v for k, v in kw.items() if k != "seed"})
+        report["image_use"] = {k: v for k, v in use.items() if k != "rows"}
     Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
     Path(cfg.out).write_text(json.dumps(report, indent=2))
     return report

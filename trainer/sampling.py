@@ -101,13 +101,19 @@ def initial_noise(model, n: int, seed: int, device) -> tuple[torch.Tensor, torch
 
 @torch.no_grad()
 def generate(model, views: torch.Tensor, noise_shape: torch.Tensor, noise_layout: torch.Tensor,
-             settings: SampleConfig | None = None, mode: str = "flow", steps: int | None = None):
-    """views (B, 2, 4, S, S) float + noise -> occupancy probs (B,G,G,G), R (B,3,3), t (B,3), s (B,), latent, layout."""
+             settings: SampleConfig | None = None, mode: str = "flow", steps: int | None = None,
+             unconditional: bool = False):
+    """views (B, 2, 4, S, S) float + noise -> occupancy probs (B,G,G,G), R (B,3,3), t (B,3), s (B,), latent, layout.
+
+    unconditional: sample with the learned null condition instead of the views' (the branch CFG
+    dropout trains; CFG then has nothing to amplify, v = v_u).
+    """
     settings = settings or getattr(model, "sample_config", None) or SampleConfig()
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     cond = model.encode_condition(views.to(device))
+    cond = model.null_condition(cond) if unconditional else cond
     x_s, x_l = integrate(model, cond, noise_shape.to(device), noise_layout.to(device), settings, mode, steps)
     probs = model.vae.from_latent(x_s)
     R, t, s = decode_layout(x_l, model.cfg.translation_offset, model.cfg.translation_scale)
@@ -116,9 +122,10 @@ def generate(model, views: torch.Tensor, noise_shape: torch.Tensor, noise_layout
 
 
 def sample_views(model, views: torch.Tensor, seed: int, settings: SampleConfig | None = None,
-                 mode: str = "flow", steps: int | None = None):
+                 mode: str = "flow", steps: int | None = None, unconditional: bool = False):
     """Like `generate`, with the noise of the whole batch drawn from one seed."""
-    return generate(model, views, *initial_noise(model, views.shape[0], seed, "cpu"), settings, mode, steps)
+    return generate(model, views, *initial_noise(model, views.shape[0], seed, "cpu"), settings, mode, steps,
+                    unconditional)
 
 
 def sample(model, image: np.ndarray, mask: np.ndarray, n: int, seed: int, steps: int | None = None,

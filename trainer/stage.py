@@ -31,7 +31,8 @@ def build_model(cfg, device) -> tuple[FlowModel, dict]:
         parent_info = {"parent": str(resolve(cfg.init)), "parent_hash": parent["hash"],
                        "parent_stage": parent.get("stage")}
     else:
-        model, parent_info = FlowModel(model_config(cfg.config)).to(device), {"parent": None, "parent_hash": None}
+        overrides = {"encoder": cfg.encoder} if getattr(cfg, "encoder", "") else {}
+        model, parent_info = FlowModel(model_config(cfg.config, **overrides)).to(device), {"parent": None, "parent_hash": None}
     model.train()
     return model, parent_info
 

@@ -87,8 +87,8 @@ def test_bench_reference_rows_score_both_bounds_with_the_stage_metrics(tiny_ckpt
     model, _ = load_checkpoint(tiny_ckpt)
     data = open_dataset(str(tiny_cache), 16, 32, progress=False)
     rows = reference_rows(model, data, data, n=2, points=2000)
-    assert set(rows) == {"vae_reconstruction", "mean_shape"}
-    metrics = {"f1@0.01", "viou", "chamfer", "emd", "empty"}
+    assert set(rows) == {"vae_reconstruction", "mean_shape", "nearest_training_shape"}   # no categories given
+    metrics = {"f1@0.01", "f1@0.05", "viou", "chamfer", "emd", "empty"}
     assert set(rows["mean_shape"]) == metrics | {f"{k}_se" for k in metrics}
     assert 0.0 <= rows["mean_shape"]["viou"] <= 1.0 and 0.0 <= rows["vae_reconstruction"]["viou"] <= 1.0
 

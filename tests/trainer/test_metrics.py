@@ -48,7 +48,8 @@ def test_voxel_iou_of_a_half_shifted_cube_is_one_third():
 def test_shape_metrics_identical_mesh():
     m = asymmetric_mesh()
     r = M.shape_metrics(m, m, points=2048, emd_points=256)
-    assert r == {"f1@0.01": 1.0, "viou": 1.0, "chamfer": pytest.approx(0.0, abs=1e-9), "emd": pytest.approx(0.0, abs=1e-9)}
+    assert r == {"f1@0.01": 1.0, "f1@0.05": 1.0, "viou": 1.0, "chamfer": pytest.approx(0.0, abs=1e-9),
+                 "emd": pytest.approx(0.0, abs=1e-9)}
 
 
 def test_shape_metrics_ignore_shift_and_scale():
@@ -201,3 +202,28 @@ def test_a_long_box_turned_a_quarter_overlaps_one_third_unaligned():
     R = Rotation.from_euler("z", 90, degrees=True).as_matrix()
     posed = M.pose_points(corners, R, np.zeros(3), 1.0)
     assert M.box_iou_3d(posed, corners) == pytest.approx(1 / 3)
+
+
+def unit_box():
+    """The [-1, 1]^3 box: area 24."""
+    return M.normalize_to_cube(trimesh.creation.box([1.0, 1.0, 1.0]))
+
+
+@pytest.mark.parametrize("n, tau", [(10_000, 0.01), (10_000, 0.05), (100_000, 0.01), (100_000, 0.05)])
+def test_f1_of_two_samplings_of_one_surface_is_the_closed_form(n, tau):
+    # A point of one sampling finds one of the other's within tau with probability 1 - exp(-n pi tau^2 / A):
+    # 0.123 at (10k, 0.01), the cap the issue found; 0.962 at (10k, 0.05); 0.730 at (100k, 0.01); 1 at (100k, 0.05).
+    box = unit_box()
+    f1 = M.f1_score(M.sample_points(box, n, 1), M.sample_points(box, n, 2), tau)
+    assert f1 == pytest.approx(1 - np.exp(-n * np.pi * tau ** 2 / 24), abs=0.015)
+
+
+def test_shape_metrics_give_f1_at_a_resolvable_threshold_and_the_dense_f1():
+    box = unit_box()
+    r = M.shape_metrics(box, box, points=10_000, emd_points=64, dense_points=100_000)
+    assert r["f1@0.01"] == r["f1@0.05"] == 1.0                      # one seed for both: identical samples
+    assert r[M.DENSE_F1] == pytest.approx(1 - np.exp(-100_000 * np.pi * 1e-4 / 24), abs=0.015)  # independent samples
+    shifted = box.copy()
+    shifted.apply_scale(1.03)                                       # normalised away: still a perfect match
+    assert M.shape_metrics(shifted, box, points=2048, emd_points=64)["f1@0.05"] == 1.0
+    assert M.f1_name(0.05) == "f1@0.05" and M.f1_name(0.01) == "f1@0.01"

@@ -68,10 +68,20 @@ def _cyl(rng, r, h, at, sections=24):
     return m
 
 
+ASSEMBLY_KINDS = ("table", "chair", "stool", "mug", "lamp", "bottle", "shelf")
+
+
+def shape_category(name: str) -> str:
+    """The category of a library shape by its name: an assembly's kind, else the mesh file's stem."""
+    if name.startswith("assembly-") and name[len("assembly-"):].isdigit():
+        return ASSEMBLY_KINDS[int(name[len("assembly-"):]) % len(ASSEMBLY_KINDS)]
+    return name
+
+
 def primitive_assembly(seed: int) -> trimesh.Trimesh:
     """A seeded table, chair, stool, mug, lamp, bottle or shelf (y up), unioned and normalised."""
     rng = np.random.default_rng(seed)
-    kind = ["table", "chair", "stool", "mug", "lamp", "bottle", "shelf"][seed % 7]
+    kind = ASSEMBLY_KINDS[seed % len(ASSEMBLY_KINDS)]
     u = lambda a, b: float(rng.uniform(a, b))
     parts = []
     if kind in ("table", "chair", "stool"):
