@@ -15,6 +15,9 @@ def _f(default, help: str, **kw):
     return field(default=default, metadata={"help": help, **kw})
 
 
+ENCODERS = ("cnn", "attn", "dinov2")
+
+
 @dataclass
 class ModelConfig:
     """Sizes of the geometry flow model: VAE, image encoder and two-stream transformer."""
@@ -28,8 +31,10 @@ class ModelConfig:
     heads: int = _f(8, "Attention heads.")
     mlp_ratio: float = _f(4.0, "MLP hidden width / dim.")
     image_size: int = _f(64, "Side of each conditioning view (crop view and full view), pixels.")
-    encoder: str = _f("cnn", "Image encoder: 'cnn' (trained from scratch) or 'dinov2' (local checkpoint only).")
-    encoder_width: int = _f(64, "Base width of the CNN image encoder.")
+    encoder: str = _f("cnn", "Image encoder: 'cnn' (small CNN), 'attn' (residual CNN + 2D positions + self-attention "
+                      "among image tokens), both trained from scratch, or 'dinov2' (local checkpoint only).")
+    encoder_width: int = _f(64, "Base width of the CNN image encoders.")
+    encoder_layers: int = _f(1, "Transformer layers over the image tokens ('attn' encoder).")
     dinov2_path: str = _f("", "Path to a local DINOv2 TorchScript/state file; never downloaded.")
     cond_dropout: float = _f(0.1, "Probability of dropping the condition during training (for CFG).")
     translation_offset: float = _f(3.0, "Layout parameterisation: t_z is encoded as (t_z - offset) / t_scale.")
@@ -41,7 +46,7 @@ class ModelConfig:
         assert lat % self.latent_patch == 0, (
             f"latent grid {lat} (= grid/4) is not divisible by latent_patch {self.latent_patch}")
         assert self.dim % self.heads == 0, f"dim {self.dim} is not divisible by heads {self.heads}"
-        assert self.encoder in ("cnn", "dinov2"), f"unknown encoder {self.encoder!r}: use 'cnn' or 'dinov2'"
+        assert self.encoder in ENCODERS, f"unknown encoder {self.encoder!r}: use one of {', '.join(ENCODERS)}"
 
     @property
     def latent_grid(self) -> int:

@@ -1,7 +1,14 @@
 """Image encoders: two views (crop around the mask, full image), each RGB + mask, -> tokens.
 
 Input `views` is (B, 2, 4, S, S) float in [0, 1]: view 0 = crop, view 1 = full image;
-channels = RGB + mask. Output is (B, N, dim) condition tokens (N = 2 * (S/8)^2 for the CNN).
+channels = RGB + mask. Output is (B, N, dim) condition tokens (N = 2 * (S/8)^2 for the CNNs).
+
+'cnn' is the first encoder: three stride-2 convolutions (a 15 px receptive field), a 0.02-scale
+learned position table, no context between tokens. 'attn' keeps its token grid and cost class
+but can see a shape: a residual block after the third stride-2 stage (receptive field 47 px
+of the 64 px view), fixed 2D sin-cos positions of O(1) size (a 0.02-scale table is drowned by
+the features, as the flow model's 3D table was, see trainer.model.sincos_3d), and pre-norm
+self-attention among the tokens of both views, so a token of the crop can read the full view.
 """
 from __future__ import annotations
 
@@ -33,6 +40,58 @@ class CNNEncoder(nn.Module):
         f = self.net(views.reshape(B * V, C, S, S))                  # (B*V, D, S/8, S/8)
         f = f.flatten(2).transpose(1, 2).reshape(B, V, -1, f.shape[1])  # (B, V, hw, D)
         return (f + self.pos + self.view).reshape(B, -1, f.shape[-1])     # (B, V*hw, D)
+
+
+def sincos_2d(n: int, dim: int) -> torch.Tensor:
+    """(n^2, dim) fixed sin-cos features of an n x n token grid, dim/2 per axis (rows then columns), zero-padded."""
+    per = (dim // 4) * 2                                                   # sin + cos features per axis
+    omega = 1.0 / 10000 ** (torch.arange(per // 2, dtype=torch.float64) / (per // 2))
+    ys, xs = torch.meshgrid(torch.arange(n, dtype=torch.float64), torch.arange(n, dtype=torch.float64), indexing="ij")
+    feats = [torch.cat([torch.sin(a.reshape(-1, 1) * omega), torch.cos(a.reshape(-1, 1) * omega)], 1) for a in (ys, xs)]
+    out = torch.cat(feats, 1)
+    return F.pad(out, (0, dim - out.shape[1])).float()
+
+
+class ResBlock(nn.Module):
+    """x + conv(SiLU(GN(conv(SiLU(GN(x)))))), 3x3 convolutions, the last one zero-initialised."""
+
+    def __init__(self, w: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.GroupNorm(min(8, w), w), nn.SiLU(), nn.Conv2d(w, w, 3, padding=1),
+                                 nn.GroupNorm(min(8, w), w), nn.SiLU(), nn.Conv2d(w, w, 3, padding=1))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, x):
+        return x + self.net(x)
+
+
+class AttnEncoder(nn.Module):
+    """Residual CNN stem (S -> S/8, shared by both views), 2D sin-cos positions, then `layers`
+    pre-norm transformer layers over the tokens of both views together."""
+
+    def __init__(self, dim: int, image_size: int, width: int = 32, heads: int = 4, layers: int = 1):
+        super().__init__()
+        w = width
+        down = lambda cin, cout: nn.Conv2d(cin, cout, 3, stride=2, padding=1)
+        # One residual block, at S/8: per batch of 32 cpu-preset views it costs 2.4 GFLOP, as one
+        # more at S/4 or one attention layer would (the flow transformer's forward is 10 GFLOP).
+        self.stem = nn.Sequential(down(4, w), nn.SiLU(), down(w, 2 * w), nn.SiLU(), down(2 * w, 4 * w), ResBlock(4 * w),
+                                  nn.GroupNorm(min(8, 4 * w), 4 * w), nn.SiLU(), nn.Conv2d(4 * w, dim, 1))
+        n = image_size // 8
+        self.register_buffer("pos", sincos_2d(n, dim)[None, None], persistent=False)   # (1, 1, hw, D)
+        self.view = nn.Parameter(torch.randn(1, 2, 1, dim) * 0.02)                       # (1, V, 1, D)
+        layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=2 * dim, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, views: torch.Tensor) -> torch.Tensor:
+        B, V, C, S, _ = views.shape
+        f = self.stem(views.reshape(B * V, C, S, S))                          # (B*V, D, S/8, S/8)
+        f = f.flatten(2).transpose(1, 2).reshape(B, V, -1, f.shape[1])        # (B, V, hw, D)
+        x = (f + self.pos + self.view).reshape(B, -1, f.shape[-1])            # (B, V*hw, D)
+        return self.norm(self.blocks(x))
 
 
 class DINOv2Encoder(nn.Module):
@@ -87,4 +146,6 @@ def build_encoder(cfg) -> nn.Module:
     """Return the encoder named by `cfg.encoder`."""
     if cfg.encoder == "dinov2":
         return DINOv2Encoder(cfg.dim, cfg.dinov2_path, cfg.image_size)
+    if cfg.encoder == "attn":
+        return AttnEncoder(cfg.dim, cfg.image_size, cfg.encoder_width, cfg.heads, cfg.encoder_layers)
     return CNNEncoder(cfg.dim, cfg.image_size, cfg.encoder_width)
