@@ -97,6 +97,8 @@ class DataConfig:
     source: str = _f("", "Pairs: the cache whose conditions and ground truths are used.")
     pair_samples: int = _f(4, "Pairs: samples per condition; chosen = best, rejected = worst by Chamfer.")
     pair_steps: int = _f(10, "Pairs: flow sampling steps per sample.")
+    pair_chosen: str = _f("best", "Pairs: the chosen side, 'best' (the best sample) or 'truth' (the ground truth "
+                          "against the worst sample, as the engine's pairs when a person's pick beats the model).")
 
 
 @dataclass

@@ -3,6 +3,9 @@
 Until the data engine feeds real annotations, this stands in for Stage 2: for each held-apart
 condition draw k samples, score each by Chamfer distance (object frame, no ICP) between its
 occupancy surface and the ground truth's, and keep (best, worst) as (chosen, rejected).
+With chosen='truth' the chosen side is the ground truth itself and the rejected one the worst
+sample, as the engine's pairs will be when a person's pick (retrieval, an artist's mesh) is
+close to the truth and the model's own samples lose to it.
 """
 from __future__ import annotations
 
@@ -28,8 +31,13 @@ def occupancy_chamfer(pred: np.ndarray, gt: np.ndarray, points: int = 2048, seed
 
 
 def make_self_pairs(model, dataset, out: str, k: int = 4, steps: int = 10, seed: int = 0,
-                    batch_size: int = 16, progress: bool = True) -> dict:
-    """Write a pair cache (occ = chosen, occ_rejected) for every row of `dataset`; return its index."""
+                    batch_size: int = 16, progress: bool = True, chosen: str = "best") -> dict:
+    """Write a pair cache (occ = chosen, occ_rejected) for every row of `dataset`; return its index.
+
+    chosen: 'best' (the best of the k samples) or 'truth' (the ground truth against the worst sample).
+    """
+    if chosen not in ("best", "truth"):
+        raise ValueError(f"unknown chosen {chosen!r}: use 'best' (the best sample) or 'truth' (the ground truth)")
     rows = {key: [] for key in ("views", "occ", "occ_rejected", "rotation", "translation", "scale", "layout_mask")}
     gaps = []
     for start in tqdm(range(0, len(dataset), batch_size), desc="self pairs", disable=not progress):
@@ -42,11 +50,12 @@ def make_self_pairs(model, dataset, out: str, k: int = 4, steps: int = 10, seed:
         for b, i in enumerate(idx):
             scores = [occupancy_chamfer(c[b], gt[b]) for c in cands]
             best, worst = int(np.argmin(scores)), int(np.argmax(scores))
-            if scores[best] == scores[worst]:
+            top = 0.0 if chosen == "truth" else scores[best]
+            if top == scores[worst]:
                 continue
-            gaps.append(scores[worst] - scores[best])
+            gaps.append(scores[worst] - top)
             rows["views"].append(dataset.arrays["views"][i])
-            rows["occ"].append(pack_occ(cands[best][b][None] >= 0.5)[0])
+            rows["occ"].append(pack_occ((gt[b] if chosen == "truth" else cands[best][b])[None] >= 0.5)[0])
             rows["occ_rejected"].append(pack_occ(cands[worst][b][None] >= 0.5)[0])
             for key in ("rotation", "translation", "scale"):
                 rows[key].append(dataset.arrays[key][i])
@@ -56,7 +65,7 @@ def make_self_pairs(model, dataset, out: str, k: int = 4, steps: int = 10, seed:
     arrays = {key: np.stack(v) for key, v in rows.items()}
     meta = {"kind": "pairs", "grid": dataset.grid, "image_size": dataset.image_size, "seed": seed,
             "source": dataset.snapshot, "ckpt": getattr(model, "checkpoint_hash", None),
-            "mean_chamfer_gap": float(np.mean(gaps))}
+            "mean_chamfer_gap": float(np.mean(gaps)), "chosen": chosen}
     return write_shards(out, arrays, meta, 1024)
 
 
@@ -71,4 +80,4 @@ def prepare_pairs(cfg, progress: bool = True) -> dict:
     if cfg.n < len(data):
         data = data.subset(range(cfg.n))
     return make_self_pairs(model, data, cfg.out, k=cfg.pair_samples, steps=cfg.pair_steps, seed=cfg.seed,
-                           progress=progress)
+                           progress=progress, chosen=getattr(cfg, "pair_chosen", "best"))
