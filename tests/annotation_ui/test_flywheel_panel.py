@@ -13,7 +13,7 @@ def test_the_panel_shows_the_run_and_starts_the_next(page, engineer, project, mo
     queued = []
     monkeypatch.setattr(iteration, "enqueue", lambda run, background=True: queued.append(run.pk))
     promote(ModelCheckpoint.objects.create(name="base", path="/tmp/base", stage="pretrain"))
-    FlywheelRun.objects.create(
+    done = FlywheelRun.objects.create(
         project=project, iteration=project.current_iteration(), alpha=0.5, status="done", step="done",
         progress={"stage": "dpo", "step": 40, "steps": 40, "loss": 0.61, "rewards/margins": 0.2,
                   "rewards/accuracies": 0.75},
@@ -26,7 +26,7 @@ def test_the_panel_shows_the_run_and_starts_the_next(page, engineer, project, mo
     page.login("eng")
     page.goto(f"/dashboard/?project={project.pk}")
     panel = page.tab.locator("[data-flywheel]")
-    page.tab.wait_for_function("document.querySelector('[data-flywheel-run]').innerText.includes('run 1')")
+    page.tab.wait_for_function(f"document.querySelector('[data-flywheel-run]').innerText.includes('run {done.pk} ')")
     text = panel.inner_text()
     assert "promoted" in text and "rewards/accuracies 0.7500" in text and "sft ✓ 12.5 s" in text
     assert "0.700 ± 0.050 on 60 pairs" in text and "viou" in text
