@@ -29,11 +29,13 @@ services:
 	@bash scripts/services.sh
 
 demo: install
+	# A fresh demo database each time; the pretrained model stays cached in var/cache (make clean drops it).
+	rm -rf var/demo.sqlite3 var/media var/runs var/exports
 	mkdir -p var/media
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
 	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
 	@echo "Serving on http://127.0.0.1:8000  (log in as demo-annotator, demo-artist or demo-engineer; password = user name)"
-	$(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
+	$(DEMO_ENV) $(BIN)/python manage.py flywheel demo --serve 127.0.0.1:8000 --report var/flywheel-demo.json
 
 test: install services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)

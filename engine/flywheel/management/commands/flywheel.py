@@ -135,7 +135,7 @@ class Command(BaseCommand):
                 host, _, port = serve.rpartition(":")
                 if not port.isdigit():
                     raise CommandError(f"--serve takes HOST:PORT, got {serve!r}.")
-                url = stack.enter_context(simulation_server(host or "127.0.0.1", int(port), quiet=False))
+                url = stack.enter_context(simulation_server(host or "127.0.0.1", int(port)))
                 self.echo(f"Serving on {url} while the flywheel runs (log in as demo-engineer / demo-engineer: "
                           f"the dashboard follows each iteration of project {project!r})")
             try:

@@ -1,0 +1,161 @@
+"""`flywheel demo`: the whole flywheel on the embedded defaults, annotated by simulated people.
+
+    1. π_0    pretrain the flow model (`trainer prepare` + `pretrain`), or reuse the cached one: the
+              cache folder outlives the demo's database, so a second `make demo` starts at step 2
+    2. data   a project of render-paste composites with a hidden truth (engine.simulation)
+    3. loop   iterations 1..K of Algorithm 1 (engine.flywheel.iteration), each collected by simulated
+              annotators through the HTTP API, trained (SFT then DPO), evaluated, promoted, redeployed
+    4. table  pretrain -> SFT -> DPO per iteration on one held-out set, same rows and seeds, with paired
+              steps and their standard errors (trainer.cascade), and the Bradley–Terry / Elo ratings
+              of the checkpoints and generators from the Stage 2 comparisons themselves
+"""
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+from engine.core.models import Project
+from engine.flywheel import iteration as flywheel
+from engine.flywheel.jobs import run_trainer_command
+from engine.flywheel.models import FlywheelRun
+from engine.flywheel.steps import HELDOUT, heldout_cache
+
+
+@dataclass
+class DemoConfig:
+    """What the demo trains and collects; the defaults fit the 15-minute goal on two CPU cores."""
+
+    project: str = "flywheel-demo"
+    preset: str = "cpu"
+    cache: str = ""  # folder of the pretraining data and π_0 (default: RUNS_ROOT/../cache/flywheel-demo)
+    pretrain_n: int = 1024  # rendered training shapes for π_0
+    pretrain_steps: int = 600
+    vae_steps: int = 150
+    iterations: int = 2
+    alphas: list = field(default_factory=lambda: [0.5, 0.55])  # α_k, the rising SFT bar
+    annotators: int = 4
+    collection_target: int = 12  # training samples per iteration
+    n_candidates: int = 6
+    # Our model beside one strong geometric proposer: head-to-head flow checkpoints once two are deployed,
+    # and winners from outside the model family for SFT to learn from (the amplification gap).
+    generators: list = field(default_factory=lambda: ["flow_model", "geometric_lifting"])
+    sft_steps: int = 120
+    dpo_steps: int = 60
+    eval_n: int = 48  # held-out rows of the final table
+    seeds: list = field(default_factory=lambda: [0, 1])
+
+    def cache_dir(self):
+        return Path(self.cache) if self.cache else Path(settings.RUNS_ROOT).parent / "cache" / "flywheel-demo"
+
+
+class DemoError(ValueError):
+    """A demo that cannot start, with what to do."""
+
+
+def pretrain_base(cfg, echo):
+    """Return π_0's run folder, pretraining it (data included) unless the cache already holds it."""
+    from trainer.checkpoints import read_manifest, resolve
+
+    cache = cfg.cache_dir()
+    out = cache / f"pretrain-{cfg.preset}-{cfg.pretrain_n}-{cfg.pretrain_steps}"
+    try:
+        if read_manifest(resolve(out)).get("step") == cfg.pretrain_steps:
+            echo(f"π_0: reusing the cached pretrained checkpoint {out}")
+            return out
+    except FileNotFoundError:
+        pass
+    data = cache / f"render-{cfg.preset}-{cfg.pretrain_n}"
+    if not (data / "index.json").exists():
+        echo(f"π_0: rendering {cfg.pretrain_n} training shapes into {data}")
+        run_trainer_command("prepare", ["--config", cfg.preset, "--kind", "render", "--n", cfg.pretrain_n,
+                                        "--seed", 0, "--out", data])
+    echo(f"π_0: pretraining the {cfg.preset} flow model, {cfg.vae_steps} VAE + {cfg.pretrain_steps} flow steps")
+    from engine.flywheel.jobs import _watch  # the trainer's log rows, as a flywheel run shows them
+
+    argv = [sys.executable, "-m", "trainer", "pretrain", "--config", cfg.preset, "--data", str(data), "--out", str(out),
+            "--steps", str(cfg.pretrain_steps), "--vae-steps", str(cfg.vae_steps), "--no-progress",
+            "--log-every", "50", "--ckpt-every", str(max(50, cfg.pretrain_steps // 3))]
+    shown = lambda row: echo(f"π_0: pretrain step {row.get('step')}/{cfg.pretrain_steps} loss {row.get('loss', 0):.4g}")
+    code, err = _watch(argv, out / "log.jsonl", shown, 2.0)
+    if code != 0:
+        raise DemoError(f"pretraining failed ({code}): {err[-2000:]}")
+    return out
+
+
+def demo_project(cfg):
+    """Create the demo's project; refuse one that already ran iterations (the table would mix two demos)."""
+    project, created = Project.objects.get_or_create(name=cfg.project, defaults={
+        "alpha": cfg.alphas[0], "n_candidates": cfg.n_candidates, "collection_target": cfg.collection_target,
+        "generators": list(cfg.generators), "alpha_schedule": list(cfg.alphas), "route_failures": True})
+    if not created and FlywheelRun.objects.filter(project=project).exists():
+        raise DemoError(f"Project {cfg.project!r} already ran flywheel iterations; pass --project NEW for a fresh "
+                        "demo (or continue it with: manage.py flywheel run --project " + cfg.project + ")")
+    return project
+
+
+def run_demo(cfg, echo=print):
+    """Run the demo; return its report (JSON-able): wall times, runs, the cascade table and the ratings."""
+    from engine.ranking import ratings
+    from trainer.cascade import cascade
+
+    if len(cfg.alphas) < cfg.iterations:
+        raise DemoError(f"give one α_k per iteration: {cfg.iterations} iterations, alphas {cfg.alphas}")
+    started = time.monotonic()
+    wall = {}
+    project = demo_project(cfg)
+    t = time.monotonic()
+    base = pretrain_base(cfg, echo)
+    wall["pretrain"] = round(time.monotonic() - t, 1)
+    runs = []
+    for k in range(cfg.iterations):
+        t = time.monotonic()
+        run = flywheel.create_run(project, alpha=cfg.alphas[k], preset=cfg.preset, sft_steps=cfg.sft_steps,
+                                  dpo_steps=cfg.dpo_steps, seeds=cfg.seeds, simulate=cfg.annotators,
+                                  base=str(base) if k == 0 else None)
+        runs.append(flywheel.execute(run.pk, echo=echo))
+        wall[f"iteration {run.iteration.number}"] = round(time.monotonic() - t, 1)
+    t = time.monotonic()
+    stages = [("pretrain (π_0)", str(base))]
+    for run in runs:
+        k = run.iteration.number
+        stages.append((f"iteration {k} SFT", run.sft_checkpoint.path))
+        if run.checkpoint_id != run.sft_checkpoint_id:
+            stages.append((f"iteration {k} DPO", run.checkpoint.path))
+    heldout = heldout_cache(project, cfg.preset)
+    h = HELDOUT[cfg.preset]
+    table = cascade(stages, str(heldout), seeds=cfg.seeds, n=cfg.eval_n, steps=h["steps"] or None,
+                    points=h["points"], emd_points=h["emd_points"], icp=h["icp"], echo=echo)
+    wall["table"] = round(time.monotonic() - t, 1)
+    wall["total"] = round(time.monotonic() - started, 1)
+    return {
+        "config": asdict(cfg), "wall_seconds": wall, "cascade": table,
+        "runs": [{"id": r.pk, "iteration": r.iteration.number, "alpha": r.alpha, "decision": r.decision,
+                  "reason": r.reason, "counts": r.counts, "comparison": r.comparison, "step_seconds": r.step_seconds,
+                  "checkpoint": r.checkpoint.name, "baseline": r.baseline.name} for r in runs],
+        "ratings": ratings.project_ratings(project),
+    }
+
+
+def format_report(report):
+    """The report's tables as text: the cascade, each run's decision, and the checkpoints' and generators' ratings."""
+    from engine.ranking.ratings import format_table
+    from trainer.cascade import format_cascade
+
+    lines = [f"Cascading improvements: {report['cascade']['n']} held-out composites x seeds {report['cascade']['seeds']}"
+             " (same rows and noise for every stage; Δ is paired, ± one standard error)", "",
+             format_cascade(report["cascade"]), ""]
+    for r in report["runs"]:
+        lines.append(f"iteration {r['iteration']} (α_k = {r['alpha']:g}): {r['decision']}: {r['reason']}")
+    lines += ["", format_table(report["ratings"]["checkpoints"], "checkpoint"), "",
+              format_table(report["ratings"]["generators"], "generator"), "",
+              "wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in report["wall_seconds"].items())]
+    return "\n".join(lines)
+
+
+def write_report(report, path):
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(report, indent=2, default=str))

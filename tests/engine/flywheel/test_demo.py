@@ -1,0 +1,58 @@
+"""`flywheel demo` on the tiny preset: π_0 pretrained, two simulated iterations, the tables and the report."""
+
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from engine.flywheel.models import FlywheelRun, RunStatus
+from tests.engine.simulation.conftest import fast_suite, shape_library  # noqa: F401
+
+pytestmark = pytest.mark.django_db(transaction=True)
+TINY = ["--config", "tiny", "--pretrain-n", "16", "--pretrain-steps", "4", "--vae-steps", "4", "--collection-target",
+        "3", "--n-candidates", "4", "--sft-steps", "2", "--dpo-steps", "2", "--eval-n", "4", "--annotators", "2"]
+
+
+@pytest.fixture
+def demo_suite(fast_suite, settings, tmp_path):  # noqa: F811
+    from engine.candidates import generation
+
+    settings.MODEL_SUITE = {"refine_pose": False, "flow_steps": 4}
+    settings.RUNS_ROOT = tmp_path / "runs"
+    generation._suite.cache_clear()
+    yield tmp_path
+    generation._suite.cache_clear()
+
+
+def test_the_demo_runs_two_iterations_and_reports_the_cascade_and_ratings(demo_suite, capsys):
+    report = demo_suite / "report.json"
+    call_command("flywheel", "demo", *TINY, "--report", str(report))
+    out = capsys.readouterr().out
+    with capsys.disabled():
+        print("\n" + out[-3000:])
+    data = json.loads(report.read_text())
+    runs = FlywheelRun.objects.order_by("id")
+    assert [r.status for r in runs] == [RunStatus.DONE, RunStatus.DONE], [r.error for r in runs]
+    assert [r["iteration"] for r in data["runs"]] == [1, 2] and [r["alpha"] for r in data["runs"]] == [0.5, 0.55]
+    stages = [s["label"] for s in data["cascade"]["stages"]]
+    assert stages[0] == "pretrain (π_0)" and stages[1] == "iteration 1 SFT" and "iteration 2 SFT" in stages
+    assert all("viou" in s["metrics"] and "viou" in s["metrics_se"] for s in data["cascade"]["stages"])
+    assert all("viou" in s["step"] for s in data["cascade"]["stages"][1:])
+    # Every comparison was made by simulated annotators through the API, and they rate the generators.
+    rated = {row["name"]: row for row in data["ratings"]["generators"]}
+    assert sum(row["comparisons"] for row in rated.values()) > 0 and "geometric_lifting" in rated
+    assert "Cascading improvements" in out and "checkpoint" in out and "wall time: pretrain" in out
+    assert (demo_suite / "cache" / "flywheel-demo").is_dir()  # π_0 is kept for the next demo
+    # The same project again would mix two demos in one table.
+    with pytest.raises(CommandError, match="already ran flywheel iterations"):
+        call_command("flywheel", "demo", *TINY)
+
+
+@pytest.mark.parametrize("args, message", [(["--alphas", "1.5"], "between 0 and 1"),
+                                           (["--iterations", "0"], "at least 1"),
+                                           (["--iterations", "3", "--alphas", "0.5"], "one α_k per iteration"),
+                                           (["--serve", "nowhere"], "HOST:PORT")])
+def test_bad_demo_options_are_one_clear_message(demo_suite, args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("flywheel", "demo", *TINY, *args)
