@@ -93,8 +93,15 @@ def _preset(run):
     return run.options.get("preset") or (run.baseline.config or {}).get("config") or "tiny"
 
 
+def default_steps(stage):
+    """Return the optimizer steps a post-training stage takes when not told (its config's default, any preset)."""
+    from trainer.config import DPOConfig, TrainConfig
+
+    return {"sft": TrainConfig, "dpo": DPOConfig}[stage]().steps
+
+
 def _train(run, echo, stage, init, args, steps):
-    total = steps or None
+    total = steps or default_steps(stage)
 
     def on_row(row):
         run.progress = {"stage": stage, "steps": total, **{k: v for k, v in row.items() if isinstance(v, int | float)}}
