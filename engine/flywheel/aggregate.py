@@ -13,14 +13,11 @@ is not from our model family), which the trainer's reader honours.
 import copy
 import hashlib
 import json
-import os
 import shutil
-import tempfile
-from pathlib import Path
 
 from django.utils import timezone
 
-from engine.flywheel.export import FORMAT, ExportError, _Files, _parquet, pair_rows, sample_rows
+from engine.flywheel.export import FORMAT, ExportError, Files, pair_rows, sample_rows, staged, write_rows
 
 PARTS = ("train", "heldout")
 
@@ -55,13 +52,8 @@ def export_aggregate(iteration, out_dir, alpha=None, heldout_share=0.2, progress
         raise ExportError(f"α_k is a rating bar between 0 and 1, got {alpha}.")
     if not 0 <= heldout_share < 1:
         raise ExportError(f"heldout_share is a share below 1, got {heldout_share}.")
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        raise ExportError(f"{out} exists and is not empty; choose a new folder or empty it.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".aggregate-", dir=out.parent))
-    try:
-        files = {part: _Files(staging / part) for part in PARTS}
+    with staged(out_dir, prefix=".aggregate-") as staging:
+        files = {part: Files(staging / part) for part in PARTS}
         rows = {(part, name): [] for part in PARTS for name in ("samples", "pairs")}
         # Rows are built against the train folder's files first; a held-out row is rebuilt below
         # against its own folder, so each folder is self-contained.
@@ -77,12 +69,7 @@ def export_aggregate(iteration, out_dir, alpha=None, heldout_share=0.2, progress
             (staging / part).mkdir(parents=True, exist_ok=True)
             counts[part] = {}
             for name in ("samples", "pairs"):
-                written = rows[(part, name)]
-                with open(staging / part / f"{name}.jsonl", "w") as f:
-                    for row in written:
-                        f.write(json.dumps(row, sort_keys=True) + "\n")
-                _parquet(staging / part / f"{name}.parquet", written)
-                counts[part][name] = len(written)
+                counts[part][name] = len(write_rows(staging / part, name, rows[(part, name)]))
             counts[part]["dpo_pairs"] = sum(1 for r in rows[(part, "pairs")] if r.get("dpo_eligible"))
             manifest = {"project": iteration.project.name, "iteration": iteration.number, "alpha": alpha,
                         "iterations": list(range(1, iteration.number + 1)), "part": part,
@@ -92,12 +79,6 @@ def export_aggregate(iteration, out_dir, alpha=None, heldout_share=0.2, progress
         summary = {"project": iteration.project.name, "iteration": iteration.number, "alpha": alpha,
                    "heldout_share": heldout_share, "counts": counts}
         (staging / "manifest.json").write_text(json.dumps(summary, indent=2))
-        if out.exists():
-            out.rmdir()
-        os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return summary
 
 

@@ -22,6 +22,7 @@ the end, so a failed export leaves nothing half-written.
 
 import json
 import os
+from contextlib import contextmanager
 import shutil
 import tempfile
 from pathlib import Path
@@ -50,7 +51,7 @@ class ExportError(ValueError):
     """An export that cannot be written, with the reason."""
 
 
-class _Files:
+class Files:
     """Copies stored files into the export once each and returns their relative paths."""
 
     def __init__(self, root):
@@ -168,38 +169,50 @@ def negative_rows(iteration, files):
         }
 
 
-def export_iteration(iteration, out_dir, progress=None):
-    """Write the iteration's samples and pairs under out_dir; return the manifest."""
+@contextmanager
+def staged(out_dir, prefix=".export-"):
+    """Yield a temporary folder beside out_dir that becomes out_dir when the block succeeds, and goes if it fails."""
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise ExportError(f"{out} exists and is not empty; choose a new folder or empty it.")
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent))
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=out.parent))
     try:
-        files = _Files(staging)
-        counts = {}
-        for name, rows in (("samples", sample_rows(iteration, files)), ("pairs", pair_rows(iteration, files)),
-                           ("negatives", negative_rows(iteration, files))):
-            written = []
-            with open(staging / f"{name}.jsonl", "w") as f:
-                for row in rows:
-                    f.write(json.dumps(row, sort_keys=True) + "\n")
-                    written.append(row)
-                    if progress:
-                        progress(name)
-            counts[name] = len(written)
-            _parquet(staging / f"{name}.parquet", written)
-        manifest = {
-            "project": iteration.project.name, "iteration": iteration.number, "alpha": iteration.alpha,
-            "created_at": timezone.now().isoformat(), "counts": counts, "format": FORMAT,
-        }
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        yield staging
         if out.exists():
             out.rmdir()
         os.replace(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def write_rows(folder, name, rows, progress=None):
+    """Write rows as folder/NAME.jsonl (and .parquet when pyarrow is installed); return them as a list."""
+    written = []
+    with open(Path(folder) / f"{name}.jsonl", "w") as f:
+        for row in rows:
+            f.write(json.dumps(row, sort_keys=True) + "\n")
+            written.append(row)
+            if progress:
+                progress(name)
+    _parquet(Path(folder) / f"{name}.parquet", written)
+    return written
+
+
+def export_iteration(iteration, out_dir, progress=None):
+    """Write the iteration's samples and pairs under out_dir; return the manifest."""
+    with staged(out_dir) as staging:
+        files = Files(staging)
+        counts = {}
+        for name, rows in (("samples", sample_rows(iteration, files)), ("pairs", pair_rows(iteration, files)),
+                           ("negatives", negative_rows(iteration, files))):
+            counts[name] = len(write_rows(staging, name, rows, progress))
+        manifest = {
+            "project": iteration.project.name, "iteration": iteration.number, "alpha": iteration.alpha,
+            "created_at": timezone.now().isoformat(), "counts": counts, "format": FORMAT,
+        }
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest
 
 
