@@ -11,6 +11,7 @@
 """
 
 import json
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -74,15 +75,14 @@ def pretrain_base(cfg, echo):
         run_trainer_command("prepare", ["--config", cfg.preset, "--kind", "render", "--n", cfg.pretrain_n,
                                         "--seed", 0, "--out", data])
     echo(f"π_0: pretraining the {cfg.preset} flow model, {cfg.vae_steps} VAE + {cfg.pretrain_steps} flow steps")
-    from engine.flywheel.jobs import _watch  # the trainer's log rows, as a flywheel run shows them
-
+    # The trainer's own progress bars (VAE, then flow steps) go straight to the terminal.
     argv = [sys.executable, "-m", "trainer", "pretrain", "--config", cfg.preset, "--data", str(data), "--out", str(out),
-            "--steps", str(cfg.pretrain_steps), "--vae-steps", str(cfg.vae_steps), "--no-progress",
-            "--log-every", "50", "--ckpt-every", str(max(50, cfg.pretrain_steps // 3))]
-    shown = lambda row: echo(f"π_0: pretrain step {row.get('step')}/{cfg.pretrain_steps} loss {row.get('loss', 0):.4g}")
-    code, err = _watch(argv, out / "log.jsonl", shown, 2.0)
+            "--steps", str(cfg.pretrain_steps), "--vae-steps", str(cfg.vae_steps), "--log-every", "50",
+            "--ckpt-every", str(max(50, cfg.pretrain_steps // 3))]
+    code = subprocess.run(argv, cwd=settings.BASE_DIR).returncode
     if code != 0:
-        raise DemoError(f"pretraining failed ({code}): {err[-2000:]}")
+        raise DemoError(f"pretraining failed (exit status {code}; its output is above); run the demo again to "
+                        f"resume it from {out}")
     return out
 
 
