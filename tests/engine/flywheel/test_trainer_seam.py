@@ -28,6 +28,33 @@ from trainer.data.render import voxelize
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(scope="module")
+def unit_meshes(source_meshes):
+    """The source meshes centred and scaled into the unit cube, as the engine keeps every mesh."""
+    out = []
+    for m in source_meshes:
+        m = m.copy()
+        m.apply_translation(-m.bounds.mean(axis=0))
+        m.apply_scale(0.98 / m.extents.max())
+        out.append(m)
+    return out
+
+
+@pytest.fixture(scope="module")
+def unit_glbs(unit_meshes):
+    from model_suite.meshio import to_glb
+
+    return [to_glb(np.asarray(m.vertices), np.asarray(m.faces)) for m in unit_meshes]
+
+
+@pytest.fixture
+def candidate_set(obj, unit_glbs):
+    """Four candidates of distinct shapes (box, sphere, cylinder, cone), none filling the cube."""
+    from tests.engine.conftest import ready_set
+
+    return ready_set(obj, unit_glbs, 4)
+
+
 @pytest.fixture
 def exported(tmp_path, project, annotator, annotator2, candidate_set):
     """One object ranked (three comparisons, rated 0.8) and aligned, exported by the management command."""
@@ -85,8 +112,8 @@ def test_exported_meshes_load_with_their_true_geometry_in_trimesh_and_open3d(exp
 
 
 @pytest.mark.parametrize("grid", [16, 32])
-def test_each_rows_occupancy_is_the_voxelised_original_mesh(exported, source_meshes, glb_meshes, grid):
-    original = originals(source_meshes, glb_meshes)
+def test_each_rows_occupancy_is_the_voxelised_original_mesh(exported, unit_meshes, unit_glbs, grid):
+    original = originals(unit_meshes, unit_glbs)
     samples = load_export(exported, grid, 32, "samples", progress=False)
     for row, packed in zip(rows(exported, "samples"), samples.arrays["occ"], strict=True):
         occ = unpack_occ(packed[None], grid)[0]
