@@ -34,7 +34,7 @@ def rank_payload(task, request):
         # Which side an Equal answer keeps at each comparison: drawn when the session opened, so the
         # page swaps at once on Equal too; the server applies the same draw and records it.
         "equal_keeps": [tournament.tie_break_side(session.seed, i) for i in range(max(0, len(session.order) - 1))],
-        "alpha": task.candidate_set.iteration.alpha,
+        "alpha": task.candidate_set.iteration.project.alpha,  # the routing bar, not the iteration's SFT bar α_k
         "rubric": [{"level": lv, "rating": r, "text": text} for lv, r, text in LEVELS],
         "failure_categories": [{"value": v, "label": label} for v, label in FailureCategory.choices],
     }

@@ -27,7 +27,8 @@ def route(session, winner_id):
     obj = cset.object
     project = cset.iteration.project
     winner = cset.candidates.get(pk=winner_id)
-    if session.rating >= cset.iteration.alpha:
+    # The routing bar α is the project's; the iteration's α_k is the SFT bar of its export, not this one.
+    if session.rating >= project.alpha:
         cset.status = SetStatus.ACCEPTED
         cset.save(update_fields=["status"])
         pairs_against(obj, cset.iteration, winner, rating=session.rating, rejected_ids=session.order)

@@ -106,6 +106,20 @@ def test_routing_at_alpha(api, annotator, project, candidate_set, rating, routed
         assert not PreferencePair.objects.exists()
 
 
+def test_routing_uses_the_projects_bar_not_the_iterations_sft_bar(api, annotator, project, candidate_set):
+    """α_k (Iteration.alpha) is the training bar of iteration k's export; Stage 2 routes by the project's α."""
+    iteration = candidate_set.iteration
+    iteration.alpha = 0.9  # a high SFT bar for this iteration's export
+    iteration.save(update_fields=["alpha"])
+    client = api(annotator)
+    task = claim(client, project)
+    assert task["payload"]["alpha"] == project.alpha == 0.5
+    play(client, task, ["left", "left", "left"])
+    response = client.post(f"/api/tasks/{task['id']}/submit/", {"rating": 0.6}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["routed_to"] == Stage.ALIGN
+
+
 def test_a_failure_goes_nowhere_when_the_project_does_not_route_failures(api, annotator, project, candidate_set):
     from engine.intake.models import ObjectStatus
 
