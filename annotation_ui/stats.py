@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from engine.artists.models import ArtistCase
 from engine.candidates.models import Candidate
+from engine.core.roles import SIMULATED_GROUP
 from engine.flywheel.models import ModelCheckpoint
 from engine.intake.models import ObjectInstance
 from engine.leases.models import Stage, Task, TaskStatus
@@ -20,7 +21,6 @@ from engine.ranking import ratings
 from engine.ranking.models import Comparison, RankingSession
 
 OPEN = (TaskStatus.OPEN, TaskStatus.LEASED)
-SIMULATED_GROUP = "simulated"  # engine.simulation.pool puts its simulated annotators and artists here
 
 
 def human_users():

@@ -11,6 +11,8 @@ ANNOTATOR = "annotator"
 ARTIST = "artist"
 ENGINEER = "engineer"
 ROLES = (ANNOTATOR, ARTIST, ENGINEER)
+# Not a role: the mark of simulated annotators and artists (engine.simulation), kept out of human statistics.
+SIMULATED_GROUP = "simulated"
 ROLE_CACHE_SECONDS = 60
 
 

@@ -10,11 +10,10 @@ from collections import Counter, defaultdict
 from django.db.models import Count
 
 from engine.candidates.models import Candidate, CandidateSet, SetStatus
+from engine.core.roles import SIMULATED_GROUP
 from engine.flywheel.models import PreferencePair, TrainingSample
 from engine.intake.models import ObjectInstance
 from engine.leases.models import Task, TaskStatus
-
-SIMULATED_GROUP = "simulated"
 
 
 def stage_counts(iteration):

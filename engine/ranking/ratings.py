@@ -9,11 +9,10 @@ nothing about that grouping and is skipped. The math is in `engine.ranking.elo`.
 import math
 
 from engine.core.errors import EngineError
+from engine.core.roles import SIMULATED_GROUP
 from engine.ranking import elo
 from engine.ranking.models import Answer, Comparison
 
-# Simulated annotators are the members of this Django auth group (see engine/simulation).
-SIMULATED_GROUP = "simulated"
 GROUPINGS = ("generator", "checkpoint")
 BOOTSTRAP_ROUNDS = 200
 SCORE = {Answer.LEFT: 1.0, Answer.RIGHT: 0.0, Answer.EQUAL: 0.5}  # the left candidate's score

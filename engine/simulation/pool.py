@@ -28,7 +28,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
-from engine.core.roles import ANNOTATOR, ARTIST, grant
+from engine.core.roles import ANNOTATOR, ARTIST, SIMULATED_GROUP, grant
 from engine.intake.models import ObjectInstance, ObjectStatus
 from engine.leases.models import Stage
 from engine.simulation import judging
@@ -36,7 +36,6 @@ from engine.simulation.client import ApiClient
 from engine.simulation.truth import TruthBook
 from engine.simulation.worker import Behaviour, Worker
 
-SIMULATED_GROUP = "simulated"
 GENERATION_GRACE = 600.0  # seconds objects still generating candidates keep an idle pool waiting
 
 
