@@ -7,7 +7,6 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from engine.flywheel.models import FlywheelRun, RunStatus
-from tests.engine.simulation.conftest import fast_suite, shape_library  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TINY = ["--config", "tiny", "--pretrain-n", "16", "--pretrain-steps", "4", "--vae-steps", "4", "--collection-target",
@@ -15,14 +14,8 @@ TINY = ["--config", "tiny", "--pretrain-n", "16", "--pretrain-steps", "4", "--va
 
 
 @pytest.fixture
-def demo_suite(fast_suite, settings, tmp_path):  # noqa: F811
-    from engine.candidates import generation
-
-    settings.MODEL_SUITE = {"refine_pose": False, "flow_steps": 4}
-    settings.RUNS_ROOT = tmp_path / "runs"
-    generation._suite.cache_clear()
-    yield tmp_path
-    generation._suite.cache_clear()
+def demo_suite(flywheel_suite, tmp_path):
+    return tmp_path
 
 
 def test_the_demo_runs_two_iterations_and_reports_the_cascade_and_ratings(demo_suite, capsys):

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from engine.core.models import Project
 from engine.flywheel import deploy
 from engine.flywheel.models import CheckpointStatus, FlywheelRun, ModelCheckpoint, RunStatus
-from tests.engine.simulation.conftest import FAST_GENERATORS, fast_suite, shape_library  # noqa: F401
+from tests.engine.simulation.conftest import FAST_GENERATORS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TAXONOMY = ["chair", "stool", "table", "shelf", "bench", "mug", "bottle", "bowl"]
@@ -28,18 +28,6 @@ def base_checkpoint(tmp_path_factory):
     sft.train(TrainConfig(config="tiny", out=str(root / "pretrain"), data=[str(root / "render")], steps=4, vae_steps=4,
                           batch_size=8, lr=1e-3, warmup=1, log_every=2, ckpt_every=4, progress=False))
     return root / "pretrain"
-
-
-@pytest.fixture
-def flywheel_suite(fast_suite, settings, tmp_path):  # noqa: F811
-    """The fast CPU suite plus our deployed checkpoints, sampled in 4 steps."""
-    from engine.candidates import generation
-
-    settings.MODEL_SUITE = {"refine_pose": False, "flow_steps": 4}
-    settings.RUNS_ROOT = tmp_path / "runs"
-    generation._suite.cache_clear()
-    yield settings
-    generation._suite.cache_clear()
 
 
 def test_a_whole_iteration_on_the_tiny_preset_with_simulated_annotators(flywheel_suite, base_checkpoint, capsys):
