@@ -23,7 +23,9 @@ from engine.core.models import Project
 from engine.flywheel import iteration as flywheel
 from engine.flywheel.jobs import run_trainer_command
 from engine.flywheel.models import FlywheelRun
-from engine.flywheel.steps import HELDOUT, heldout_cache
+from engine.flywheel.steps import HELDOUT, heldout_cache, project_shapes
+
+PRETRAIN_SEED = 31337  # π_0's procedural shapes: neither the held-out seed nor any composite's truth seed
 
 
 @dataclass
@@ -33,7 +35,8 @@ class DemoConfig:
     project: str = "flywheel-demo"
     preset: str = "cpu"
     cache: str = ""  # folder of the pretraining data and π_0 (default: RUNS_ROOT/../cache/flywheel-demo)
-    pretrain_n: int = 1024  # rendered training shapes for π_0
+    pretrain_n: int = 1024  # renders π_0 is pretrained on
+    pretrain_shapes: int = 12  # procedural shapes per category those renders are drawn from
     pretrain_steps: int = 600
     vae_steps: int = 150
     iterations: int = 2
@@ -57,23 +60,29 @@ class DemoError(ValueError):
     """A demo that cannot start, with what to do."""
 
 
-def pretrain_base(cfg, echo):
-    """Return π_0's run folder, pretraining it (data included) unless the cache already holds it."""
+def pretrain_base(cfg, project, echo):
+    """Return π_0's run folder, pretraining it (data included) unless the cache already holds it.
+
+    π_0 learns the engine's shape vocabulary (procedural shapes of the project's categories, a
+    seed of their own) from isolated renders; the flywheel's data then brings the photographs.
+    """
     from trainer.checkpoints import read_manifest, resolve
 
     cache = cfg.cache_dir()
-    out = cache / f"pretrain-{cfg.preset}-{cfg.pretrain_n}-{cfg.pretrain_steps}"
+    tag = f"{cfg.preset}-procedural{cfg.pretrain_shapes}-{cfg.pretrain_n}"
+    out = cache / f"pretrain-{tag}-{cfg.pretrain_steps}"
     try:
         if read_manifest(resolve(out)).get("step") == cfg.pretrain_steps:
             echo(f"π_0: reusing the cached pretrained checkpoint {out}")
             return out
     except FileNotFoundError:
         pass
-    data = cache / f"render-{cfg.preset}-{cfg.pretrain_n}"
+    data = cache / f"render-{tag}"
     if not (data / "index.json").exists():
-        echo(f"π_0: rendering {cfg.pretrain_n} training shapes into {data}")
+        shapes = project_shapes(project, cache / f"shapes-{tag}", cfg.pretrain_shapes, PRETRAIN_SEED)
+        echo(f"π_0: rendering {cfg.pretrain_n} views of the procedural shapes in {shapes} into {data}")
         run_trainer_command("prepare", ["--config", cfg.preset, "--kind", "render", "--n", cfg.pretrain_n,
-                                        "--seed", 0, "--out", data])
+                                        "--shapes", shapes, "--primitives", 0, "--seed", 0, "--out", data])
     echo(f"π_0: pretraining the {cfg.preset} flow model, {cfg.vae_steps} VAE + {cfg.pretrain_steps} flow steps")
     # The trainer's own progress bars (VAE, then flow steps) go straight to the terminal.
     argv = [sys.executable, "-m", "trainer", "pretrain", "--config", cfg.preset, "--data", str(data), "--out", str(out),
@@ -108,7 +117,7 @@ def run_demo(cfg, echo=print):
     wall = {}
     project = demo_project(cfg)
     t = time.monotonic()
-    base = pretrain_base(cfg, echo)
+    base = pretrain_base(cfg, project, echo)
     wall["pretrain"] = round(time.monotonic() - t, 1)
     runs = []
     for k in range(cfg.iterations):

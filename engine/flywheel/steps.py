@@ -22,7 +22,8 @@ from engine.flywheel.rules import decide
 HELDOUT = {"tiny": dict(n=16, eval_n=8, steps=8, points=1000, emd_points=64, icp=False, log_every=1),
            "cpu": dict(n=96, eval_n=64, steps=0, points=4000, emd_points=256, icp=True, log_every=25),
            "gpu": dict(n=512, eval_n=256, steps=0, points=10000, emd_points=512, icp=True, log_every=100)}
-HELDOUT_SEED = 90210  # not a seed any training cache is made with
+HELDOUT_SEED = 90210  # not a seed any training cache or simulated composite is made with
+HELDOUT_SHAPES_PER_CATEGORY = {"tiny": 1, "cpu": 4, "gpu": 16}
 PRESETS = ("tiny", "cpu", "gpu")
 
 
@@ -149,12 +150,38 @@ def step_dpo(run, echo):
     run.checkpoint = _train(run, echo, "dpo", run.sft_checkpoint.path, args, run.options.get("dpo_steps"))
 
 
+def project_shapes(project, out, per_category, seed):
+    """Write `per_category` procedural shapes of each of the project's categories to `out`; return the folder.
+
+    The procedural generator is the engine's shape vocabulary: the suite proposes from it, and
+    simulated annotators are shown its shapes. Shape i of seed s depends only on (s, i), so a
+    seed of its own keeps a folder apart from every other (the truths use project.pk * 1000 + k).
+    """
+    from model_suite.procedural import CATEGORIES, generate_shapes
+
+    out = Path(out)
+    if not (out / "captions.jsonl").exists():
+        categories = tuple(c for c in CATEGORIES if c in set(project.taxonomy)) or CATEGORIES
+        staging = out.with_name(out.name + ".partial")
+        generate_shapes(staging, per_category * len(categories), seed=seed, categories=categories)
+        staging.rename(out)
+    return out
+
+
 def heldout_cache(project, preset):
-    """Return the project's fixed held-out composites for a preset, made once by `trainer prepare`."""
+    """Return the project's fixed held-out composites for a preset, made once by `trainer prepare`.
+
+    They are render-paste composites of novel procedural shapes of the project's categories (a
+    seed no training data uses): the shapes the engine collects, so the held-out set measures
+    what post-training on the project's data can teach. Set FLYWHEEL_HELDOUT_SHAPES to a folder
+    of meshes to hold out a project's own reference shapes instead.
+    """
     out = Path(settings.RUNS_ROOT) / slug(project.name) / f"heldout-{preset}"
     if not (out / "index.json").exists():
+        shapes = getattr(settings, "FLYWHEEL_HELDOUT_SHAPES", "") or project_shapes(
+            project, out.with_name(f"heldout-shapes-{preset}"), HELDOUT_SHAPES_PER_CATEGORY[preset], HELDOUT_SEED)
         run_trainer_command("prepare", ["--config", preset, "--kind", "composite", "--n", HELDOUT[preset]["n"],
-                                        "--seed", HELDOUT_SEED, "--out", out])
+                                        "--seed", HELDOUT_SEED, "--shapes", shapes, "--primitives", 0, "--out", out])
     return out
 
 
