@@ -241,3 +241,6 @@ EXTERNAL_GENERATOR_URL = os.environ.get("EXTERNAL_GENERATOR_URL", "")
 MODEL_SUITE = {}
 EXPORT_ROOT = Path(os.environ.get("EXPORT_ROOT", str(Path(MEDIA_ROOT).parent / "exports")))
 RUNS_ROOT = Path(os.environ.get("RUNS_ROOT", str(Path(MEDIA_ROOT).parent / "runs")))
+# A folder of meshes the flywheel's held-out composites are rendered from (default: novel procedural
+# shapes of the project's categories; see engine.flywheel.steps.heldout_cache).
+FLYWHEEL_HELDOUT_SHAPES = os.environ.get("FLYWHEEL_HELDOUT_SHAPES", "")
