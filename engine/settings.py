@@ -65,6 +65,7 @@ MIGRATION_MODULES = {
 }
 
 MIDDLEWARE = [
+    "engine.core.logs.RequestIdMiddleware",  # first: the id is on every log record and every response
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -226,12 +227,36 @@ ENGINE = {
     "IDEMPOTENCY_KEY_HOURS": float(os.environ.get("ENGINE_IDEMPOTENCY_KEY_HOURS", "24")),
 }
 
+# Logs go to stderr, one record a line, each with the id of the request it was written for
+# (engine/core/logs.py): JSON lines when DEBUG is off (what log shippers read), plain text when on.
+# ENGINE_LOG_FORMAT=json|plain chooses; ENGINE_LOG_LEVEL sets the engine's level. A 500 is logged
+# by django.request at ERROR with its traceback; 4xx answers are not logged unless
+# ENGINE_REQUEST_LOG_LEVEL=WARNING. README "Logs" shows how to override LOGGING.
+LOG_FORMAT = os.environ.get("ENGINE_LOG_FORMAT", "plain" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"ENGINE_LOG_FORMAT is {LOG_FORMAT!r}; use json or plain.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {"engine": {"handlers": ["console"], "level": os.environ.get("ENGINE_LOG_LEVEL", "INFO")}},
+    "filters": {"request_id": {"()": "engine.core.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "engine.core.logs.JsonFormatter"},
+        "plain": {"()": "engine.core.logs.PlainFormatter"},
+    },
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+            "filters": ["request_id"],
+            "formatter": LOG_FORMAT,
+        },
+    },
+    "loggers": {
+        "engine": {"handlers": ["stderr"], "level": os.environ.get("ENGINE_LOG_LEVEL", "INFO"), "propagate": False},
+        # Django's own default sends these to the console only while DEBUG is on: under gunicorn a 500 left no trace.
+        "django.request": {"handlers": ["stderr"], "level": os.environ.get("ENGINE_REQUEST_LOG_LEVEL", "ERROR"),
+                           "propagate": False},
+    },
 }
 
 # --- Model suite ----------------------------------------------------------------------------

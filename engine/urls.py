@@ -7,6 +7,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from engine.core.media import media
 
+handler500 = "engine.core.errors.server_error"
+
 urlpatterns = [
     path("api/", include("engine.api_urls")),  # first: the annotation clients' calls resolve in a few steps
     path("admin/", admin.site.urls),

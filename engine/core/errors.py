@@ -7,7 +7,8 @@ Every error body is {"code": "<stable code>", "detail": "<what went wrong and ho
 from enum import Enum
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -27,6 +28,11 @@ class ErrorCode(str, Enum):
     NOT_FOUND = "not_found"
     PERMISSION_DENIED = "permission_denied"
     NOT_AUTHENTICATED = "not_authenticated"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    NOT_ACCEPTABLE = "not_acceptable"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    THROTTLED = "throttled"
+    SERVER_ERROR = "server_error"
 
 
 class EngineError(exceptions.APIException):
@@ -54,6 +60,14 @@ def _code_for(exc):
         return ErrorCode.PERMISSION_DENIED
     if isinstance(exc, exceptions.NotFound | Http404):  # get_object_or_404 raises Django's own
         return ErrorCode.NOT_FOUND
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        return ErrorCode.METHOD_NOT_ALLOWED
+    if isinstance(exc, exceptions.NotAcceptable):
+        return ErrorCode.NOT_ACCEPTABLE
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        return ErrorCode.UNSUPPORTED_MEDIA_TYPE
+    if isinstance(exc, exceptions.Throttled):
+        return ErrorCode.THROTTLED
     return ErrorCode.INVALID
 
 
@@ -81,3 +95,17 @@ def exception_handler(exc, context):
     else:
         response.data = {"code": _code_for(exc).value, "detail": str(getattr(exc, "detail", exc))}
     return response
+
+
+def server_error(request, *args, **kwargs):
+    """The 500 answer (handler500): under /api/ the error body, with the request id to quote; elsewhere Django's page.
+
+    The exception itself is logged by django.request with the same request id (engine/core/logs.py).
+    """
+    if not request.path.startswith("/api/"):
+        return defaults.server_error(request, *args, **kwargs)
+    request_id = getattr(request, "id", None)
+    detail = "The server failed to answer this request; the error is logged"
+    detail += f" under request id {request_id}." if request_id else "."
+    return JsonResponse({"code": ErrorCode.SERVER_ERROR.value, "detail": detail, "request_id": request_id},
+                        status=500)
