@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from engine.core.errors import EngineError
 from engine.core.models import Iteration, Project
 from engine.core.permissions import IsEngineer
+from engine.core.serializers import JSONObjectField
 from engine.flywheel import iteration as flywheel
 from engine.flywheel.deploy import DEFAULT_KEEP, promote
 from engine.flywheel.models import FlywheelRun, ModelCheckpoint
@@ -21,6 +22,9 @@ from engine.flywheel.serializers import RunRequest, RunSerializer
 
 
 class CheckpointSerializer(serializers.ModelSerializer):
+    config = JSONObjectField(required=False, help_text="The trainer config the checkpoint was trained with.")
+    metrics = JSONObjectField(required=False, help_text="What is known of its quality, e.g. {\"viou\": 0.31}.")
+
     class Meta:
         model = ModelCheckpoint
         fields = ["id", "name", "path", "stage", "parent", "sha256", "config", "metrics", "status", "iteration",
