@@ -49,6 +49,14 @@ def score_sample(probs: np.ndarray, gt: np.ndarray, pose, gt_pose, with_layout: 
     return out
 
 
+def row_name(dataset, i: int) -> str:
+    """Where row i of a dataset comes from, for an error message (an export's rows are samples.jsonl's lines)."""
+    snapshot = str(getattr(dataset, "snapshot", ""))
+    if snapshot.startswith("export:") and snapshot.endswith(":samples"):
+        return f"row {i} of {snapshot} (line {i + 1} of samples.jsonl)"
+    return f"row {i} of {snapshot or 'the dataset'}"
+
+
 def shuffled_rows(n: int) -> list[int]:
     """The row whose image row i is shown in the shuffled-image test: (i + n // 2) mod n, never i itself."""
     return [(i + n // 2) % n for i in range(n)]
@@ -78,11 +86,14 @@ def evaluate_model(model, dataset, n: int, mode: str = "flow", steps: int | None
         sample_sec += time.perf_counter() - t0
         for b in range(len(idx)):
             full_pose = bool(batch["layout_mask"][b].all())
-            rows.append(score_sample(
-                probs[b].cpu().numpy(), batch["occ"][b].numpy(),
-                (R[b].cpu().numpy(), t[b].cpu().numpy(), float(s[b])),
-                (batch["rotation"][b].numpy(), batch["translation"][b].numpy(), float(batch["scale"][b])),
-                full_pose, points, emd_points, icp, seed, dense_points))
+            try:
+                rows.append(score_sample(
+                    probs[b].cpu().numpy(), batch["occ"][b].numpy(),
+                    (R[b].cpu().numpy(), t[b].cpu().numpy(), float(s[b])),
+                    (batch["rotation"][b].numpy(), batch["translation"][b].numpy(), float(batch["scale"][b])),
+                    full_pose, points, emd_points, icp, seed, dense_points))
+            except ValueError as e:
+                raise ValueError(f"cannot score {row_name(dataset, idx[b])}: {e}") from e
     keys = sorted({k for r in rows for k in r})
     means = {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
     return {"metrics": means, "metrics_se": {k: standard_error([r[k] for r in rows if k in r]) for k in keys},

@@ -45,10 +45,14 @@ def transform(points: np.ndarray, T: np.ndarray) -> np.ndarray:
 
 
 def occupancy_mesh(occ: np.ndarray, level: float = 0.5) -> trimesh.Trimesh | None:
-    """(G,G,G) occupancy (probabilities or bool) -> marching-cubes surface in the unit cube, or None if empty."""
+    """(G,G,G) occupancy (probabilities or bool) -> marching-cubes surface in the unit cube, or None if empty.
+
+    A full grid is a shape too (a box or a visual hull that fills the unit cube, as geometric lifting
+    makes from a box mask): the empty border padded around the grid gives it its surface.
+    """
     from skimage.measure import marching_cubes
     occ = np.asarray(occ, dtype=np.float32)
-    if occ.max() < level or occ.min() >= level:
+    if occ.max() < level:
         return None
     g = occ.shape[0]
     v, f, _, _ = marching_cubes(np.pad(occ, 1), level)
