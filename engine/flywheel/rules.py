@@ -3,13 +3,28 @@
 With the paired difference Δ = metric(π_k) − metric(π_{k−1}) on the same held-out rows and
 seeds, its standard error SE, and the sign s = +1 for a metric where higher is better (−1 else):
 
-    promote  ⇔  s·Δ ≥ −max(c·SE, τ)   and   preference accuracy of π_k on held-out pairs > p_min
+    promote  ⇔  s·Δ ≥ −max(c·SE, τ)   and   L(preference accuracy of π_k on n held-out pairs) > p_min
 
 with c = project.promote_max_drop_se (default 2), τ = project.promote_tolerance (0.005: a change
 too small to matter, however tight its SE) and p_min = project.promote_min_preference (0.5).
+L is the one-sided 95 % Wilson lower bound over the n pairs, so the accuracy must be above
+p_min beyond noise: 2 of 2 pairs (L = 0.43) is not evidence, 3 of 3 (0.53) or 9 of 10 (0.65) is.
 """
 
+import math
 from dataclasses import dataclass
+
+Z_ONE_SIDED_95 = 1.645
+
+
+def wilson_lower(accuracy, n, z=Z_ONE_SIDED_95):
+    """Return the Wilson score lower bound of a proportion `accuracy` observed over n trials (0 for n = 0)."""
+    if n <= 0:
+        return 0.0
+    z2 = z * z
+    centre = accuracy + z2 / (2 * n)
+    spread = z * math.sqrt(accuracy * (1 - accuracy) / n + z2 / (4 * n * n))
+    return max(0.0, (centre - spread) / (1 + z2 / n))
 
 
 @dataclass(frozen=True)
@@ -34,10 +49,11 @@ def decide(project, comparison):
     if preference is None:
         return Decision(False, f"{change}, but no held-out preference accuracy (no held-out DPO pairs, or π_k is "
                                "not a DPO checkpoint); kept the deployed checkpoint")
-    acc, acc_se = preference["accuracy"], preference.get("se") or 0.0
-    pref = f"held-out preference accuracy {acc:.3f} ± {acc_se:.2g} on {preference['n']} pairs"
-    if not acc > project.promote_min_preference:
-        return Decision(False, f"{change}; {pref} is not above {project.promote_min_preference:g}; "
+    acc, acc_se, n = preference["accuracy"], preference.get("se") or 0.0, int(preference.get("n") or 0)
+    lower = wilson_lower(acc, n)
+    pref = f"held-out preference accuracy {acc:.3f} ± {acc_se:.2g} on {n} pairs (95 % lower bound {lower:.3f})"
+    if not lower > project.promote_min_preference:
+        return Decision(False, f"{change}; {pref} is not above {project.promote_min_preference:g} beyond noise; "
                                "kept the deployed checkpoint")
-    return Decision(True, f"{change} (not worse beyond noise); {pref} > "
+    return Decision(True, f"{change} (not worse beyond noise); lower bound of {pref} > "
                           f"{project.promote_min_preference:g}; promoted")

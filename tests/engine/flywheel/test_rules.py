@@ -3,11 +3,11 @@
 import pytest
 
 from engine.core.models import Project
-from engine.flywheel.rules import decide
+from engine.flywheel.rules import decide, wilson_lower
 
 
-def comparison(delta, se, accuracy=0.7, metric="viou", higher=True):
-    pref = None if accuracy is None else {"a": {"accuracy": accuracy, "se": 0.05, "n": 40}, "b": None}
+def comparison(delta, se, accuracy=0.7, metric="viou", higher=True, pairs=40):
+    pref = None if accuracy is None else {"a": {"accuracy": accuracy, "se": 0.05, "n": pairs}, "b": None}
     return {"delta": {metric: delta}, "delta_se": {metric: se}, "metric_directions": {metric: higher},
             "preference": pref}
 
@@ -40,6 +40,22 @@ def test_preference_accuracy_must_be_above_the_bar(project):
     assert not missing.promote and "no held-out preference accuracy" in missing.reason
 
 
+def test_preference_accuracy_must_clear_the_bar_beyond_noise(project):
+    assert not decide(project, comparison(0.01, 0.01, accuracy=1.0, pairs=2)).promote   # 2 of 2 is no evidence
+    assert not decide(project, comparison(0.01, 0.01, accuracy=0.6, pairs=20)).promote  # L = 0.42
+    kept = decide(project, comparison(0.01, 0.01, accuracy=1.0, pairs=1))
+    assert "beyond noise" in kept.reason and "lower bound" in kept.reason
+    assert decide(project, comparison(0.01, 0.01, accuracy=1.0, pairs=3)).promote
+    assert decide(project, comparison(0.01, 0.01, accuracy=0.9, pairs=10)).promote
+
+
+def test_wilson_lower_bound_matches_its_closed_form():
+    assert wilson_lower(1.0, 2) == pytest.approx(0.425, abs=1e-3)
+    assert wilson_lower(0.9, 10) == pytest.approx(0.652, abs=1e-3)
+    assert wilson_lower(0.5, 0) == 0.0
+    assert wilson_lower(0.5, 1000) < 0.5 < wilson_lower(0.6, 1000)
+
+
 def test_a_lower_is_better_metric_reads_the_other_way(project):
     project.promote_metric = "chamfer"
     assert decide(project, comparison(-0.05, 0.01, metric="chamfer", higher=False)).promote
@@ -50,4 +66,4 @@ def test_the_projects_settings_move_the_bars(project):
     project.promote_max_drop_se, project.promote_min_preference, project.promote_tolerance = 0.0, 0.8, 0.0
     assert not decide(project, comparison(-0.001, 0.01)).promote
     assert not decide(project, comparison(0.01, 0.01, accuracy=0.75)).promote
-    assert decide(project, comparison(0.0, 0.01, accuracy=0.85)).promote
+    assert decide(project, comparison(0.0, 0.01, accuracy=0.95)).promote
