@@ -40,3 +40,7 @@ class Alignment(models.Model):
     @property
     def mesh_file(self):
         return self.candidate.mesh if self.candidate_id else self.artist_mesh.mesh
+
+    def __str__(self):
+        mesh = f"artist mesh {self.artist_mesh_id}" if self.artist_mesh_id else f"candidate {self.candidate_id}"
+        return f"alignment of {mesh} (task {self.task_id}, {'posed' if self.aligned_at else 'not posed yet'})"

@@ -25,6 +25,9 @@ class ArtistCase(models.Model):
     rating = models.FloatField()
     created_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self):
+        return f"artist case {self.pk}: {self.get_failure_category_display()}, rated {self.rating:.2f} (task {self.task_id})"
+
 
 def artist_path(instance, filename):
     return f"artist/{instance.case_id}/{filename}"
@@ -47,3 +50,6 @@ class ArtistMesh(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+    def __str__(self):
+        return f"artist mesh {self.pk} of case {self.case_id} ({self.format}, {self.triangles:,} triangles)"

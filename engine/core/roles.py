@@ -4,6 +4,7 @@ from django.apps import apps as global_apps
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS
+from django.db.models import Q
 from django.db.models.signals import m2m_changed
 from django.dispatch import receiver
 
@@ -24,7 +25,9 @@ ENGINE_APPS = ("core", "leases", "intake", "candidates", "ranking", "artists", "
 
 
 def ensure_groups(apps=global_apps, using=DEFAULT_DB_ALIAS):
-    """Create the role groups if they are missing and give engineers every permission of the engine's models.
+    """Create the role groups if they are missing; give engineers every permission of the engine's models.
+
+    Engineers may also view the users and groups (who holds which role) in the admin.
 
     Idempotent: runs after every migrate (see CoreConfig.ready), so permissions of models added
     later reach the engineer group too. Permissions given to a group by hand are left alone.
@@ -38,7 +41,10 @@ def ensure_groups(apps=global_apps, using=DEFAULT_DB_ALIAS):
     for name in ROLES:
         groups.get_or_create(name=name)
     engineer = groups.get(name=ENGINEER)
-    missing = (permission_model.objects.using(using).filter(content_type__app_label__in=ENGINE_APPS)
+    # Engineers also see who works here and in which roles (the admin's users and groups), read-only:
+    # changing a user could make anyone a superuser, so roles change with `manage.py grant_role`.
+    people = Q(content_type__app_label="auth", codename__in=("view_user", "view_group"))
+    missing = (permission_model.objects.using(using).filter(Q(content_type__app_label__in=ENGINE_APPS) | people)
                .exclude(group=engineer))
     engineer.permissions.add(*missing)
 

@@ -60,6 +60,9 @@ class TrainingSample(models.Model):
     class Meta:
         ordering = ["id"]
 
+    def __str__(self):
+        return f"sample {self.pk} of object {self.object_id} ({self.source} {self.generator}, r = {self.rating:.2f})"
+
 
 class PreferencePair(models.Model):
     """A chosen and a rejected mesh for the same image and mask."""
@@ -87,6 +90,9 @@ class PreferencePair(models.Model):
     @property
     def rejected_is_model(self):
         return self.rejected_source in MODEL_KINDS
+
+    def __str__(self):
+        return f"pair {self.pk} of object {self.object_id}: {self.chosen_generator} over {self.rejected_generator}"
 
 
 class RunStatus(models.TextChoices):
@@ -178,3 +184,7 @@ class DeploymentEvent(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+    def __str__(self):
+        when = f" on {self.created_at:%Y-%m-%d %H:%M}" if self.created_at else ""
+        return f"{self.get_action_display()} checkpoint {self.checkpoint_id}{when}"

@@ -54,3 +54,7 @@ class Comparison(models.Model):
     class Meta:
         ordering = ["session_id", "position"]
         constraints = [models.UniqueConstraint(fields=["session", "position"], name="comparison_unique_position")]
+
+    def __str__(self):
+        return (f"comparison {self.position} of ranking {self.session_id}: {self.left_id} vs {self.right_id}, "
+                f"{self.answer}")
