@@ -13,6 +13,12 @@ class FailureCategory(models.TextChoices):
     TRANSPARENCY = "transparency"
     SMALL_OBJECT = "small_object", "small object"
     OTHER = "other"
+    # Stage 2's own answer "none of these is this object" (rated 0): the proposers missed the object itself.
+    NO_MATCH = "no_match", "none of the candidates is this object"
+
+
+# What an annotator names as the reason a set fell below α; NO_MATCH is an answer of its own, not among them.
+REASONS_BELOW_BAR = [(value, label) for value, label in FailureCategory.choices if value != FailureCategory.NO_MATCH]
 
 
 class ArtistCase(models.Model):
