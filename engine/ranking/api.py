@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from engine.artists.models import FailureCategory
+from engine.artists.models import REASONS_BELOW_BAR, FailureCategory
 from engine.core.permissions import IsAnnotator
 from engine.intake.api import image_json, object_json
 from engine.ranking import services, tournament
@@ -36,7 +36,10 @@ def rank_payload(task, request):
         "equal_keeps": [tournament.tie_break_side(session.seed, i) for i in range(max(0, len(session.order) - 1))],
         "alpha": task.candidate_set.iteration.project.alpha,  # the routing bar, not the iteration's SFT bar α_k
         "rubric": [{"level": lv, "rating": r, "text": text} for lv, r, text in LEVELS],
-        "failure_categories": [{"value": v, "label": label} for v, label in FailureCategory.choices],
+        "failure_categories": [{"value": v, "label": label} for v, label in REASONS_BELOW_BAR],
+        # "None of these is this object": its own answer, at rubric level 0, routed as its own failure category.
+        "no_match": {"failure_category": FailureCategory.NO_MATCH.value, "level": 0, "rating": 0.0,
+                     "label": FailureCategory.NO_MATCH.label},
     }
 
 

@@ -5,6 +5,7 @@ open_artist_case), so each transition is written once.
 """
 
 from engine.alignment.services import open_alignment_task
+from engine.artists.models import FailureCategory
 from engine.artists.services import open_artist_case
 from engine.candidates.models import CandidateSet, SetStatus
 from engine.flywheel.pairs import pairs_against
@@ -28,7 +29,8 @@ def route(session, winner_id):
     project = cset.iteration.project
     winner = cset.candidates.get(pk=winner_id)
     # The routing bar α is the project's; the iteration's α_k is the SFT bar of its export, not this one.
-    if session.rating >= project.alpha:
+    # "None of these is this object" fails the set whatever α is (even at α = 0).
+    if session.rating >= project.alpha and session.failure_category != FailureCategory.NO_MATCH:
         cset.status = SetStatus.ACCEPTED
         cset.save(update_fields=["status"])
         pairs_against(obj, cset.iteration, winner, rating=session.rating, rejected_ids=session.order)

@@ -25,4 +25,8 @@ class RateSerializer(serializers.Serializer):
         if "level" in attrs:
             attrs["rating"] = dict((lv[0], lv[1]) for lv in LEVELS)[attrs["level"]]
             attrs["rubric"] = {**attrs.get("rubric", {}), "level": attrs["level"]}
+        if attrs.get("failure_category") == FailureCategory.NO_MATCH and attrs["rating"] != 0:
+            raise serializers.ValidationError({"failure_category": (
+                f"'{FailureCategory.NO_MATCH.value}' says none of the candidates is this object, which is rated 0 "
+                f"(level 0), not {attrs['rating']}; send level 0, or another failure category.")})
         return attrs

@@ -48,6 +48,20 @@ export function banner(text, kind = 'info', actions = []) {
 }
 export function clearBanner() { $('#banner').hidden = true; }
 
+/**
+ * A short message that outlives loading the next task (next() clears the banner): the confirmation of
+ * a submit (kind 'ok'), or why a key press did nothing (kind 'warn'). Hidden again after `ms`.
+ */
+export function toast(text, kind = 'ok', ms = kind === 'ok' ? 4000 : 3500) {
+  let el = $('#toast');
+  if (!el) {
+    el = document.createElement('div'); el.id = 'toast'; el.setAttribute('role', 'status'); el.setAttribute('aria-live', 'polite');
+    document.body.appendChild(el);
+  }
+  el.className = 'toast ' + kind; el.textContent = text; el.hidden = false;
+  clearTimeout(toast._t); toast._t = setTimeout(() => { el.hidden = true; }, ms);
+}
+
 /** Explain an API error to a person, with the fix where there is one. */
 export function explain(err) {
   switch (err.code) {
@@ -93,6 +107,14 @@ export class TaskLoop {
     this.filter = {}; // extra claim fields, e.g. {failure_category} on the artist page
     this.key = `engine.task.${stage}.${projectId()}`;
     this.leaseEl = $('#lease'); this.leaseTime = $('#lease-time');
+    // Without a task the side panel shows this line instead of the last task's details and buttons (see app.css).
+    this.work = $('.work');
+    const side = this.work && this.work.querySelector('.side:not(.left)');
+    if (side) {
+      const note = document.createElement('p'); note.className = 'side-idle muted';
+      note.textContent = 'No task is open here: the controls come back with the next task.';
+      side.prepend(note);
+    }
     $('#lease-extend').addEventListener('click', () => this.extend());
     setInterval(() => this.tick(), 500);
   }
@@ -118,7 +140,7 @@ export class TaskLoop {
     }
     if (!task) return this.empty('The queue is empty: nothing to do in this stage right now.');
     sessionStorage.setItem(this.key, String(task.id));
-    this.task = task; this.started = performance.now();
+    this.task = task; this.started = performance.now(); this.idle(false);
     // The server's clock, from the claim: expiry minus seconds left; Extend answers in its time.
     this.skew = Date.parse(task.lease_expires_at) - task.lease_seconds_left * 1000 - Date.now();
     this.setLease(task.lease_seconds_left);
@@ -128,8 +150,11 @@ export class TaskLoop {
     return task;
   }
 
+  /** With no task, the side panel drops the last task's details and buttons. */
+  idle(on) { if (this.work) this.work.classList.toggle('idle', on); }
+
   empty(text, poll = true) {
-    this.leaseEl.hidden = true;
+    this.leaseEl.hidden = true; this.idle(true);
     if (this.emptyEl) {
       this.emptyEl.hidden = false;
       this.emptyEl.querySelector('.empty-text').textContent = text;
@@ -201,7 +226,7 @@ export class TaskLoop {
     console.warn('task error', err.code, err.message);
     if (LEASE_CODES.has(err.code)) {
       sessionStorage.removeItem(this.key);
-      this.task = null; this.leaseEl.hidden = true;
+      this.task = null; this.leaseEl.hidden = true; this.idle(true);
       banner(explain(err), 'error', [['Next task', () => this.next()]]);
     } else {
       banner(explain(err), 'error');

@@ -1,7 +1,7 @@
 // Stage 2: best of N by pairwise comparison, two synchronized viewports, preloaded candidates.
 import * as THREE from 'three';
 import { OrbitControls } from 'three/addons/controls/OrbitControls.js';
-import { $, api, banner, explain, imageWithMask, shortcuts, TaskLoop } from 'ui/common.js';
+import { $, api, banner, explain, imageWithMask, shortcuts, TaskLoop, toast } from 'ui/common.js';
 import { addStudioLights, disposeTree, fetchGLB, frameCamera, isSoftwareGL, makeRenderer, neutralMaterial, parseGLB } from 'ui/viewer.js';
 
 const view = $('#view'), canvas = $('#pair-canvas');
@@ -145,8 +145,14 @@ function predict(state, kept) {
   return { ...state, left, right, position, shown: next + 1, done: false, winner: null };
 }
 
+/** Say why a key press did nothing (every refused key explains itself). */
+function refuse(text) { toast(text, 'warn'); }
+const NO_SET = 'No set is open: nothing to compare right now.';
+
 function answer(choice, ev) {
-  if (!cur || cur.done || !task || busy) return;
+  if (!task || !cur) return refuse(NO_SET);
+  if (cur.done) return refuse('The comparisons are done: rate the survivor (0–4), or N if none of these is the object.');
+  if (busy) return refuse('One moment: the Equal answer is being recorded.');
   const t0 = ev && ev.timeStamp ? ev.timeStamp : performance.now();
   const n = cur.position;
   performance.mark(`swap-start-${n}`, { startTime: t0 });
@@ -198,7 +204,10 @@ async function resync(taskId) {
 }
 
 // --- the rating step: the survivor alone, the rubric, and a failure category below the bar ---
-function setSingle(on) { single = on; $('#pair').classList.toggle('single', on); $('#answer-bar').hidden = on; resize(); }
+function setSingle(on) {
+  single = on; $('#pair').classList.toggle('single', on); $('#answer-bar').hidden = on;
+  $('#side').classList.toggle('rating-step', on); resize();
+}
 
 function rating() {
   setSingle(true);
@@ -214,6 +223,7 @@ function rating() {
     b.addEventListener('click', () => pickLevel(r.level)); list.appendChild(b);
   }
   const fl = $('#failure-list'); fl.innerHTML = '';
+  $('#no-match').hidden = !p.no_match;
   p.failure_categories.forEach((f, i) => {
     const b = document.createElement('button'); b.type = 'button'; b.dataset.failure = f.value;
     b.innerHTML = `<kbd>${'abcde'[i] || ''}</kbd><span>${f.label}</span>`;
@@ -222,24 +232,54 @@ function rating() {
   $('#rating').hidden = false; refreshRating();
 }
 function ratingOf(lv) { return p.rubric.find((r) => r.level === lv).rating; }
-function pickLevel(lv) { if (!cur || !cur.done) return; level = lv; if (ratingOf(lv) >= p.alpha) failure = ''; refreshRating(); }
-function pickFailure(v) { if (!cur || !cur.done || level == null || ratingOf(level) >= p.alpha) return; failure = v; refreshRating(); }
+/** Why the rating step cannot take an answer yet, or null when it can. */
+function notRating() {
+  if (!task || !cur) return NO_SET;
+  if (!cur.done) {
+    const left = cur.total - 1 - cur.position;
+    return `Rate after the comparisons: ${left} more to answer (← → ↓).`;
+  }
+  return null;
+}
+function pickLevel(lv) {
+  const why = notRating(); if (why) return refuse(why);
+  level = lv; if (ratingOf(lv) >= p.alpha || failure === NO_MATCH) failure = ''; refreshRating();
+}
+function pickFailure(v) {
+  const why = notRating(); if (why) return refuse(why);
+  if (level == null) return refuse('Pick the rating first (0–4); a reason is asked for only below the bar.');
+  if (ratingOf(level) >= p.alpha) return refuse(`r = ${ratingOf(level)} meets the bar α = ${p.alpha}: no reason is needed. Enter submits.`);
+  failure = v; refreshRating();
+}
+/** "None of these is this object": r = 0, and the set goes to the artists under a category of its own. */
+const NO_MATCH = 'no_match';
+function noMatch() {
+  const why = notRating(); if (why) return refuse(why);
+  if (!p.no_match) return refuse('This server does not take "none of these" answers.');
+  level = p.no_match.level; failure = NO_MATCH; refreshRating();
+}
 function refreshRating() {
-  for (const b of $('#rubric').children) b.classList.toggle('active', Number(b.dataset.level) === level);
+  for (const b of $('#rubric').children) b.classList.toggle('active', Number(b.dataset.level) === level && failure !== NO_MATCH);
+  $('#no-match').classList.toggle('active', failure === NO_MATCH);
   const below = level != null && ratingOf(level) < p.alpha;
-  $('#failure').hidden = !below;
+  $('#failure').hidden = !below || failure === NO_MATCH;
   for (const b of $('#failure-list').children) b.classList.toggle('active', b.dataset.failure === failure);
   $('#submit').disabled = level == null || (below && !failure);
 }
 
 async function submitRating() {
-  if (!cur || !cur.done || $('#submit').disabled || busy) return;
+  const why = notRating(); if (why) return refuse(why);
+  if (busy) return refuse('The rating is being sent…');
+  if (level == null) return refuse('Pick a rating (0–4) before submitting, or N if none of these is the object.');
+  if ($('#submit').disabled) return refuse(`Below the bar α = ${p.alpha}: pick why (A–E) before submitting.`);
   busy = true; $('#submit').disabled = true;
   try {
     await answerChain; // every comparison is recorded before the rating
     const r = await loop.submit({ level, failure_category: failure });
-    banner(r.routed_to === 'align' ? 'Rated: the winner goes on to pose alignment.' :
-      r.routed_to === 'artist' ? 'Rated: below the bar, sent to the artists.' : 'Rating recorded.', 'info');
+    toast(r.routed_to === 'align' ? `Rating r = ${r.rating} recorded: the winner goes on to pose alignment.`
+      : r.routed_to === 'artist' ? (failure === NO_MATCH ? 'Recorded: none of these is the object. The set goes to the artists.'
+        : `Rating r = ${r.rating} recorded: below the bar, the set goes to the artists.`)
+        : `Rating r = ${r.rating} recorded.`);
     busy = false;
     await loop.next();
   } catch (err) { busy = false; refreshRating(); loop.fail(err); }
@@ -254,6 +294,7 @@ $('#btn-turntable').addEventListener('click', turntable);
 $('#btn-wire').addEventListener('click', wireframe);
 $('#btn-reset').addEventListener('click', resetView);
 $('#submit').addEventListener('click', submitRating);
+$('#no-match').addEventListener('click', noMatch);
 $('#retry').addEventListener('click', () => loop.next());
 $('#release').addEventListener('click', () => loop.giveBack('Set'));
 controls.addEventListener('start', () => { if (controls.autoRotate) turntable(); }); // a drag takes over from the turntable
@@ -261,8 +302,8 @@ shortcuts({
   ArrowLeft: (e) => answer('left', e), ArrowRight: (e) => answer('right', e),
   ArrowDown: (e) => answer('equal', e), '=': (e) => answer('equal', e),
   0: () => pickLevel(0), 1: () => pickLevel(1), 2: () => pickLevel(2), 3: () => pickLevel(3), 4: () => pickLevel(4),
-  ...Object.fromEntries([...'abcde'].map((k, i) => [k, () => { if (p && p.failure_categories[i]) pickFailure(p.failure_categories[i].value); }])),
-  Enter: submitRating, t: turntable, w: wireframe, v: resetView, x: () => loop.extend(),
+  ...Object.fromEntries([...'abcde'].map((k, i) => [k, () => pickFailure(p && p.failure_categories[i] ? p.failure_categories[i].value : '')])),
+  n: noMatch, Enter: submitRating, t: turntable, w: wireframe, v: resetView, x: () => loop.extend(),
 });
 // What the browser tests read: the shared camera, the toggles, and how many candidates are parsed.
 window.__rank = {
