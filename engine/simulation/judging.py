@@ -46,16 +46,37 @@ def _yaw(theta):
     return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
 
 
-def shape_distance(candidate, truth, yaws=YAWS):
-    """Return the Chamfer distance of (N, 3) candidate points to (M, 3) true points, the best over `yaws` turns."""
+def best_yaw(candidate, truth, yaws=YAWS, fine_step=np.radians(2.5)):
+    """Return (distance, θ): the Chamfer distance of R_θ·candidate to truth at the turn θ that minimises it.
+
+    A coarse search over `yaws` turns, then a fine one within half a coarse step (a person
+    aligning a mesh turns it until it matches, not in 30° steps).
+    """
     truth_tree, candidate_tree = cKDTree(truth), cKDTree(candidate)
-    best = math.inf
-    for k in range(yaws):
-        R = _yaw(2 * math.pi * k / yaws)
+
+    def distance(theta):
+        R = _yaw(theta)
         to_truth = truth_tree.query(candidate @ R.T)[0].mean()  # R c against t
         to_candidate = candidate_tree.query(truth @ R)[0].mean()  # t against R c, as R⁻¹ t against c
-        best = min(best, 0.5 * (to_truth + to_candidate))
-    return float(best)
+        return 0.5 * (to_truth + to_candidate)
+
+    coarse = [2 * math.pi * k / yaws for k in range(yaws)]
+    best = min((distance(theta), theta) for theta in coarse)
+    if fine_step:
+        half = math.pi / yaws
+        fine = np.arange(-half, half + 1e-9, fine_step) + best[1]
+        best = min(best, *((distance(theta), theta) for theta in fine))
+    return float(best[0]), float(best[1] % (2 * math.pi))
+
+
+def shape_distance(candidate, truth, yaws=YAWS):
+    """Return the Chamfer distance of (N, 3) candidate points to (M, 3) true points, the best over `yaws` turns."""
+    return best_yaw(candidate, truth, yaws, fine_step=0)[0]
+
+
+def yaw_matrix(theta):
+    """Return the (3, 3) turn by θ about the object's up axis (+y)."""
+    return _yaw(theta)
 
 
 def answer_probabilities(delta, noise, margin=EQUAL_MARGIN):

@@ -185,26 +185,45 @@ class Worker:
         self.client.submit(task["id"], {"mesh": upload["id"], "seconds": time.monotonic() - started})
         return {}
 
+    def turn_onto(self, truth, mesh_url):
+        """Return the turn about the up axis that lays the mesh to align onto the true shape, as a person would.
+
+        Stage 3 places the mesh the annotator is shown, which need not face the way the true shape
+        does (a generator's canonical frame, a lifted mesh facing the camera): the true pose of the
+        true shape, applied to that mesh unturned, would place it wrongly.
+        """
+        from model_suite.meshio import load_mesh
+
+        vertices, faces = load_mesh(self.client.download(mesh_url))
+        _, theta = judging.best_yaw(judging.surface_points(vertices, faces), truth.points())
+        return judging.yaw_matrix(theta)
+
     def do_align(self, task):
         truth = self.truth_of(task)
         if truth is None:
             return self.skip(task)
         started = time.monotonic()
-        R, t, s = noisy_pose(truth, self.behaviour, self.rng)
+        R, t, s = noisy_pose(truth, self.behaviour, self.rng, turn=self.turn_onto(truth, task["payload"]["mesh_url"]))
         self.think(2.0)  # placing takes longer than a click
         self.client.submit(task["id"], {"rotation": {"matrix": R.tolist()}, "translation": t.tolist(), "scale": s,
                                         "seconds": time.monotonic() - started})
         return {}
 
 
-def noisy_pose(truth, behaviour, rng):
-    """Return the true (R, t, s) with a random rotation of N(0, σ°) about a random axis, and noise on t and s."""
+def noisy_pose(truth, behaviour, rng, turn=None):
+    """Return the true (R, t, s) with a random rotation of N(0, σ°) about a random axis, and noise on t and s.
+
+    `turn` (3, 3) is the rotation that brings the mesh being placed onto the true shape in the object
+    frame (a mesh from another generator may face another way): the pose placed is R_true · turn.
+    """
     from scipy.spatial.transform import Rotation
 
     axis = rng.normal(size=3)
     axis /= np.linalg.norm(axis)
     angle = np.radians(behaviour.rotation_noise_deg) * rng.standard_normal()
     R = Rotation.from_rotvec(axis * angle).as_matrix() @ np.asarray(truth.rotation)
+    if turn is not None:
+        R = R @ np.asarray(turn)
     t = np.asarray(truth.translation, float)
     t = t + rng.normal(0, behaviour.translation_noise * abs(t[2]), size=3)
     s = float(truth.scale * np.exp(rng.normal(0, behaviour.scale_noise)))

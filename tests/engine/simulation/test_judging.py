@@ -59,3 +59,14 @@ def test_the_rating_falls_with_the_distance():
     ratings = [judge.rating(d, rng) for d in (0.0, 0.02, 0.05, 0.1, 0.3)]
     assert ratings == sorted(ratings, reverse=True) and 0.0 <= ratings[-1] and ratings[0] <= 1.0
     assert ratings[0] > 0.8 and ratings[3] < 0.25
+
+
+def test_best_yaw_finds_the_turn_that_lays_a_mesh_onto_the_truth():
+    chair = trimesh.creation.box((1.0, 0.5, 0.3)).union(trimesh.creation.box((0.2, 1.0, 0.2)).apply_translation([0.4, 0, 0]))
+    truth = points(chair, seed=1)
+    for degrees in (0, 40, 137, 250):
+        turned = chair.copy().apply_transform(trimesh.transformations.rotation_matrix(np.radians(degrees), [0, 1, 0]))
+        distance, theta = judging.best_yaw(points(turned), truth)
+        # R_θ undoes the turn: θ = −degrees (mod 360°), to the fine step of 2.5°.
+        error = (np.degrees(theta) + degrees + 180) % 360 - 180
+        assert abs(error) <= 1.25 + 1e-6 and distance < 2 * judging.FLOOR * 1.5, (degrees, np.degrees(theta), distance)

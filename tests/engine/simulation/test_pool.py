@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from django.contrib.auth.models import User
+from django.core.files.storage import default_storage
 
 from engine.alignment.pose import matrix_from_quaternion
 from engine.artists.models import ArtistCase
@@ -16,6 +17,7 @@ from engine.simulation.composites import seed_composites
 from engine.simulation.pool import SIMULATED_GROUP, create_pool, run_pool
 from engine.simulation.server import serve
 from engine.simulation.truth import TruthBook
+from model_suite.meshio import load_mesh
 from tests.engine.simulation.conftest import FAST_GENERATORS
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -70,8 +72,16 @@ def test_simulated_annotators_take_a_project_from_stage_1_to_training_data(fast_
     for sample in samples:
         truth = sample.object.image.simulated_truth
         R = matrix_from_quaternion(sample.rotation)
-        angle = np.degrees(np.arccos(np.clip((np.trace(R.T @ np.asarray(truth.rotation)) - 1) / 2, -1, 1)))
-        assert angle < 10  # 2° of noise by default
+        # Stage 3 placed the winning mesh as it must stand to look like the truth: R = R_true · (its best turn),
+        # so the mesh turned by R_trueᵀ R is as near the true shape as any turn of it (2° of noise by default).
+        with default_storage.open(sample.mesh, "rb") as f:
+            vertices, faces = load_mesh(f.read())
+        mesh, true_points = judging.surface_points(vertices, faces), book.get(truth.image_id).points()
+        turn = np.asarray(truth.rotation).T @ R
+        as_placed, _ = judging.best_yaw(mesh @ turn.T, true_points, yaws=1, fine_step=0)  # no search: as placed
+        best, _ = judging.best_yaw(mesh, true_points)
+        assert as_placed <= best + 0.02, (as_placed, best)  # 2° of tilt moves the surface by up to 0.017
+        assert abs(turn[1, 1] - 1) < 0.01  # a turn about the up axis (and the noise), no tilt
         assert np.allclose(sample.translation, truth.translation, atol=0.1 * truth.translation[2])
         assert sample.scale == pytest.approx(truth.scale, rel=0.1)
     # Accepted sets give (winner, each other candidate); an artist's mesh is preferred to every candidate.
