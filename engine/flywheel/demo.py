@@ -44,9 +44,11 @@ class DemoConfig:
     annotators: int = 4
     collection_target: int = 12  # training samples per iteration
     n_candidates: int = 6
-    # Our model beside one strong geometric proposer: head-to-head flow checkpoints once two are deployed,
-    # and winners from outside the model family for SFT to learn from (the amplification gap).
-    generators: list = field(default_factory=lambda: ["flow_model", "geometric_lifting"])
+    # Our model beside retrieval from the shape library (shapes of the category Stage 1 named): head-to-head
+    # flow checkpoints once two are deployed, and winners from outside the model family for SFT to learn from
+    # (the amplification gap). Retrieved shapes stand in the library's upright frame, as our model's do; a
+    # lifted visual hull faces the camera, so as an SFT target it would teach a frame of its own per image.
+    generators: list = field(default_factory=lambda: ["flow_model", "text_retrieval"])
     sft_steps: int = 120
     dpo_steps: int = 60
     eval_n: int = 48  # held-out rows of the final table

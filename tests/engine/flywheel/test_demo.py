@@ -34,7 +34,7 @@ def test_the_demo_runs_two_iterations_and_reports_the_cascade_and_ratings(demo_s
     assert all("viou" in s["step"] for s in data["cascade"]["stages"][1:])
     # Every comparison was made by simulated annotators through the API, and they rate the generators.
     rated = {row["name"]: row for row in data["ratings"]["generators"]}
-    assert sum(row["comparisons"] for row in rated.values()) > 0 and "geometric_lifting" in rated
+    assert sum(row["comparisons"] for row in rated.values()) > 0 and "text_retrieval" in rated
     assert "Cascading improvements" in out and "checkpoint" in out and "wall time: pretrain" in out
     assert (demo_suite / "cache" / "flywheel-demo").is_dir()  # π_0 is kept for the next demo
     # The same project again would mix two demos in one table.
@@ -45,7 +45,8 @@ def test_the_demo_runs_two_iterations_and_reports_the_cascade_and_ratings(demo_s
 @pytest.mark.parametrize("args, message", [(["--alphas", "1.5"], "between 0 and 1"),
                                            (["--iterations", "0"], "at least 1"),
                                            (["--iterations", "3", "--alphas", "0.5"], "one α_k per iteration"),
-                                           (["--serve", "nowhere"], "HOST:PORT")])
+                                           (["--serve", "nowhere"], "HOST:PORT"),
+                                           (["--generators", "flow_model", "nope"], "--generators: Unknown generators: nope")])
 def test_bad_demo_options_are_one_clear_message(demo_suite, args, message):
     with pytest.raises(CommandError, match=message):
         call_command("flywheel", "demo", *TINY, *args)

@@ -62,6 +62,8 @@ class Command(BaseCommand):
                               help=f"(default: {getattr(defaults, name)})")
         demo.add_argument("--alphas", type=float, nargs="+", default=defaults.alphas,
                           help=f"α_k per iteration, the rising SFT bar (default: {defaults.alphas}).")
+        demo.add_argument("--generators", nargs="+", default=defaults.generators,
+                          help=f"The demo project's generators (default: {' '.join(defaults.generators)}).")
 
     def handle(self, *args, action, **options):
         return getattr(self, f"do_{action}")(**options)
@@ -119,7 +121,8 @@ class Command(BaseCommand):
         if verbosity:
             self.stdout.write(f"rolled back {out.name}; deployed: {', '.join(c.name for c in restored)}")
 
-    def do_demo(self, project, config, iterations, annotators, cache, report, serve, alphas, verbosity, **options):
+    def do_demo(self, project, config, iterations, annotators, cache, report, serve, alphas, generators, verbosity,
+                **options):
         self.verbosity = verbosity
         fields = {k: options[k] for k in ("pretrain_steps", "vae_steps", "pretrain_n", "collection_target",
                                           "n_candidates", "sft_steps", "dpo_steps", "eval_n")}
@@ -128,8 +131,16 @@ class Command(BaseCommand):
             raise CommandError(f"{', '.join(bad) or '--annotators'} must be at least 1.")
         if any(not 0 <= a <= 1 for a in alphas):
             raise CommandError(f"--alphas are rating bars between 0 and 1, got {alphas}.")
+        from django.core.exceptions import ValidationError
+
+        from engine.candidates.validators import check_generators
+
+        try:
+            check_generators(list(generators))
+        except ValidationError as exc:
+            raise CommandError(f"--generators: {' '.join(exc.messages)}") from None
         cfg = DemoConfig(project=project, preset=config, iterations=iterations, annotators=annotators, cache=cache,
-                         alphas=list(alphas), **fields)
+                         alphas=list(alphas), generators=list(generators), **fields)
         with ExitStack() as stack:
             if serve:
                 host, _, port = serve.rpartition(":")
