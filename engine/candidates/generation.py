@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from engine.artists.services import open_artist_case
 from engine.candidates.models import Candidate, CandidateSet, SetStatus
-from engine.core import transactions
+from engine.core import failpoints, transactions
 from engine.intake import masks
 from engine.intake.models import ObjectInstance, ObjectStatus
 from engine.intake.rendering import load_rgb
@@ -147,6 +147,7 @@ def generate(set_id, generator_name, n):
     # One call returns up to n candidates; the i-th is keyed by seed base + i, so a retried
     # job (same base seed, deterministic generator) finds each one already stored.
     stored = sum(store(cset, mesh, base + i) for i, mesh in enumerate(results[:n]))
+    failpoints.hit("candidates.generated", generator_name)  # the drills kill a worker here: stored, not yet acknowledged
     return {
         "generator": generator_name, "ok": True, "count": stored, "asked": n,
         "seconds": round(time.perf_counter() - started, 3),

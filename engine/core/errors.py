@@ -4,9 +4,12 @@ Every error body is {"code": "<stable code>", "detail": "<what went wrong and ho
 "fields": {"<field>": ["<reason>", ...]}} (fields only for validation errors).
 """
 
+import errno
+import logging
 from enum import Enum
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
@@ -33,6 +36,8 @@ class ErrorCode(str, Enum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     THROTTLED = "throttled"
     SERVER_ERROR = "server_error"
+    UNAVAILABLE = "unavailable"
+    STORAGE_FULL = "storage_full"
 
 
 class EngineError(exceptions.APIException):
@@ -71,8 +76,42 @@ def _code_for(exc):
     return ErrorCode.INVALID
 
 
+log = logging.getLogger("engine.errors")
+RETRY_AFTER_SECONDS = 2
+# The media disk (or its quota) is full: the request wrote nothing that a row points at (see tests/drills).
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def transient_error(exc):
+    """Return the 503 or 507 answer of an error the client should retry later, or None for any other error.
+
+    The database gone (restarting, failed over, out of connections) is OperationalError or
+    InterfaceError: the request's transaction was rolled back, so the same request sent again
+    (with its Idempotency-Key) is safe. A full media disk is an OSError from the storage.
+    """
+    if isinstance(exc, OperationalError | InterfaceError):
+        log.warning("database unavailable: %s: %s", type(exc).__name__, str(exc).strip()[:300])
+        response = Response({"code": ErrorCode.UNAVAILABLE.value,
+                             "detail": "The database is unavailable for a moment. "
+                                       f"Send the same request again (with the same Idempotency-Key) in {RETRY_AFTER_SECONDS} s."},
+                            status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    elif isinstance(exc, OSError) and exc.errno in DISK_FULL:
+        log.error("media storage full: %s", exc)
+        response = Response({"code": ErrorCode.STORAGE_FULL.value,
+                             "detail": "The server's file storage is full; nothing was saved. Try again later, "
+                                       "and tell an engineer if it persists."},
+                            status=status.HTTP_507_INSUFFICIENT_STORAGE)
+    else:
+        return None
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def exception_handler(exc, context):
     """Render every API error as {code, detail, fields}."""
+    transient = transient_error(exc)
+    if transient is not None:
+        return transient
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     if isinstance(exc, EngineError):

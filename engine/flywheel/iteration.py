@@ -11,6 +11,7 @@
 
 `execute(run_id)` runs the steps not yet done, so running it again after a crash (or a killed
 RQ job) goes on where it stopped, and the trainer resumes from its run folder's last checkpoint.
+On RQ a job whose worker died is queued again by RQ itself (JOB_RETRIES; tests/drills shows it).
 Runs take ids and go on the RQ `trainer` queue (engine.jobs); without Redis they run in-process.
 """
 
@@ -30,11 +31,12 @@ from engine.flywheel.steps import (PRESETS, RunError, slug, step_aggregate, step
                                    step_promote, step_redeploy, step_sft)
 from engine.jobs import TRAINER_QUEUE
 
-__all__ = ["PRESETS", "RunError", "create_run", "enqueue", "execute", "rollback", "status"]
+__all__ = ["PRESETS", "RunError", "create_run", "enqueue", "execute", "execute_job", "rollback", "status"]
 
 log = logging.getLogger("engine.flywheel")
 
 ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
+JOB_RETRIES = 3  # times a run's RQ job is queued again after its worker died (then `flywheel resume`)
 
 
 def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=None, seeds=(0, 1), simulate=0,
@@ -94,7 +96,12 @@ def enqueue(run, background=True, queue=None):
             import django_rq
 
             queue = django_rq.get_queue(TRAINER_QUEUE)
-        job = queue.enqueue(execute, run.pk, job_timeout=24 * 3600)
+        from rq import Retry
+
+        # A job whose worker dies (killed, out of memory, host lost) is queued again, up to JOB_RETRIES
+        # times, and goes on where it stopped; an error the run raises is final (execute_job).
+        job = queue.enqueue(execute_job, run.pk, job_timeout=24 * 3600,
+                            retry=Retry(max=JOB_RETRIES) if JOB_RETRIES else None)
         FlywheelRun.objects.filter(pk=run.pk).update(job_id=job.id)
         return job.id
     if background:
@@ -102,6 +109,23 @@ def enqueue(run, background=True, queue=None):
         return None
     execute(run.pk)
     return None
+
+
+def execute_job(run_id):
+    """Run `execute(run_id)` as an RQ job: retried only when its worker dies, never for an error it raised.
+
+    RQ retries a job with retries left after either; an error of the run (no training data, a
+    trainer that exited with an error) would only fail again, so it spends the retries first.
+    """
+    try:
+        return execute(run_id)
+    except BaseException:
+        from rq import get_current_job
+
+        job = get_current_job()
+        if job is not None:
+            job.retries_left = 0
+        raise
 
 
 def execute(run_id, echo=None):

@@ -1,7 +1,9 @@
 """Trainer runs as jobs: the trainer CLI in a child process, its checkpoint registered after."""
 
+import ctypes
 import json
 import logging
+import signal
 import subprocess
 import sys
 import tempfile
@@ -37,7 +39,7 @@ def run_trainer_command(command, args):
     """Run `python -m trainer COMMAND ARGS...` (prepare, compare, …) that makes no checkpoint; return its stdout."""
     argv = [sys.executable, "-m", "trainer", command, *map(str, args)]
     log.info("trainer %s: %s", command, " ".join(argv))
-    done = subprocess.run(argv, cwd=settings.BASE_DIR, capture_output=True, text=True)
+    done = subprocess.run(argv, cwd=settings.BASE_DIR, capture_output=True, text=True, preexec_fn=_die_with_parent)
     if done.returncode != 0:
         raise TrainerRunFailed(f"{' '.join(argv[2:])} exited {done.returncode}: {done.stderr[-2000:]}")
     return done.stdout
@@ -46,7 +48,8 @@ def run_trainer_command(command, args):
 def _watch(argv, log_path, progress, poll):
     """Run argv to the end, passing new log rows to progress; return (exit status, stderr)."""
     with tempfile.TemporaryFile("w+") as err:
-        child = subprocess.Popen(argv, cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL, stderr=err, text=True)
+        child = subprocess.Popen(argv, cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL, stderr=err, text=True,
+                                 preexec_fn=_die_with_parent)
         seen = _rows(log_path) if progress else 0  # a resumed run's earlier rows are not news
         while True:
             try:
@@ -60,6 +63,24 @@ def _watch(argv, log_path, progress, poll):
                 break
         err.seek(0)
         return child.returncode, err.read()
+
+
+def _die_with_parent():
+    """In the trainer's child process: be killed when the job's process dies (Linux; elsewhere nothing).
+
+    A job killed mid-run (its RQ work horse, by an OOM kill or `kill -9`) left the trainer running as
+    an orphan, writing into the run folder that the retried job then resumes from: two trainers in one
+    folder. PR_SET_PDEATHSIG ends the trainer with the process that started it. prctl is looked up
+    before the fork: between fork and exec the child only calls it.
+    """
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+try:
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    _PRCTL = None
 
 
 def _rows(path):
