@@ -8,7 +8,7 @@ DEMO_ENV := env -u DATABASE_URL -u REDIS_URL MEDIA_ROOT=$(CURDIR)/var/media ENGI
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/engine
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: demo test install system-deps services clean
+.PHONY: demo test bench install system-deps services clean
 
 system-deps:
 	@bash scripts/system_deps.sh
@@ -39,6 +39,14 @@ demo: install
 
 test: install services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# The whole engine under load on this machine: its own PostgreSQL and Redis, gunicorn, Celery `cpu` and
+# `gpu` workers and an RQ trainer, simulated people at a scaled person's pace (engine/loadtest/engine_bench.py).
+# The issue's figures are the defaults (64 annotators, 5,000 objects); on a 2-core machine try
+# make bench BENCH_ARGS="--annotators 8 --objects 40 --factor 20 --seconds 600".
+bench: install
+	mkdir -p var
+	$(BIN)/python -m engine.loadtest.engine_bench --out var/bench.json $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var node_modules

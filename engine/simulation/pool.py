@@ -70,10 +70,16 @@ class PoolReport:
     seconds: float = 0.0
     stage_seconds: dict = field(default_factory=lambda: {s: 0.0 for s, _ in Stage.choices})
     stop_reason: str = ""
+    # Per role: claim rounds (one claim per stage of the member's, in order, until one gives a task),
+    # the rounds that found no task, and the seconds members then waited before trying again.
+    rounds: dict = field(default_factory=dict)
+    empty_rounds: dict = field(default_factory=dict)
+    idle_seconds: dict = field(default_factory=dict)
 
     def as_dict(self):
         return {**asdict(self), "seconds": round(self.seconds, 2),
-                "stage_seconds": {k: round(v, 2) for k, v in self.stage_seconds.items()}}
+                "stage_seconds": {k: round(v, 2) for k, v in self.stage_seconds.items()},
+                "idle_seconds": {k: round(v, 2) for k, v in self.idle_seconds.items()}}
 
 
 def create_pool(annotators=2, artists=1, *, prefix="sim", seed=0):
@@ -144,6 +150,19 @@ class Coordinator:
         with self.lock:
             self.report.errors.append(error)
 
+    def round(self, role, worked):
+        """Record one claim round of a member of `role`: it found a task (worked) or none."""
+        with self.lock:
+            report = self.report
+            report.rounds[role] = report.rounds.get(role, 0) + 1
+            if not worked:
+                report.empty_rounds[role] = report.empty_rounds.get(role, 0) + 1
+
+    def idle(self, role, seconds):
+        """Record seconds a member of `role` waited because no task was free."""
+        with self.lock:
+            self.report.idle_seconds[role] = self.report.idle_seconds.get(role, 0.0) + seconds
+
     def begin(self):
         with self.lock:
             self.busy += 1
@@ -177,13 +196,15 @@ def generating(project_id):
 
 
 def run_pool(pool, base_url, project, *, speed=0.0, noise=judging.CALIBRATED_NOISE, artist_delay=0.0,
-             idle_seconds=10.0, deadline=None, target=None, seed=None, progress=None, behaviour=None):
+             idle_seconds=10.0, deadline=None, target=None, seed=None, progress=None, behaviour=None,
+             client_class=ApiClient):
     """Run every member of `pool` on `project` (an id or a Project) against the API at `base_url`; return a PoolReport.
 
     Stops when nobody has found work for `idle_seconds` with nobody mid-task and no composite's object
     waiting for candidates, when `target` Stage 3 submits (training samples) are made, or `deadline`
     seconds after the start, whichever comes first.
-    `progress(stage, report_dict)` is called after every task.
+    `progress(stage, report_dict)` is called after every task. `client_class` (an ApiClient) makes
+    each member's client: the bench's times every request.
     """
     project_id = getattr(project, "pk", project)
     behaviour = behaviour or Behaviour(speed=speed, noise=noise, artist_delay=artist_delay)
@@ -191,7 +212,7 @@ def run_pool(pool, base_url, project, *, speed=0.0, noise=judging.CALIBRATED_NOI
     book = TruthBook()
 
     def client_for(member):
-        return ApiClient.login(base_url, member.username, member.password)
+        return client_class.login(base_url, member.username, member.password)
 
     seed = pool.seed if seed is None else seed
     workers = [Worker(m, i, client_for, project_id, book, behaviour, coordinator, seed)

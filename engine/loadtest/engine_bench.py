@@ -1,0 +1,371 @@
+"""`make bench`: a whole iteration on real processes, simulated people at a scaled person's pace; JSON figures.
+
+    python -m engine.loadtest.engine_bench --annotators 64 --artists 4 --objects 5000 --factor 20
+
+It starts its own PostgreSQL cluster (or uses --database-url) and Redis, migrates, pretrains a tiny
+π_0 and deploys it (so the flow model generates on the `gpu` queue), renders composites with a
+hidden truth, and starts gunicorn, a Celery worker per queue (`-Q cpu`, `-Q gpu`) and an RQ
+`trainer` worker. Simulated annotators (and artists) then take the objects through Stages 1, 2,
+2.5 and 3 over HTTP, each task held for a person's time divided by --factor (80 s per Stage 2 set
+and 150 s per Stage 3 alignment, the published figures; --select-seconds for Stage 1). When the
+objects are through, or at --seconds, one flywheel run (tiny preset) goes on the RQ queue. It prints:
+objects per hour per stage, API p50/p99 per endpoint, queue depths over time, candidate-set latency
+(selection to the first Stage 2 claim), duplicates and lost submissions, the iteration's wall time by
+step, the busiest component (the bottleneck), the share of claim rounds that found work waiting,
+and the factor at which the engine would saturate, from the machine's measured cost per object.
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+
+from engine.loadtest import services
+
+STAGE2_SECONDS, STAGE3_SECONDS = 80.0, 150.0  # a person's time per Stage 2 set and per Stage 3 alignment
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(prog="engine_bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--annotators", type=int, default=int(os.environ.get("BENCH_ANNOTATORS", 64)))
+    p.add_argument("--artists", type=int, default=int(os.environ.get("BENCH_ARTISTS", 4)))
+    p.add_argument("--objects", type=int, default=int(os.environ.get("BENCH_OBJECTS", 5000)),
+                   help="Composites (one object each) to take through the stages.")
+    p.add_argument("--factor", type=float, default=float(os.environ.get("BENCH_FACTOR", 20)),
+                   help="A person's pace is divided by this (80 s per Stage 2 set becomes 80/factor s).")
+    p.add_argument("--select-seconds", type=float, default=30.0, help="A person's time per Stage 1 image.")
+    p.add_argument("--artist-seconds", type=float, default=600.0, help="A person's time to model a mesh.")
+    p.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", 3600)),
+                   help="Stop the annotation after this long even if objects remain.")
+    p.add_argument("--candidates", type=int, default=4, help="Candidates per object (N).")
+    p.add_argument("--server-workers", type=int, default=2)
+    p.add_argument("--server-threads", type=int, default=8)
+    p.add_argument("--celery-concurrency", type=int, default=1, help="Processes per Celery worker (cpu and gpu).")
+    p.add_argument("--no-flow", action="store_true", help="Skip π_0 and the flow model (no `gpu` jobs, no training).")
+    p.add_argument("--train-steps", type=int, default=4, help="SFT and DPO steps of the flywheel run (tiny preset).")
+    p.add_argument("--database-url", default="", help="Use this PostgreSQL database instead of a cluster of our own.")
+    p.add_argument("--work", default="", help="Folder for media, runs and logs (default: a temporary one).")
+    p.add_argument("--out", default="", help="Also write the JSON figures here.")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+class Timed:
+    """Every API request of the simulated clients: (endpoint with ids as {id}, seconds, status, path)."""
+
+    rows = []
+    lock = threading.Lock()
+
+    @classmethod
+    def client_class(cls):
+        import re
+
+        from engine.simulation.client import ApiClient
+
+        class TimedClient(ApiClient):
+            def call(self, method, path, **kwargs):
+                started = time.perf_counter()
+                status = 0
+                try:
+                    result = super().call(method, path, **kwargs)
+                    status = 204 if result is None else 200
+                    return result
+                except Exception as exc:
+                    status = getattr(exc, "status", -1)
+                    raise
+                finally:
+                    endpoint = f"{method} /" + re.sub(r"/\d+", "/{id}", path.split("?")[0].lstrip("/"))
+                    if "/media/" in endpoint:
+                        endpoint = f"{method} /media/…"
+                    with cls.lock:
+                        cls.rows.append((endpoint, time.perf_counter() - started, status, path))
+        return TimedClient
+
+
+def sample_queues(redis_url, project_id, stop, every=2.0):
+    """Sample Celery, RQ and per-stage task queue depths every `every` seconds until `stop` is set."""
+    import redis
+    from django.db import connection
+
+    from engine.intake.models import ObjectInstance, ObjectStatus
+    from engine.leases.models import Task, TaskStatus
+
+    r = redis.Redis.from_url(redis_url)
+    rows, started = [], time.monotonic()
+    while not stop.wait(every):
+        tasks = Counter(Task.objects.filter(project_id=project_id, status__in=(TaskStatus.OPEN, TaskStatus.LEASED))
+                        .values_list("stage", flat=True))
+        rows.append({"t": round(time.monotonic() - started, 1), "celery_cpu": r.llen("cpu"), "celery_gpu": r.llen("gpu"),
+                     "celery_unacked": r.hlen("unacked"), "rq_trainer": r.llen("rq:queue:trainer"),
+                     "generating": ObjectInstance.objects.filter(image__project_id=project_id,
+                                                                  status=ObjectStatus.GENERATING).count(),
+                     "open_tasks": dict(tasks)})
+    connection.close()
+    return rows
+
+
+class CpuMeter:
+    """CPU seconds per component: server, Celery cpu, Celery gpu, RQ, PostgreSQL, the bench (clients) itself."""
+
+    def __init__(self, procs, pg):
+        import psutil
+
+        self.psutil, self.procs, self.pg = psutil, procs, pg
+        self.start = self.read()
+
+    def _tree(self, pid):
+        try:
+            root = self.psutil.Process(pid)
+            return [root, *root.children(recursive=True)]
+        except self.psutil.Error:
+            return []
+
+    def read(self):
+        out = {}
+        groups = {name: self._tree(p.pid) for name, p in self.procs.items()}
+        groups["postgresql"] = [self.psutil.Process(pid) for pid in (self.pg.pids() if self.pg else [])
+                                if self.psutil.pid_exists(pid)]
+        groups["clients"] = [self.psutil.Process(os.getpid())]
+        for name, procs in groups.items():
+            total = 0.0
+            for p in procs:
+                try:
+                    t = p.cpu_times()
+                    total += t.user + t.system + (getattr(t, "children_user", 0) + getattr(t, "children_system", 0)
+                                                  if name == "clients" else 0)
+                except self.psutil.Error:
+                    pass
+            out[name] = total
+        return out
+
+    def used(self):
+        now = self.read()
+        return {k: round(now[k] - self.start.get(k, 0.0), 1) for k in now}
+
+
+def pct(values, q):
+    return round(float(np.percentile(values, q)) * 1000, 1) if values else None
+
+
+def pretrain(work):
+    """π_0: the tiny flow model pretrained for a few steps (seconds), to deploy as the flow generator."""
+    from trainer import sft
+    from trainer.config import DataConfig, TrainConfig
+    from trainer.data.cache import prepare
+
+    prepare(DataConfig(out=str(work / "render"), kind="render", n=16, primitives=4, grid=16, render_size=64,
+                       image_size=32, shard_size=16), progress=False)
+    sft.train(TrainConfig(config="tiny", out=str(work / "pretrain"), data=[str(work / "render")], steps=2,
+                          vae_steps=2, batch_size=8, lr=1e-3, warmup=1, log_every=1, ckpt_every=2, progress=False))
+    return work / "pretrain"
+
+
+def run(opts):
+    timings, figures = {}, {"config": {k: v for k, v in vars(opts).items() if k not in ("out",)}}
+    work = Path(opts.work or tempfile.mkdtemp(prefix="engine-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        t0 = time.monotonic()
+        pg = None
+        if opts.database_url:
+            database_url = opts.database_url
+        else:
+            pg = services.Postgres(["synchronous_commit=on"]).init()
+            stack.callback(pg.destroy)
+            database_url = pg.url
+        redis_url = stack.enter_context(services.redis_server())
+        env = services.engine_env(database_url, redis_url, media_root=work / "media", RUNS_ROOT=work / "runs",
+                                  SHAPE_LIBRARY_DIR=work / "library", DEBUG=0, SECRET_KEY=os.urandom(16).hex(),
+                                  ENGINE_LOG_LEVEL="WARNING")
+        services.manage(env, "migrate", "--noinput")
+        os.environ.update(env)
+        import django
+
+        django.setup()
+
+        from engine.core.models import Project
+        from engine.flywheel import iteration
+        from engine.simulation.composites import seed_composites
+        from engine.simulation.pool import create_pool, run_pool
+        from engine.simulation.worker import Behaviour
+        from model_suite.procedural import CATEGORIES
+
+        t = time.monotonic()
+        generators = ["geometric_lifting", "silhouette_retrieval"]
+        project = Project.objects.create(name="bench", alpha=0.3, n_candidates=opts.candidates,
+                                         taxonomy=list(CATEGORIES), collection_target=opts.objects,
+                                         alpha_schedule=[0.3, 0.4], generators=generators)
+        if not opts.no_flow:
+            base = pretrain(work / "pi0")
+            iteration.create_run(project, preset="tiny", base=str(base)).delete()  # deploys π_0 as the base
+            project.generators = [*generators, "flow_model"]
+            project.save(update_fields=["generators"])
+        timings["pretrain"] = round(time.monotonic() - t, 1)
+        t = time.monotonic()
+        seed_composites(project, opts.objects, seed=opts.seed)
+        timings["render_composites"] = round(time.monotonic() - t, 1)
+
+        logs = work / "logs"
+        logs.mkdir(exist_ok=True)
+        url, server = stack.enter_context(services.engine_server(env, logs / "server.log", opts.server_workers,
+                                                                 opts.server_threads))
+        procs = {"server": server}
+        ready = {}
+        for queue in ("cpu", "gpu"):
+            procs[f"celery_{queue}"] = services.start(
+                [sys.executable, "-m", "celery", "-A", "engine", "worker", "-Q", queue, "-c",
+                 str(opts.celery_concurrency), "-n", f"{queue}@%h", "--without-gossip", "--without-mingle",
+                 "-l", "INFO"], env, logs / f"celery-{queue}.log")
+            ready[logs / f"celery-{queue}.log"] = " ready."
+        procs["rq_trainer"] = services.start([sys.executable, "manage.py", "rqworker", "trainer"], env,
+                                             logs / "rqworker.log")
+        ready[logs / "rqworker.log"] = "Listening on"
+        for proc in procs.values():
+            stack.callback(services.stop, proc)
+        # The workers' start (imports, the model suite) is not the load: the CPU meter starts once they listen.
+        services.wait_until(lambda: all(log.exists() and text in log.read_text(errors="replace")
+                                        for log, text in ready.items()), 300, "the workers to listen")
+        timings["setup_until_workers_listen"] = round(time.monotonic() - t0, 1)
+        meter = CpuMeter(procs, pg)
+
+        pool = create_pool(opts.annotators, opts.artists, prefix="bench", seed=opts.seed)
+        f = opts.factor
+        behaviour = Behaviour(pace=(("select", opts.select_seconds / f), ("rank", STAGE2_SECONDS / f),
+                                    ("align", STAGE3_SECONDS / f)), artist_delay=opts.artist_seconds / f)
+        stop = threading.Event()
+        depth = {}
+        sampler = threading.Thread(target=lambda: depth.setdefault("rows", sample_queues(redis_url, project.pk, stop)))
+        sampler.start()
+        t = time.monotonic()
+        report = run_pool(pool, url, project, behaviour=behaviour, deadline=opts.seconds, idle_seconds=20.0,
+                          target=opts.objects, seed=opts.seed, client_class=Timed.client_class())
+        timings["annotation"] = round(time.monotonic() - t, 1)
+        annotation_cpu = meter.used()
+
+        run_seconds = None
+        if not opts.no_flow:
+            t = time.monotonic()
+            flywheel = iteration.create_run(project, preset="tiny", sft_steps=opts.train_steps,
+                                            dpo_steps=opts.train_steps, seeds=(0,), heldout_share=0.2)
+            iteration.enqueue(flywheel)
+            flywheel = services.wait_until(lambda: _finished(flywheel.pk), 1800, "the flywheel run on RQ")
+            timings["flywheel_run"] = round(time.monotonic() - t, 1)
+            run_seconds = {"status": flywheel.status, "error": flywheel.error[-500:], **flywheel.step_seconds}
+        stop.set()
+        sampler.join()
+        figures.update(summarize(project, report, depth.get("rows", []), opts, timings, annotation_cpu, run_seconds))
+    return figures
+
+
+def _finished(run_id):
+    from engine.flywheel.models import FlywheelRun, RunStatus
+
+    run = FlywheelRun.objects.get(pk=run_id)
+    return run if run.status in (RunStatus.DONE, RunStatus.FAILED) else None
+
+
+def summarize(project, report, depth, opts, timings, cpu, run_seconds):
+    """Return the JSON figures of a bench run from the database, the clients' log and the samples."""
+    from django.db.models import Min
+
+    from engine.candidates.models import CandidateSet
+    from engine.intake.models import ObjectInstance
+    from engine.leases.models import Task, TaskStatus
+
+    hours = timings["annotation"] / 3600
+    done = Counter(Task.objects.filter(project=project, status=TaskStatus.DONE).values_list("stage", flat=True))
+    per_stage = {stage: round(n / hours, 1) for stage, n in done.items()} if hours else {}
+    by_endpoint = defaultdict(list)
+    for endpoint, seconds, status, _ in Timed.rows:
+        by_endpoint[endpoint].append(seconds)
+    api = {e: {"n": len(v), "p50_ms": pct(v, 50), "p99_ms": pct(v, 99)}
+           for e, v in sorted(by_endpoint.items(), key=lambda kv: -len(kv[1]))}
+    errors = Counter(f"{e} {s}" for e, _, s, _ in Timed.rows if s not in (200, 204))
+
+    # Selection (the object's row) to the first Stage 2 claim of its set, and to its set being ready.
+    first_claim = dict(Task.objects.filter(project=project, stage="rank", claimed_at__isnull=False)
+                       .values_list("object_id").annotate(t=Min("claimed_at")))
+    selected = dict(ObjectInstance.objects.filter(image__project=project).values_list("id", "selected_at"))
+    latency = [(first_claim[o] - selected[o]).total_seconds() for o in first_claim if o in selected]
+    ready = [(c.ready_at - c.created_at).total_seconds() for c in CandidateSet.objects.filter(
+        object__image__project=project, ready_at__isnull=False)]
+
+    # Duplicates: two training samples of one object; lost: a submit answered 200 whose task is not done.
+    from engine.flywheel.models import TrainingSample
+
+    samples = Counter(TrainingSample.objects.filter(iteration__project=project).values_list("object_id", flat=True))
+    done_ids = set(Task.objects.filter(project=project, status=TaskStatus.DONE).values_list("id", flat=True))
+    ann = "annotator"
+    rounds, empty = report.rounds.get(ann, 0), report.empty_rounds.get(ann, 0)
+    idle = report.idle_seconds.get(ann, 0.0)
+    found_share = round(1 - empty / rounds, 4) if rounds else None
+    idle_share = round(idle / (opts.annotators * timings["annotation"]), 4) if timings["annotation"] else None
+    machine = {k: v for k, v in cpu.items() if k != "clients"}
+    bottleneck = max(machine, key=machine.get) if machine else None
+    through = done.get("align", 0)  # objects through Stage 3: training samples
+    machine_cpu_per_object = round(sum(machine.values()) / through, 2) if through else None
+    # Demand at factor f: each annotator finishes one object per (80 + 150 + select) / f seconds of work.
+    person_seconds = STAGE2_SECONDS + STAGE3_SECONDS + opts.select_seconds
+    cores = os.cpu_count() or 1
+    saturation = (round(cores * person_seconds / (opts.annotators * machine_cpu_per_object), 1)
+                  if machine_cpu_per_object else None)
+    return {
+        "objects_through": through, "tasks_done": dict(done), "objects_per_hour": per_stage,
+        "api": api, "http_errors": dict(errors),
+        "queue_depths": depth,
+        "max_queue_depth": {k: max((r[k] for r in depth), default=0) for k in ("celery_cpu", "celery_gpu",
+                                                                              "rq_trainer", "generating")},
+        "candidate_set_latency_s": {"selection_to_first_stage2_claim": _spread(latency),
+                                    "set_generation": _spread(ready)},
+        "duplicates": sum(1 for n in samples.values() if n > 1),
+        "lost_submissions": _lost(Timed.rows, done_ids),
+        "annotators_found_work": {"share_of_claim_rounds": found_share, "idle_share_of_time": idle_share,
+                                  "factor": opts.factor, "goal": 0.99},
+        "cpu_seconds": cpu, "machine_cpu_seconds_per_object": machine_cpu_per_object,
+        "bottleneck": {"busiest_component": bottleneck,
+                       "share_of_machine_cpu": round(machine[bottleneck] / sum(machine.values()), 3)
+                       if bottleneck and sum(machine.values()) else None},
+        "saturation_factor_estimate": saturation,
+        "saturation_rule": f"factor at which {opts.annotators} annotators' demand, one object per "
+                           f"{person_seconds:g}/factor s each, uses all {cores} cores at the measured machine CPU "
+                           "seconds per object",
+        "wall_seconds": timings, "iteration_step_seconds": run_seconds,
+        "pool": {k: v for k, v in report.as_dict().items() if k != "errors"}, "pool_errors": report.errors[:20],
+    }
+
+
+def _lost(rows, done_ids):
+    """Count submits answered 200 whose task is not done."""
+    import re
+
+    acknowledged = {int(re.search(r"tasks/(\d+)/submit", path).group(1)) for e, _, s, path in rows
+                    if e.endswith("/submit/") and s == 200}
+    return len(acknowledged - done_ids)
+
+
+def _spread(values):
+    if not values:
+        return None
+    return {"n": len(values), "p50": round(float(np.percentile(values, 50)), 2),
+            "p90": round(float(np.percentile(values, 90)), 2), "max": round(float(max(values)), 2)}
+
+
+def main(argv=None):
+    opts = parse(argv)
+    figures = run(opts)
+    text = json.dumps(figures, indent=2, default=str)
+    if opts.out:
+        Path(opts.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

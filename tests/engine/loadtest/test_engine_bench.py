@@ -1,0 +1,32 @@
+"""`make bench` small: the whole engine on real processes takes two objects through every stage (no timings checked)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from django.db import connection
+
+from engine.loadtest.services import ROOT
+from tests.drills.services import suite_database_url
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
+
+
+def test_the_engine_bench_takes_objects_through_every_stage_on_real_workers(tmp_path):
+    if connection.vendor != "postgresql":
+        pytest.skip("the bench's processes share the test database, which needs PostgreSQL")
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.loadtest.engine_bench", "--database-url", suite_database_url(),
+         "--annotators", "2", "--artists", "1", "--objects", "2", "--no-flow", "--factor", "1000", "--seconds", "90",
+         "--server-workers", "1", "--server-threads", "4", "--work", str(tmp_path / "work"), "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=280)
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert figures["objects_through"] == 2 and {"select", "rank", "align"} <= set(figures["tasks_done"])
+    assert figures["duplicates"] == 0 and figures["lost_submissions"] == 0 and figures["http_errors"] == {}
+    assert {"POST /api/tasks/claim/", "POST /api/tasks/{id}/submit/"} <= set(figures["api"])
+    assert figures["queue_depths"] and figures["candidate_set_latency_s"]["selection_to_first_stage2_claim"]["n"] == 2
+    assert figures["bottleneck"]["busiest_component"] in figures["cpu_seconds"]
+    assert 0 <= figures["annotators_found_work"]["share_of_claim_rounds"] <= 1
