@@ -122,6 +122,25 @@ MEDIA_ROOT = os.environ.get("MEDIA_ROOT", str(BASE_DIR / "var" / "media"))
 MEDIA_URL = "/media/"
 # Behind nginx: the internal location that serves MEDIA_ROOT (engine/core/media.py checks, nginx sends).
 MEDIA_ACCEL_REDIRECT = os.environ.get("MEDIA_ACCEL_REDIRECT", "")
+# Where stored files live. "local": MEDIA_ROOT (engine/core/storage.py). "s3": an S3-compatible bucket
+# through django-storages (pip install '.[s3]'), shared by every host: S3_BUCKET, S3_ENDPOINT_URL (MinIO,
+# Ceph...; unset for AWS), S3_REGION, S3_ADDRESSING_STYLE, and the credentials in AWS_ACCESS_KEY_ID /
+# AWS_SECRET_ACCESS_KEY.
+MEDIA_STORAGE = os.environ.get("MEDIA_STORAGE", "local")
+if MEDIA_STORAGE == "s3":
+    _MEDIA_BACKEND = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+        "bucket_name": os.environ.get("S3_BUCKET", ""), "endpoint_url": os.environ.get("S3_ENDPOINT_URL") or None,
+        "region_name": os.environ.get("S3_REGION") or None, "default_acl": None, "file_overwrite": False,
+        "addressing_style": os.environ.get("S3_ADDRESSING_STYLE") or None,  # "path" for MinIO by IP or name
+        # The media view checks who asks, then redirects to a URL signed for this long (engine/core/media.py).
+        "querystring_auth": True, "querystring_expire": 300,
+    }}
+elif MEDIA_STORAGE == "local":
+    _MEDIA_BACKEND = {"BACKEND": "engine.core.storage.MediaStorage"}
+else:
+    raise ImproperlyConfigured(f"MEDIA_STORAGE is {MEDIA_STORAGE!r}; set it to 'local' (MEDIA_ROOT) or 's3'.")
+STORAGES = {"default": _MEDIA_BACKEND,
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 STATIC_URL = "/static/"
 STATIC_ROOT = os.environ.get("STATIC_ROOT", str(BASE_DIR / "var" / "static"))
 # three.js comes from npm (package.json), served by staticfiles under /static/vendor/three/.

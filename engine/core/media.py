@@ -3,14 +3,21 @@
 Images and meshes are the customer's data: nothing under MEDIA_ROOT is served to an anonymous
 visitor or to an account without a role. The browser is recognised by its session; scripts by
 their API token. Behind nginx, set MEDIA_ACCEL_REDIRECT (e.g. "/protected-media/") and nginx
-sends the file after this check (X-Accel-Redirect); otherwise Django streams it.
+sends the file after this check (X-Accel-Redirect); otherwise Django streams it. With media in an
+S3-compatible bucket (MEDIA_STORAGE=s3) the answer redirects to a short-lived signed URL of the object.
 """
 
 import posixpath
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
-from django.http import Http404, HttpResponse, HttpResponseForbidden
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.http import (
+    Http404,
+    HttpResponse,
+    HttpResponseForbidden,
+    HttpResponseRedirect,
+)
 from django.utils._os import safe_join
 from django.views.static import serve
 from rest_framework import exceptions
@@ -40,6 +47,11 @@ def media(request, path):
         safe_join(settings.MEDIA_ROOT, path)  # no way out of MEDIA_ROOT
     except SuspiciousFileOperation:
         raise Http404("No such file.") from None
+    if not isinstance(default_storage, FileSystemStorage):
+        # MEDIA_STORAGE=s3: the bucket sends the file, at a URL signed for a few minutes (querystring_expire).
+        response = HttpResponseRedirect(default_storage.url(path))
+        response["Cache-Control"] = "private, no-store"
+        return response
     accel = settings.MEDIA_ACCEL_REDIRECT
     if accel:
         response = HttpResponse()
