@@ -12,11 +12,9 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="annotation_ui/login.html",
                                                 redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("select/", views.StagePage.as_view(stage="select"), name="select"),
-    path("rank/", views.StagePage.as_view(stage="rank"), name="rank"),
-    path("artist/", views.StagePage.as_view(stage="artist"), name="artist"),
-    path("align/", views.StagePage.as_view(stage="align"), name="align"),
     path("dashboard/", views.DashboardPage.as_view(), name="dashboard"),
     path("dashboard/ratings.svg", views.RatingsPlot.as_view(), name="ratings-plot"),
     path("ui-api/artist-queue/", views.ArtistQueue.as_view(), name="artist-queue"),
+    # Last: every registered stage's page (engine/leases/registry.py), /select/, /rank/, /artist/, /align/ ...
+    path("<slug:stage>/", views.StagePage.as_view(), name="stage"),
 ]

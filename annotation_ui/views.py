@@ -3,7 +3,8 @@
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
+from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -45,8 +46,8 @@ class PageMixin(LoginRequiredMixin):
         roles = roles_of(self.request.user)
         project = current_project(self.request)
         # The stages' pages, in the order of the data flow, as the stage apps registered them.
-        nav = [{"stage": spec.name, "url": spec.page, "label": spec.label} for spec in registry.stages()
-               if spec.role in roles]
+        nav = [{"stage": spec.name, "url": reverse("ui:stage", kwargs={"stage": spec.name}), "label": spec.label}
+               for spec in registry.stages() if spec.role in roles]
         context.update(
             roles=sorted(roles), nav=nav, is_engineer=ENGINEER in roles, active=self.active,
             project=project, projects=Project.objects.order_by("id").only("id", "name"),
@@ -69,11 +70,15 @@ class HomePage(PageMixin, TemplateView):
 
 
 class StagePage(PageMixin, TemplateView):
-    """One annotation stage; its script claims tasks and submits answers through the API."""
+    """One annotation stage (/<stage>/); its script claims tasks and submits answers through the API.
 
-    stage = None
+    Its template is annotation_ui/<stage>.html, found in any installed app's templates/: a stage app ships its own.
+    """
 
     def dispatch(self, request, *args, **kwargs):
+        self.stage = kwargs["stage"]
+        if self.stage not in {spec.name for spec in registry.stages()}:
+            raise Http404(f"No stage {self.stage!r}.")
         self.role = registry.get(self.stage).role
         self.active = self.stage
         return super().dispatch(request, *args, **kwargs)

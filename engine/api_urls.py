@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.authtoken.views import obtain_auth_token
 
 from engine.artists import api as artists
+from engine.candidates import api as candidates
 from engine.core import api as core
 from engine.flywheel import api as flywheel
 from engine.intake import api as intake
@@ -36,7 +37,7 @@ urlpatterns = [
     path("iterations/", core.IterationList.as_view(), name="api-iterations"),
     path("iterations/<int:pk>/export/", flywheel.ExportView.as_view(), name="api-iteration-export"),
     path("categories/", intake.CategoriesView.as_view(), name="api-categories"),
-    path("generators/", core.GeneratorsView.as_view(), name="api-generators"),
+    path("generators/", candidates.GeneratorsView.as_view(), name="api-generators"),
     path("images/<int:pk>/segment/", intake.SegmentView.as_view(), name="api-segment"),
     path("objects/<int:pk>/mask.png", intake.ObjectMaskView.as_view(), name="api-object-mask"),
     path("checkpoints/", flywheel.CheckpointList.as_view(), name="api-checkpoints"),

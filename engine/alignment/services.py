@@ -28,6 +28,11 @@ def open_alignment_task(project, obj, cset, *, rating, candidate=None, artist_me
     return task
 
 
+def open_for_artist_mesh(sender, *, task, mesh, candidate_set, **kwargs):
+    """Receiver of engine.artists.signals.mesh_submitted: an artist's accepted mesh goes on to Stage 3."""
+    return open_alignment_task(task.project, task.object, candidate_set, artist_mesh=mesh, rating=1.0)
+
+
 def submit(task_id, user, rotation, translation, scale, seconds=0.0, key=""):
     """Store the pose of a held alignment task and create its TrainingSample D+."""
     parsed, errors = [], {}

@@ -6,7 +6,7 @@ from engine.leases.models import Stage
 from engine.leases.registry import StageSpec
 
 ALIGN = StageSpec(
-    name=Stage.ALIGN.value, role=ANNOTATOR, label="Stage 3 · Align", page="ui:align", order=4,
+    name=Stage.ALIGN.value, role=ANNOTATOR, label="Stage 3 · Align", order=4,
     related=("image", "object", "alignment__candidate", "alignment__artist_mesh"),
     payload=align_payload, submit=submit_align,
 )

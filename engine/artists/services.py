@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.db import transaction
 
-from engine.alignment.services import open_alignment_task
 from engine.artists import uploads
 from engine.artists.models import ArtistCase, ArtistMesh, FailureCategory
+from engine.artists.signals import mesh_submitted
 from engine.core import transactions
 from engine.core.errors import EngineError, ErrorCode
 from engine.flywheel.pairs import pairs_against
@@ -117,8 +118,12 @@ def submit(task_id, user, mesh_id, seconds=0.0, key=""):
             task.object, cset.iteration, None, rating=1.0,
             rejected_ids=list(cset.candidates.values_list("id", flat=True)), artist_mesh=mesh,
         )
-        align = open_alignment_task(task.project, task.object, cset, artist_mesh=mesh, rating=1.0)
-        body = {"task": task.pk, "mesh": mesh.pk, "routed_to": Stage.ALIGN.value, "task_created": align.pk}
+        opened = [made for _, made in mesh_submitted.send(ArtistCase, task=task, mesh=mesh, candidate_set=cset)
+                  if made is not None]
+        if len(opened) != 1:
+            raise ImproperlyConfigured(f"An accepted artist mesh opens one next task; the receivers of mesh_submitted "
+                                       f"opened {len(opened)}. Is engine.alignment in INSTALLED_APPS?")
+        body = {"task": task.pk, "mesh": mesh.pk, "routed_to": opened[0].stage, "task_created": opened[0].pk}
         leases.complete(task, user, key=key, response=body, seconds=seconds)
     return body
 

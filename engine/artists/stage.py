@@ -14,7 +14,7 @@ def of_failure_category(quote):
 
 
 ARTIST_STAGE = StageSpec(
-    name=Stage.ARTIST.value, role=ARTIST, label="Stage 2.5 · Artist", page="ui:artist", order=3,
+    name=Stage.ARTIST.value, role=ARTIST, label="Stage 2.5 · Artist", order=3,
     related=("image", "object", "artist_case__best_candidate"), payload=artist_payload, submit=submit_artist,
     claim_filters={"failure_category": ClaimFilter(
         choices=tuple(FailureCategory.choices), sql=of_failure_category,

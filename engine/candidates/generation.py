@@ -28,26 +28,32 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from engine.artists.services import open_artist_case
 from engine.candidates.models import Candidate, CandidateSet, SetStatus
+from engine.candidates.signals import set_closed
 from engine.core import failpoints, transactions
 from engine.intake import masks
 from engine.intake.models import ObjectInstance, ObjectStatus
 from engine.intake.rendering import load_rgb
-from engine.ranking.services import open_ranking_tasks
 
 log = logging.getLogger("engine.candidates")
 BROWSER_TRIANGLES = 10_000  # the triangle budget of a candidate's GLB (Stage 2 shows two at once)
 
 
+_deployed_checkpoints = list  # replaced by the flywheel's (provide_deployed_checkpoints), which deploys them
+
+
+def provide_deployed_checkpoints(source):
+    """Set the function that returns the deployed flow-model checkpoints (the flywheel's AppConfig.ready())."""
+    global _deployed_checkpoints
+    _deployed_checkpoints = source
+
+
 def suite_config():
     """Return the model-suite configuration of this deployment."""
-    from engine.flywheel.deploy import deployed_checkpoints
-
     return {
         **settings.MODEL_SUITE,
         "library_dir": str(settings.SHAPE_LIBRARY_DIR),
-        "flow_checkpoints": deployed_checkpoints(),
+        "flow_checkpoints": _deployed_checkpoints(),
         "external_url": settings.EXTERNAL_GENERATOR_URL or None,
     }
 
@@ -63,6 +69,14 @@ def suite():
     """Return {name: generator} for the current deployment (cached per process and config)."""
     config = suite_config()
     return _suite(json.dumps(config, sort_keys=True, default=str))
+
+
+def generator_names():
+    """Return the names a project's `generators` may list: this deployment's suite, and "flow_model" (every
+    deployed checkpoint of ours)."""
+    from model_suite.registry import FLOW_MODEL
+
+    return set(suite()) | {FLOW_MODEL}
 
 
 def plan(project, generators, availability=None):
@@ -86,13 +100,16 @@ def job_seed(set_id, generator):
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
-def start(object_id):
-    """Open the object's candidate set for the current iteration and launch generation."""
+def prepare(object_id):
+    """Open the object's candidate set for the current iteration; return (set, the jobs to launch).
+
+    No jobs for a set already past generation. `engine.candidates.tasks.start` launches them.
+    """
     obj = ObjectInstance.objects.select_related("image__project").get(pk=object_id)
     project = obj.image.project
     cset, _ = CandidateSet.objects.get_or_create(object=obj, iteration=project.current_iteration())
     if cset.status != SetStatus.GENERATING:
-        return cset
+        return cset, []
     ObjectInstance.objects.filter(pk=obj.pk).update(status=ObjectStatus.GENERATING)
     generators = suite()
     availability = {name: g.availability() for name, g in generators.items()}
@@ -102,27 +119,7 @@ def start(object_id):
         CandidateSet.objects.filter(pk=cset.pk).update(
             generator_report={name: {"ok": False, "reason": reason} for name, reason in skipped.items()}
         )
-    launch(cset.pk, jobs)
-    return cset
-
-
-def launch(set_id, jobs, top_up=True):
-    """Run [(generator, n, queue)] jobs as one chord, each on its generator's queue, gathered by `finish_set`."""
-    from celery import chord
-
-    from engine.candidates.tasks import finish_set, generate_candidates
-
-    header = [generate_candidates.si(set_id, name, n).set(queue=queue) for name, n, queue in jobs]
-    if generate_candidates.app.conf.task_always_eager:
-        # In-process (no Redis) the chord's steps run here, in order. Celery's eager chord joins its header
-        # under a process-global flag that every eager task sets and restores, so two requests finishing
-        # images at once (threads of one server) failed one of them: "Never call result.get() within a task!".
-        reports = [signature.apply(throw=True).result for signature in header]
-        finish_set.apply(args=(reports, set_id, top_up), throw=True)
-    elif not header:
-        finish_set.delay([], set_id, top_up)
-    else:
-        chord(header)(finish_set.s(set_id, top_up))
+    return cset, jobs
 
 
 def generate(set_id, generator_name, n):
@@ -181,9 +178,8 @@ def store(cset, mesh, seed):
     glb = to_glb(vertices, faces, budget=BROWSER_TRIANGLES)
     checkpoint = None
     if mesh.checkpoint:
-        from engine.flywheel.models import ModelCheckpoint
-
-        checkpoint = ModelCheckpoint.objects.filter(path=mesh.checkpoint).first()
+        checkpoints = Candidate._meta.get_field("checkpoint").related_model  # the flywheel's, by the model's FK
+        checkpoint = checkpoints.objects.filter(path=mesh.checkpoint).first()
     candidate = Candidate(
         candidate_set=cset, generator=mesh.generator, generator_version=mesh.version, kind=mesh.kind,
         checkpoint=checkpoint, seed=seed, triangles=len(faces), size_bytes=len(glb),
@@ -205,11 +201,15 @@ def store(cset, mesh, seed):
 
 
 def finish(set_id, reports, top_up=True):
-    """Close generation of a set: top it up once if it is short, else mark it ready and open its ranking tasks."""
+    """Close generation of a set: mark it ready and open its ranking tasks; return (status, top-up jobs).
+
+    A short set is topped up once instead: the jobs come back, to launch after this commit
+    (`engine.candidates.tasks.finish_set`), so the top-up's own finish sees the report.
+    """
     with transaction.atomic():
         cset = CandidateSet.objects.select_for_update().select_related("object__image__project").get(pk=set_id)
         if cset.status != SetStatus.GENERATING:
-            return cset.status
+            return cset.status, []
         report = dict(cset.generator_report)
         for row in reports or []:
             name = row["generator"]
@@ -225,10 +225,9 @@ def finish(set_id, reports, top_up=True):
         short = cset.object.image.project.n_candidates - sum(held.values())
         jobs = top_up_jobs(report, short) if top_up else []
         if not jobs:
-            return close(cset)
+            return close(cset), []
         cset.save(update_fields=["generator_report"])
-    launch(set_id, jobs, top_up=False)  # after the commit, so the top-up's own finish sees the report
-    return SetStatus.GENERATING
+    return SetStatus.GENERATING, jobs
 
 
 def drop_repeated_shapes(cset):
@@ -258,19 +257,16 @@ def drop_repeated_shapes(cset):
 
 
 def close(cset):
-    """Mark a locked set ready and open its ranking tasks, or hand an empty one to the artists."""
-    obj = cset.object
-    project = obj.image.project
+    """Mark a locked set ready, or failed when it has no candidate; routing opens its next work (signals.set_closed)."""
     if not cset.candidates.exists():
-        # Nothing could be proposed: the object is a hard case for the artists straight away.
+        # Nothing could be proposed: routing makes the object a hard case for the artists straight away.
         cset.status = SetStatus.FAILED
         cset.save(update_fields=["generator_report", "status"])
-        open_artist_case(project, obj, cset, failure_category="", rating=0.0)
-        return cset.status
-    cset.status = SetStatus.READY
-    cset.ready_at = timezone.now()
-    cset.save(update_fields=["generator_report", "status", "ready_at"])
-    open_ranking_tasks(project, obj, cset)
+    else:
+        cset.status = SetStatus.READY
+        cset.ready_at = timezone.now()
+        cset.save(update_fields=["generator_report", "status", "ready_at"])
+    set_closed.send(CandidateSet, candidate_set=cset)
     return cset.status
 
 

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
-from engine.candidates.validators import check_generators
+from engine.core.generators import check_generators
 from engine.core.models import Iteration, Project
 from engine.core.roles import ROLES, SIMULATED_GROUP
 

@@ -3,9 +3,8 @@
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics
+from rest_framework import generics, serializers
 from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,32 +24,19 @@ class EngineerWrites(IsAuthenticated):
         return IsEngineer().has_permission(request, view)
 
 
+class MeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    roles = serializers.ListField(child=serializers.CharField())
+
+
 class MeView(APIView):
     """The signed-in user and their roles."""
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=MeSerializer)
     def get(self, request):
         return Response({"id": request.user.pk, "username": request.user.username,
                          "roles": sorted(roles_of(request.user))})
-
-
-class GeneratorsView(APIView):
-    """The model suite of this deployment: each generator's name (what a project's `generators` lists), kind,
-    version, queue, and whether it can run here, with the reason when it cannot."""
-
-    permission_classes = [IsEngineer]
-
-    @extend_schema(responses=OpenApiTypes.OBJECT)
-    def get(self, request):
-        from engine.candidates.generation import suite
-
-        rows = []
-        for name, generator in suite().items():
-            availability = generator.availability()
-            rows.append({"name": name, "kind": generator.kind, "version": generator.version, "queue": generator.queue,
-                         "available": availability.ok, "reason": availability.reason})
-        return Response({"generators": rows,
-                         "note": '"flow_model" in a project\'s generators picks every deployed checkpoint of the flow model.'})
 
 
 class ProjectList(generics.ListCreateAPIView):

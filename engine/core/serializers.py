@@ -1,7 +1,16 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from engine.candidates.validators import check_generators
-from engine.core.models import Iteration, Project, check_alpha_schedule, check_curriculum, check_taxonomy
+from engine.core import fields as strict
+from engine.core.generators import check_generators, generator_names
+from engine.core.models import (
+    Iteration,
+    Project,
+    check_alpha_schedule,
+    check_curriculum,
+    check_taxonomy,
+)
+from engine.intake.taxonomy import default_taxonomy_slugs
 
 
 class JSONObjectField(serializers.JSONField):
@@ -29,7 +38,36 @@ class JSONObjectField(serializers.JSONField):
         return value
 
 
-class ProjectSerializer(serializers.ModelSerializer):
+class GeneratorNames(serializers.ListField):
+    """A list of this deployment's generator names (an enum in the schema); an unknown one is named in one message."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.ChoiceField(choices=[]), **kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            check_generators(data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+        return super().to_internal_value(data)
+
+
+class ProjectSerializer(strict.ModelSerializer):
+    # Typed, so the schema says what the JSON columns hold; the model's checks below still run.
+    taxonomy = serializers.ListField(
+        child=serializers.ChoiceField(choices=default_taxonomy_slugs()), min_length=1, required=False,
+        help_text="Category slugs allowed in this project (a subset of the shipped taxonomy, GET /api/categories/).")
+    generators = GeneratorNames(
+        required=False,
+        help_text="Generator names to run for this project (GET /api/generators/); empty: every available one.")
+    alpha_schedule = serializers.ListField(
+        child=strict.FloatField(min_value=0.0, max_value=1.0), required=False,
+        help_text="α_k of iteration k, rising (α_1 ≤ α_2 ≤ …); empty: the project's α.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["generators"].child.choices = generator_names()  # this deployment's, known once apps are ready
+
     class Meta:
         model = Project
         fields = ["id", "name", "alpha", "n_candidates", "taxonomy", "route_failures", "ranking_overlap",
@@ -41,10 +79,6 @@ class ProjectSerializer(serializers.ModelSerializer):
     # The checks the admin's form runs too (Project.clean, ProjectForm); DRF answers their errors with a 400.
     def validate_taxonomy(self, value):
         check_taxonomy(value)
-        return value
-
-    def validate_generators(self, value):
-        check_generators(value)
         return value
 
     def validate_alpha_schedule(self, value):
@@ -65,7 +99,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class IterationSerializer(serializers.ModelSerializer):
+class IterationSerializer(strict.ModelSerializer):
     class Meta:
         model = Iteration
         fields = ["id", "project", "number", "alpha", "notes", "started_at", "closed_at"]

@@ -27,8 +27,19 @@ from django.utils import timezone
 from engine.flywheel import collect, deploy
 from engine.flywheel.jobs import register
 from engine.flywheel.models import CheckpointStatus, FlywheelRun, RunStatus, RunStep
-from engine.flywheel.steps import (PRESETS, RunError, slug, step_aggregate, step_collect, step_dpo, step_evaluate,
-                                   step_promote, step_redeploy, step_sft)
+from engine.flywheel.serializers import RunSerializer
+from engine.flywheel.steps import (
+    PRESETS,
+    RunError,
+    slug,
+    step_aggregate,
+    step_collect,
+    step_dpo,
+    step_evaluate,
+    step_promote,
+    step_redeploy,
+    step_sft,
+)
 from engine.jobs import TRAINER_QUEUE
 
 __all__ = ["PRESETS", "RunError", "create_run", "enqueue", "execute", "execute_job", "rollback", "status"]
@@ -177,8 +188,6 @@ def rollback(project, reason=""):
 
 def status(project, runs=5):
     """Return the project's flywheel state as JSON-able data: iteration, deployed checkpoints, latest runs."""
-    from engine.flywheel.serializers import RunSerializer
-
     iteration = project.iterations.filter(closed_at__isnull=True).order_by("-number").first()
     return {
         "project": project.name,

@@ -2,14 +2,15 @@
 
 from rest_framework import serializers
 
-from engine.flywheel.iteration import PRESETS
+from engine.core import fields as strict
 from engine.flywheel.models import FlywheelRun
+from engine.flywheel.steps import PRESETS
 
 
 class RunRequest(serializers.Serializer):
     """What an engineer may set when starting iteration k (everything else comes from the project)."""
 
-    alpha = serializers.FloatField(required=False, min_value=0.0, max_value=1.0,
+    alpha = strict.FloatField(required=False, min_value=0.0, max_value=1.0,
                                    help_text="α_k of this iteration (default: the project's schedule).")
     config = serializers.ChoiceField(PRESETS, required=False, help_text="Trainer preset (default: the deployed one's).")
     sft_steps = serializers.IntegerField(required=False, min_value=1)
@@ -20,7 +21,7 @@ class RunRequest(serializers.Serializer):
                                             help_text="Compare the SFT checkpoint with the deployed one too.")
 
 
-class RunSerializer(serializers.ModelSerializer):
+class RunSerializer(strict.ModelSerializer):
     project = serializers.CharField(source="project.name")
     iteration = serializers.IntegerField(source="iteration.number")
     next_iteration = serializers.IntegerField(source="next_iteration.number", allow_null=True, default=None)

@@ -3,8 +3,8 @@
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
-from rest_framework import generics, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,6 +13,7 @@ from engine.core.errors import EngineError, LeaseError
 from engine.core.idempotency import Once, idempotency_key
 from engine.core.models import Project
 from engine.core.permissions import IsAnnotator, IsEngineer
+from engine.core.schema import errors
 from engine.intake import masks, segment, services
 from engine.intake.models import Image, ObjectInstance
 from engine.intake.rendering import load_rgb, mask_png
@@ -55,7 +56,7 @@ class FlagImageView(APIView):
 
     permission_classes = [IsAnnotator]
 
-    @extend_schema(request=FlagImageSerializer, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=FlagImageSerializer, responses={200: OpenApiTypes.OBJECT, **errors(409)})
     def post(self, request, pk):
         data = FlagImageSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -78,7 +79,7 @@ class ObjectCreateView(APIView):
 
     permission_classes = [IsAnnotator]
 
-    @extend_schema(request=ObjectCreateSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=ObjectCreateSerializer, responses={201: OpenApiTypes.OBJECT, **errors(409, 422)})
     def post(self, request, pk):
         once = Once(request)
         earlier = once.replay()
@@ -128,17 +129,32 @@ class ObjectMaskView(APIView):
         return HttpResponse(mask_png(obj), content_type="image/png")
 
 
+class CategorySerializer(serializers.Serializer):
+    slug = serializers.CharField(help_text="What an object's `category` holds.")
+    name = serializers.CharField()
+    group = serializers.CharField()
+    synonyms = serializers.ListField(child=serializers.CharField(), help_text="Labels that resolve to this category.")
+
+
+class CategoriesQuery(serializers.Serializer):
+    project = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False,
+                                       help_text="Only the categories of this project's taxonomy.")
+
+
 class CategoriesView(APIView):
     """The shipped taxonomy, or a project's subset of it (?project=ID)."""
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        parameters=[CategoriesQuery],
+        responses={200: CategorySerializer(many=True), **errors(404)},
+    )
     def get(self, request):
         categories = list(load_taxonomy())
-        project_id = request.query_params.get("project")
-        if project_id:
-            if not project_id.isdigit():
-                raise EngineError("project must be a project id.", fields={"project": ["not an integer"]})
-            allowed = set(get_object_or_404(Project, pk=int(project_id)).taxonomy)
+        query = CategoriesQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        project_id = query.validated_data.get("project")
+        if project_id is not None:
+            allowed = set(get_object_or_404(Project, pk=project_id).taxonomy)
             categories = [c for c in categories if c["slug"] in allowed]
         return Response(categories)
 
@@ -153,7 +169,9 @@ class ProjectImagesView(generics.ListCreateAPIView):
     def get_queryset(self):
         return Image.objects.filter(project_id=self.kwargs["pk"]).order_by("id")
 
-    @extend_schema(request=IngestSerializer, responses={201: ImageSerializer})
+    @extend_schema(request=IngestSerializer, responses={
+        201: OpenApiResponse(ImageSerializer, description="The image, ingested."),
+        200: OpenApiResponse(ImageSerializer, description="The project already had this image (same content): it.")})
     def post(self, request, pk):
         project = get_object_or_404(Project, pk=pk)
         data = IngestSerializer(data=request.data)

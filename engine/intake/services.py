@@ -15,6 +15,7 @@ from engine.core import transactions
 from engine.core.errors import EngineError, ErrorCode
 from engine.intake import masks, quality
 from engine.intake.models import FLAG_REASONS, Image, ObjectInstance, ObjectStatus
+from engine.intake.signals import objects_selected
 from engine.intake.taxonomy import resolve_category
 from engine.leases import services as leases
 from engine.leases.models import Stage
@@ -111,9 +112,7 @@ def add_object(task_id, user, mask_rle, category, description="", confirm_multi_
 
 
 def finish_image(task_id, user, seconds=0.0, key=""):
-    """Complete a Stage 1 task and send its new objects to candidate generation."""
-    from engine.candidates.tasks import start_generation
-
+    """Complete a Stage 1 task and send its new objects on (signals.objects_selected: candidate generation)."""
     with transaction.atomic():
         task = leases.hold(task_id, user)
         if task.stage != Stage.SELECT:
@@ -121,8 +120,7 @@ def finish_image(task_id, user, seconds=0.0, key=""):
         new = list(task.image.instances.filter(status=ObjectStatus.SELECTED).values_list("id", flat=True))
         body = {"task": task.pk, "objects": new}
         leases.complete(task, user, key=key, response=body, seconds=seconds)
-        for object_id in new:
-            transaction.on_commit(lambda oid=object_id: start_generation.delay(oid))
+        objects_selected.send(Image, object_ids=new)
     return body
 
 

@@ -6,6 +6,6 @@ from engine.leases.models import Stage
 from engine.leases.registry import StageSpec
 
 SELECT = StageSpec(
-    name=Stage.SELECT.value, role=ANNOTATOR, label="Stage 1 · Select", page="ui:select", order=1,
+    name=Stage.SELECT.value, role=ANNOTATOR, label="Stage 1 · Select", order=1,
     related=("project", "image"), payload=select_payload, submit=submit_select,
 )

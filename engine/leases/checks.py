@@ -4,7 +4,7 @@ from django.core.checks import Error, register
 from django.db import connections, router
 
 from engine.leases import registry
-from engine.leases.models import Stage, Task
+from engine.leases.models import STAGE_NAME_LENGTH, Stage, Task
 
 # Both take SQLite's write lock as the transaction begins; DEFERRED, SQLite's default, waits for the first write.
 LOCKING_MODES = ("IMMEDIATE", "EXCLUSIVE")
@@ -39,20 +39,21 @@ def claim_database_errors(alias, settings_dict):
 @register()
 def check_stage_registry(app_configs, **kwargs):
     """Report a stage of Task.stage that no app registered, and a registered stage Task.stage cannot hold."""
-    return stage_registry_errors([value for value, _ in Stage.choices], [spec.name for spec in registry.stages()])
+    return stage_registry_errors(Stage.values, [spec.name for spec in registry.stages()])
 
 
-def stage_registry_errors(choices, registered):
-    """Return leases.E002 for each choice of Task.stage without a spec and each spec without a choice."""
+def stage_registry_errors(shipped, registered):
+    """Return leases.E002 for each shipped stage without a spec and each spec whose name Task.stage cannot hold."""
     errors = [Error(
-        f"Stage {name!r} is a choice of Task.stage but no app registered it, so its tasks cannot be claimed.",
+        f"Stage {name!r} ships with the engine (leases.models.Stage) but no app registered it, so its tasks cannot "
+        "be claimed.",
         hint="Register a StageSpec in the stage app's AppConfig.ready() (see engine/leases/registry.py), and "
              "check that the app is in INSTALLED_APPS.",
         id="leases.E002",
-    ) for name in choices if name not in registered]
+    ) for name in shipped if name not in registered]
     errors += [Error(
-        f"Stage {name!r} is registered but is not a choice of Task.stage, so no task can be made for it.",
-        hint="Add it to engine.leases.models.Stage (and make the migration).",
+        f"Stage {name!r} is registered but its name is longer than Task.stage holds ({STAGE_NAME_LENGTH}).",
+        hint="Give the stage a shorter name (its StageSpec.name).",
         id="leases.E002",
-    ) for name in registered if name not in choices]
+    ) for name in registered if len(name) > STAGE_NAME_LENGTH]
     return errors

@@ -4,13 +4,19 @@ from django.conf import settings
 from django.db import models
 
 from engine.core.models import Project
+from engine.leases import registry
 
 
 class Stage(models.TextChoices):
+    """The stages this project ships, by name; Task.stage takes any registered stage (registry.choices)."""
+
     SELECT = "select", "Stage 1: select objects"
     RANK = "rank", "Stage 2: rank candidates"
     ARTIST = "artist", "Stage 2.5: artist mesh"
     ALIGN = "align", "Stage 3: align pose"
+
+
+STAGE_NAME_LENGTH = 8
 
 
 class TaskStatus(models.TextChoices):
@@ -24,7 +30,7 @@ class Task(models.Model):
     """A unit of annotation work; `lease_*` say who holds it and until when."""
 
     project = models.ForeignKey(Project, related_name="tasks", on_delete=models.CASCADE)
-    stage = models.CharField(max_length=8, choices=Stage.choices)
+    stage = models.CharField(max_length=STAGE_NAME_LENGTH, choices=registry.choices)
     status = models.CharField(max_length=10, choices=TaskStatus.choices, default=TaskStatus.OPEN)
     image = models.ForeignKey("intake.Image", null=True, blank=True, on_delete=models.CASCADE, related_name="tasks")
     object = models.ForeignKey(

@@ -38,8 +38,7 @@ class StageSpec:
 
     name: str  # a value of leases.models.Stage
     role: str  # the role that works on it (engine.core.roles)
-    label: str  # its name in the navigation
-    page: str  # the URL name of its browser page
+    label: str  # its name in the navigation; its page is /<name>/, the template annotation_ui/<name>.html of any app
     related: tuple[str, ...]  # select_related paths a claimed task of the stage is served with
     payload: Callable  # payload(task, request) -> dict: what the client shows for a held task
     submit: Callable  # submit(request, task_id, idempotency_key) -> dict: the submit's answer
@@ -82,6 +81,11 @@ def get(name):
 def stages():
     """Return every registered stage, in the order of the data flow."""
     return sorted(_stages.values(), key=lambda spec: (spec.order, spec.name))
+
+
+def choices():
+    """[(name, label)] of the registered stages: the choices of Task.stage, so a new stage needs no migration."""
+    return [(spec.name, spec.label) for spec in stages()]
 
 
 def claim_filters():

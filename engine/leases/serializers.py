@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
+from engine.core import fields as strict
 from engine.leases import registry
-from engine.leases.models import Stage
 
 
 class ParamsSerializer(serializers.Serializer):
@@ -25,10 +25,11 @@ class ClaimSerializer(ParamsSerializer):
     """The stage and project to claim from, and the claim filters the stages register (failure_category)."""
 
     project = serializers.IntegerField(min_value=1)
-    stage = serializers.ChoiceField(choices=Stage.choices)
+    stage = serializers.ChoiceField(choices=[], help_text="A registered stage (engine/leases/registry.py).")
 
     def get_fields(self):
         fields = super().get_fields()
+        fields["stage"] = serializers.ChoiceField(choices=registry.choices(), help_text=fields["stage"].help_text)
         for name, claim_filter in registry.claim_filters().items():
             fields[name] = serializers.ChoiceField(choices=claim_filter.choices, required=False, allow_blank=True,
                                                    default="", help_text=claim_filter.help_text)
@@ -43,4 +44,4 @@ class ReleaseSerializer(ParamsSerializer):
 
 
 class SecondsSerializer(ParamsSerializer):
-    seconds = serializers.FloatField(min_value=0, max_value=24 * 3600, required=False, default=0.0)
+    seconds = strict.FloatField(min_value=0, max_value=24 * 3600, required=False, default=0.0)

@@ -7,7 +7,10 @@ class RankingConfig(AppConfig):
     verbose_name = "Stage 2 pairwise ranking"
 
     def ready(self):
+        from engine.candidates.signals import set_closed
         from engine.leases import registry
+        from engine.ranking.services import route_closed_set
         from engine.ranking.stage import RANK
 
         registry.register(RANK)
+        set_closed.connect(route_closed_set, dispatch_uid="engine.ranking.route_closed_set")

@@ -1,7 +1,9 @@
 """Where a rated candidate set goes: Stage 3 when r ≥ α_k, else the artists (Stage 2.5).
 
 Routing decides; the stage it sends the object to opens the work (open_alignment_task,
-open_artist_case), so each transition is written once.
+open_artist_case), so each transition is written once. A candidate set whose generation closed
+goes to Stage 2, or to the artists when it is empty: `engine.ranking.services.route_closed_set`,
+the receiver of candidates' `set_closed`.
 """
 
 from engine.alignment.services import open_alignment_task

@@ -5,7 +5,8 @@ import random
 from django.db import transaction
 from django.utils import timezone
 
-from engine.candidates.models import CandidateSet
+from engine.artists.services import open_artist_case
+from engine.candidates.models import CandidateSet, SetStatus
 from engine.core.errors import EngineError, ErrorCode, LeaseError
 from engine.intake.models import ObjectStatus
 from engine.leases import services as leases
@@ -139,3 +140,13 @@ def rate(task_id, user, rating, rubric=None, failure_category="", seconds=0.0, k
         total = sum(session.comparisons.values_list("seconds", flat=True)) + float(seconds or 0.0)
         leases.complete(task, user, key=key, response=body, seconds=total)
     return body
+
+
+def route_closed_set(sender, *, candidate_set, **kwargs):
+    """Receiver of engine.candidates.signals.set_closed: a ready set goes to Stage 2, an empty one to the artists."""
+    obj = candidate_set.object
+    project = obj.image.project
+    if candidate_set.status == SetStatus.FAILED:
+        open_artist_case(project, obj, candidate_set, failure_category="", rating=0.0)
+    else:
+        open_ranking_tasks(project, obj, candidate_set)

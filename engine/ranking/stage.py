@@ -15,7 +15,7 @@ def one_ranking_per_annotator(quote):
 
 
 RANK = StageSpec(
-    name=Stage.RANK.value, role=ANNOTATOR, label="Stage 2 · Rank", page="ui:rank", order=2,
+    name=Stage.RANK.value, role=ANNOTATOR, label="Stage 2 · Rank", order=2,
     related=("image", "object", "candidate_set__iteration"), payload=rank_payload, submit=submit_rank,
     claim_sql=one_ranking_per_annotator,
 )

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from engine.candidates import generation
+from engine.candidates import generation, tasks
 from engine.candidates.models import Candidate, CandidateSet, SetStatus
 from engine.intake.models import ObjectStatus
 from engine.leases.models import Stage, Task
@@ -43,7 +43,7 @@ def test_object_gets_a_full_set_and_a_ranking_task(project, obj, suite_settings,
     project.n_candidates = 6
     project.save()
     started = time.perf_counter()
-    cset = generation.start(obj.pk)
+    cset = tasks.start(obj.pk)
     cset.refresh_from_db()
     assert cset.status == SetStatus.READY, cset.generator_report
     candidates = list(cset.candidates.all())
@@ -60,7 +60,7 @@ def test_object_gets_a_full_set_and_a_ranking_task(project, obj, suite_settings,
 
 
 def test_retried_job_adds_nothing(project, obj, suite_settings, eager_celery):
-    cset = generation.start(obj.pk)
+    cset = tasks.start(obj.pk)
     before = Candidate.objects.filter(candidate_set=cset).count()
     name = cset.candidates.first().generator
     n = cset.candidates.filter(generator=name).count()
@@ -103,7 +103,7 @@ def test_a_shape_two_generators_found_is_kept_once_and_the_set_topped_up(project
     silhouette = Library("silhouette", [("s1", 0.9), ("s3", 0.4), ("s5", 0.8)])
     monkeypatch.setattr(generation, "suite", lambda: {"text": text, "silhouette": silhouette})
     with django_capture_on_commit_callbacks(execute=True):
-        cset = generation.start(obj.pk)  # N = 4: two each, s1 twice; the lost place goes to silhouette
+        cset = tasks.start(obj.pk)  # N = 4: two each, s1 twice; the lost place goes to silhouette
     cset.refresh_from_db()
     assert cset.status == SetStatus.READY
     held = sorted((c.extra["shape_id"], c.generator) for c in cset.candidates.all())
@@ -136,7 +136,7 @@ def test_a_generator_failing_mid_set_leaves_its_share_to_the_others(project, obj
 
     suite = {"geometric_lifting": GeometricLiftingGenerator(grid=24), "broken": Broken()}
     monkeypatch.setattr(generation, "suite", lambda: suite)
-    cset = generation.start(obj.pk)  # N = 4: two each, then the two lost are asked of lifting
+    cset = tasks.start(obj.pk)  # N = 4: two each, then the two lost are asked of lifting
     cset.refresh_from_db()
     assert cset.status == SetStatus.READY
     keys = list(cset.candidates.values_list("generator", "seed"))
@@ -150,15 +150,14 @@ def test_a_generator_failing_mid_set_leaves_its_share_to_the_others(project, obj
 def test_each_job_goes_to_its_generators_queue(project, obj, monkeypatch):
     import celery
 
-    from model_suite.lifting import GeometricLiftingGenerator
-
     from engine.celery import app
+    from model_suite.lifting import GeometricLiftingGenerator
 
     monkeypatch.setattr(generation, "suite", lambda: {"geometric_lifting": GeometricLiftingGenerator(), "on_gpu": OnGpu()})
     monkeypatch.setitem(app.conf, "task_always_eager", False)  # queues are a broker's: in-process, jobs run here
     sent = []
     monkeypatch.setattr(celery, "chord", lambda header: sent.extend(header) or (lambda callback: None))
-    generation.start(obj.pk)
+    tasks.start(obj.pk)
     assert {s.args[1]: s.options["queue"] for s in sent} == {"geometric_lifting": "cpu", "on_gpu": "gpu"}
     assert sorted(s.args[2] for s in sent) == [2, 2]
 
@@ -166,11 +165,11 @@ def test_each_job_goes_to_its_generators_queue(project, obj, monkeypatch):
 def test_a_promoted_checkpoint_proposes_candidates_that_name_it(project, obj, suite_settings, eager_celery, tmp_path):
     torch = pytest.importorskip("torch")
     from django.utils import timezone
+
+    from engine.flywheel.models import CheckpointStatus, ModelCheckpoint
     from trainer.checkpoints import save_checkpoint
     from trainer.config import model_config
     from trainer.model import FlowModel
-
-    from engine.flywheel.models import CheckpointStatus, ModelCheckpoint
 
     torch.manual_seed(0)
     path = save_checkpoint(tmp_path / "sft", FlowModel(model_config("tiny")), None,
@@ -179,7 +178,7 @@ def test_a_promoted_checkpoint_proposes_candidates_that_name_it(project, obj, su
                                           promoted_at=timezone.now())
     project.n_candidates, project.generators = 2, ["flow_model"]
     project.save()
-    cset = generation.start(obj.pk)
+    cset = tasks.start(obj.pk)
     cset.refresh_from_db()
     assert cset.generator_report["flow_model"]["ok"], cset.generator_report
     candidates = list(cset.candidates.all())
@@ -199,7 +198,7 @@ def test_an_external_server_configured_by_url_fills_its_share(project, obj, suit
         suite_settings.EXTERNAL_GENERATOR_URL = f"http://127.0.0.1:{httpd.server_address[1]}"
         project.n_candidates, project.generators = 3, ["external"]
         project.save()
-        cset = generation.start(obj.pk)
+        cset = tasks.start(obj.pk)
     finally:
         httpd.shutdown()
         httpd.server_close()

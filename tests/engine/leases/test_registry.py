@@ -78,11 +78,18 @@ def test_an_unregistered_stage_is_named_with_the_registered_ones():
         registry.get("paint")
 
 
-def test_the_system_check_names_a_stage_without_a_spec_and_a_spec_without_a_stage():
-    errors = checks.stage_registry_errors(["select", "rank"], ["rank", "paint"])
+def test_the_system_check_names_a_shipped_stage_without_a_spec_and_a_name_too_long_to_hold():
+    errors = checks.stage_registry_errors(["select", "rank"], ["rank", "paint", "sculpting"])
     assert [e.id for e in errors] == ["leases.E002", "leases.E002"]
-    assert "'select' is a choice of Task.stage but no app registered it" in errors[0].msg
-    assert "'paint' is registered but is not a choice" in errors[1].msg
+    assert "'select' ships with the engine (leases.models.Stage) but no app registered it" in errors[0].msg
+    assert "'sculpting' is registered but its name is longer than Task.stage holds (8)" in errors[1].msg
+
+
+def test_task_stage_takes_the_registered_stages_so_a_new_stage_needs_no_migration():
+    from engine.leases.models import Task
+
+    assert list(Task._meta.get_field("stage").choices) == registry.choices()
+    assert [name for name, _ in registry.choices()] == ["select", "rank", "artist", "align"]
 
 
 @pytest.mark.django_db
