@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from engine.core.media import media
 
+handler404 = "engine.core.errors.page_not_found"
 handler500 = "engine.core.errors.server_error"
 
 urlpatterns = [

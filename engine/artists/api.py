@@ -9,9 +9,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from engine.artists import services
+from engine.core import fields as strict
 from engine.core.errors import EngineError, ErrorCode
 from engine.core.idempotency import Once
 from engine.core.permissions import IsArtist
+from engine.core.schema import errors
 from engine.intake.api import image_json, object_json
 from engine.leases import services as leases
 
@@ -36,7 +38,7 @@ def artist_payload(task, request):
 
 class _ArtistSubmit(serializers.Serializer):
     mesh = serializers.IntegerField(min_value=1, help_text="Id of an upload of yours for this task.")
-    seconds = serializers.FloatField(min_value=0, required=False, default=0.0)
+    seconds = strict.FloatField(min_value=0, required=False, default=0.0)
 
 
 def submit_artist(request, pk, key):
@@ -58,7 +60,7 @@ class UploadView(APIView):
     permission_classes = [IsArtist]
     parser_classes = [MultiPartParser]
 
-    @extend_schema(request=_Upload, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=_Upload, responses={201: OpenApiTypes.OBJECT, **errors(409, 422)})
     def post(self, request, pk):
         once = Once(request)
         earlier = once.replay()
@@ -80,7 +82,7 @@ class BundleView(APIView):
 
     permission_classes = [IsArtist]
 
-    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY, **errors(400, 409)})
     def get(self, request, pk):
         task = leases.hold(pk, request.user, for_update=False)
         if task.stage != "artist":

@@ -136,6 +136,14 @@ def exception_handler(exc, context):
     return response
 
 
+def page_not_found(request, exception):
+    """The 404 of a URL no route matches (handler404): under /api/ the error body; elsewhere Django's page."""
+    if not request.path.startswith("/api/"):
+        return defaults.page_not_found(request, exception)
+    return JsonResponse({"code": ErrorCode.NOT_FOUND.value, "detail": f"No API endpoint at {request.path}; see /api/docs/."},
+                        status=404)
+
+
 def server_error(request, *args, **kwargs):
     """The 500 answer (handler500): under /api/ the error body, with the request id to quote; elsewhere Django's page.
 

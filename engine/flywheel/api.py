@@ -11,17 +11,20 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from engine.core import fields as strict
 from engine.core.errors import EngineError
 from engine.core.models import Iteration, Project
 from engine.core.permissions import IsEngineer
+from engine.core.schema import errors
 from engine.core.serializers import JSONObjectField
 from engine.flywheel import iteration as flywheel
 from engine.flywheel.deploy import DEFAULT_KEEP, promote
+from engine.flywheel.export import ExportError
 from engine.flywheel.models import FlywheelRun, ModelCheckpoint
 from engine.flywheel.serializers import RunRequest, RunSerializer
 
 
-class CheckpointSerializer(serializers.ModelSerializer):
+class CheckpointSerializer(strict.ModelSerializer):
     config = JSONObjectField(required=False, help_text="The trainer config the checkpoint was trained with.")
     metrics = JSONObjectField(required=False, help_text="What is known of its quality, e.g. {\"viou\": 0.31}.")
 
@@ -32,7 +35,11 @@ class CheckpointSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "status", "created_at", "promoted_at"]
 
     def validate_path(self, value):
-        if not (Path(value) / "manifest.json").is_file():
+        try:
+            found = (Path(value) / "manifest.json").is_file()
+        except OSError as exc:  # a name too long for the file system, say
+            raise serializers.ValidationError(f"{value[:200]} is not a path this server can read: {exc.strerror}.") from None
+        if not found:
             raise serializers.ValidationError(f"{value} is not a checkpoint directory (no manifest.json).")
         return value
 
@@ -67,7 +74,7 @@ class ExportView(APIView):
 
     permission_classes = [IsEngineer]
 
-    @extend_schema(request=ExportRequest, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=ExportRequest, responses={202: OpenApiTypes.OBJECT, **errors(409)})
     def post(self, request, pk):
         from engine.flywheel.tasks import export_iteration_task
 
@@ -78,7 +85,10 @@ class ExportView(APIView):
         out = Path(settings.EXPORT_ROOT) / name
         if out.exists():
             raise EngineError(f"{out} already exists; choose another name.", fields={"name": ["exists"]})
-        result = export_iteration_task.delay(iteration.pk, str(out))
+        try:
+            result = export_iteration_task.delay(iteration.pk, str(out))
+        except ExportError as exc:  # run in this process (no Redis): the job's failure is known now
+            raise EngineError(f"The export failed: {exc}", status_code=409) from None
         return Response({"iteration": iteration.pk, "out": str(out), "job": result.id}, status=202)
 
 
@@ -92,7 +102,7 @@ class FlywheelRunsView(APIView):
         project = get_object_or_404(Project, pk=pk)
         return Response(RunSerializer(project.flywheel_runs.order_by("-id")[:20], many=True).data)
 
-    @extend_schema(request=RunRequest, responses={202: RunSerializer})
+    @extend_schema(request=RunRequest, responses={202: RunSerializer, **errors(409)})
     def post(self, request, pk):
         project = get_object_or_404(Project, pk=pk)
         data = RunRequest(data=request.data)

@@ -22,9 +22,9 @@ the end, so a failed export leaves nothing half-written.
 
 import json
 import os
-from contextlib import contextmanager
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.core.files.storage import default_storage
@@ -51,6 +51,17 @@ class ExportError(ValueError):
     """An export that cannot be written, with the reason."""
 
 
+def open_stored(storage_name, what):
+    """Open a stored file for reading; a missing one is an ExportError naming the file and what it is."""
+    try:
+        return default_storage.open(storage_name, "rb")
+    except FileNotFoundError:
+        raise ExportError(
+            f"The stored file {storage_name!r} ({what}) is missing from the media storage; restore it, or take "
+            "its row out of the iteration, then export again."
+        ) from None
+
+
 class Files:
     """Copies stored files into the export once each and returns their relative paths."""
 
@@ -58,17 +69,17 @@ class Files:
         self.root = Path(root)
         self.done = {}
 
-    def copy(self, storage_name, folder):
+    def copy(self, storage_name, folder, what="a file"):
         if storage_name not in self.done:
             rel = f"files/{folder}/{storage_name.replace('/', '_')}"
             dest = self.root / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            with default_storage.open(storage_name, "rb") as src, open(dest, "wb") as out:
+            with open_stored(storage_name, what) as src, open(dest, "wb") as out:
                 shutil.copyfileobj(src, out)
             self.done[storage_name] = rel
         return self.done[storage_name]
 
-    def mesh(self, storage_name):
+    def mesh(self, storage_name, what="a mesh"):
         """Write a stored mesh (any format the engine reads) as binary PLY once; return its relative path."""
         key = f"mesh:{storage_name}"
         if key not in self.done:
@@ -76,7 +87,7 @@ class Files:
             rel = f"files/meshes/{stem}.ply"
             dest = self.root / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            with default_storage.open(storage_name, "rb") as src:
+            with open_stored(storage_name, what) as src:
                 vertices, faces = load_mesh(src.read())
             dest.write_bytes(to_ply(vertices, faces))
             self.done[key] = rel
@@ -93,12 +104,12 @@ class Files:
 
 
 def _image(files, image):
-    return {"id": image.pk, "path": files.copy(image.file.name, "images"), "width": image.width, "height": image.height,
-            "source_dataset": image.source_dataset, "source_id": image.source_id}
+    return {"id": image.pk, "path": files.copy(image.file.name, "images", f"the file of image {image.pk}"),
+            "width": image.width, "height": image.height, "source_dataset": image.source_dataset, "source_id": image.source_id}
 
 
 def _mesh(files, storage_name, source, generator, checkpoint):
-    return {"path": files.mesh(storage_name), "source": source, "generator": generator,
+    return {"path": files.mesh(storage_name, f"the {source} mesh"), "source": source, "generator": generator,
             "checkpoint": checkpoint.path if checkpoint else None}
 
 

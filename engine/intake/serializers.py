@@ -1,9 +1,10 @@
 from rest_framework import serializers
 
+from engine.core import fields as strict
 from engine.intake.models import FLAG_REASONS, Image
 
 
-class ImageSerializer(serializers.ModelSerializer):
+class ImageSerializer(strict.ModelSerializer):
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -34,12 +35,12 @@ class ObjectCreateSerializer(serializers.Serializer):
     category = serializers.CharField(max_length=64)
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     confirm_multi_region = serializers.BooleanField(required=False, default=False)
-    seconds = serializers.FloatField(min_value=0, required=False, default=0.0)
+    seconds = strict.FloatField(min_value=0, required=False, default=0.0)
 
 
 class SegmentSerializer(serializers.Serializer):
     points = serializers.ListField(
-        child=serializers.ListField(child=serializers.FloatField(), min_length=3, max_length=3),
+        child=serializers.ListField(child=strict.FloatField(), min_length=3, max_length=3),
         min_length=1, max_length=64, help_text="[[x, y, 1 for positive / 0 for negative], ...] in pixels.",
     )
 
@@ -47,4 +48,4 @@ class SegmentSerializer(serializers.Serializer):
 class FlagImageSerializer(serializers.Serializer):
     reason = serializers.ChoiceField(choices=sorted(FLAG_REASONS))
     note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    seconds = serializers.FloatField(min_value=0, max_value=24 * 3600, required=False, default=0.0)
+    seconds = strict.FloatField(min_value=0, max_value=24 * 3600, required=False, default=0.0)

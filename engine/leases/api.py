@@ -11,6 +11,7 @@ from engine.core.errors import EngineError, ErrorCode, LeaseError
 from engine.core.idempotency import idempotency_key
 from engine.core.models import Project
 from engine.core.roles import has_role
+from engine.core.schema import errors
 from engine.leases import registry
 from engine.leases import services as leases
 from engine.leases.serializers import ClaimSerializer, ReleaseSerializer
@@ -52,7 +53,7 @@ def first_answer(pk, user, key, error):
 class ClaimView(APIView):
     """Lease the next task of a stage (or return the one you hold): 200 with the task, 204 when none is free."""
 
-    @extend_schema(request=ClaimSerializer, responses={200: OpenApiTypes.OBJECT, 204: None})
+    @extend_schema(request=ClaimSerializer, responses={200: OpenApiTypes.OBJECT, 204: None, **errors(404)})
     def post(self, request):
         params = ClaimSerializer.parse(request.data)
         stage = params["stage"]
@@ -72,7 +73,7 @@ class ClaimView(APIView):
 class TaskView(APIView):
     """Fetch a task you hold."""
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, **errors(409)})
     def get(self, request, pk):
         task = leases.hold(pk, request.user, for_update=False)
         return Response(task_body(task, request))
@@ -81,7 +82,7 @@ class TaskView(APIView):
 class ReleaseView(APIView):
     """Give a task back to the pool; {"skip": true} also keeps it from coming back to you (others get it)."""
 
-    @extend_schema(request=ReleaseSerializer, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=ReleaseSerializer, responses={200: OpenApiTypes.OBJECT, **errors(409)})
     def post(self, request, pk):
         skip = ReleaseSerializer.parse(request.data)["skip"]
         leases.release(pk, request.user, skip=skip)
@@ -91,7 +92,7 @@ class ReleaseView(APIView):
 class ExtendView(APIView):
     """Renew the lease on a task you hold."""
 
-    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, **errors(409)})
     def post(self, request, pk):
         task = leases.extend(pk, request.user)
         return Response({"task": pk, "lease_expires_at": task.lease_expires_at.isoformat()})
@@ -101,7 +102,7 @@ class SubmitView(APIView):
     """Submit the result of a task; a repeat with the same Idempotency-Key returns the first answer."""
 
     @extend_schema(
-        request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT,
+        request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, **errors(409, 422)},
         description="Body by stage: select {seconds}; rank {level or rating, failure_category, seconds}; "
         "artist {mesh, seconds}; align {rotation, translation, scale, seconds}.",
     )

@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 
 from engine.artists.models import REASONS_BELOW_BAR, FailureCategory
 from engine.core.permissions import IsAnnotator
+from engine.core.schema import errors
 from engine.intake.api import image_json, object_json
 from engine.ranking import services, tournament
 from engine.ranking.rubric import LEVELS
@@ -55,7 +56,7 @@ class CompareView(APIView):
 
     permission_classes = [IsAnnotator]
 
-    @extend_schema(request=CompareSerializer, responses={200: dict})
+    @extend_schema(request=CompareSerializer, responses={200: dict, **errors(409)})
     def post(self, request, pk):
         data = CompareSerializer(data=request.data)
         data.is_valid(raise_exception=True)

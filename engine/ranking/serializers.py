@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from engine.artists.models import FailureCategory
+from engine.core import fields as strict
 from engine.ranking.models import Answer
 from engine.ranking.rubric import LEVELS
 
@@ -8,16 +9,16 @@ from engine.ranking.rubric import LEVELS
 class CompareSerializer(serializers.Serializer):
     position = serializers.IntegerField(min_value=0, help_text="Index of this comparison, from 0.")
     answer = serializers.ChoiceField(choices=Answer.choices)
-    seconds = serializers.FloatField(min_value=0, max_value=3600, required=False, default=0.0)
+    seconds = strict.FloatField(min_value=0, max_value=3600, required=False, default=0.0)
 
 
 class RateSerializer(serializers.Serializer):
-    rating = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+    rating = strict.FloatField(min_value=0.0, max_value=1.0, required=False)
     level = serializers.ChoiceField(choices=[lv[0] for lv in LEVELS], required=False, help_text="Rubric level.")
     rubric = serializers.DictField(required=False, default=dict)
     failure_category = serializers.ChoiceField(choices=FailureCategory.choices, required=False, allow_blank=True,
                                                default="")
-    seconds = serializers.FloatField(min_value=0, max_value=3600, required=False, default=0.0)
+    seconds = strict.FloatField(min_value=0, max_value=3600, required=False, default=0.0)
 
     def validate(self, attrs):
         if ("rating" in attrs) == ("level" in attrs):

@@ -4,9 +4,10 @@ from django.urls import path
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
-from engine.urls import handler500, urlpatterns as engine_urls
+from engine.urls import handler404, handler500
+from engine.urls import urlpatterns as engine_urls
 
-__all__ = ["handler500", "urlpatterns"]
+__all__ = ["handler404", "handler500", "urlpatterns"]
 
 
 class BoomAPI(APIView):
