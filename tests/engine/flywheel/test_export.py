@@ -79,3 +79,22 @@ def test_the_candidates_of_a_failed_set_are_exported_as_negatives(tmp_path, proj
                                   chosen_generator="artist", rejected_generator=paired.generator, rating=0.2)
     again = [json.loads(line)["id"] for line in (export(tmp_path, "again") / "negatives.jsonl").read_text().splitlines()]
     assert sorted(again) == sorted(r["id"] for r in rows if r["id"] != f"negative-{paired.pk}")
+
+
+def test_an_export_whose_stored_file_is_missing_fails_naming_the_file(tmp_path, aligned, engineer, api, settings):
+    from django.core.files.storage import default_storage
+    from django.core.management.base import CommandError
+
+    from engine.flywheel.models import TrainingSample
+
+    mesh = TrainingSample.objects.get().mesh
+    default_storage.delete(mesh)
+    settings.EXPORT_ROOT = tmp_path
+    # The API's job (run in-process here, as without Redis): a 409 naming the file, not a 500.
+    response = api(engineer).post(f"/api/iterations/{aligned.pk}/export/", {"name": "gone"}, format="json")
+    assert response.status_code == 409, response.content
+    assert f"The stored file {mesh!r} (the {TrainingSample.objects.get().source} mesh) is missing" in \
+        response.json()["detail"]
+    assert not (tmp_path / "gone").exists()  # nothing half-written
+    with pytest.raises(CommandError, match=f"{mesh}.*is missing"):
+        export(tmp_path)
