@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from engine.core import fields as strict
@@ -13,6 +14,7 @@ from engine.core.models import (
 from engine.intake.taxonomy import default_taxonomy_slugs
 
 
+@extend_schema_field({"type": "object", "additionalProperties": {}})  # the schema says an object, as the field
 class JSONObjectField(serializers.JSONField):
     """A JSON object ({} when there is nothing to record): null, a list or a number is a 400 naming the field.
 
