@@ -28,18 +28,8 @@ from engine.flywheel import collect, deploy
 from engine.flywheel.jobs import register
 from engine.flywheel.models import CheckpointStatus, FlywheelRun, RunStatus, RunStep
 from engine.flywheel.serializers import RunSerializer
-from engine.flywheel.steps import (
-    PRESETS,
-    RunError,
-    slug,
-    step_aggregate,
-    step_collect,
-    step_dpo,
-    step_evaluate,
-    step_promote,
-    step_redeploy,
-    step_sft,
-)
+from engine.flywheel.steps import (DPO_SFT_WEIGHT, PRESETS, RunError, slug, step_aggregate, step_collect, step_dpo,
+                                   step_evaluate, step_promote, step_redeploy, step_sft)
 from engine.jobs import TRAINER_QUEUE
 
 __all__ = ["PRESETS", "RunError", "create_run", "enqueue", "execute", "execute_job", "rollback", "status"]
@@ -51,12 +41,12 @@ JOB_RETRIES = 3  # times a run's RQ job is queued again after its worker died (t
 
 
 def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=None, seeds=(0, 1), simulate=0,
-               heldout_share=0.2, evaluate_sft=False, base=None, user=None):
+               heldout_share=0.2, evaluate_sft=False, base=None, user=None, dpo_sft_weight=DPO_SFT_WEIGHT):
     """Check the options and record a queued FlywheelRun for the project's open iteration k.
 
     `alpha` sets α_k of iteration k (the training bar of this run); `base` registers and deploys
     a checkpoint folder when none is deployed yet (π_0); `evaluate_sft` also compares the SFT
-    checkpoint with π_{k-1}.
+    checkpoint with π_{k-1}; `dpo_sft_weight` anchors DPO to the chosen shapes (see DPO_SFT_WEIGHT).
     """
     if alpha is not None and not 0 <= alpha <= 1:
         raise RunError(f"α_k is a rating bar between 0 and 1, got {alpha}.", "alpha")
@@ -65,6 +55,8 @@ def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=No
     for name, value in (("sft_steps", sft_steps), ("dpo_steps", dpo_steps)):
         if value is not None and value < 1:
             raise RunError(f"{name} is a number of optimizer steps, at least 1; got {value}.", name)
+    if dpo_sft_weight is None or not dpo_sft_weight >= 0:
+        raise RunError(f"dpo_sft_weight is a loss weight, 0 or more; got {dpo_sft_weight}.", "dpo_sft_weight")
     if simulate < 0:
         raise RunError(f"simulate is a number of simulated annotators, got {simulate}.", "simulate")
     if not 0 <= heldout_share < 1:
@@ -86,7 +78,8 @@ def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=No
             iteration.alpha = alpha
             iteration.save(update_fields=["alpha"])
         options = {"preset": preset, "sft_steps": sft_steps, "dpo_steps": dpo_steps, "seeds": list(seeds),
-                   "simulate": simulate, "heldout_share": heldout_share, "evaluate_sft": evaluate_sft}
+                   "simulate": simulate, "heldout_share": heldout_share, "evaluate_sft": evaluate_sft,
+                   "dpo_sft_weight": float(dpo_sft_weight)}
         return FlywheelRun.objects.create(project=project, iteration=iteration, alpha=iteration.alpha,
                                           options=options, created_by=user)
 

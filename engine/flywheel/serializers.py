@@ -15,6 +15,8 @@ class RunRequest(serializers.Serializer):
     config = serializers.ChoiceField(PRESETS, required=False, help_text="Trainer preset (default: the deployed one's).")
     sft_steps = serializers.IntegerField(required=False, min_value=1)
     dpo_steps = serializers.IntegerField(required=False, min_value=1)
+    dpo_sft_weight = serializers.FloatField(required=False, min_value=0.0,
+                                            help_text="DPO's anchor on the chosen shapes (default: 1; 0 is plain DPO).")
     simulate = serializers.IntegerField(required=False, min_value=0, default=0,
                                         help_text="Simulated annotators collecting before training (0: none).")
     evaluate_sft = serializers.BooleanField(required=False, default=False,

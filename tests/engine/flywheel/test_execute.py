@@ -47,7 +47,27 @@ def test_a_failed_run_resumes_at_the_step_that_failed(run, monkeypatch):
 def test_create_run_records_the_options_and_sets_alpha_k(run, project):
     assert run.status == RunStatus.QUEUED and run.alpha == 0.4 and project.current_iteration().alpha == 0.4
     assert run.options == {"preset": None, "sft_steps": 3, "dpo_steps": None, "seeds": [0, 1], "simulate": 0,
-                           "heldout_share": 0.2, "evaluate_sft": False}
+                           "heldout_share": 0.2, "evaluate_sft": False, "dpo_sft_weight": iteration.DPO_SFT_WEIGHT}
     with pytest.raises(iteration.RunError, match="is queued") as busy:
         iteration.create_run(project)
     assert busy.value.field == "project"
+
+
+def test_a_negative_dpo_anchor_is_refused_and_named(project):
+    with pytest.raises(iteration.RunError, match="dpo_sft_weight is a loss weight") as bad:
+        iteration.create_run(project, dpo_sft_weight=-1.0)
+    assert bad.value.field == "dpo_sft_weight"
+
+
+def test_dpo_is_anchored_to_the_chosen_shapes_by_the_runs_weight(run, monkeypatch):
+    from engine.flywheel import steps
+    from engine.flywheel.models import ModelCheckpoint
+
+    seen = []
+    monkeypatch.setattr(steps, "_train", lambda run, echo, stage, init, args, n: seen.append(args) or run.sft_checkpoint)
+    run.export_dir, run.sft_checkpoint = "/x", ModelCheckpoint(name="sft", path="sft")  # unsaved: only read
+    run.counts = {"export": {"train": {"dpo_pairs": 3}, "heldout": {"dpo_pairs": 0}}}
+    steps.step_dpo(run, print)
+    run.options["dpo_sft_weight"] = 0.0
+    steps.step_dpo(run, print)
+    assert [a[a.index("--sft-weight") + 1] for a in seen] == [iteration.DPO_SFT_WEIGHT, 0.0]

@@ -34,6 +34,9 @@ class Command(BaseCommand):
                          help="Share of objects whose pairs are held out for preference accuracy (default: 0.2).")
         run.add_argument("--evaluate-sft", action="store_true",
                          help="Compare the SFT checkpoint with the deployed one too (pretrain → SFT → DPO).")
+        run.add_argument("--dpo-sft-weight", type=float, default=flywheel.DPO_SFT_WEIGHT,
+                         help="DPO's anchor: + this weight x the chosen side's flow error "
+                              f"(default: {flywheel.DPO_SFT_WEIGHT:g}; 0 is plain DPO).")
         run.add_argument("--base", help="A pretrained checkpoint to deploy as π_0 when none is deployed.")
         run.add_argument("--sync", action="store_true", help="Run here even when Redis is configured.")
         resume = sub.add_parser("resume", help="Run the steps a failed or killed run had not finished.")
@@ -81,12 +84,13 @@ class Command(BaseCommand):
             self.stdout.flush()
 
     def do_run(self, project, alpha, config, steps, sft_steps, dpo_steps, seeds, simulate, heldout_share, evaluate_sft,
-               base, sync, verbosity, **_):
+               base, sync, verbosity, dpo_sft_weight, **_):
         self.verbosity = verbosity
         try:
             run = flywheel.create_run(self.project(project), alpha=alpha, preset=config, sft_steps=sft_steps or steps,
                                       dpo_steps=dpo_steps or steps, seeds=seeds, simulate=simulate,
-                                      heldout_share=heldout_share, evaluate_sft=evaluate_sft, base=base)
+                                      heldout_share=heldout_share, evaluate_sft=evaluate_sft, base=base,
+                                      dpo_sft_weight=dpo_sft_weight)
         except flywheel.RunError as exc:
             raise CommandError(str(exc)) from None
         from django.conf import settings
