@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "engine.artists",
     "engine.alignment",
     "engine.flywheel",
+    "engine.quality",
     "engine.simulation",
     "engine.loadtest",
     "annotation_ui",
@@ -62,7 +63,8 @@ INSTALLED_APPS = [
 # Migrations live in the top-level `migrations/` package, one module per app label.
 MIGRATION_MODULES = {
     label: f"migrations.{label}"
-    for label in ("core", "leases", "intake", "candidates", "ranking", "artists", "alignment", "flywheel", "simulation")
+    for label in ("core", "leases", "intake", "candidates", "ranking", "artists", "alignment", "flywheel", "quality",
+                  "simulation")
 }
 
 MIDDLEWARE = [
@@ -232,6 +234,14 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": _purge_every},
     },
 } if _purge_every > 0 else {}
+# ENGINE_CURRICULUM_SECONDS: how often the waiting Stage 2/3 tasks are re-tagged when the curriculum's
+# shares have moved (engine/intake/priorities.py); task openings also do it. 0: only task openings.
+_curriculum_every = float(os.environ.get("ENGINE_CURRICULUM_SECONDS", "300"))
+if _curriculum_every > 0:
+    CELERY_BEAT_SCHEDULE["refresh-curricula"] = {
+        "task": "engine.intake.tasks.refresh_curricula", "schedule": _curriculum_every,
+        "options": {"expires": _curriculum_every},
+    }
 
 RQ_QUEUES = {
     "trainer": {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 24 * 3600},
@@ -250,7 +260,12 @@ ENGINE = {
     "MIN_BLUR_VARIANCE": float(os.environ.get("ENGINE_MIN_BLUR_VARIANCE", "20.0")),
     "MIN_CONTRAST": float(os.environ.get("ENGINE_MIN_CONTRAST", "0.05")),
     "MASK_MIN_REGION_FRACTION": float(os.environ.get("ENGINE_MASK_MIN_REGION_FRACTION", "0.01")),
+    # A Stage 1 mask covering more of its image than this is refused (an object rarely fills the frame).
+    "MASK_MAX_FRACTION": float(os.environ.get("ENGINE_MASK_MAX_FRACTION", "0.95")),
     "WARM_UP_WORKERS": _env_bool("ENGINE_WARM_UP_WORKERS", True),
+    # Without Redis: threads of the server that run the jobs a request sends (engine/core/background.py),
+    # so finishing a Stage 1 image does not wait for its candidates; 0 runs them in the request.
+    "BACKGROUND_THREADS": int(os.environ.get("ENGINE_BACKGROUND_THREADS", "1")),
     # How long the answer to a request sent with an Idempotency-Key is kept for its repeats, in hours.
     "IDEMPOTENCY_KEY_HOURS": float(os.environ.get("ENGINE_IDEMPOTENCY_KEY_HOURS", "24")),
 }
@@ -290,6 +305,14 @@ LOGGING = {
 # --- Model suite ----------------------------------------------------------------------------
 SHAPE_LIBRARY_DIR = Path(os.environ.get("SHAPE_LIBRARY_DIR", str(Path(MEDIA_ROOT) / "library")))
 EXTERNAL_GENERATOR_URL = os.environ.get("EXTERNAL_GENERATOR_URL", "")
+# Stage 1's segmenter (engine/intake/segmenters.py): builtin (GrabCut, the default), http (a SAM-class
+# server of yours at ENGINE_SEGMENTER_URL) or sam (local weights at ENGINE_SEGMENTER_CHECKPOINT).
+SEGMENTER = {
+    "KIND": os.environ.get("ENGINE_SEGMENTER", "builtin"),
+    "URL": os.environ.get("ENGINE_SEGMENTER_URL", ""),
+    "CHECKPOINT": os.environ.get("ENGINE_SEGMENTER_CHECKPOINT", ""),
+    "MODEL_TYPE": os.environ.get("ENGINE_SEGMENTER_MODEL", "vit_b"),
+}
 # Further model-suite settings (see model_suite.registry.DEFAULTS); an unknown key is an error.
 MODEL_SUITE = {}
 EXPORT_ROOT = Path(os.environ.get("EXPORT_ROOT", str(Path(MEDIA_ROOT).parent / "exports")))

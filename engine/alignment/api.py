@@ -5,7 +5,9 @@ import math
 from engine.alignment import services
 from engine.alignment.pose import quaternion_from_matrix
 from engine.core.errors import EngineError
+from engine.intake import point_maps
 from engine.intake.api import image_json, object_json
+from model_suite.depth import default_intrinsics
 
 
 def initial_pose(alignment, image):
@@ -20,16 +22,15 @@ def initial_pose(alignment, image):
 def align_payload(task, request):
     alignment = task.alignment
     image = task.image
-    intrinsics = image.intrinsics or {
-        # A stated prior when the image has no calibration: 60° horizontal field of view.
-        "fx": image.width / (2 * math.tan(math.radians(30))), "fy": image.width / (2 * math.tan(math.radians(30))),
-        "cx": image.width / 2, "cy": image.height / 2,
-    }
+    # A stated prior when the image has no calibration: 60° horizontal field of view.
+    intrinsics = image.intrinsics or default_intrinsics(image.width, image.height)
     return {
         "image": image_json(image), "object": object_json(task.object),
         "mesh_url": alignment.mesh_file.url,
         "point_cloud_url": image.point_cloud.url if image.point_cloud else None,
         "point_cloud_format": "float32-xyz" if image.point_cloud else None,
+        "point_cloud_source": (image.depth_source or "upload") if image.point_cloud else None,
+        "point_cloud_note": point_maps.note(image),
         "intrinsics": {**intrinsics, "width": image.width, "height": image.height},
         "initial_pose": initial_pose(alignment, image),
         "convention": "OpenCV camera coordinates (x right, y down, z forward); p_cam = scale * R @ p_obj + t; "
@@ -46,4 +47,4 @@ def submit_align(request, pk, key):
         raise EngineError("seconds must be a finite number of seconds, at least 0.",
                           fields={"seconds": ["must be a finite number at least 0"]})
     return services.submit(pk, request.user, data.get("rotation"), data.get("translation"), data.get("scale"), seconds,
-                           key)
+                           key, served=initial_pose)

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from engine.intake.curriculum import CurriculumError, groups_of
 from engine.intake.taxonomy import default_taxonomy_slugs
 
 
@@ -25,6 +26,14 @@ def check_alpha_schedule(value):
         raise ValidationError(f"Each α_k is a rating bar between 0 and 1, got {value}.")
     if any(b < a for a, b in zip(value, value[1:])):
         raise ValidationError(f"The curriculum rises: α_1 ≤ α_2 ≤ …, got {value}.")
+
+
+def check_curriculum(value):
+    """Raise ValidationError unless `value` is a list of groups {group, categories?, target?}, simplest first."""
+    try:
+        groups_of(value, default_taxonomy_slugs(), 1)
+    except CurriculumError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 class Project(models.Model):
@@ -91,6 +100,61 @@ class Project(models.Model):
         default=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Promote only if held-out preference accuracy is above this.",
     )
+    # The curriculum over categories (engine.intake.curriculum): the order the claims follow.
+    curriculum = models.JSONField(
+        default=list, blank=True, validators=[check_curriculum],
+        help_text="Groups of categories, simplest first: [{group, categories, target}, …]; a later group gets a "
+                  "growing share of the work as the earlier ones reach their targets (training samples). Empty: "
+                  "the published order (simple rigid, structured, deformable), each with collection_target.",
+    )
+    curriculum_floor = models.FloatField(
+        default=0.005, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of the claims every category of the taxonomy keeps whatever the curriculum says, so "
+                  "long-tail categories are never starved (at most 1 / the number of categories).",
+    )
+    curriculum_state = models.JSONField(
+        default=dict, blank=True, editable=False,
+        help_text="The category shares the waiting tasks' priorities were last set from, and when.",
+    )
+    # Quality control (engine.quality): gold tasks, overlap copies and fast-submit review.
+    gold_rate = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(0.5)],
+        help_text="Share of the Stage 2 and Stage 3 tasks served that are gold copies with a known answer "
+                  "(0: none). Gold answers come from `manage.py gold` or an engineer marking a task as gold.",
+    )
+    overlap_rate = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of candidate sets ranked by two annotators (when ranking_overlap is 1), for agreement.",
+    )
+    review_min_compare_seconds = models.FloatField(
+        default=0.3, validators=[MinValueValidator(0.0)],
+        help_text="A Stage 2 answer given faster than this after the previous one is too fast for a person; a "
+                  "ranking with half of its answers that fast is held for review (0: no check).",
+    )
+    review_min_align_seconds = models.FloatField(
+        default=2.0, validators=[MinValueValidator(0.0)],
+        help_text="A Stage 3 pose submitted sooner than this after the claim, or unchanged from the pose "
+                  "served, is flagged for review and kept out of exports until an engineer accepts it.",
+    )
+    # Stage 2.5 routing (engine.artists.triage): which failures artists get.
+    artist_share = models.FloatField(
+        default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of the Stage 2 failures sent to artists at most (1: all). The rest stay failed, for the "
+                  "flywheel to re-offer, or linked to a look-alike an artist has.",
+    )
+    artist_cluster_distance = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)],
+        help_text="Failures closer than this (image, shape and description features, a cosine distance in "
+                  "[0, 2]) form one cluster, whose representatives alone go to artists (0: no clustering).",
+    )
+    artist_representatives = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(10)],
+        help_text="Failures of one cluster that go to artists; the rest are linked to the first.",
+    )
+    artist_mesh_serves_cluster = models.BooleanField(
+        default=False,
+        help_text="An artist's mesh for a representative also goes to Stage 3 for the linked look-alikes.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
@@ -106,6 +170,9 @@ class Project(models.Model):
             check_taxonomy(self.taxonomy)
         except ValidationError as exc:
             raise ValidationError({"taxonomy": exc.messages}) from None
+        if self.curriculum_floor * len(self.taxonomy) > 1:
+            raise ValidationError({"curriculum_floor": [f"A floor of {self.curriculum_floor} for each of "
+                                                        f"{len(self.taxonomy)} categories adds up to more than the whole."]})
 
     def current_iteration(self):
         """Return the open iteration of this project, creating iteration 1 on first use."""

@@ -21,7 +21,7 @@ def _cache_key(user_id):
     return f"engine:roles:{user_id}"
 
 
-ENGINE_APPS = ("core", "leases", "intake", "candidates", "ranking", "artists", "alignment", "flywheel")
+ENGINE_APPS = ("core", "leases", "intake", "candidates", "ranking", "artists", "alignment", "flywheel", "quality")
 
 
 def ensure_groups(apps=global_apps, using=DEFAULT_DB_ALIAS):
@@ -67,15 +67,27 @@ def roles_of(user):
         return cached
     # Every API request checks roles; the cache spares a join per request. Group changes
     # through the ORM clear it (see below); anything else is picked up within ROLE_CACHE_SECONDS.
+    # The simulated mark travels in the same entry, so is_simulated costs nothing more.
     key = _cache_key(user.pk)
     names = cache.get(key)
     if names is None:
-        names = set(user.groups.values_list("name", flat=True)) & set(ROLES)
+        names = set(user.groups.values_list("name", flat=True)) & {*ROLES, SIMULATED_GROUP}
         if user.is_superuser or ENGINEER in names:
-            names = set(ROLES)
+            names |= set(ROLES)
         cache.set(key, names, ROLE_CACHE_SECONDS)
-    user._engine_roles = names
+    user._engine_simulated = SIMULATED_GROUP in names
+    user._engine_roles = names = names - {SIMULATED_GROUP}
     return names
+
+
+def is_simulated(user):
+    """Return True if the user is a simulated annotator or artist (a member of SIMULATED_GROUP)."""
+    if not user or not user.is_authenticated:
+        return False
+    if getattr(user, "_engine_simulated", None) is None:
+        user.__dict__.pop("_engine_roles", None)  # roles cached on the instance before the mark was read
+        roles_of(user)
+    return user._engine_simulated
 
 
 def has_role(user, role):
@@ -95,6 +107,7 @@ def grant(user, *roles):
         user.is_staff = True
         user.save(update_fields=["is_staff"])
     user.__dict__.pop("_engine_roles", None)
+    user.__dict__.pop("_engine_simulated", None)
 
 
 def revoke(user, *roles):
@@ -106,6 +119,7 @@ def revoke(user, *roles):
         user.is_staff = False
         user.save(update_fields=["is_staff"])
     user.__dict__.pop("_engine_roles", None)
+    user.__dict__.pop("_engine_simulated", None)
 
 
 def _check_roles(roles):

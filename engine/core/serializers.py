@@ -75,7 +75,10 @@ class ProjectSerializer(strict.ModelSerializer):
         fields = ["id", "name", "alpha", "n_candidates", "taxonomy", "route_failures", "ranking_overlap",
                   "generators", "alpha_schedule", "collection_target", "tail_share", "checkpoints_deployed",
                   "promote_metric", "promote_max_drop_se", "promote_tolerance", "promote_min_preference",
-                  "curriculum", "curriculum_floor", "created_at"]
+                  "curriculum", "curriculum_floor",
+                  "gold_rate", "overlap_rate", "review_min_compare_seconds", "review_min_align_seconds",
+                  "artist_share", "artist_cluster_distance", "artist_representatives", "artist_mesh_serves_cluster",
+                  "created_at"]
         read_only_fields = ["id", "created_at"]
 
     # The checks the admin's form runs too (Project.clean, ProjectForm); DRF answers their errors with a 400.

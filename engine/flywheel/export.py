@@ -114,8 +114,9 @@ def _mesh(files, storage_name, source, generator, checkpoint):
 
 
 def sample_rows(iteration, files):
-    """Yield the D+ rows of an iteration with r ≥ α_k."""
+    """Yield the D+ rows of an iteration with r ≥ α_k, but not those whose pose waits for review (engine.quality)."""
     qs = (TrainingSample.objects.filter(iteration=iteration, rating__gte=iteration.alpha)
+          .exclude(alignment__task__review_flags__status="open")
           .select_related("object__image", "checkpoint").order_by("id"))
     for s in qs:
         yield {

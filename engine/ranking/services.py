@@ -8,21 +8,35 @@ from django.utils import timezone
 from engine.artists.services import open_artist_case
 from engine.candidates.models import CandidateSet, SetStatus
 from engine.core.errors import EngineError, ErrorCode, LeaseError
+from engine.core.roles import is_simulated
+from engine.intake import priorities
 from engine.intake.models import ObjectStatus
 from engine.leases import services as leases
 from engine.leases.models import Stage, Task, TaskStatus
+from engine.quality import rules as quality_rules
+from engine.quality import services as quality
+from engine.quality.models import FlagReason
 from engine.ranking import tournament
 from engine.ranking.models import Comparison, RankingSession
 from engine.ranking.routing import route
 
 
-def open_ranking_tasks(project, obj, cset):
+def open_ranking_tasks(project, obj, cset, copies=None):
     """Open the Stage 2 tasks of a ready set, one per annotator of the project's ranking overlap; return them.
 
     The one place ranking work is made; call it inside the transaction that readied the set.
+    `copies` overrides the overlap: ranking_overlap, or two for the project's overlap_rate share of
+    objects (agreement). A gold copy joins them when gold is below the project's gold_rate.
     """
-    tasks = [leases.create(project, Stage.RANK, image=obj.image, object=obj, candidate_set=cset)
-             for _ in range(project.ranking_overlap)]
+    if copies is None:
+        copies = quality_rules.ranking_copies(obj.pk, project.ranking_overlap, project.overlap_rate)
+    gold = quality.due_gold(project, Stage.RANK)
+    work = [(obj, cset)] * copies + ([(gold.object, gold.candidate_set)] if gold is not None else [])
+    # The curriculum orders the queue: each object's category gets its share of the claims.
+    tasks = [leases.create(project, Stage.RANK, image=o.image, object=o, candidate_set=c,
+                           priority=priorities.priority_for(project, Stage.RANK, o.category)) for o, c in work]
+    if gold is not None:  # served like the others; its answer is scored against the known one
+        quality.record_copy(tasks.pop(), gold)
     obj.status = ObjectStatus.RANKING
     obj.save(update_fields=["status"])
     return tasks
@@ -135,11 +149,62 @@ def rate(task_id, user, rating, rubric=None, failure_category="", seconds=0.0, k
         session.failure_category = failure_category or ""
         session.rated_at = timezone.now()
         session.save(update_fields=["rating", "rubric", "failure_category", "rated_at"])
-        outcome = route(session, state.winner)
+        project = task.candidate_set.iteration.project
+        copy = quality.copy_of(task)
+        if copy is not None:  # a gold copy is scored, never routed; the annotator is told what an overlap copy gets
+            quality.score(copy, user, quality_rules.rank_result(copy.gold.answer, state.winner, rating >= project.alpha))
+            outcome = {"routed_to": None, "reason": "recorded as an overlap copy of an object already on its way"}
+        else:
+            fast = too_fast(session, user, project)
+            outcome = hold_for_review(task, user, fast) if fast else route(session, state.winner)
         body = {"task": task.pk, "winner": state.winner, "rating": rating, **outcome}
         total = sum(session.comparisons.values_list("seconds", flat=True)) + float(seconds or 0.0)
         leases.complete(task, user, key=key, response=body, seconds=total)
     return body
+
+
+def answer_gaps(session):
+    """Return the seconds between a session's answers by the server's clock: from its opening to each
+    comparison, and from the last comparison to the rating."""
+    times = [session.started_at, *session.comparisons.order_by("position").values_list("created_at", flat=True),
+             session.rated_at]
+    return [(b - a).total_seconds() for a, b in zip(times, times[1:])]
+
+
+def too_fast(session, user, project):
+    """Return the figures of a ranking answered faster than a person can (a dict), or None.
+
+    An answer faster than project.review_min_compare_seconds after the previous one came before the
+    swap could be seen; a ranking with half of its answers that fast is held. Simulated annotators are
+    not checked: their speed is a parameter of the run.
+    """
+    if project.review_min_compare_seconds <= 0 or is_simulated(user):
+        return None
+    gaps = answer_gaps(session)
+    if not quality_rules.ranking_too_fast(gaps, project.review_min_compare_seconds):
+        return None
+    fast, total = quality_rules.fast_answers(gaps, project.review_min_compare_seconds)
+    return {"answers": total, "too_fast": fast, "min_seconds": project.review_min_compare_seconds,
+            "fastest": round(min(gaps), 3), "median": round(sorted(gaps)[len(gaps) // 2], 3)}
+
+
+def hold_for_review(task, user, figures):
+    """Flag a ranking that came too fast and leave its set unrouted; another annotator gets a fresh copy.
+
+    The engineer's decision (engine.quality) then routes the set by it (accept) or leaves the set to
+    the fresh copy (reject).
+    """
+    quality.flag(task, user, [FlagReason.TOO_FAST], figures)
+    others = (Task.objects.filter(candidate_set_id=task.candidate_set_id, stage=Stage.RANK,
+                                  status__in=[TaskStatus.OPEN, TaskStatus.LEASED], gold_copy__isnull=True)
+              .exclude(pk=task.pk))
+    created = None
+    if not others.exists():
+        created = open_ranking_tasks(task.project, task.object, task.candidate_set, copies=1)[0].pk
+    detail = (f"{figures['too_fast']} of {figures['answers']} answers came within "
+              f"{figures['min_seconds']:g} s of the one before; an engineer reviews this ranking before it counts.")
+    return {"routed_to": None, "review": {"flagged": True, "reasons": [FlagReason.TOO_FAST.value], "detail": detail},
+            "task_created": created}
 
 
 def route_closed_set(sender, *, candidate_set, **kwargs):

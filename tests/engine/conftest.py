@@ -56,7 +56,9 @@ def api():
 
 @pytest.fixture
 def project(db, engineer):
-    return Project.objects.create(name="test", alpha=0.5, n_candidates=4, created_by=engineer)
+    # Test clients answer in milliseconds: the fast-submit review is off here, and on in tests/engine/quality.
+    return Project.objects.create(name="test", alpha=0.5, n_candidates=4, created_by=engineer,
+                                  review_min_compare_seconds=0, review_min_align_seconds=0)
 
 
 @pytest.fixture

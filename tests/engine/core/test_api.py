@@ -115,7 +115,11 @@ def test_the_admin_checks_a_projects_generators_and_taxonomy_as_the_api_does(eng
             # the flywheel's settings, as the add form shows them (their defaults)
             "alpha_schedule": "[]", "collection_target": "100", "tail_share": "0.2", "checkpoints_deployed": "2",
             "promote_metric": "viou", "promote_max_drop_se": "2", "promote_tolerance": "0.005",
-            "promote_min_preference": "0.5"}
+            "promote_min_preference": "0.5", "curriculum": "[]", "curriculum_floor": "0.005",
+            # quality control and artist triage, likewise
+            "gold_rate": "0", "overlap_rate": "0", "review_min_compare_seconds": "0.3",
+            "review_min_align_seconds": "2", "artist_share": "1", "artist_cluster_distance": "0",
+            "artist_representatives": "1"}
     answer = client.post("/admin/core/project/add/", form)
     assert answer.status_code == 200  # the form again, with its errors; nothing saved
     assert "Unknown generators: warp_drive" in answer.content.decode()
@@ -134,6 +138,6 @@ def test_every_admin_changelist_renders(engineer, candidate_set):
     client.login(username="eng", password="eng")
     for model in admin.site._registry:
         if model._meta.app_label in ("core", "leases", "intake", "candidates", "ranking", "artists", "alignment",
-                                     "flywheel"):
+                                     "quality", "flywheel"):
             url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
             assert client.get(url).status_code == 200, url
