@@ -59,3 +59,49 @@ class ArtistMesh(models.Model):
 
     def __str__(self):
         return f"artist mesh {self.pk} of case {self.case_id} ({self.format}, {self.triangles:,} triangles)"
+
+
+class FailureOutcome(models.TextChoices):
+    ARTIST = "artist", "sent to an artist"
+    LINKED = "linked", "linked to a look-alike sent to an artist"
+    HELD = "held", "over the artist share: stays failed, for the flywheel to re-offer"
+    SERVED = "served", "aligned with the artist mesh of its look-alike"
+
+
+class FailureCluster(models.Model):
+    """Look-alike failures of a project: within the project's artist_cluster_distance of their first member."""
+
+    project = models.ForeignKey("core.Project", related_name="failure_clusters", on_delete=models.CASCADE)
+    features = models.BinaryField(help_text="float32 features of the first member (engine/artists/triage.py).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"failure cluster {self.pk} of {self.project}"
+
+
+class Failure(models.Model):
+    """A candidate set rated below α, as artist triage saw it: its features, its cluster and where it went."""
+
+    project = models.ForeignKey("core.Project", related_name="failures", on_delete=models.CASCADE)
+    candidate_set = models.OneToOneField(CandidateSet, related_name="failure", on_delete=models.CASCADE)
+    object = models.ForeignKey("intake.ObjectInstance", related_name="failures", on_delete=models.CASCADE)
+    best_candidate = models.ForeignKey(Candidate, null=True, on_delete=models.SET_NULL, related_name="+")
+    failure_category = models.CharField(max_length=32, choices=FailureCategory.choices)
+    rating = models.FloatField()
+    features = models.BinaryField(blank=True, help_text="float32 image, shape and text features; empty unclustered.")
+    cluster = models.ForeignKey(FailureCluster, null=True, blank=True, related_name="failures",
+                                on_delete=models.SET_NULL)
+    distance = models.FloatField(null=True, blank=True, help_text="To the cluster's first member when it joined.")
+    outcome = models.CharField(max_length=8, choices=FailureOutcome.choices)
+    case = models.OneToOneField(ArtistCase, null=True, blank=True, related_name="failure", on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["project", "outcome"], name="failure_outcome_idx")]
+
+    def __str__(self):
+        return f"failure of object {self.object_id} ({self.failure_category}): {self.outcome}"

@@ -10,8 +10,15 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.db import transaction
 
+from engine.alignment.services import open_alignment_task
 from engine.artists import uploads
-from engine.artists.models import ArtistCase, ArtistMesh, FailureCategory
+from engine.artists.models import (
+    ArtistCase,
+    ArtistMesh,
+    Failure,
+    FailureCategory,
+    FailureOutcome,
+)
 from engine.artists.signals import mesh_submitted
 from engine.core import transactions
 from engine.core.errors import EngineError, ErrorCode
@@ -124,8 +131,33 @@ def submit(task_id, user, mesh_id, seconds=0.0, key=""):
             raise ImproperlyConfigured(f"An accepted artist mesh opens one next task; the receivers of mesh_submitted "
                                        f"opened {len(opened)}. Is engine.alignment in INSTALLED_APPS?")
         body = {"task": task.pk, "mesh": mesh.pk, "routed_to": opened[0].stage, "task_created": opened[0].pk}
+        if task.project.artist_mesh_serves_cluster:
+            body["lookalikes_served"] = serve_lookalikes(case, mesh)
         leases.complete(task, user, key=key, response=body, seconds=seconds)
     return body
+
+
+def serve_lookalikes(case, mesh):
+    """Send an artist's mesh to Stage 3 for the failures linked to its case's cluster; return their alignment tasks.
+
+    Only where the project allows it (artist_mesh_serves_cluster), and only for look-alikes still
+    failed: one the flywheel re-offered meanwhile has new candidates and is left to them. The mesh
+    was made for another object, so it makes no preference pairs for them, only the alignment.
+    """
+    failure = Failure.objects.filter(case=case).first()
+    if failure is None or failure.cluster_id is None:
+        return []
+    opened = []
+    linked = (Failure.objects.filter(cluster_id=failure.cluster_id, outcome=FailureOutcome.LINKED)
+              .select_related("object__image", "candidate_set", "project").order_by("id"))
+    for member in linked:
+        if member.object.status != ObjectStatus.FAILED or member.object.samples.exists():
+            continue
+        task = open_alignment_task(member.project, member.object, member.candidate_set, artist_mesh=mesh, rating=1.0)
+        member.outcome = FailureOutcome.SERVED
+        member.save(update_fields=["outcome"])
+        opened.append(task.pk)
+    return opened
 
 
 def bundle(task):

@@ -1,6 +1,6 @@
 """Where a rated candidate set goes: Stage 3 when r ≥ α_k, else the artists (Stage 2.5).
 
-Routing decides; the stage it sends the object to opens the work (open_alignment_task,
+Routing decides (artists/triage.py for failures); the stage it sends the object to opens the work (open_alignment_task,
 open_artist_case), so each transition is written once. A candidate set whose generation closed
 goes to Stage 2, or to the artists when it is empty: `engine.ranking.services.route_closed_set`,
 the receiver of candidates' `set_closed`.
@@ -8,7 +8,7 @@ the receiver of candidates' `set_closed`.
 
 from engine.alignment.services import open_alignment_task
 from engine.artists.models import FailureCategory
-from engine.artists.services import open_artist_case
+from engine.artists.triage import route_failure
 from engine.candidates.models import CandidateSet, SetStatus
 from engine.flywheel.pairs import pairs_against
 from engine.intake.models import ObjectStatus
@@ -44,7 +44,6 @@ def route(session, winner_id):
         obj.status = ObjectStatus.FAILED
         obj.save(update_fields=["status"])
         return {"routed_to": None, "reason": "rated below α; the project does not route failures"}
-    task = open_artist_case(project, obj, cset, best_candidate=winner, failure_category=session.failure_category,
-                            rating=session.rating)
-    category = task.artist_case.failure_category  # "other" when the annotator named none
-    return {"routed_to": Stage.ARTIST.value, "task_created": task.pk, "failure_category": category}
+    # Triage decides whether an artist gets it (the project's artist share, clusters of look-alikes).
+    return route_failure(project, obj, cset, best_candidate=winner, failure_category=session.failure_category,
+                         rating=session.rating)
