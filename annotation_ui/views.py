@@ -13,6 +13,7 @@ from engine.artists.models import ArtistCase
 from engine.core.models import Project
 from engine.core.roles import ARTIST, ENGINEER, roles_of
 from engine.leases import registry
+from engine.leases import services as leases
 from engine.leases.models import TaskStatus
 
 # How often the dashboard re-reads its figures (?refresh=SECONDS overrides it).
@@ -63,9 +64,9 @@ class HomePage(PageMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         project = context["project"]
-        counts = stats.open_tasks_by_stage(project) if project else {}
+        # What this user can claim (their skips and Stage 2's one-copy-each rule left out), as the queue pages agree.
         for item in context["nav"]:
-            item["open"] = counts.get(item["stage"], 0)
+            item["open"] = leases.claimable(self.request.user, project.pk, item["stage"]) if project else 0
         return context
 
 

@@ -8,6 +8,7 @@ from engine.candidates import api as candidates
 from engine.core import api as core
 from engine.flywheel import api as flywheel
 from engine.intake import api as intake
+from engine.intake import status_api as intake_status
 from engine.leases import api as leases
 from engine.ranking import api as ranking
 from engine.ranking import ratings_api
@@ -40,6 +41,7 @@ urlpatterns = [
     path("generators/", candidates.GeneratorsView.as_view(), name="api-generators"),
     path("images/<int:pk>/segment/", intake.SegmentView.as_view(), name="api-segment"),
     path("objects/<int:pk>/mask.png", intake.ObjectMaskView.as_view(), name="api-object-mask"),
+    path("objects/status/", intake_status.ObjectStatusView.as_view(), name="api-object-status"),
     path("checkpoints/", flywheel.CheckpointList.as_view(), name="api-checkpoints"),
     path("checkpoints/<int:pk>/promote/", flywheel.PromoteView.as_view(), name="api-promote"),
     path("projects/<int:pk>/flywheel/", flywheel.FlywheelRunsView.as_view(), name="api-project-flywheel"),

@@ -15,6 +15,11 @@ application = get_wsgi_application()
 # the requests queued behind it waited seconds (the claim benchmark's p99).
 get_resolver().url_patterns
 
+# Without Redis, jobs run on threads of this process: send again what a stopped server left undone.
+from engine.core import background  # noqa: E402
+
+background.start()
+
 # What is loaded now lives as long as the process: keep the collector from scanning it again on
 # every full collection. The 250,000 objects of the imports made each one a 120 ms pause for the
 # requests in flight; frozen, it takes well under a millisecond.

@@ -17,3 +17,6 @@ if os.environ.get("ENGINE_TEST_DB"):
 RUNS_ROOT = Path(MEDIA_ROOT) / "runs"  # noqa: F405
 # Celery tasks run in-process in tests; the worker tests start real workers with their own settings.
 CELERY_TASK_ALWAYS_EAGER = True
+# ...and in the call that sends them: a test reads what a job wrote right after the request that sent it
+# (tests/engine/candidates/test_background.py and tests/annotation_ui/test_feedback.py turn the thread on).
+ENGINE["BACKGROUND_THREADS"] = 0  # noqa: F405

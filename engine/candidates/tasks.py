@@ -10,6 +10,8 @@ from django.db import InterfaceError, OperationalError, transaction
 
 from engine.candidates import generation
 from engine.candidates.models import SetStatus
+from engine.core import background
+from engine.intake.models import ObjectInstance, ObjectStatus
 
 TRANSIENT = (OperationalError, InterfaceError)
 
@@ -41,7 +43,7 @@ def start_generation(self, object_id):
 def generate_for_selected(sender, *, object_ids, **kwargs):
     """Receiver of engine.intake.signals.objects_selected: generate candidates for each object once Stage 1 commits."""
     for object_id in object_ids:
-        transaction.on_commit(lambda oid=object_id: start_generation.delay(oid))
+        transaction.on_commit(lambda oid=object_id: background.send(start_generation, oid))
 
 
 def start(object_id):
@@ -66,3 +68,14 @@ def launch(set_id, jobs, top_up=True):
     else:
         celery.chord(header)(finish_set.s(set_id, top_up))
 
+
+def resume_lost_generation():
+    """Send again the generation of every object left generating; return their ids.
+
+    A start hook of the in-process queue (engine/core/background.py): jobs queued in a server
+    that stopped are gone with it, and the objects they were for stay 'generating' until then.
+    """
+    lost = list(ObjectInstance.objects.filter(status=ObjectStatus.GENERATING).values_list("id", flat=True))
+    for object_id in lost:
+        background.send(start_generation, object_id)
+    return lost

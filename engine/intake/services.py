@@ -118,8 +118,12 @@ def finish_image(task_id, user, seconds=0.0, key=""):
         if task.stage != Stage.SELECT:
             raise EngineError(f"Task {task.pk} is a {task.stage} task, not a selection task.", code=ErrorCode.WRONG_STAGE)
         new = list(task.image.instances.filter(status=ObjectStatus.SELECTED).values_list("id", flat=True))
+        # Generating from now: the page shows it, and a restarted embedded server sends it again (candidates' on_start).
+        ObjectInstance.objects.filter(pk__in=new).update(status=ObjectStatus.GENERATING)
         body = {"task": task.pk, "objects": new}
         leases.complete(task, user, key=key, response=body, seconds=seconds)
+        # The answer does not wait for the candidates: a Celery worker makes them, or without Redis a
+        # background thread of this server (engine/core/background.py), once this transaction commits.
         objects_selected.send(Image, object_ids=new)
     return body
 

@@ -66,6 +66,7 @@ def _statements(using):
     task = q(Task._meta.db_table)
     statements = {
         "held": f"SELECT id FROM {task} WHERE {_MINE} LIMIT 1",
+        "held_count": f"SELECT COUNT(*) FROM {task} WHERE {_MINE}",
         # The expired holder stays recorded, so a late submit is told its lease expired.
         "expire": f"UPDATE {task} SET status = 'open' WHERE project_id = %(project)s AND stage = %(stage)s "
                   f"AND status = 'leased' AND lease_expires_at <= %(now)s",
@@ -101,14 +102,17 @@ def _claim_statements(using, stage, filters):
     conditions += [spec.claim_filters[name].sql(q) for name in filters]
     extra = "".join(f" AND {condition}" for condition in conditions)
     # Free tasks of a stage in serving order, read off task_queue_idx, but not one this user skipped.
-    pick = (
-        f"SELECT t.id FROM {task} t WHERE t.project_id = %(project)s AND t.stage = %(stage)s AND {{state}}"
+    where = (
+        f"t.project_id = %(project)s AND t.stage = %(stage)s AND {{state}}"
         f" AND NOT EXISTS (SELECT 1 FROM {skips} k WHERE k.task_id = t.id AND k.user_id = %(user)s "
-        f"AND k.until > %(now)s){extra} ORDER BY t.balance_key, t.priority DESC, t.id LIMIT 1{skip_locked}"
+        f"AND k.until > %(now)s){extra}"
     )
+    pick = f"SELECT t.id FROM {task} t WHERE {where} ORDER BY t.balance_key, t.priority DESC, t.id LIMIT 1{skip_locked}"
     is_open = "t.status = 'open'"
     lapsed = "t.status = 'leased' AND t.lease_expires_at <= %(now)s"
-    statements = {"pick": pick.format(state=is_open)}
+    # What a claim could lease this user now, open or lapsed, counted by the same conditions (the home page's figure).
+    statements = {"pick": pick.format(state=is_open),
+                  "free": f"SELECT COUNT(*) FROM {task} t WHERE {where.format(state=f'({is_open} OR {lapsed})')}"}
     # PostgreSQL: one statement per claim (after the user's claim lock), which names the task it
     # serves `chosen` for the payload's joins (rows.Fetch.select_from). It returns the task the
     # user already holds (serve), else leases the first free task in serving order, open or with
@@ -235,6 +239,19 @@ def _serve_sqlite(params, stage, used, held_first, using):
         if _execute(statements["take_if_open"], {**params, "id": row[0]}, using):
             return fetch(row[0], stage)
     return None
+
+
+def claimable(user, project_id, stage):
+    """Return how many tasks of a stage this user would be served now: those they hold, and the free ones.
+
+    Free is what a claim could lease them: open or with a lapsed lease, not skipped by them, and
+    past the stage's own conditions (Stage 2 never serves the copy of an object they ranked or hold).
+    """
+    using = router.db_for_read(Task)
+    now = connections[using].ops.adapt_datetimefield_value(_now())
+    params = {"project": project_id, "stage": str(stage), "user": user.pk, "now": now}
+    held = _execute(_statements(using)["held_count"], params, using)[0]
+    return held + _execute(_claim_statements(using, str(stage), ())["free"], params, using)[0]
 
 
 def hold(task_id, user, *, for_update=True, stage=None, related=None):

@@ -7,6 +7,8 @@ from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 
+from engine.core import background
+
 
 class QuietRequestHandler(WSGIRequestHandler):
     """Log nothing per request: a pool makes thousands."""
@@ -29,6 +31,7 @@ def serve(host="127.0.0.1", port=0, quiet=True):
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="engine-serve",
                               daemon=True)
     thread.start()
+    background.start()  # without Redis: send again the jobs a stopped server left undone
     try:
         yield f"http://{host}:{httpd.server_address[1]}"
     finally:

@@ -6,7 +6,7 @@
 import * as THREE from 'three';
 import { OrbitControls } from 'three/addons/controls/OrbitControls.js';
 import { TransformControls } from 'three/addons/controls/TransformControls.js';
-import { $, api, banner, decodeRLE, drawMask, imageWithMask, loadImage, shortcuts, TaskLoop } from 'ui/common.js';
+import { $, api, banner, decodeRLE, drawMask, imageWithMask, loadImage, shortcuts, TaskLoop, toast } from 'ui/common.js';
 import { addStudioLights, disposeTree, isSoftwareGL, loadGLB, makeRenderer, neutralMaterial } from 'ui/viewer.js';
 
 const view = $('#view'), canvas = $('#scene-canvas'), overlay = $('#target-overlay');
@@ -314,7 +314,7 @@ async function submitPose() {
   const q = pivot.quaternion, t = pivot.position;
   try {
     await loop.submit({ rotation: { quaternion: [q.w, q.x, q.y, q.z] }, translation: [t.x, t.y, t.z], scale: pivot.scale.x });
-    banner(`Pose submitted (mask IoU ${(lastIou * 100).toFixed(1)}%).`, 'info');
+    toast(`Pose submitted (mask IoU ${(lastIou * 100).toFixed(1)}%).`);
     window.__align = { ready: false };
     await loop.next();
   } catch (err) { $('#submit').disabled = false; loop.fail(err); }

@@ -1,7 +1,7 @@
 // Stage 2.5: the artist's case: why it failed, the best candidate, the archive; upload and check a mesh.
 import * as THREE from 'three';
 import { OrbitControls } from 'three/addons/controls/OrbitControls.js';
-import { $, api, banner, imageWithMask, projectId, shortcuts, TaskLoop } from 'ui/common.js';
+import { $, api, banner, imageWithMask, projectId, shortcuts, TaskLoop, toast } from 'ui/common.js';
 import { addStudioLights, disposeTree, frameCamera, loadGLB, makeRenderer, neutralMaterial } from 'ui/viewer.js';
 
 const material = neutralMaterial();
@@ -143,7 +143,7 @@ async function submit() {
   $('#submit').disabled = true;
   try {
     await loop.submit({ mesh: uploads[uploads.length - 1].id });
-    banner('Mesh submitted: the case goes on to pose alignment.', 'info');
+    toast('Mesh submitted: the case goes on to pose alignment (Stage 3).');
     await loop.next();
   } catch (err) { $('#submit').disabled = false; loop.fail(err); }
 }

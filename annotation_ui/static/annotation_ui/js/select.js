@@ -1,5 +1,6 @@
 // Stage 1: choose target objects. Clicks ask the assisted-segmentation endpoint for a mask.
-import { $, api, banner, decodeRLE, drawMask, explain, loadImage, projectId, shortcuts, TaskLoop } from 'ui/common.js';
+import { $, api, banner, decodeRLE, drawMask, explain, loadImage, projectId, shortcuts, TaskLoop, toast } from 'ui/common.js';
+import { GenerationWatch } from 'ui/generation.js';
 
 const canvas = $('#img-canvas'), ctx = canvas.getContext('2d');
 const COLORS = ['#ff9d2e', '#4fd1c5', '#f06292', '#9ccc65', '#ba68c8', '#ffd54f'];
@@ -146,7 +147,10 @@ async function finish(force = false) {
   }
   try {
     const r = await loop.submit({});
-    banner(`Image done: ${r.objects.length} new object${r.objects.length === 1 ? '' : 's'} sent to candidate generation.`, 'info');
+    const n = r.objects.length;
+    toast(`Image done: ${n} new object${n === 1 ? '' : 's'} sent to candidate generation.`
+      + (n ? ' It runs in the background; the panel shows when the candidates are ready.' : ''));
+    generation.add(r.objects);
     await loop.next();
   } catch (err) { loop.fail(err); }
 }
@@ -167,6 +171,7 @@ async function flag() {
   banner('Image flagged: it is out of the queue, with your reason.', 'info');
 }
 
+const generation = new GenerationWatch($('#generation'), `engine.generation.${projectId()}`);
 const loop = new TaskLoop('select', { onTask: start, emptyEl: $('#empty'), onClear: () => { task = null; p = null; clearProposal(); } });
 async function start(t) {
   task = t; p = t.payload;
