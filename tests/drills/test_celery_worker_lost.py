@@ -74,7 +74,7 @@ def test_a_worker_killed_holding_a_generation_job_leaves_the_set_whole(project, 
             # Lifting is the one to kill: its meshes carry no library shape id, so no later step could
             # hide a duplicate (finish drops repeated library shapes). B starts after, as the host left.
             launch = subprocess.run(
-                [sys.executable, "-c", "import django; django.setup(); from engine.candidates.generation import start; "
+                [sys.executable, "-c", "import django; django.setup(); from engine.candidates.tasks import start; "
                  f"print(start({obj.pk}).pk)"], cwd=ROOT, env=env_b, capture_output=True, text=True, timeout=120)
             assert launch.returncode == 0, launch.stderr[-2000:]
             cset = CandidateSet.objects.get(pk=int(launch.stdout.split()[-1]))
