@@ -137,7 +137,7 @@ class Command(BaseCommand):
             raise CommandError(f"--alphas are rating bars between 0 and 1, got {alphas}.")
         from django.core.exceptions import ValidationError
 
-        from engine.candidates.validators import check_generators
+        from engine.core.generators import check_generators
 
         try:
             check_generators(list(generators))
