@@ -12,11 +12,13 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from engine.artists.models import ArtistCase
-from engine.candidates.models import Candidate
+from engine.candidates.models import Candidate, CandidateSet, SetStatus
 from engine.core.roles import SIMULATED_GROUP
 from engine.flywheel.models import ModelCheckpoint
+from engine.intake import curriculum, priorities
 from engine.intake.models import ObjectInstance
 from engine.leases.models import Stage, Task, TaskStatus
+from engine.quality import figures as quality
 from engine.ranking import ratings
 from engine.ranking.models import Comparison, RankingSession
 
@@ -118,7 +120,9 @@ def per_annotator(project, iteration):
 
 
 def rated_sessions(iteration):
-    return RankingSession.objects.filter(candidate_set__iteration=iteration, rating__isnull=False)
+    """Return the rated sessions of an iteration's sets, but not those of gold copies (engine.quality)."""
+    return RankingSession.objects.filter(candidate_set__iteration=iteration, rating__isnull=False,
+                                         task__gold_copy__isnull=True)
 
 
 def acceptance(iteration):
@@ -181,6 +185,60 @@ def training_runs(project):
     return rows
 
 
+def category_distribution(project, iteration):
+    """Return the curriculum's groups with, per category, the objects collected, accepted and failed in the iteration.
+
+    Collected: objects with a candidate set in the iteration; accepted and failed: those whose set
+    was rated at or above α, or below it. Beside them, against the targets: each category's share
+    of the collected objects, the share of the claims the curriculum gives it now, and each
+    group's training samples (all iterations) against its target.
+    """
+    counts = defaultdict(Counter)
+    for category, status in (CandidateSet.objects.filter(iteration=iteration, object__image__project=project)
+                             .values_list("object__category", "status")):
+        counts[category]["collected"] += 1
+        if status == SetStatus.ACCEPTED:
+            counts[category]["accepted"] += 1
+        elif status == SetStatus.FAILED:
+            counts[category]["failed"] += 1
+    total = sum(c["collected"] for c in counts.values())
+    samples = priorities.samples_by_category(project)
+    try:
+        groups = priorities.groups(project)
+        shares = priorities.shares(project, samples)
+    except curriculum.CurriculumError as exc:
+        return {"error": str(exc), "groups": [], "collected": total}
+
+    def row(slug):
+        c = counts.get(slug, Counter())
+        return {"category": slug, "collected": c["collected"], "accepted": c["accepted"], "failed": c["failed"],
+                "collected_share": c["collected"] / total if total else None, "target_share": shares.get(slug, 0.0),
+                "samples": samples.get(slug, 0)}
+
+    rows, grouped = [], set()
+    for group, state in zip(groups, curriculum.progress(groups, samples), strict=True):
+        grouped.update(group.categories)
+        members = [row(slug) for slug in group.categories]
+        rows.append({**state, "rows": [r for r in members if r["collected"] or r["samples"]],
+                     "quiet": sum(1 for r in members if not (r["collected"] or r["samples"])), "target_share": sum(r["target_share"] for r in members),
+                     "collected": sum(r["collected"] for r in members),
+                     "accepted": sum(r["accepted"] for r in members), "failed": sum(r["failed"] for r in members)})
+    # The long tail: categories in no group, with the floor as their share, listed when they have objects.
+    tail = [row(slug) for slug in project.taxonomy if slug not in grouped]
+    rows.append({"group": "no group (floor)", "categories": [r["category"] for r in tail], "target": None,
+                 "samples": sum(r["samples"] for r in tail), "done": None,
+                 "rows": [r for r in tail if r["collected"] or r["samples"]],
+                 "quiet": sum(1 for r in tail if not (r["collected"] or r["samples"])),
+                 "target_share": sum(r["target_share"] for r in tail), "collected": sum(r["collected"] for r in tail),
+                 "accepted": sum(r["accepted"] for r in tail), "failed": sum(r["failed"] for r in tail)})
+    for group in rows:
+        group["collected_share"] = group["collected"] / total if total else None
+        for r in (group, *group["rows"]):  # percentages, for the template
+            r["collected_pct"] = None if r["collected_share"] is None else round(100 * r["collected_share"], 1)
+            r["target_pct"] = round(100 * r["target_share"], 1)
+    return {"groups": rows, "collected": total, "floor": project.curriculum_floor}
+
+
 def report(project, iteration):
     """Return everything the dashboard shows for one iteration of a project."""
     if iteration is None:
@@ -190,6 +248,8 @@ def report(project, iteration):
         "annotators": per_annotator(project, iteration), "acceptance": acceptance(iteration),
         "artist_queue": artist_queue(project), "yield": generator_yield(iteration),
         "ratings": ratings.project_ratings(project),  # every iteration's comparisons, simulated included
-        "training": training_runs(project),
+        "training": training_runs(project), "categories": category_distribution(project, iteration),
+        # Gold accuracy, overlap agreement and review flags of people, over the whole project.
+        "quality": quality.report(project), "review": quality.review_list(project, limit=50),
     }
 

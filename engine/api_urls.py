@@ -4,12 +4,14 @@ from django.urls import include, path
 from rest_framework.authtoken.views import obtain_auth_token
 
 from engine.artists import api as artists
+from engine.artists import failures_api
 from engine.candidates import api as candidates
 from engine.core import api as core
 from engine.flywheel import api as flywheel
 from engine.intake import api as intake
 from engine.intake import status_api as intake_status
 from engine.leases import api as leases
+from engine.quality import api as quality
 from engine.ranking import api as ranking
 from engine.ranking import ratings_api
 
@@ -21,10 +23,12 @@ tasks = [
     path("<int:pk>/extend/", leases.ExtendView.as_view(), name="api-extend"),
     path("<int:pk>/submit/", leases.SubmitView.as_view(), name="api-submit"),
     path("<int:pk>/objects/", intake.ObjectCreateView.as_view(), name="api-task-objects"),
+    path("<int:pk>/objects/<int:object_pk>/review/", intake.ReviewObjectView.as_view(), name="api-task-object-review"),
     path("<int:pk>/flag/", intake.FlagImageView.as_view(), name="api-task-flag"),
     path("<int:pk>/compare/", ranking.CompareView.as_view(), name="api-compare"),
     path("<int:pk>/upload/", artists.UploadView.as_view(), name="api-upload"),
     path("<int:pk>/bundle/", artists.BundleView.as_view(), name="api-bundle"),
+    path("<int:pk>/gold/", quality.GoldMarkView.as_view(), name="api-task-gold"),
 ]
 
 urlpatterns = [
@@ -34,7 +38,15 @@ urlpatterns = [
     path("projects/", core.ProjectList.as_view(), name="api-projects"),
     path("projects/<int:pk>/", core.ProjectDetail.as_view(), name="api-project"),
     path("projects/<int:pk>/images/", intake.ProjectImagesView.as_view(), name="api-project-images"),
+    path("projects/<int:pk>/annotations/import/", intake.ImportAnnotationsView.as_view(),
+         name="api-project-annotations-import"),
     path("projects/<int:pk>/ratings/", ratings_api.RatingsView.as_view(), name="api-project-ratings"),
+    path("projects/<int:pk>/failures/", failures_api.FailuresView.as_view(), name="api-project-failures"),
+    path("projects/<int:pk>/quality/", quality.QualityView.as_view(), name="api-project-quality"),
+    path("projects/<int:pk>/review/", quality.ReviewListView.as_view(), name="api-project-review"),
+    path("projects/<int:pk>/gold/", quality.GoldListView.as_view(), name="api-project-gold"),
+    path("review/<int:pk>/", quality.ReviewDecisionView.as_view(), name="api-review-decision"),
+    path("gold/<int:pk>/", quality.GoldDetailView.as_view(), name="api-gold"),
     path("iterations/", core.IterationList.as_view(), name="api-iterations"),
     path("iterations/<int:pk>/export/", flywheel.ExportView.as_view(), name="api-iteration-export"),
     path("categories/", intake.CategoriesView.as_view(), name="api-categories"),
