@@ -25,11 +25,15 @@ from engine.quality.models import (
 def due_gold(project, stage):
     """Return the gold standard to serve next with the stage's new work, or None while gold is at the project's rate.
 
-    The standard served least so far comes first, so every known answer is used before any repeats.
+    The standard served least so far comes first, so every known answer is used before any repeats;
+    one whose last copy still waits for someone is skipped.
     """
     if project.gold_rate <= 0:
         return None
-    golds = GoldStandard.objects.filter(project=project, stage=stage, active=True)
+    # A gold with a copy still waiting is left out: a copy can only go to someone who has not seen the
+    # object, and two waiting copies of one object would pile up where few people work.
+    golds = (GoldStandard.objects.filter(project=project, stage=stage, active=True)
+             .exclude(copies__task__status__in=[TaskStatus.OPEN, TaskStatus.LEASED]))
     if not golds.exists():
         return None
     gold_tasks = GoldCopy.objects.filter(task__project=project, task__stage=stage).count()
