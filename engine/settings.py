@@ -271,6 +271,8 @@ ENGINE = {
     "BACKGROUND_THREADS": int(os.environ.get("ENGINE_BACKGROUND_THREADS", "1")),
     # How long the answer to a request sent with an Idempotency-Key is kept for its repeats, in hours.
     "IDEMPOTENCY_KEY_HOURS": float(os.environ.get("ENGINE_IDEMPOTENCY_KEY_HOURS", "24")),
+    # Processes (one per GPU) a flywheel run trains with, through torchrun; 1: plain `python -m trainer`.
+    "TRAINER_PROCS": int(os.environ.get("ENGINE_TRAINER_PROCS", "1")),
 }
 
 # Logs go to stderr, one record a line, each with the id of the request it was written for

@@ -27,12 +27,24 @@ def run_trainer(name, command, args, iteration_id=None, progress=None, poll=1.0)
     while it trains. Run again with the same name, the trainer resumes from the folder's last checkpoint.
     """
     out = Path(settings.RUNS_ROOT) / name
-    argv = [sys.executable, "-m", "trainer", command, "--out", str(out), *map(str, args)]
+    argv = [*launcher(), "trainer", command, "--out", str(out), *map(str, args)]
     log.info("trainer run %s: %s", name, " ".join(argv))
     returncode, stderr = _watch(argv, out / "log.jsonl", progress, poll)
     if returncode != 0:
-        raise TrainerRunFailed(f"{' '.join(argv[2:])} exited {returncode}: {stderr[-2000:]}")
+        raise TrainerRunFailed(f"{' '.join(argv[argv.index('trainer'):])} exited {returncode}: {stderr[-2000:]}")
     return register(name, out, iteration_id).pk
+
+
+def launcher():
+    """Return the argv that starts `-m trainer`: python, or torchrun with ENGINE_TRAINER_PROCS processes.
+
+    On a host with several GPUs, ENGINE_TRAINER_PROCS=N trains with N DistributedDataParallel ranks
+    (trainer/distributed.py: nccl on GPUs, gloo on the CPU), one GPU each; rank 0 writes the checkpoints.
+    """
+    procs = settings.ENGINE.get("TRAINER_PROCS", 1)
+    if procs <= 1:
+        return [sys.executable, "-m"]
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}", "-m"]
 
 
 def run_trainer_command(command, args):

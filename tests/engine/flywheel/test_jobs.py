@@ -93,3 +93,15 @@ def test_a_flywheel_run_on_a_real_rq_worker_records_its_failure(tmp_path):
     assert "No training sample of iterations 1..1" in run.error and set(run.step_seconds) == {"collect"}
     assert queue.fetch_job(job_id).get_status() == "failed"
     assert FlywheelRun.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_run_trains_with_torchrun_ranks_when_asked(settings, tiny_cache, tmp_path):
+    """ENGINE_TRAINER_PROCS=2: the run goes through torchrun, two gloo ranks on the CPU; rank 0's checkpoint counts."""
+    settings.RUNS_ROOT = tmp_path
+    settings.ENGINE = {**settings.ENGINE, "TRAINER_PROCS": 2}
+    args = ["--config", "tiny", "--steps", "2", "--vae-steps", "2", "--batch-size", "4", "--data", str(tiny_cache),
+            "--no-progress"]
+    pk = run_trainer("ddp", "pretrain", args)
+    checkpoint = ModelCheckpoint.objects.get(pk=pk)
+    assert (Path(checkpoint.path) / "model.safetensors").is_file() and checkpoint.stage == "pretrain"
