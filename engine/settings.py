@@ -266,9 +266,6 @@ ENGINE = {
     # Without Redis: threads of the server that run the jobs a request sends (engine/core/background.py),
     # so finishing a Stage 1 image does not wait for its candidates; 0 runs them in the request.
     "BACKGROUND_THREADS": int(os.environ.get("ENGINE_BACKGROUND_THREADS", "1")),
-    # Without Redis: threads of the server that run the jobs a request sends (engine/core/background.py),
-    # so finishing a Stage 1 image does not wait for its candidates; 0 runs them in the request.
-    "BACKGROUND_THREADS": int(os.environ.get("ENGINE_BACKGROUND_THREADS", "1")),
     # How long the answer to a request sent with an Idempotency-Key is kept for its repeats, in hours.
     "IDEMPOTENCY_KEY_HOURS": float(os.environ.get("ENGINE_IDEMPOTENCY_KEY_HOURS", "24")),
     # Processes (one per GPU) a flywheel run trains with, through torchrun; 1: plain `python -m trainer`.
