@@ -92,14 +92,37 @@ def motorcycle_example() -> tuple[np.ndarray, np.ndarray, dict]:
     return left, depth, {k: c[k] for k in ("fx", "fy", "cx", "cy", "width", "height")}
 
 
-# Monocular depth: a hook, because we ship no depth model. A user with a local model registers
-# ``fn(image (H, W, 3) uint8, intrinsics) -> depth (H, W) metres`` and the engine calls it by name.
+def default_intrinsics(width: int, height: int, fov_degrees: float = 60.0) -> dict:
+    """Return pinhole intrinsics for an image without calibration: a stated prior of 60° horizontal field of view."""
+    f = width / (2 * np.tan(np.radians(fov_degrees) / 2))
+    return {"fx": float(f), "fy": float(f), "cx": width / 2, "cy": height / 2}
+
+
+# Monocular depth: a hook, because we ship no weights. A user with a local model registers
+# ``fn(image (H, W, 3) uint8, intrinsics) -> depth (H, W) metres`` and the engine calls it by name
+# (model_suite.depth_anything.DepthAnythingEstimator is one such fn, for Depth Anything checkpoints).
+# ``queue`` says where the engine runs it: "gpu" for a model that wants a GPU worker, else "cpu".
 _DEPTH_ESTIMATORS: dict[str, Callable[[np.ndarray, dict], np.ndarray]] = {}
+_DEPTH_QUEUES: dict[str, str] = {}
 
 
-def register_depth_estimator(name: str, fn: Callable[[np.ndarray, dict], np.ndarray]) -> None:
-    """Make a monocular depth model available to ``estimate_depth`` under ``name``."""
+def register_depth_estimator(name: str, fn: Callable[[np.ndarray, dict], np.ndarray], queue: str | None = None) -> None:
+    """Make a monocular depth model available to ``estimate_depth`` under ``name`` (on ``queue``, else fn.queue, else cpu)."""
+    queue = queue or getattr(fn, "queue", "cpu")
+    assert queue in ("cpu", "gpu"), f"queue must be 'cpu' or 'gpu', got {queue!r}"
     _DEPTH_ESTIMATORS[name] = fn
+    _DEPTH_QUEUES[name] = queue
+
+
+def unregister_depth_estimator(name: str) -> None:
+    """Forget a registered estimator (for tests and notebooks)."""
+    _DEPTH_ESTIMATORS.pop(name, None)
+    _DEPTH_QUEUES.pop(name, None)
+
+
+def depth_estimators() -> dict[str, str]:
+    """Return {name: queue} of the registered monocular depth estimators."""
+    return {name: _DEPTH_QUEUES.get(name, "cpu") for name in _DEPTH_ESTIMATORS}
 
 
 def estimate_depth(image: np.ndarray, intrinsics: dict, name: str | None = None) -> np.ndarray:

@@ -23,6 +23,10 @@ DEFAULTS: dict = {
     "external_timeout": 120.0,  # seconds per request to that server
     "enabled": None,  # names of generators to build; None = all
     "plugins": [],  # "module:callable" paths; callable(config) -> Generator or list of Generators
+    # The monocular depth estimator that gives images without depth a point map (model_suite.depth):
+    # {"path": checkpoint folder, "device": "cpu"|"cuda", "name"} for Depth Anything
+    # (model_suite.depth_anything), or "module:callable" returning fn(image, intrinsics) -> metres.
+    "depth_model": None,
 }
 
 class SuiteConfigError(ValueError):
@@ -111,6 +115,30 @@ def build_suite(config: dict | None = None) -> list[Generator]:
     if duplicates:
         raise SuiteConfigError(f"generator names must be unique, {duplicates} repeat: give each checkpoint or plugin a 'name'")
     return suite
+
+
+def build_depth_estimator(config: dict | None):
+    """Return the configured monocular depth estimator (a callable with .name and .queue), or None without one."""
+    spec = resolve_config(config)["depth_model"]
+    if not spec:
+        return None
+    if isinstance(spec, str):
+        module, _, attr = spec.partition(":")
+        if not attr:
+            raise SuiteConfigError(f"depth_model {spec!r} must look like 'package.module:callable'")
+        fn = getattr(importlib.import_module(module), attr)
+        if not hasattr(fn, "name"):
+            fn.name = attr
+        return fn
+    if not isinstance(spec, dict) or not spec.get("path"):
+        raise SuiteConfigError("depth_model is {'path': checkpoint folder, 'device': 'cpu' or 'cuda', 'name': ...} "
+                               "or 'package.module:callable'")
+    unknown = sorted(set(spec) - {"path", "device", "name"})
+    if unknown:
+        raise SuiteConfigError(f"unknown depth_model key(s) {unknown}; valid keys are ['device', 'name', 'path']")
+    from .depth_anything import DepthAnythingEstimator
+
+    return DepthAnythingEstimator(spec["path"], device=spec.get("device", "cpu"), name=spec.get("name", "depth_anything"))
 
 
 def warm_up(suite: list[Generator]) -> dict[str, float]:

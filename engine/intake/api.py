@@ -14,14 +14,16 @@ from engine.core.idempotency import Once, idempotency_key
 from engine.core.models import Project
 from engine.core.permissions import IsAnnotator, IsEngineer
 from engine.core.schema import errors
-from engine.intake import masks, segment, services
+from engine.intake import importing, masks, segment, services
 from engine.intake.models import Image, ObjectInstance
 from engine.intake.rendering import load_rgb, mask_png
 from engine.intake.serializers import (
     FlagImageSerializer,
     ImageSerializer,
+    ImportSerializer,
     IngestSerializer,
     ObjectCreateSerializer,
+    ReviewObjectSerializer,
     SegmentSerializer,
 )
 from engine.intake.taxonomy import load_taxonomy
@@ -32,7 +34,8 @@ from engine.leases.serializers import SecondsSerializer
 
 def object_json(obj):
     return {"id": obj.pk, "category": obj.category, "description": obj.description, "bbox": obj.bbox,
-            "area": obj.area, "status": obj.status, "mask": obj.mask_rle, "mask_url": f"/api/objects/{obj.pk}/mask.png"}
+            "area": obj.area, "status": obj.status, "mask": obj.mask_rle, "mask_url": f"/api/objects/{obj.pk}/mask.png",
+            "source": obj.source, "edited": obj.edited}
 
 
 def image_json(image):
@@ -95,6 +98,49 @@ class ObjectCreateView(APIView):
             return Response(object_json(obj), status=status.HTTP_201_CREATED)
 
         return once.run(create)
+
+
+class ReviewObjectView(APIView):
+    """Confirm, fix (confirm with a new mask, category or description) or reject an imported proposal of a held task."""
+
+    permission_classes = [IsAnnotator]
+
+    @extend_schema(request=ReviewObjectSerializer, responses=OpenApiTypes.OBJECT)
+    def post(self, request, pk, object_pk):
+        data = ReviewObjectSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        obj = services.review_object(pk, object_pk, request.user, v["decision"], mask_rle=v.get("mask"),
+                                     category=v.get("category"), description=v.get("description"),
+                                     confirm_multi_region=v["confirm_multi_region"], seconds=v["seconds"])
+        return Response(object_json(obj))
+
+
+class ImportAnnotationsView(APIView):
+    """Import COCO instance annotations as Stage 1 proposals of a project's images (multipart `file`, or JSON `coco`).
+
+    Every problem is checked first and answered at once (400, with the report); nothing is written unless
+    every annotation, image and category name is accepted. Importing the same annotations again adds nothing.
+    """
+
+    permission_classes = [IsEngineer]
+
+    @extend_schema(request=ImportSerializer, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
+    def post(self, request, pk):
+        project = get_object_or_404(Project, pk=pk)
+        data = ImportSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        content = v["file"].read() if v.get("file") else v["coco"]
+        try:
+            report = importing.import_annotations(
+                project, content, user=request.user, dataset=v["dataset"], category_map=v["category_map"],
+                skip_unmapped=v["skip_unmapped"], dry_run=v["dry_run"])
+        except importing.ImportRefused as exc:
+            return Response({"code": exc.code.value, "detail": str(exc.detail), "fields": exc.fields,
+                             "report": exc.report}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(report, status=status.HTTP_201_CREATED if report["imported"] and not v["dry_run"]
+                        else status.HTTP_200_OK)
 
 
 class SegmentView(APIView):

@@ -11,3 +11,6 @@ class IntakeConfig(AppConfig):
         from engine.leases import registry
 
         registry.register(SELECT)
+        from engine.intake import point_maps
+
+        point_maps.register_configured()  # MODEL_SUITE["depth_model"], if set; its weights load on first use

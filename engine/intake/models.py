@@ -32,6 +32,11 @@ class Image(models.Model):
     depth = models.FileField(upload_to=depth_path, blank=True)
     intrinsics = models.JSONField(null=True, blank=True, help_text="fx, fy, cx, cy in pixels.")
     point_cloud = models.FileField(upload_to=depth_path, blank=True)
+    depth_source = models.CharField(
+        max_length=100, blank=True,
+        help_text="Where the depth came from: 'upload' (sensor or stereo, given at ingest) or 'estimated:NAME' "
+                  "(the monocular estimator NAME); empty without depth.",
+    )
     ingested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     ingested_at = models.DateTimeField(auto_now_add=True)
 
@@ -54,6 +59,8 @@ FLAG_REASONS = {
 
 
 class ObjectStatus(models.TextChoices):
+    PROPOSED = "proposed", "imported, awaiting review in Stage 1"
+    REJECTED = "rejected", "imported, rejected in Stage 1 review"
     SELECTED = "selected", "selected (Stage 1)"
     GENERATING = "generating", "candidates being generated"
     RANKING = "ranking", "in Stage 2"
@@ -77,10 +84,20 @@ class ObjectInstance(models.Model):
     selected_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     selected_at = models.DateTimeField(auto_now_add=True)
     seconds_spent = models.FloatField(default=0.0)
+    # Imported annotations (engine/intake/importing.py): where the proposal came from, and the key
+    # that makes a re-import of it create nothing.
+    source = models.CharField(max_length=300, blank=True,
+                              help_text="'DATASET#ANNOTATION_ID (CATEGORY NAME)' of an imported proposal; empty when drawn.")
+    import_key = models.CharField(max_length=64, blank=True,
+                                  help_text="sha256 of the category and mask of an imported proposal.")
+    edited = models.BooleanField(default=False,
+                                 help_text="The reviewer changed the imported proposal's mask or category.")
 
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["status"])]
+        constraints = [models.UniqueConstraint(fields=["image", "import_key"], condition=~models.Q(import_key=""),
+                                               name="object_imported_once")]
 
     def __str__(self):
         return f"object {self.pk} ({self.category})"

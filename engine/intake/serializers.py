@@ -10,11 +10,21 @@ class ImageSerializer(strict.ModelSerializer):
     class Meta:
         model = Image
         fields = ["id", "project", "url", "width", "height", "source_dataset", "source_id", "quality_ok",
-                  "quality_reason", "blur_variance", "contrast", "ingested_at"]
+                  "quality_reason", "blur_variance", "contrast", "depth_source", "point_map", "ingested_at"]
         read_only_fields = fields
+
+    point_map = serializers.SerializerMethodField(help_text="Whether Stage 3 gets a point cloud, and from where.")
 
     def get_url(self, image) -> str:
         return image.file.url
+
+    def get_point_map(self, image) -> str:
+        from engine.intake import point_maps
+
+        if image.point_cloud:
+            return image.depth_source or "upload"
+        found = point_maps.estimator()
+        return f"queued:{found[0]}" if found else "none: no monocular depth estimator is registered"
 
 
 class IngestSerializer(serializers.Serializer):
@@ -49,3 +59,34 @@ class FlagImageSerializer(serializers.Serializer):
     reason = serializers.ChoiceField(choices=sorted(FLAG_REASONS))
     note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     seconds = strict.FloatField(min_value=0, max_value=24 * 3600, required=False, default=0.0)
+
+
+class ReviewObjectSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=["confirm", "reject"])
+    mask = MaskRLESerializer(required=False, help_text="A fixed mask (confirm only); omit to keep the imported one.")
+    category = serializers.CharField(max_length=64, required=False, help_text="A fixed category (confirm only).")
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    confirm_multi_region = serializers.BooleanField(required=False, default=False)
+    seconds = serializers.FloatField(min_value=0, max_value=24 * 3600, required=False, default=0.0)
+
+
+class ImportSerializer(serializers.Serializer):
+    file = serializers.FileField(required=False, help_text="A COCO instance-annotation JSON file (multipart).")
+    coco = serializers.JSONField(required=False, help_text="The COCO file's content (a JSON body).")
+    dataset = serializers.CharField(max_length=100, required=False, default="",
+                                    help_text="Name recorded on each proposal (default: the file's info.description).")
+    category_map = serializers.JSONField(required=False, default=dict,
+                                         help_text="{COCO category name: taxonomy slug} for names the synonyms miss.")
+    skip_unmapped = serializers.BooleanField(required=False, default=False,
+                                             help_text="Leave out (and count) annotations of unmapped categories.")
+    dry_run = serializers.BooleanField(required=False, default=False, help_text="Check and report; write nothing.")
+
+    def validate_category_map(self, value):
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise serializers.ValidationError("Give an object {COCO category name: taxonomy slug}.")
+        return value
+
+    def validate(self, attrs):
+        if bool(attrs.get("file")) == (attrs.get("coco") is not None):
+            raise serializers.ValidationError("Send the annotations as a multipart `file` or as JSON `coco`, one of them.")
+        return attrs

@@ -13,7 +13,7 @@ from PIL import UnidentifiedImageError
 
 from engine.core import transactions
 from engine.core.errors import EngineError, ErrorCode
-from engine.intake import masks, quality
+from engine.intake import masks, point_maps, quality
 from engine.intake.models import FLAG_REASONS, Image, ObjectInstance, ObjectStatus
 from engine.intake.signals import objects_selected
 from engine.intake.taxonomy import resolve_category
@@ -71,6 +71,9 @@ def ingest(project, data, name, *, source_dataset="", source_id="", user=None, d
             inserted = True
             if depth is not None:
                 attach_depth(image, depth, intrinsics)
+            elif verdict.ok:
+                # Stage 3 aligns against a point cloud: one from the monocular estimator, when there is one.
+                point_maps.request(image)
             if verdict.ok:
                 open_selection_task(project, image)
     except IntegrityError:
@@ -111,12 +114,75 @@ def add_object(task_id, user, mask_rle, category, description="", confirm_multi_
         )
 
 
-def finish_image(task_id, user, seconds=0.0, key=""):
-    """Complete a Stage 1 task and send its new objects on (signals.objects_selected: candidate generation)."""
+def review_object(task_id, object_id, user, decision, *, mask_rle=None, category=None, description=None,
+                  confirm_multi_region=False, seconds=0.0):
+    """Confirm (with fixes: a new mask, category or description) or reject an imported proposal of a held Stage 1 task.
+
+    A confirmed proposal is a selected object like a drawn one; `edited` records that its mask or
+    category was changed. Repeating the decision already taken changes nothing.
+    """
+    if decision not in ("confirm", "reject"):
+        raise EngineError(f"Unknown decision {decision!r}; 'confirm' or 'reject'.", fields={"decision": ["confirm or reject"]})
     with transaction.atomic():
         task = leases.hold(task_id, user)
         if task.stage != Stage.SELECT:
             raise EngineError(f"Task {task.pk} is a {task.stage} task, not a selection task.", code=ErrorCode.WRONG_STAGE)
+        obj = ObjectInstance.objects.select_for_update().filter(pk=object_id, image_id=task.image_id).first()
+        if obj is None:
+            raise EngineError(f"Object {object_id} is not in the image of task {task.pk}.", code=ErrorCode.NOT_FOUND,
+                              status_code=404)
+        done = {"confirm": ObjectStatus.SELECTED, "reject": ObjectStatus.REJECTED}[decision]
+        if obj.status == done and obj.import_key:
+            return obj  # a repeat of the same decision
+        if obj.status != ObjectStatus.PROPOSED:
+            raise EngineError(f"Object {obj.pk} is {obj.get_status_display()}, not a proposal waiting for review.",
+                              fields={"object": ["not a proposal"]})
+        fields = ["status", "selected_by", "seconds_spent"]
+        if decision == "confirm":
+            if category is not None and category != obj.category:
+                slug = resolve_category(category, allowed=set(task.project.taxonomy))
+                if slug is None:
+                    raise EngineError(f"Unknown category {category!r}; pick one of the project's taxonomy "
+                                      "(GET /api/categories/).", fields={"category": ["not in the project's taxonomy"]})
+                obj.edited |= slug != obj.category
+                obj.category = slug
+                fields += ["category", "edited"]
+            if mask_rle is not None and mask_rle != obj.mask_rle:
+                image = task.image
+                min_fraction = settings.ENGINE["MASK_MIN_REGION_FRACTION"]
+                try:
+                    mask = masks.decode(mask_rle, (image.width, image.height))
+                    masks.validate(mask, (image.width, image.height), min_fraction, confirm_multi_region)
+                except masks.MaskError as exc:
+                    raise EngineError(str(exc), fields={"mask": [str(exc)]}) from None
+                obj.mask_rle, obj.area, obj.bbox = masks.encode(mask), int(mask.sum()), masks.bbox(mask)
+                obj.multi_region = len(masks.regions(mask, min_fraction)) > 1
+                obj.edited = True
+                fields += ["mask_rle", "area", "bbox", "multi_region", "edited"]
+            if description is not None:
+                obj.description = description.strip()
+                fields.append("description")
+        obj.status = done
+        obj.selected_by = user
+        obj.seconds_spent = float(seconds or 0.0)
+        obj.save(update_fields=sorted(set(fields)))
+        return obj
+
+
+def finish_image(task_id, user, seconds=0.0, key=""):
+    """Complete a Stage 1 task and send its new objects on (signals.objects_selected: candidate generation).
+
+    Refused while imported proposals of the image wait for review: each is confirmed, fixed or rejected first.
+    """
+    with transaction.atomic():
+        task = leases.hold(task_id, user)
+        if task.stage != Stage.SELECT:
+            raise EngineError(f"Task {task.pk} is a {task.stage} task, not a selection task.", code=ErrorCode.WRONG_STAGE)
+        waiting = list(task.image.instances.filter(status=ObjectStatus.PROPOSED).values_list("id", flat=True))
+        if waiting:
+            raise EngineError(
+                f"{len(waiting)} imported object(s) of this image wait for review ({', '.join(map(str, waiting))}): "
+                "confirm, fix or reject each before finishing the image.", fields={"objects": waiting})
         new = list(task.image.instances.filter(status=ObjectStatus.SELECTED).values_list("id", flat=True))
         # Generating from now: the page shows it, and a restarted embedded server sends it again (candidates' on_start).
         ObjectInstance.objects.filter(pk__in=new).update(status=ObjectStatus.GENERATING)
@@ -146,11 +212,14 @@ def flag_image(task_id, user, reason, note="", seconds=0.0, key=""):
             raise EngineError(f"Task {task.pk} is a {task.stage} task, not a selection task.", code=ErrorCode.WRONG_STAGE)
         image = task.image
         dropped, _ = image.instances.filter(status=ObjectStatus.SELECTED).delete()
+        # Imported proposals are kept, rejected with the image, so that importing them again adds nothing.
+        rejected = image.instances.filter(status=ObjectStatus.PROPOSED).update(status=ObjectStatus.REJECTED)
         image.quality_ok = False
         why = f"flagged by {user.get_username()}: {FLAG_REASONS[reason]}" + (f" ({note})" if note else "")
         image.quality_reason = why[:300]
         image.save(update_fields=["quality_ok", "quality_reason"])
-        body = {"task": task.pk, "image": image.pk, "flagged": reason, "objects_dropped": dropped}
+        body = {"task": task.pk, "image": image.pk, "flagged": reason, "objects_dropped": dropped,
+                "proposals_rejected": rejected}
         leases.complete(task, user, key=key, response=body, seconds=seconds)
     return body
 
@@ -168,8 +237,11 @@ def parse_depth(data):
     return depth.astype(np.float32)
 
 
-def attach_depth(image, depth, intrinsics, stride=1):
+def attach_depth(image, depth, intrinsics, stride=1, source="upload"):
     """Store an image's depth map and intrinsics and derive its point cloud (float32 xyz, camera frame).
+
+    `source` says where the depth came from: "upload" (given with the image), or "estimated:NAME"
+    (the monocular estimator NAME, engine.intake.point_maps).
 
     Files of an earlier depth map are deleted once the new ones are committed, and kept if they are not.
     """
@@ -200,7 +272,8 @@ def attach_depth(image, depth, intrinsics, stride=1):
             field.save(name, ContentFile(content), save=False)
             transactions.on_rollback(partial(field.storage.delete, field.name))
         image.intrinsics = intrinsics
-        image.save(update_fields=["depth", "point_cloud", "intrinsics"])
+        image.depth_source = source[:100]
+        image.save(update_fields=["depth", "point_cloud", "intrinsics", "depth_source"])
         # The old files go only once nothing can bring their row back: after the commit (Django drops
         # the callback if this block or the caller's transaction rolls back). A name the storage gave
         # again (its file was already gone) is the new file's. Robust: a file that fails to go is logged

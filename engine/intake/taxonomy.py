@@ -27,3 +27,14 @@ def resolve_category(label, allowed=None):
             if allowed is None or category["slug"] in allowed:
                 return category["slug"]
     return None
+
+
+@lru_cache(maxsize=1)
+def _curriculum():
+    with TAXONOMY_PATH.open() as f:
+        return tuple(json.load(f)["curriculum"]["groups"])
+
+
+def load_curriculum():
+    """Return the shipped curriculum: groups {group, name, categories}, simple to complex (the published order)."""
+    return _curriculum()

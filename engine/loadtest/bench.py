@@ -11,8 +11,17 @@ from urllib.parse import urlsplit
 import numpy as np
 
 
-def make_pool(tasks, clients):
-    """Create a bench project with `tasks` Stage 3 tasks and `clients` annotators; return (project, tokens)."""
+# The categories of a --curriculum pool: each group of the shipped curriculum, and the long tail.
+CURRICULUM_MIX = ("box", "mug", "bottle", "chair", "table", "car", "dog", "person", "other")
+
+
+def make_pool(tasks, clients, curriculum=False):
+    """Create a bench project with `tasks` Stage 3 tasks and `clients` annotators; return (project, tokens).
+
+    With `curriculum` the objects cycle through CURRICULUM_MIX and the tasks get the curriculum's
+    priorities (engine.intake.priorities), so the claims order them as a project's queue is ordered;
+    without it every object is a box and every priority 0.
+    """
     from django.contrib.auth.models import User
     from django.core.files.base import ContentFile
     from rest_framework.authtoken.models import Token
@@ -36,9 +45,10 @@ def make_pool(tasks, clients):
         transactions.on_rollback(partial(image.file.storage.delete, image.file.name))
         image.save()
         rle = {"size": [64, 64], "counts": [0, 4096]}
+        mix = CURRICULUM_MIX if curriculum else ("box",)
         objects = ObjectInstance.objects.bulk_create([
-            ObjectInstance(image=image, mask_rle=rle, area=4096, bbox=[0, 0, 64, 64], category="box",
-                           status=ObjectStatus.ALIGNING) for _ in range(tasks)
+            ObjectInstance(image=image, mask_rle=rle, area=4096, bbox=[0, 0, 64, 64], category=mix[i % len(mix)],
+                           status=ObjectStatus.ALIGNING) for i in range(tasks)
         ])
         sets = CandidateSet.objects.bulk_create([
             CandidateSet(object=o, iteration=iteration, status=SetStatus.ACCEPTED) for o in objects
@@ -61,6 +71,10 @@ def make_pool(tasks, clients):
             user = User.objects.create_user(f"bench-{stamp}-{i}")
             grant(user, ANNOTATOR)
             tokens.append(Token.objects.create(user=user).key)
+    if curriculum:
+        from engine.intake.priorities import refresh
+
+        refresh(project.pk, force=True)
     return project, tokens
 
 

@@ -32,7 +32,8 @@ def test_flagging_closes_the_task_marks_the_image_and_drops_unsent_objects(api, 
     response = client.post(f"/api/tasks/{task_id}/flag/", {"reason": "duplicate", "note": "same as image 3"},
                            format="json", HTTP_IDEMPOTENCY_KEY="f1")
     assert response.status_code == 200, response.content
-    assert response.json() == {"task": task_id, "image": image.pk, "flagged": "duplicate", "objects_dropped": 1}
+    assert response.json() == {"task": task_id, "image": image.pk, "flagged": "duplicate", "objects_dropped": 1,
+                               "proposals_rejected": 0}
     image.refresh_from_db()
     assert not image.quality_ok and image.quality_reason == "flagged by ann: a duplicate of another image (same as image 3)"
     assert Task.objects.get(pk=task_id).status == TaskStatus.DONE

@@ -169,7 +169,8 @@ async function start(t) {
   setPose({ t: ip.translation, q: [x, y, z, w], s: ip.scale });
   drawOverlay(); setView('camera'); setMode('translate');
   $('#submit').disabled = false;
-  $('#status').textContent = p.point_cloud_url ? '' : 'This image has no point cloud: align against the photograph in the camera view.';
+  // The server says why there is no point cloud (no estimator, or not estimated yet), or that it is estimated.
+  $('#status').textContent = p.point_cloud_note || (p.point_cloud_url ? '' : 'No point cloud: align by the image and the mesh IoU.');
   window.__align = { ready: true, taskId: t.id };
 }
 

@@ -1,4 +1,5 @@
 // Stage 1: choose target objects. Clicks ask the assisted-segmentation endpoint for a mask.
+// Imported annotations arrive as proposals, drawn dashed: the annotator confirms, fixes or rejects each.
 import { $, api, banner, decodeRLE, drawMask, explain, loadImage, projectId, shortcuts, TaskLoop, toast } from 'ui/common.js';
 import { GenerationWatch } from 'ui/generation.js';
 
@@ -6,6 +7,7 @@ const canvas = $('#img-canvas'), ctx = canvas.getContext('2d');
 const COLORS = ['#ff9d2e', '#4fd1c5', '#f06292', '#9ccc65', '#ba68c8', '#ffd54f'];
 let task = null, p = null, img = null, points = [], proposal = null, seq = 0, objectStarted = 0, accepting = false;
 let categories = [], category = null, suggestions = [], highlighted = 0;
+let fixing = null; // the imported proposal being fixed: Accept confirms it with the mask and category shown
 
 // --- drawing ---
 function fit() { // scale the canvas to the view, keeping the image's aspect
@@ -20,7 +22,12 @@ function draw() {
   const { width: w, height: h } = p.image;
   ctx.drawImage(img, 0, 0, w, h);
   const lw = Math.max(1, Math.round(Math.max(w, h) / 400));
-  p.objects.forEach((o, i) => drawMask(ctx, decodeRLE(o.mask), w, h, { stroke: COLORS[i % COLORS.length], width: lw }));
+  p.objects.forEach((o, i) => {
+    if (o.status === 'rejected' || (fixing && o.id === fixing.id)) return;
+    ctx.setLineDash(o.status === 'proposed' ? [3 * lw, 2 * lw] : []);
+    drawMask(ctx, decodeRLE(o.mask), w, h, { stroke: COLORS[i % COLORS.length], width: lw });
+  });
+  ctx.setLineDash([]);
   if (proposal) drawMask(ctx, decodeRLE(proposal.mask), w, h, { stroke: '#4f9cf7', fill: '#4f9cf770', width: lw });
   const r = Math.max(4, Math.round(w / 120));
   for (const [x, y, pos] of points) {
@@ -57,7 +64,11 @@ async function propose() {
   draw();
 }
 function undoPoint() { if (points.length) { points.pop(); if (points.length) propose(); else clearProposal(); } }
-function clearProposal() { points = []; proposal = null; seq++; refresh('Click an object to get a mask proposal.'); draw(); }
+function clearProposal() {
+  points = []; proposal = null; seq++;
+  if (fixing) { fixing = null; $('#accept').textContent = 'Accept object'; $('#accept').append(' ', Object.assign(document.createElement('kbd'), { textContent: 'Enter' })); }
+  refresh('Click an object to get a mask proposal.'); draw();
+}
 
 function refresh(status) {
   if (status !== undefined) $('#hint').textContent = status;
@@ -109,6 +120,7 @@ async function accept(confirmMulti = false) {
     return;
   }
   accepting = true; refresh();
+  if (fixing) { await review(fixing, 'confirm', { mask: proposal.mask, category, description: $('#description').value, confirm_multi_region: confirmMulti }); accepting = false; refresh(); return; }
   try {
     const o = await api('POST', `/api/tasks/${task.id}/objects/`, {
       mask: proposal.mask, category, description: $('#description').value, confirm_multi_region: confirmMulti,
@@ -126,21 +138,65 @@ async function accept(confirmMulti = false) {
   } finally { accepting = false; refresh(); }
 }
 
+/** Confirm (with the fixes in `fields`) or reject an imported proposal. */
+async function review(o, decision, fields = {}) {
+  try {
+    const r = await api('POST', `/api/tasks/${task.id}/objects/${o.id}/review/`, { decision, seconds: (performance.now() - objectStarted) / 1000, ...fields });
+    p.objects[p.objects.findIndex((x) => x.id === o.id)] = r;
+    if (fixing && fixing.id === o.id) { input.value = ''; category = null; $('#description').value = ''; clearProposal(); }
+    renderObjects();
+    banner(`Object ${r.id} (${r.category}) ${decision === 'reject' ? 'rejected' : r.edited ? 'fixed and confirmed' : 'confirmed'}.`, 'info');
+  } catch (err) {
+    const maskIssue = (err.fields && err.fields.mask || []).join(' ');
+    if (maskIssue.includes('separate regions')) banner(maskIssue, 'warn', [['It is one occluded object: keep it', () => review(o, decision, { ...fields, confirm_multi_region: true })]]);
+    else loop.fail(err);
+  }
+}
+
+/** Load a proposal into the editor: its mask as the current proposal, its category and description in the fields. */
+function fix(o) {
+  clearProposal();
+  fixing = o; objectStarted = performance.now();
+  proposal = { mask: o.mask, area: o.area };
+  const c = categories.find((x) => x.slug === o.category);
+  category = o.category; input.value = c ? c.name : o.category; $('#description').value = o.description || '';
+  $('#accept').textContent = 'Confirm the fix';
+  $('#accept').append(' ', Object.assign(document.createElement('kbd'), { textContent: 'Enter' }));
+  refresh(`Fixing imported object ${o.id}: click to segment it anew, change the category or description, then confirm.`); draw();
+}
+
 function renderObjects() {
   const ul = $('#objects'); ul.innerHTML = '';
   p.objects.forEach((o, i) => {
-    const li = document.createElement('li');
+    const li = document.createElement('li'); li.dataset.id = o.id; li.dataset.status = o.status;
     li.innerHTML = `<span style="color:${COLORS[i % COLORS.length]}">■</span> <strong></strong> <span class="muted"></span>`;
     li.querySelector('strong').textContent = o.category; li.querySelector('.muted').textContent = o.description || '';
+    if (o.status === 'rejected') li.classList.add('rejected');
+    if (o.source) li.title = `imported: ${o.source}`;
+    if (o.status === 'proposed') {
+      li.classList.add('proposed');
+      const actions = document.createElement('div'); actions.className = 'row';
+      for (const [label, fn] of [['Confirm', () => review(o, 'confirm')], ['Fix', () => fix(o)], ['Reject', () => review(o, 'reject')]]) {
+        const b = document.createElement('button'); b.type = 'button'; b.className = 'small'; b.textContent = label;
+        b.dataset.action = label.toLowerCase(); b.addEventListener('click', fn); actions.appendChild(b);
+      }
+      li.appendChild(actions);
+    }
     ul.appendChild(li);
   });
-  const n = p.objects.length;
-  $('#count').textContent = `${n} object${n === 1 ? '' : 's'} in this image`;
+  const kept = p.objects.filter((o) => o.status !== 'rejected').length;
+  const waiting = p.objects.filter((o) => o.status === 'proposed').length;
+  $('#count').textContent = `${kept} object${kept === 1 ? '' : 's'} in this image` + (waiting ? ` · ${waiting} imported to review` : '');
   draw();
 }
 
 async function finish(force = false) {
   if (!task || accepting) return;
+  const waiting = p.objects.filter((o) => o.status === 'proposed');
+  if (waiting.length) {
+    banner(`${waiting.length} imported object${waiting.length === 1 ? '' : 's'} still to review: confirm, fix or reject each first.`, 'warn');
+    return;
+  }
   if (proposal && force !== true) {
     banner('The current proposal is not accepted yet.', 'warn', [['Accept it first (Enter)', () => accept()], ['Finish without it', () => finish(true)]]);
     return;

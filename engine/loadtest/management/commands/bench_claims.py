@@ -62,11 +62,14 @@ class Command(BaseCommand):
                             help="Pace the clients to this many cycles per second in all (default 300), latency "
                                  "counted from each cycle's scheduled start; 0: a closed loop, each client going as "
                                  "fast as the server answers (the top speed).")
+        parser.add_argument("--curriculum", action="store_true",
+                            help="Objects of several categories, their tasks ordered by the curriculum's priorities "
+                                 "(default: every object a box, every priority 0).")
         parser.add_argument("--keep", action="store_true",
                             help="Keep the bench project, its users and files (default: delete them after the run).")
 
     def handle(self, *args, clients, tasks, warmup, workers, threads, worker_class, client_processes, seconds,
-               url=None, rate=300.0, keep=False, **options):
+               url=None, rate=300.0, keep=False, curriculum=False, **options):
         if min(clients, tasks, workers, threads) < 1:
             raise CommandError("--clients, --tasks, --workers and --threads must be at least 1.")
         if warmup < 0:
@@ -87,10 +90,11 @@ class Command(BaseCommand):
             self.stderr.write(f"Note: the database is {vendor}; the published goal is for PostgreSQL (set DATABASE_URL).")
         pool = tasks + clients * warmup
         self.stderr.write(f"Creating {pool} tasks ({clients} x {warmup} for the warm-up) and {clients} annotators...")
-        project, tokens = bench.make_pool(pool, clients)
+        project, tokens = bench.make_pool(pool, clients, curriculum=curriculum)
         try:
             figures = self._run(project, tokens, vendor, clients, warmup, workers, threads, worker_class,
                                 client_processes, seconds, url, rate)
+            figures["priorities"] = "curriculum (several categories)" if curriculum else "all 0 (every object a box)"
         finally:
             if not keep:
                 self.stderr.write(f"Deleting the bench project {project.name} (--keep keeps it)...")
