@@ -88,8 +88,10 @@ def test_a_killed_trainer_job_resumes_and_ends_as_an_uninterrupted_run(glb_meshe
                                     (("eng-d", "engineer"), ("ann-d", "annotator"), ("ali-d", "annotator")))
     from engine.intake.services import ingest
 
+    # The review of fast answers would hold `collect`'s instant rankings; these people are not timed.
     project = Project.objects.create(name="drill", alpha=0.3, n_candidates=4, created_by=engineer,
-                                     collection_target=2, alpha_schedule=[0.3, 0.4])
+                                     collection_target=2, alpha_schedule=[0.3, 0.4], review_min_compare_seconds=0,
+                                     review_min_align_seconds=0)
     image, _ = ingest(project, _png(), "drill.png", source_dataset="drill", user=engineer)
     for x0 in (20, 200):
         collect(project, new_object(image, annotator, x0), annotator, aligner, 0.8, glb_meshes)
