@@ -13,6 +13,8 @@ Idempotency-Key) lists those with `errors(...)` in its `extend_schema(responses=
 The schema-fuzz test (tests/engine/core/test_schema_fuzz.py) fails on any answer the schema does not list.
 """
 
+import copy
+
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiResponse
@@ -57,8 +59,10 @@ def errors(*statuses):
 
 class AutoSchema(SpectacularAutoSchema):
     def _error_component(self):
+        # A copy: drf-spectacular's enum hook moves `code`'s enum into a CodeEnum component in place, so a
+        # shared dict came out of the first schema with a $ref, and every later schema's CodeEnum was missing.
         component = ResolvedComponent(name="Error", type=ResolvedComponent.SCHEMA, object="Error",
-                                      schema=ERROR_SCHEMA)
+                                      schema=copy.deepcopy(ERROR_SCHEMA))
         self.registry.register_on_missing(component)
         return component
 
