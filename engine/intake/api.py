@@ -14,7 +14,7 @@ from engine.core.idempotency import Once, idempotency_key
 from engine.core.models import Project
 from engine.core.permissions import IsAnnotator, IsEngineer
 from engine.core.schema import errors
-from engine.intake import importing, masks, segment, services
+from engine.intake import importing, masks, segmenters, services
 from engine.intake.models import Image, ObjectInstance
 from engine.intake.rendering import load_rgb, mask_png
 from engine.intake.serializers import (
@@ -144,7 +144,11 @@ class ImportAnnotationsView(APIView):
 
 
 class SegmentView(APIView):
-    """Propose a mask from clicks (GrabCut) for an image."""
+    """Propose a mask for an image from clicks, a box and brush strokes (the configured segmenter).
+
+    The answer carries the mask, its area and share of the image, which segmenter made it, and a
+    `warning` when the mask is empty or covers nearly the whole image (such a mask is refused on accept).
+    """
 
     permission_classes = [IsAnnotator]
 
@@ -153,17 +157,8 @@ class SegmentView(APIView):
         image = get_object_or_404(Image, pk=pk)
         data = SegmentSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        points = [(x, y, bool(p)) for x, y, p in data.validated_data["points"]]
-        for x, y, _ in points:
-            if not (0 <= x < image.width and 0 <= y < image.height):
-                raise EngineError(f"Click ({x:.0f}, {y:.0f}) is outside the {image.width}x{image.height} image.",
-                                  fields={"points": ["outside the image"]})
-        try:
-            mask = segment.propose_mask(load_rgb(image), points)
-        except ValueError as exc:
-            raise EngineError(str(exc), fields={"points": [str(exc)]}) from None
-        return Response({"mask": masks.encode(mask), "area": int(mask.sum()),
-                         "bbox": masks.bbox(mask) if mask.any() else None})
+        v = data.validated_data
+        return Response(segmenters.propose(image, v["points"], v["box"], v["strokes"]))
 
 
 class ObjectMaskView(APIView):

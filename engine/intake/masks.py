@@ -65,13 +65,26 @@ def regions(mask, min_fraction):
     return sorted((int(a) for a in areas if a >= min_fraction * total), reverse=True)
 
 
-def validate(mask, image_size, min_fraction, confirm_multi_region=False):
+def degenerate(mask, max_fraction):
+    """Return why a mask cannot be an object (empty, or nearly the whole image), or "" if it can."""
+    if not mask.any():
+        return "The mask is empty: click on the object, or draw a box around it."
+    fraction = float(mask.mean())
+    if fraction > max_fraction:
+        return (f"The mask covers {100 * fraction:.1f} % of the image; an object rarely fills {100 * max_fraction:.0f} % of "
+                "it. Shift+click the background, or draw a box around the object.")
+    return ""
+
+
+def validate(mask, image_size, min_fraction, confirm_multi_region=False, max_fraction=1.0):
     """Check a decoded mask against its image; raise MaskError with the reason if it is refused."""
     width, height = image_size
     if mask.shape != (height, width):
         raise MaskError(f"Mask is {mask.shape[1]}x{mask.shape[0]} but the image is {width}x{height}.")
     if not mask.any():
         raise MaskError("Mask is empty: select at least one pixel of the object.")
+    if mask.mean() > max_fraction:
+        raise MaskError(degenerate(mask, max_fraction))
     big = regions(mask, min_fraction)
     if len(big) > 1 and not confirm_multi_region:
         raise MaskError(

@@ -48,11 +48,33 @@ class ObjectCreateSerializer(serializers.Serializer):
     seconds = strict.FloatField(min_value=0, required=False, default=0.0)
 
 
+class StrokeSerializer(serializers.Serializer):
+    positive = strict.BooleanField(help_text="true: paint into the mask; false: erase from it.")
+    radius = strict.FloatField(min_value=0.5, max_value=500, help_text="Brush radius in image pixels.")
+    path = serializers.ListField(child=serializers.ListField(child=strict.FloatField(), min_length=2, max_length=2),
+                                 min_length=1, max_length=2000, help_text="[[x, y], ...] in pixels.")
+
+
 class SegmentSerializer(serializers.Serializer):
     points = serializers.ListField(
         child=serializers.ListField(child=strict.FloatField(), min_length=3, max_length=3),
-        min_length=1, max_length=64, help_text="[[x, y, 1 for positive / 0 for negative], ...] in pixels.",
+        required=False, default=list, max_length=64,
+        help_text="[[x, y, 1 for positive / 0 for negative], ...] in pixels, in the order clicked.",
     )
+    box = serializers.ListField(child=strict.FloatField(), min_length=4, max_length=4, required=False,
+                                allow_null=True, default=None, help_text="[x0, y0, x1, y1] around the object, in pixels.")
+    strokes = StrokeSerializer(many=True, required=False, default=list,
+                               help_text="Brush strokes painted over the result, in order (at most 200).")
+
+    def validate_strokes(self, strokes):
+        if len(strokes) > 200:
+            raise serializers.ValidationError("At most 200 strokes; accept the object and start another.")
+        return strokes
+
+    def validate(self, data):
+        if not data["points"] and data["box"] is None and not data["strokes"]:
+            raise serializers.ValidationError("Give clicks, a box or brush strokes.")
+        return data
 
 
 class FlagImageSerializer(serializers.Serializer):

@@ -104,7 +104,7 @@ def add_object(task_id, user, mask_rle, category, description="", confirm_multi_
         try:
             mask = masks.decode(mask_rle, (image.width, image.height))  # size checked before decoding
             masks.validate(mask, (image.width, image.height), settings.ENGINE["MASK_MIN_REGION_FRACTION"],
-                           confirm_multi_region)
+                           confirm_multi_region, settings.ENGINE["MASK_MAX_FRACTION"])
         except masks.MaskError as exc:
             raise EngineError(str(exc), fields={"mask": [str(exc)]}) from None
         return ObjectInstance.objects.create(

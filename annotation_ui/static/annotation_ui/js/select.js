@@ -3,6 +3,8 @@
 import { $, api, banner, decodeRLE, drawMask, explain, loadImage, projectId, shortcuts, TaskLoop, toast } from 'ui/common.js';
 import { GenerationWatch } from 'ui/generation.js';
 
+import { PromptEditor } from 'ui/prompt.js';
+
 const canvas = $('#img-canvas'), ctx = canvas.getContext('2d');
 const COLORS = ['#ff9d2e', '#4fd1c5', '#f06292', '#9ccc65', '#ba68c8', '#ffd54f'];
 let task = null, p = null, img = null, points = [], proposal = null, seq = 0, objectStarted = 0, accepting = false;
@@ -29,6 +31,7 @@ function draw() {
   });
   ctx.setLineDash([]);
   if (proposal) drawMask(ctx, decodeRLE(proposal.mask), w, h, { stroke: '#4f9cf7', fill: '#4f9cf770', width: lw });
+  editor.draw(ctx, lw);
   const r = Math.max(4, Math.round(w / 120));
   for (const [x, y, pos] of points) {
     ctx.beginPath(); ctx.arc(x, y, r, 0, 2 * Math.PI);
@@ -43,29 +46,45 @@ function imagePoint(e) {
   const y = Math.min(p.image.height - 1, Math.max(0, (e.clientY - r.top) * p.image.height / r.height));
   return [Math.round(x), Math.round(y)];
 }
-canvas.addEventListener('click', (e) => { if (task) addPoint(...imagePoint(e), e.shiftKey ? 0 : 1); });
-canvas.addEventListener('contextmenu', (e) => { e.preventDefault(); if (task) addPoint(...imagePoint(e), 0); });
+// Clicks, a box and brush strokes (ui/prompt.js); every change asks for the mask of the whole prompt.
+const editor = new PromptEditor(canvas, {
+  size: () => (p ? p.image : { width: 1, height: 1 }),
+  onStart: () => { objectStarted = performance.now(); },
+  onChange: (asked) => { if (!task) { editor.clear(); return; } if (asked) propose(); else { draw(); tools(); } },
+});
+window.__prompt = editor; // the browser tests read the prompt's state
 
-function addPoint(x, y, positive) {
-  if (!points.length) objectStarted = performance.now();
-  points.push([x, y, positive]); propose();
+function tools() { // the tool buttons say which tool is on, and what undo and redo would do
+  const on = (id, yes) => { const b = $(id); if (b) { b.classList.toggle('active', yes); b.setAttribute('aria-pressed', String(yes)); } };
+  on('#tool-point', editor.tool === 'point'); on('#tool-brush', editor.tool === 'brush' && !editor.erase); on('#tool-erase', editor.tool === 'brush' && editor.erase);
+  if ($('#undo-point')) $('#undo-point').disabled = editor.empty;
+  if ($('#redo-point')) $('#redo-point').disabled = !editor.redo.length;
 }
+
 async function propose() {
   const mine = ++seq;
-  draw();
-  if (!points.some((pt) => pt[2] === 1)) { proposal = null; refresh('Add a positive click on the object.'); return; }
+  draw(); tools();
+  if (editor.empty) { proposal = null; refresh('Drag a box around an object, or click it.'); draw(); return; }
+  if (!editor.hasPositive()) { proposal = null; refresh('Add a positive click on the object, or drag a box around it: a negative click alone says what it is not.'); draw(); return; }
   refresh('Segmenting…');
+  const sent = performance.now();
   try {
-    const r = await api('POST', `/api/images/${p.image.id}/segment/`, { points });
-    if (mine !== seq) return; // a newer click is on its way; its answer wins
+    const r = await api('POST', `/api/images/${p.image.id}/segment/`, editor.body());
+    if (mine !== seq) return; // a newer action is on its way; its answer wins
+    const ms = Math.round(performance.now() - sent);
+    (window.__perf.segmentMs = window.__perf.segmentMs || []).push(ms);
     proposal = r.area ? r : null;
-    refresh(proposal ? `Proposal: ${r.area.toLocaleString()} pixels. Refine with clicks, or pick the category and accept.` : 'No mask found here: click closer to the object.');
+    if (r.warning) { refresh(r.warning); banner(r.warning, 'warn'); }
+    else refresh(proposal ? `Proposal: ${r.area.toLocaleString()} pixels (${ms} ms). Click to add (Shift+click to remove), brush (B) for details, or pick the category and accept.`
+      : 'No mask found here: click closer to the object.');
+    if (r.note) console.warn('segmenter:', r.note);
   } catch (err) { if (mine === seq) { proposal = null; refresh(''); loop.fail(err); } }
   draw();
 }
-function undoPoint() { if (points.length) { points.pop(); if (points.length) propose(); else clearProposal(); } }
+function undoPoint() { if (editor.undo()) return; clearProposal(); }
+function redoPoint() { editor.redoOne(); }
 function clearProposal() {
-  points = []; proposal = null; seq++;
+  points = []; proposal = null; seq++; editor.clear(); tools();
   if (fixing) { fixing = null; $('#accept').textContent = 'Accept object'; $('#accept').append(' ', Object.assign(document.createElement('kbd'), { textContent: 'Enter' })); }
   refresh('Click an object to get a mask proposal.'); draw();
 }
@@ -95,7 +114,15 @@ function showSuggestions() {
     li.addEventListener('mousedown', (e) => { e.preventDefault(); pick(i); });
     list.appendChild(li);
   });
-  list.hidden = !suggestions.length; mark();
+  const q = input.value.trim(), other = categories.find((c) => c.slug === 'other');
+  if (!suggestions.length && q) { // nothing matches: say that Other exists, and let Enter pick it
+    const li = document.createElement('li'); li.className = 'hint-other';
+    li.textContent = other ? `No category matches “${q}”. Enter picks Other; then say what it is in the description.`
+      : `No category matches “${q}”; this project has no Other: flag the image or ask an engineer to add the category.`;
+    if (other) { suggestions = [other]; li.dataset.slug = 'other'; li.addEventListener('mousedown', (e) => { e.preventDefault(); pick(0); }); }
+    list.appendChild(li);
+  }
+  list.hidden = !list.children.length; mark();
 }
 function mark() { [...list.children].forEach((li, i) => li.classList.toggle('on', i === highlighted)); }
 function pick(i) {
@@ -192,6 +219,14 @@ function renderObjects() {
 
 async function finish(force = false) {
   if (!task || accepting) return;
+  if (force !== 'empty' && force !== true && !proposal && !p.objects.some((o) => o.status !== 'rejected')) {
+    // F with nothing selected is more often a slip than a decision: ask.
+    banner('No object is selected in this image. Finish it with none, or flag it?', 'warn', [
+      ['Flag it: no object worth a 3D shape', () => { $('#flag-reason').value = 'no_objects'; flag(); }],
+      ['Finish with no object', () => finish('empty')],
+      ['Keep working', () => { $('#banner').hidden = true; }]]);
+    return;
+  }
   const waiting = p.objects.filter((o) => o.status === 'proposed');
   if (waiting.length) {
     banner(`${waiting.length} imported object${waiting.length === 1 ? '' : 's'} still to review: confirm, fix or reject each first.`, 'warn');
@@ -241,6 +276,10 @@ async function start(t) {
 $('#accept').addEventListener('click', () => accept());
 $('#finish').addEventListener('click', () => finish());
 $('#undo-point').addEventListener('click', undoPoint);
+$('#redo-point').addEventListener('click', redoPoint);
+$('#tool-point').addEventListener('click', () => editor.setTool('point'));
+$('#tool-brush').addEventListener('click', () => editor.setErase(false));
+$('#tool-erase').addEventListener('click', () => editor.setErase(true));
 $('#clear').addEventListener('click', clearProposal);
 $('#retry').addEventListener('click', () => loop.next());
 $('#release').addEventListener('click', () => loop.giveBack('Image'));
@@ -249,6 +288,9 @@ const acceptKey = (e) => { if (e.target === input && !list.hidden) return false;
 const acceptInField = Object.assign(() => accept(), { whileTyping: true });
 shortcuts({
   Enter: acceptKey, 'ctrl+Enter': acceptInField, Backspace: undoPoint, 'ctrl+z': undoPoint, Escape: clearProposal,
+  'ctrl+y': redoPoint, 'ctrl+Z': redoPoint, 'ctrl+shift+z': redoPoint, v: () => editor.setTool('point'),
+  b: () => editor.setErase(false), e: () => editor.setErase(!(editor.tool === 'brush' && editor.erase)),
+  '[': () => editor.resize(1 / 1.4), ']': () => editor.resize(1.4),
   f: () => finish(), c: () => input.focus(), d: () => $('#description').focus(), x: () => loop.extend(),
 });
 api('GET', `/api/categories/?project=${projectId()}`).then((c) => { categories = c; }).catch((err) => banner(explain(err), 'error'));
