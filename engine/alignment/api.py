@@ -11,12 +11,30 @@ from model_suite.depth import default_intrinsics
 
 
 def initial_pose(alignment, image):
-    """Return a starting pose: the generator's when it proposed one, else in front of the camera."""
-    proposed = alignment.candidate.pose if alignment.candidate_id else None
+    """Return the pose the page starts from: the fitted one (engine/alignment/fitting.py) once there is one,
+    else the generator's when it proposed one, else in front of the camera."""
+    fitted = alignment.initial_pose
+    proposed = fitted or (alignment.candidate.pose if alignment.candidate_id else None)
     if proposed and "R" in proposed:
         return {"rotation": {"quaternion": quaternion_from_matrix(proposed["R"]).tolist()},
                 "translation": list(proposed["t"]), "scale": float(proposed["s"])}
     return {"rotation": {"quaternion": [1.0, 0.0, 0.0, 0.0]}, "translation": [0.0, 0.0, 2.0], "scale": 1.0}
+
+
+def initial_pose_note(alignment):
+    """Say where the starting pose comes from, for the page."""
+    fitted = alignment.initial_pose
+    if fitted:
+        how = "the object's points" if str(fitted.get("source", "")).startswith("point_cloud") else \
+            "the candidate's pose" if str(fitted.get("source", "")).startswith("start") else "the object's mask"
+        return {"source": fitted.get("source"), "iou": fitted.get("iou"), "fitted": True,
+                "text": f"Start fitted to {how} (mask IoU {100 * float(fitted.get('iou', 0)):.0f} %)."}
+    proposed = alignment.candidate.pose if alignment.candidate_id else None
+    if proposed and "R" in proposed:
+        return {"source": proposed.get("source", "generator"), "iou": None, "fitted": False,
+                "text": "Start: the generator's pose (the fitted one is on its way)."}
+    return {"source": "default", "iou": None, "fitted": False,
+            "text": "Start: in front of the camera (the fitted pose is on its way)."}
 
 
 def align_payload(task, request):
@@ -33,6 +51,7 @@ def align_payload(task, request):
         "point_cloud_note": point_maps.note(image),
         "intrinsics": {**intrinsics, "width": image.width, "height": image.height},
         "initial_pose": initial_pose(alignment, image),
+        "initial_pose_note": initial_pose_note(alignment),
         "convention": "OpenCV camera coordinates (x right, y down, z forward); p_cam = scale * R @ p_obj + t; "
                       "quaternion [w, x, y, z].",
     }

@@ -28,6 +28,10 @@ class Alignment(models.Model):
     seconds = models.FloatField(default=0.0)
     aligned_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     aligned_at = models.DateTimeField(null=True, blank=True)
+    initial_pose = models.JSONField(
+        null=True, blank=True,
+        help_text="The pose the page starts from, fitted when the task opened (engine/alignment/fitting.py): "
+                  '{"R": 3x3, "t": [3], "s", "source", "iou", "seconds"}; null until fitted.')
 
     class Meta:
         constraints = [

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.core.models import Project
+from engine.leases.models import Task, TaskStatus
 from tests.annotation_ui.conftest import ready_set
 from tests.annotation_ui.test_align import align_task
 from tests.annotation_ui.test_rank import second_object
@@ -82,4 +83,32 @@ def test_measure_stage2_and_stage3(page, annotator, obj, image, glb_meshes):
     OUT.write_text(json.dumps(figures, indent=2))
     print("\nUI measurements:", json.dumps(figures, indent=2))
     page.screenshot("stage3-100k-points")
+    page.assert_no_js_errors()
+
+
+def test_measure_stage3_first_frame(page, annotator, obj, image, glb_meshes):
+    """Stage 3 first frame (task request to the first frame with the posed mesh), five loads each: with a
+    100k-point cloud, and without one."""
+    page.login("ann")
+    tab = page.tab
+    figures = {}
+    for label, side in (("with_100k_points", 317), ("without_points", None)):
+        target = second_object(image, annotator) if label == "with_100k_points" else obj
+        task = align_task(target, glb_meshes, cloud_side=side or 120)
+        if side is None:
+            image.point_cloud.delete(save=True)
+        loads = []
+        for _ in range(5):  # the first load claims, the others resume the held task after a reload
+            page.goto(f"/align/?project={image.project_id}")
+            tab.wait_for_function("window.__perf.alignFirstFrame && window.__perf.alignFirstFrame.length > 0")
+            loads.append(tab.evaluate("window.__perf.alignFirstFrame[0].fromRequest"))
+        figures[label] = summary(loads)
+        figures[label]["task"] = task.pk
+        tab.evaluate("sessionStorage.clear()")
+        Task.objects.filter(pk=task.pk).update(status=TaskStatus.DONE)  # out of the way of the next case
+    figures["machine"] = "2 cores, headless Chromium, SwiftShader (software WebGL), 1280x720"
+    out = OUT.with_name("ui-measurements-stage3-first-frame.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2))
+    print("\nStage 3 first frame:", json.dumps(figures, indent=2))
     page.assert_no_js_errors()

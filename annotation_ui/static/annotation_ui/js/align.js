@@ -85,7 +85,39 @@ function uniformScale() { // the API's scale is one number: follow the axis the 
   const pick = [s.x, s.y, s.z].reduce((a, b) => (Math.abs(b - s0) > Math.abs(a - s0) ? b : a));
   pivot.scale.setScalar(Math.max(1e-3, pick));
 }
-function changed() { dirty = true; iouDue = true; moving(); readout(); }
+function changed() { dirty = true; iouDue = true; moving(); readout(); saveDraftSoon(); }
+
+// --- drafts: the pose of a task is kept in this browser until it is submitted, so a reload loses nothing ---
+const draftKey = (id) => `engine.align.draft.${id}`;
+let draftTimer = 0, draftNote = '';
+function saveDraftSoon() {
+  if (!task || restoring) return;
+  const id = task.id; clearTimeout(draftTimer);
+  draftTimer = setTimeout(() => {
+    try { localStorage.setItem(draftKey(id), JSON.stringify({ ...getPose(), undo: undo.slice(-50), savedAt: Date.now() })); } catch (e) { /* storage full or off: the draft is a convenience */ }
+  }, 150);
+}
+let restoring = false;
+function restoreDraft(id) {
+  draftNote = '';
+  let d = null;
+  try { d = JSON.parse(localStorage.getItem(draftKey(id)) || 'null'); } catch (e) { d = null; }
+  if (!d || !Array.isArray(d.t) || !Array.isArray(d.q)) return false;
+  restoring = true; setPose({ t: d.t, q: d.q, s: d.s }); restoring = false;
+  undo = Array.isArray(d.undo) ? d.undo : []; redo = []; updateHistory();
+  draftNote = `Your unsubmitted pose of ${new Date(d.savedAt).toLocaleTimeString()} is back (undo steps too).`;
+  return true;
+}
+function dropDraft(id) { clearTimeout(draftTimer); localStorage.removeItem(draftKey(id)); }
+window.__alignDraft = (id) => JSON.parse(localStorage.getItem(draftKey(id)) || 'null');
+
+/** Say plainly whether the image has a point cloud; without one the Points toggle is off and disabled. */
+function showCloudState() {
+  const has = !!points, b = $('#btn-points');
+  b.disabled = !has; pressed('#btn-points', has && points.visible);
+  b.title = has ? 'Point cloud visible / hidden (P)' : 'This image has no point cloud';
+  $('#no-cloud').hidden = has;
+}
 function readout() {
   const t = pivot.position, e = new THREE.Euler().setFromQuaternion(pivot.quaternion, 'XYZ');
   const d = (r) => (r * 180 / Math.PI).toFixed(1);
@@ -119,7 +151,7 @@ function setMode(mode) {
 function setView(name) {
   viewName = name;
   for (const b of document.querySelectorAll('[data-view]')) b.classList.toggle('active', b.dataset.view === name);
-  $('#viewname').textContent = name === 'camera' ? 'camera view' : name + ' view';
+  $('#viewname').textContent = name === 'camera' ? 'camera view' : name + ' view' + (points ? '' : ' · mesh alone: no point cloud');
   if (name === 'camera') {
     active = camCamera; orbit.enabled = false;
   } else {
@@ -144,7 +176,7 @@ function pressed(id, on) { $(id).setAttribute('aria-pressed', String(on)); }
 function toggleMesh() { meshOn = !meshOn; pivot.visible = meshOn; pressed('#btn-mesh', meshOn); dirty = true; }
 function toggleGizmo() { gizmoOn = !gizmoOn; gizmo.getHelper().visible = gizmoOn; gizmo.enabled = gizmoOn; pressed('#btn-gizmo', gizmoOn); dirty = true; }
 function toggleTarget() { targetOn = !targetOn; paintTarget(); overlay.hidden = !(viewName === 'camera' && targetOn); pressed('#btn-target', targetOn); dirty = true; }
-function togglePoints() { if (!points) return; points.visible = !points.visible; pressed('#btn-points', points.visible); dirty = true; }
+function togglePoints() { if (!points) { banner('This image has no point cloud: align by the photograph in the camera view and the mask IoU.', 'info'); return; } points.visible = !points.visible; pressed('#btn-points', points.visible); dirty = true; }
 function pointSize(f) { if (!pointMaterial) return; pointMaterial.size = THREE.MathUtils.clamp(pointMaterial.size * f, 0.5, 12); dirty = true; }
 
 // --- the task ---
@@ -166,11 +198,13 @@ async function start(t) {
   imageTexture = new THREE.Texture(img); imageTexture.colorSpace = THREE.SRGBColorSpace; imageTexture.needsUpdate = true;
   await loadPoints(img);
   const ip = p.initial_pose, [w, x, y, z] = ip.rotation.quaternion;
-  setPose({ t: ip.translation, q: [x, y, z, w], s: ip.scale });
+  restoring = true; setPose({ t: ip.translation, q: [x, y, z, w], s: ip.scale }); restoring = false; // no draft of its own
+  restoreDraft(t.id); showCloudState(); $('#start-note').textContent = draftNote || (p.initial_pose_note || {}).text || '';
   drawOverlay(); setView('camera'); setMode('translate');
   $('#submit').disabled = false;
   // The server says why there is no point cloud (no estimator, or not estimated yet), or that it is estimated.
   $('#status').textContent = p.point_cloud_note || (p.point_cloud_url ? '' : 'No point cloud: align by the image and the mesh IoU.');
+  firstFrameDue = true;
   window.__align = { ready: true, taskId: t.id };
 }
 
@@ -270,7 +304,7 @@ function computeIou() {
 }
 
 // --- render loop ---
-let lastIouAt = 0, frames = 0;
+let lastIouAt = 0, frames = 0, firstFrameDue = false;
 function frame(now) {
   requestAnimationFrame(frame);
   if (task && iouDue && now - lastIouAt > 100) {
@@ -284,6 +318,12 @@ function frame(now) {
   renderer.setViewport(0, 0, rect.w, rect.h); renderer.setScissorTest(false);
   renderer.render(scene, active);
   frames++;
+  if (firstFrameDue) { // from asking for the task (claim or resume) to the first frame with the posed mesh
+    firstFrameDue = false;
+    performance.mark('align-first-frame-end');
+    const d = performance.measure('align-first-frame', 'task-request', 'align-first-frame-end').duration;
+    (window.__perf.alignFirstFrame = window.__perf.alignFirstFrame || []).push({ fromRequest: d, fromPageStart: performance.now() });
+  }
 }
 requestAnimationFrame(frame);
 orbit.addEventListener('change', () => { dirty = true; moving(); });
@@ -314,7 +354,9 @@ async function submitPose() {
   $('#submit').disabled = true;
   const q = pivot.quaternion, t = pivot.position;
   try {
+    const id = task.id;
     await loop.submit({ rotation: { quaternion: [q.w, q.x, q.y, q.z] }, translation: [t.x, t.y, t.z], scale: pivot.scale.x });
+    dropDraft(id);
     toast(`Pose submitted (mask IoU ${(lastIou * 100).toFixed(1)}%).`);
     window.__align = { ready: false };
     await loop.next();

@@ -3,7 +3,6 @@
 import io
 from pathlib import Path
 
-import numpy as np
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -13,14 +12,15 @@ from tqdm import tqdm
 from engine.core.models import Project
 from engine.core.roles import ANNOTATOR, ARTIST, ENGINEER, grant
 
-# scikit-image's real photographs, and the objects a Stage 1 annotator would pick in them
-# (boxes in pixels, taken from the photographs themselves).
+# scikit-image's real photographs, and the objects a Stage 1 annotator would pick in them: category,
+# description and the hand-made outline that is the object's mask (engine/intake/photo_masks.json).
+# True outlines, not boxes: Stage 3's mask IoU rewards covering the mask, so a box rewarded covering a box.
 PHOTOS = {
-    "astronaut": [("person", "astronaut in a white space suit", (150, 30, 460, 512))],
-    "coffee": [("mug", "white coffee cup on a saucer", (60, 40, 470, 360))],
-    "chelsea": [("cat", "tabby cat lying down", (60, 20, 420, 300))],
-    "rocket": [("aircraft", "rocket on the launch pad", (230, 0, 330, 420))],
-    "motorcycle_left": [("motorcycle", "red motorcycle seen from the side", (40, 40, 700, 470))],
+    "astronaut": [("person", "astronaut in an orange space suit", "person")],
+    "coffee": [("mug", "coffee cup, red outside and white inside, on a saucer", "mug")],
+    "chelsea": [("cat", "tabby cat, head and shoulders", "cat")],
+    "rocket": [("aircraft", "rocket on the launch pad", "rocket")],
+    "motorcycle_left": [("motorcycle", "red motorcycle seen from the side", "motorcycle")],
 }
 # Photographs left for Stage 1: annotators choose the objects in them.
 UNLABELLED = ["camera", "coins"]
@@ -108,14 +108,15 @@ class Command(BaseCommand):
         from engine.candidates.tasks import start_generation
         from engine.intake import masks
         from engine.intake.models import ObjectInstance
+        from engine.intake.photo_masks import photo_masks
         from engine.leases.models import Stage, Task, TaskStatus
 
         for name, image in images:
             if image.instances.exists():
                 continue
-            for category, description, (x0, y0, x1, y1) in PHOTOS[name]:
-                mask = np.zeros((image.height, image.width), bool)
-                mask[y0:min(y1, image.height), x0:min(x1, image.width)] = True
+            outlined = photo_masks(name, image.height, image.width)
+            for category, description, label in PHOTOS[name]:
+                mask = outlined[label]
                 obj = ObjectInstance.objects.create(
                     image=image, mask_rle=masks.encode(mask), area=int(mask.sum()), bbox=masks.bbox(mask),
                     category=category, description=description, selected_by=annotator,
