@@ -13,7 +13,8 @@ from PIL import UnidentifiedImageError
 
 from engine.core import transactions
 from engine.core.errors import EngineError, ErrorCode
-from engine.intake import masks, point_maps, quality
+from engine.intake import masks, quality
+from engine.intake.point_maps import attach_depth, parse_depth  # noqa: F401  (callers import them from here too)
 from engine.intake.models import FLAG_REASONS, Image, ObjectInstance, ObjectStatus
 from engine.intake.signals import objects_selected
 from engine.intake.taxonomy import resolve_category
@@ -73,7 +74,7 @@ def ingest(project, data, name, *, source_dataset="", source_id="", user=None, d
                 attach_depth(image, depth, intrinsics)
             elif verdict.ok:
                 # Stage 3 aligns against a point cloud: one from the monocular estimator, when there is one.
-                point_maps.request(image)
+                request_point_map(image)
             if verdict.ok:
                 open_selection_task(project, image)
     except IntegrityError:
@@ -224,60 +225,20 @@ def flag_image(task_id, user, reason, note="", seconds=0.0, key=""):
     return body
 
 
-def parse_depth(data):
-    """Return a float32 (H, W) depth map in metres from .npy bytes, or raise EngineError."""
-    try:
-        depth = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise EngineError("depth must be a .npy file of an (H, W) float array in metres.",
-                          fields={"depth": [str(exc)]}) from None
-    if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.number):
-        raise EngineError(f"depth must be an (H, W) numeric array, got shape {depth.shape} of {depth.dtype}.",
-                          fields={"depth": ["wrong shape or type"]})
-    return depth.astype(np.float32)
+def request_point_map(image):
+    """Queue the point map of an image without depth once the caller's transaction commits; return what happens.
 
-
-def attach_depth(image, depth, intrinsics, stride=1, source="upload"):
-    """Store an image's depth map and intrinsics and derive its point cloud (float32 xyz, camera frame).
-
-    `source` says where the depth came from: "upload" (given with the image), or "estimated:NAME"
-    (the monocular estimator NAME, engine.intake.point_maps).
-
-    Files of an earlier depth map are deleted once the new ones are committed, and kept if they are not.
+    Returns "queued:NAME" for the registered monocular estimator NAME (a Celery job on its queue,
+    engine.intake.tasks.estimate_point_map), or "none": without an estimator the image has no point cloud.
     """
-    from model_suite.depth import depth_to_points
+    from engine.intake import point_maps
+    from engine.intake.tasks import estimate_point_map
 
-    if depth.shape != (image.height, image.width):
-        raise EngineError(f"depth is {depth.shape[1]}x{depth.shape[0]} but the image is {image.width}x{image.height}.",
-                          fields={"depth": ["size differs from the image"]})
-    keys = ("fx", "fy", "cx", "cy")
-    try:
-        intrinsics = {k: float(intrinsics[k]) for k in keys}
-    except (KeyError, TypeError, ValueError):
-        raise EngineError("intrinsics must give fx, fy, cx, cy in pixels.", fields={"intrinsics": ["missing"]}) from None
-    if intrinsics["fx"] <= 0 or intrinsics["fy"] <= 0:
-        raise EngineError("intrinsics fx and fy must be positive.", fields={"intrinsics": ["not positive"]})
-    points, _ = depth_to_points(depth, intrinsics, stride=stride)
-    buffer = io.BytesIO()
-    np.save(buffer, depth)
-    cloud = np.asarray(points, "<f4").tobytes()
-    with transactions.atomic():
-        # The names the row holds now, not those of the caller's copy (which may be stale); the lock
-        # makes a concurrent re-attach wait, so each replaced file is deleted by the one that replaced it.
-        replaced = Image.objects.select_for_update().values_list("depth", "point_cloud").get(pk=image.pk)
-        # As in ingest: each file goes again if the row that names it is not kept (the second file or
-        # the row fails, or the caller's transaction, ingest's say, rolls back).
-        for field, name, content in ((image.depth, f"depth-{image.pk}.npy", buffer.getvalue()),
-                                     (image.point_cloud, f"cloud-{image.pk}.bin", cloud)):
-            field.save(name, ContentFile(content), save=False)
-            transactions.on_rollback(partial(field.storage.delete, field.name))
-        image.intrinsics = intrinsics
-        image.depth_source = source[:100]
-        image.save(update_fields=["depth", "point_cloud", "intrinsics", "depth_source"])
-        # The old files go only once nothing can bring their row back: after the commit (Django drops
-        # the callback if this block or the caller's transaction rolls back). A name the storage gave
-        # again (its file was already gone) is the new file's. Robust: a file that fails to go is logged
-        # by Django and left behind, which is no reason to fail a caller whose rows are committed.
-        for field, old_name in zip((image.depth, image.point_cloud), replaced, strict=True):
-            if old_name and old_name != field.name:
-                transaction.on_commit(partial(field.storage.delete, old_name), robust=True)
+    if image.depth:
+        return image.depth_source or "upload"
+    found = point_maps.estimator()
+    if found is None:
+        return "none"
+    name, queue = found
+    transaction.on_commit(lambda: estimate_point_map.apply_async((image.pk,), queue=queue), robust=True)
+    return f"queued:{name}"
