@@ -262,8 +262,6 @@ ENGINE = {
     "MASK_MIN_REGION_FRACTION": float(os.environ.get("ENGINE_MASK_MIN_REGION_FRACTION", "0.01")),
     # A Stage 1 mask covering more of its image than this is refused (an object rarely fills the frame).
     "MASK_MAX_FRACTION": float(os.environ.get("ENGINE_MASK_MAX_FRACTION", "0.95")),
-    # A Stage 1 mask covering more of its image than this is refused (an object rarely fills the frame).
-    "MASK_MAX_FRACTION": float(os.environ.get("ENGINE_MASK_MAX_FRACTION", "0.95")),
     "WARM_UP_WORKERS": _env_bool("ENGINE_WARM_UP_WORKERS", True),
     # Without Redis: threads of the server that run the jobs a request sends (engine/core/background.py),
     # so finishing a Stage 1 image does not wait for its candidates; 0 runs them in the request.
@@ -309,14 +307,6 @@ LOGGING = {
 # --- Model suite ----------------------------------------------------------------------------
 SHAPE_LIBRARY_DIR = Path(os.environ.get("SHAPE_LIBRARY_DIR", str(Path(MEDIA_ROOT) / "library")))
 EXTERNAL_GENERATOR_URL = os.environ.get("EXTERNAL_GENERATOR_URL", "")
-# Stage 1's segmenter (engine/intake/segmenters.py): builtin (GrabCut, the default), http (a SAM-class
-# server of yours at ENGINE_SEGMENTER_URL) or sam (local weights at ENGINE_SEGMENTER_CHECKPOINT).
-SEGMENTER = {
-    "KIND": os.environ.get("ENGINE_SEGMENTER", "builtin"),
-    "URL": os.environ.get("ENGINE_SEGMENTER_URL", ""),
-    "CHECKPOINT": os.environ.get("ENGINE_SEGMENTER_CHECKPOINT", ""),
-    "MODEL_TYPE": os.environ.get("ENGINE_SEGMENTER_MODEL", "vit_b"),
-}
 # Stage 1's segmenter (engine/intake/segmenters.py): builtin (GrabCut, the default), http (a SAM-class
 # server of yours at ENGINE_SEGMENTER_URL) or sam (local weights at ENGINE_SEGMENTER_CHECKPOINT).
 SEGMENTER = {

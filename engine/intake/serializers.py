@@ -89,7 +89,7 @@ class ReviewObjectSerializer(serializers.Serializer):
     category = serializers.CharField(max_length=64, required=False, help_text="A fixed category (confirm only).")
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     confirm_multi_region = serializers.BooleanField(required=False, default=False)
-    seconds = serializers.FloatField(min_value=0, max_value=24 * 3600, required=False, default=0.0)
+    seconds = strict.FloatField(min_value=0, max_value=24 * 3600, required=False, default=0.0)
 
 
 class ImportSerializer(serializers.Serializer):
