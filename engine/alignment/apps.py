@@ -18,7 +18,7 @@ class AlignmentConfig(AppConfig):
         quality.register(ALIGN_QUALITY)
         mesh_submitted.connect(open_for_artist_mesh, dispatch_uid="engine.alignment.open_for_artist_mesh")
         # Without Redis: a server's start fits again what a stopped one left unfitted (engine/core/background.py).
-        from engine.alignment.fitting import resume_unfitted
+        from engine.alignment.tasks import resume_unfitted
         from engine.core import background
 
         background.on_start(resume_unfitted)

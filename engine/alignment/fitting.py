@@ -1,7 +1,7 @@
 """Fit the pose a Stage 3 task starts from: the mesh placed over its object, before anyone moves it.
 
-A task opens with no fitted pose and is fitted in the background (`tasks.fit_initial_pose`, sent
-when the task's transaction commits): a few hundred milliseconds of raycasting that a Stage 2
+A task opens with no fitted pose and is fitted in the background (`tasks.request` sends
+`tasks.fit_initial_pose` when the task's transaction commits): a few hundred milliseconds of raycasting that a Stage 2
 submit or an artist's upload should not wait for. Until then the page starts from the generator's
 pose, or in front of the camera; once fitted, from `Alignment.initial_pose`.
 """
@@ -9,21 +9,12 @@ pose, or in front of the camera; once fitted, from `Alignment.initial_pose`.
 import logging
 
 import numpy as np
-from django.db import transaction
 
 from engine.alignment.models import Alignment
-from engine.core import background
 from engine.intake import masks
 from model_suite.depth import default_intrinsics
 
 log = logging.getLogger("engine.alignment")
-
-
-def request(alignment):
-    """Fit the alignment's starting pose once the transaction that opened it commits."""
-    from engine.alignment.tasks import fit_initial_pose
-
-    transaction.on_commit(lambda: background.send(fit_initial_pose, alignment.pk), robust=True)
 
 
 def start_of(alignment):
@@ -64,14 +55,3 @@ def fit(alignment_id):
     log.info("alignment %s: starting pose fitted from %s, mask IoU %.3f in %.2f s", alignment_id, pose["source"],
              pose["iou"], pose["seconds"])
     return pose
-
-
-def resume_unfitted():
-    """Send the fits an ended process left undone: open alignment tasks with no starting pose yet."""
-    from engine.alignment.tasks import fit_initial_pose
-    from engine.leases.models import TaskStatus
-
-    waiting = Alignment.objects.filter(initial_pose__isnull=True, aligned_at__isnull=True).exclude(
-        task__status=TaskStatus.DONE).values_list("pk", flat=True)
-    for alignment_id in waiting:
-        background.send(fit_initial_pose, alignment_id)

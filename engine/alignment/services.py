@@ -3,7 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
-from engine.alignment import fitting, pose
+from engine.alignment import pose, tasks
 from engine.alignment.models import Alignment
 from engine.core import rows
 from engine.core.errors import EngineError, ErrorCode
@@ -44,7 +44,7 @@ def open_alignment_task(project, obj, cset, *, rating, candidate=None, artist_me
 def _open(project, obj, cset, candidate, artist_mesh, rating, priority):
     task = leases.create(project, Stage.ALIGN, image=obj.image, object=obj, candidate_set=cset, priority=priority)
     alignment = Alignment.objects.create(task=task, candidate=candidate, artist_mesh=artist_mesh, rating=rating)
-    fitting.request(alignment)  # the starting pose is fitted once this commits, in the background
+    tasks.request(alignment)  # the starting pose is fitted once this commits, in the background
     return task
 
 

@@ -6,7 +6,7 @@ import pytest
 from engine.intake.photo_masks import photo_masks
 from engine.intake.prompts import Prompt, Stroke, apply_strokes
 from engine.intake.segment import BuiltinSegmenter
-from engine.intake.segment_bench import iou, next_click, true_box
+from engine.loadtest.segment_bench import iou, next_click, true_box
 
 
 def scene(seed=0):

@@ -7,7 +7,7 @@ import time
 import numpy as np
 from django.core.management.base import BaseCommand
 
-from engine.intake import segment_bench
+from engine.loadtest import segment_bench
 
 
 class Command(BaseCommand):
