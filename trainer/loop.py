@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -130,6 +131,8 @@ def fit(cfg, model, objective: torch.nn.Module, dataset, step_fn: Callable, mani
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=cfg.stage,
                disable=not (cfg.progress and D.is_main()))
     t0 = time.perf_counter()
+    # Fault drills only: seconds to wait after each step, so a kill lands mid-epoch on a fast machine too.
+    step_sleep = float(os.environ.get("TRAINER_DRILL_STEP_SLEEP", "0") or 0)
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
@@ -143,6 +146,8 @@ def fit(cfg, model, objective: torch.nn.Module, dataset, step_fn: Callable, mani
             logs["grad_norm"] = torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip).item()
         opt.step()
         ema.update(model, step)
+        if step_sleep:
+            time.sleep(step_sleep)
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
             logs = {k: D.mean(v) for k, v in logs.items()}
