@@ -6,7 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from engine.alignment import fit_bench
+from engine.loadtest import fit_bench
 
 
 class Command(BaseCommand):
