@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "engine.leases",
     "engine.intake",
     "engine.candidates",
+    "engine.records",
     "engine.ranking",
     "engine.artists",
     "engine.alignment",
@@ -63,8 +64,8 @@ INSTALLED_APPS = [
 # Migrations live in the top-level `migrations/` package, one module per app label.
 MIGRATION_MODULES = {
     label: f"migrations.{label}"
-    for label in ("core", "leases", "intake", "candidates", "ranking", "artists", "alignment", "flywheel", "quality",
-                  "simulation")
+    for label in ("core", "leases", "intake", "candidates", "records", "ranking", "artists", "alignment", "flywheel",
+                  "quality", "simulation")
 }
 
 MIDDLEWARE = [

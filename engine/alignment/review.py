@@ -2,9 +2,9 @@
 
 from engine.alignment.services import open_alignment_task
 from engine.core.errors import EngineError
-from engine.flywheel.models import TrainingSample
 from engine.leases.models import Stage
 from engine.quality.registry import QualitySpec
+from engine.records.models import TrainingSample
 
 
 def gold_alignment(task):

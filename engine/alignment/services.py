@@ -8,7 +8,6 @@ from engine.alignment.models import Alignment
 from engine.core import rows
 from engine.core.errors import EngineError, ErrorCode
 from engine.core.roles import is_simulated
-from engine.flywheel.models import TrainingSample
 from engine.intake import priorities
 from engine.intake.models import ObjectInstance, ObjectStatus
 from engine.leases import services as leases
@@ -16,6 +15,7 @@ from engine.leases.models import Stage
 from engine.quality import rules as quality_rules
 from engine.quality import services as quality
 from engine.quality.models import FlagReason
+from engine.records.models import TrainingSample
 
 # What a submit reads besides the task: the iteration (via the set), the mesh it turns into a sample,
 # what the pose served was made from (image, candidate), the project's review bar and a gold copy's mark.

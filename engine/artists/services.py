@@ -22,11 +22,11 @@ from engine.artists.models import (
 from engine.artists.signals import mesh_submitted
 from engine.core import transactions
 from engine.core.errors import EngineError, ErrorCode
-from engine.flywheel.pairs import pairs_against
 from engine.intake.models import ObjectStatus
 from engine.intake.rendering import mask_png
 from engine.leases import services as leases
 from engine.leases.models import Stage
+from engine.records.pairs import pairs_against
 
 
 def open_artist_case(project, obj, cset, *, failure_category, rating, best_candidate=None):

@@ -21,7 +21,8 @@ def _cache_key(user_id):
     return f"engine:roles:{user_id}"
 
 
-ENGINE_APPS = ("core", "leases", "intake", "candidates", "ranking", "artists", "alignment", "flywheel", "quality")
+ENGINE_APPS = ("core", "leases", "intake", "candidates", "records", "ranking", "artists", "alignment", "flywheel",
+               "quality")
 
 
 def ensure_groups(apps=global_apps, using=DEFAULT_DB_ALIAS):

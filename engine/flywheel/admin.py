@@ -1,23 +1,12 @@
 from django.contrib import admin
 
-from engine.flywheel.models import DeploymentEvent, FlywheelRun, ModelCheckpoint, PreferencePair, TrainingSample
+from engine.flywheel.models import DeploymentEvent, FlywheelRun, ModelCheckpoint
 
 
 @admin.register(ModelCheckpoint)
 class CheckpointAdmin(admin.ModelAdmin):
     list_display = ["name", "stage", "status", "iteration", "created_at", "promoted_at"]
     list_filter = ["stage", "status"]
-
-
-@admin.register(TrainingSample)
-class TrainingSampleAdmin(admin.ModelAdmin):
-    list_display = ["id", "object", "iteration", "source", "generator", "rating"]
-    list_filter = ["iteration", "source"]
-
-
-@admin.register(PreferencePair)
-class PreferencePairAdmin(admin.ModelAdmin):
-    list_display = ["id", "object", "iteration", "chosen_generator", "rejected_generator", "rejected_source"]
 
 
 @admin.register(FlywheelRun)

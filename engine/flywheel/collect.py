@@ -6,8 +6,8 @@ hidden truth and runs a pool of simulated annotators (engine.simulation) through
 until the target is met, nobody finds work, or the deadline passes.
 """
 
-from engine.flywheel.models import TrainingSample
 from engine.leases.models import Task, TaskStatus
+from engine.records.models import TrainingSample
 
 OPEN = (TaskStatus.OPEN, TaskStatus.LEASED)
 

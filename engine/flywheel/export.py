@@ -31,8 +31,8 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from engine.alignment.pose import matrix_from_quaternion
-from engine.flywheel.models import PreferencePair, TrainingSample
 from engine.intake.rendering import mask_png
+from engine.records.models import PreferencePair, TrainingSample
 from model_suite.meshio import load_mesh, to_ply
 
 # Bumped when a row's meaning or a file's format changes; readers refuse versions they do not know.

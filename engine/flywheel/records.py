@@ -11,9 +11,9 @@ from django.db.models import Count
 
 from engine.candidates.models import Candidate, CandidateSet, SetStatus
 from engine.core.roles import SIMULATED_GROUP
-from engine.flywheel.models import PreferencePair, TrainingSample
 from engine.intake.models import ObjectInstance
 from engine.leases.models import Task, TaskStatus
+from engine.records.models import PreferencePair, TrainingSample
 
 
 def stage_counts(iteration):

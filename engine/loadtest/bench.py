@@ -79,7 +79,7 @@ def make_pool(tasks, clients, curriculum=False):
 
 
 # The tables a claim + submit cycle writes.
-WRITTEN = ("leases.Task", "intake.ObjectInstance", "alignment.Alignment", "flywheel.TrainingSample")
+WRITTEN = ("leases.Task", "intake.ObjectInstance", "alignment.Alignment", "records.TrainingSample")
 
 
 def vacuum(using="default"):

@@ -300,7 +300,7 @@ def summarize(project, report, depth, opts, timings, cpu, run_seconds):
         object__image__project=project, ready_at__isnull=False)]
 
     # Duplicates: two training samples of one object; lost: a submit answered 200 whose task is not done.
-    from engine.flywheel.models import TrainingSample
+    from engine.records.models import TrainingSample
 
     samples = Counter(TrainingSample.objects.filter(iteration__project=project).values_list("object_id", flat=True))
     done_ids = set(Task.objects.filter(project=project, status=TaskStatus.DONE).values_list("id", flat=True))

@@ -10,9 +10,9 @@ from engine.alignment.services import open_alignment_task
 from engine.artists.models import FailureCategory
 from engine.artists.triage import route_failure
 from engine.candidates.models import CandidateSet, SetStatus
-from engine.flywheel.pairs import pairs_against
 from engine.intake.models import ObjectStatus
 from engine.leases.models import Stage
+from engine.records.pairs import pairs_against
 
 
 def route(session, winner_id):

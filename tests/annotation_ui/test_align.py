@@ -7,9 +7,9 @@ import pytest
 from django.core.files.base import ContentFile
 
 from engine.alignment.models import Alignment
-from engine.flywheel.models import TrainingSample
 from engine.leases import services as leases
 from engine.leases.models import Stage, TaskStatus
+from engine.records.models import TrainingSample
 from tests.annotation_ui.conftest import ready_set
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

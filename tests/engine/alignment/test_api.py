@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
-from engine.flywheel.models import TrainingSample
 from engine.intake.models import ObjectStatus
 from engine.leases import services as leases
 from engine.leases.models import Stage
 from engine.ranking.services import compare, rate, session_for
+from engine.records.models import TrainingSample
 
 pytestmark = pytest.mark.django_db
 

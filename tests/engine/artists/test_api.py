@@ -11,10 +11,10 @@ import pytest
 import trimesh
 
 from engine.artists.models import ArtistMesh
-from engine.flywheel.models import PreferencePair
 from engine.leases import services as leases
 from engine.leases.models import Stage, Task
 from engine.ranking.services import compare, rate, session_for
+from engine.records.models import PreferencePair
 
 pytestmark = pytest.mark.django_db
 

@@ -22,9 +22,9 @@ def run():
     from engine.candidates.models import Candidate, CandidateSet, SetStatus
     from engine.core import rows
     from engine.core.models import Project
-    from engine.flywheel.models import TrainingSample
     from engine.intake.models import Image, ObjectInstance
     from engine.leases.models import Stage, Task, TaskStatus
+    from engine.records.models import TrainingSample
 
     checks = {}
     user = User.objects.create_user(f"rows-{timezone.now().timestamp()}")

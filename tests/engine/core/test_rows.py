@@ -11,9 +11,9 @@ from django.db import connection
 from django.db.models import signals
 
 from engine.alignment.models import Alignment
-from engine.flywheel.models import TrainingSample
 from engine.intake.models import ObjectInstance
 from engine.leases.models import Task
+from engine.records.models import TrainingSample
 from tests.engine.core.rows_checks import run
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -71,7 +71,7 @@ def test_the_candidates_of_a_failed_set_are_exported_as_negatives(tmp_path, proj
     assert all(r["set_ratings"] == [0.2] and (out / r["mesh"]["path"]).is_file() for r in rows)
     assert all((out / r["mask"]["path"]).read_bytes()[:4] == b"\x89PNG" for r in rows)
     # Once a pair holds a candidate as its rejected side (an artist answered the set), it leaves the negatives.
-    from engine.flywheel.models import PreferencePair
+    from engine.records.models import PreferencePair
 
     kept, paired = list(candidate_set.candidates.order_by("id"))[:2]
     PreferencePair.objects.create(object=candidate_set.object, iteration=candidate_set.iteration, chosen_candidate=kept,
@@ -85,7 +85,7 @@ def test_an_export_whose_stored_file_is_missing_fails_naming_the_file(tmp_path, 
     from django.core.files.storage import default_storage
     from django.core.management.base import CommandError
 
-    from engine.flywheel.models import TrainingSample
+    from engine.records.models import TrainingSample
 
     mesh = TrainingSample.objects.get().mesh
     default_storage.delete(mesh)

@@ -16,10 +16,10 @@ from django.core.management import call_command
 
 from engine.alignment import services as alignment
 from engine.candidates.models import Candidate
-from engine.flywheel.models import PreferencePair
 from engine.leases import services as leases
 from engine.leases.models import Stage
 from engine.ranking.services import compare, rate, session_for
+from engine.records.models import PreferencePair
 from model_suite.meshio import load_mesh
 from trainer.data.export import load_export
 from trainer.data.pack import unpack_occ

@@ -10,7 +10,6 @@ import sys
 import threading
 from collections import Counter
 
-
 # What the bench's clients submit (engine/loadtest/bench.py POSE).
 ROTATION, TRANSLATION, SCALE = {"quaternion": [1, 0, 0, 0]}, [0, 0, 2], 1.0
 
@@ -21,11 +20,11 @@ def run(threads, tasks):
     from django.db import connections
 
     from engine.alignment import services as alignment
-    from engine.flywheel.models import TrainingSample
     from engine.intake.models import ObjectInstance, ObjectStatus
     from engine.leases import services as leases
-    from engine.loadtest.bench import make_pool
     from engine.leases.models import Stage, Task, TaskStatus
+    from engine.loadtest.bench import make_pool
+    from engine.records.models import TrainingSample
 
     # The bench's pool: alignment tasks with an object, a candidate set and a mesh, so that the
     # submit below runs the whole stage handler and not only the lease bookkeeping.

@@ -3,9 +3,9 @@
 import pytest
 
 from engine.alignment.models import Alignment
-from engine.flywheel.models import TrainingSample
 from engine.leases.models import Stage, Task
 from engine.quality.models import GoldCopy, GoldStandard
+from engine.records.models import TrainingSample
 from tests.engine.conftest import make_user, ready_set
 from tests.engine.quality.helpers import claim, new_object, pose_body, rank, simulate
 

@@ -5,9 +5,9 @@ import pytest
 from engine.alignment.models import Alignment
 from engine.candidates.models import SetStatus
 from engine.flywheel.export import Files, sample_rows
-from engine.flywheel.models import TrainingSample
 from engine.leases.models import Stage, Task, TaskStatus
 from engine.quality.models import FlagStatus, ReviewFlag
+from engine.records.models import TrainingSample
 from tests.engine.quality.helpers import claim, pose_body, rank, simulate
 
 pytestmark = pytest.mark.django_db

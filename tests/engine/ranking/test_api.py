@@ -5,9 +5,9 @@ from django.db.models import Count
 
 from engine.artists.models import ArtistCase
 from engine.candidates.models import SetStatus
-from engine.flywheel.models import PreferencePair
 from engine.leases.models import Stage, Task, TaskStatus
 from engine.ranking.models import Comparison, RankingSession
+from engine.records.models import PreferencePair
 from tests.engine.conftest import ready_set
 
 pytestmark = pytest.mark.django_db

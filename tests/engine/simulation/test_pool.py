@@ -8,10 +8,10 @@ from django.core.files.storage import default_storage
 from engine.alignment.pose import matrix_from_quaternion
 from engine.artists.models import ArtistCase
 from engine.core.models import Project
-from engine.flywheel.models import PreferencePair, TrainingSample
 from engine.intake.models import ObjectInstance, ObjectStatus
 from engine.leases.models import Task, TaskStatus
 from engine.ranking.models import RankingSession
+from engine.records.models import PreferencePair, TrainingSample
 from engine.simulation import judging
 from engine.simulation.composites import seed_composites
 from engine.simulation.pool import SIMULATED_GROUP, create_pool, run_pool

@@ -1,6 +1,6 @@
 """Preference pairs (chosen, rejected) for the same image and mask."""
 
-from engine.flywheel.models import PreferencePair
+from engine.records.models import PreferencePair
 
 
 def pairs_against(obj, iteration, chosen, *, rating, rejected_ids, artist_mesh=None):
