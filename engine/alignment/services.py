@@ -48,9 +48,9 @@ def _open(project, obj, cset, candidate, artist_mesh, rating, priority):
     return task
 
 
-def open_for_artist_mesh(sender, *, task, mesh, candidate_set, **kwargs):
+def open_for_artist_mesh(sender, *, project, obj, candidate_set, mesh, **kwargs):
     """Receiver of engine.artists.signals.mesh_submitted: an artist's accepted mesh goes on to Stage 3."""
-    return open_alignment_task(task.project, task.object, candidate_set, artist_mesh=mesh, rating=1.0)
+    return open_alignment_task(project, obj, candidate_set, artist_mesh=mesh, rating=1.0)
 
 
 def submit(task_id, user, rotation, translation, scale, seconds=0.0, key="", served=None):

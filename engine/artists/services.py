@@ -10,7 +10,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.db import transaction
 
-from engine.alignment.services import open_alignment_task
 from engine.artists import uploads
 from engine.artists.models import (
     ArtistCase,
@@ -125,16 +124,22 @@ def submit(task_id, user, mesh_id, seconds=0.0, key=""):
             task.object, cset.iteration, None, rating=1.0,
             rejected_ids=list(cset.candidates.values_list("id", flat=True)), artist_mesh=mesh,
         )
-        opened = [made for _, made in mesh_submitted.send(ArtistCase, task=task, mesh=mesh, candidate_set=cset)
-                  if made is not None]
-        if len(opened) != 1:
-            raise ImproperlyConfigured(f"An accepted artist mesh opens one next task; the receivers of mesh_submitted "
-                                       f"opened {len(opened)}. Is engine.alignment in INSTALLED_APPS?")
-        body = {"task": task.pk, "mesh": mesh.pk, "routed_to": opened[0].stage, "task_created": opened[0].pk}
+        opened = _send_on(task.project, task.object, cset, mesh)
+        body = {"task": task.pk, "mesh": mesh.pk, "routed_to": opened.stage, "task_created": opened.pk}
         if task.project.artist_mesh_serves_cluster:
             body["lookalikes_served"] = serve_lookalikes(case, mesh)
         leases.complete(task, user, key=key, response=body, seconds=seconds)
     return body
+
+
+def _send_on(project, obj, cset, mesh):
+    """Have the stage after this one (engine.alignment, through mesh_submitted) open the object's task for the mesh."""
+    opened = [made for _, made in mesh_submitted.send(ArtistCase, project=project, obj=obj, candidate_set=cset,
+                                                      mesh=mesh) if made is not None]
+    if len(opened) != 1:
+        raise ImproperlyConfigured(f"An accepted artist mesh opens one next task; the receivers of mesh_submitted "
+                                   f"opened {len(opened)}. Is engine.alignment in INSTALLED_APPS?")
+    return opened[0]
 
 
 def serve_lookalikes(case, mesh):
@@ -153,7 +158,7 @@ def serve_lookalikes(case, mesh):
     for member in linked:
         if member.object.status != ObjectStatus.FAILED or member.object.samples.exists():
             continue
-        task = open_alignment_task(member.project, member.object, member.candidate_set, artist_mesh=mesh, rating=1.0)
+        task = _send_on(member.project, member.object, member.candidate_set, mesh)
         member.outcome = FailureOutcome.SERVED
         member.save(update_fields=["outcome"])
         opened.append(task.pk)
