@@ -16,6 +16,7 @@ Runs take ids and go on the RQ `trainer` queue (engine.jobs); without Redis they
 """
 
 import logging
+import os
 import threading
 import time
 import traceback
@@ -25,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from engine.flywheel import collect, deploy
-from engine.flywheel.jobs import register
+from engine.flywheel.jobs import die_with_parent, register
 from engine.flywheel.models import CheckpointStatus, FlywheelRun, RunStatus, RunStep
 from engine.flywheel.serializers import RunSerializer
 from engine.flywheel.steps import (DPO_SFT_WEIGHT, PRESETS, RunError, slug, step_aggregate, step_collect, step_dpo,
@@ -121,12 +122,19 @@ def execute_job(run_id):
     RQ retries a job with retries left after either; an error of the run (no training data, a
     trainer that exited with an error) would only fail again, so it spends the retries first.
     """
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is not None and os.environ.get("RQ_JOB_ID") == job.id:
+        # In RQ's work horse (the worker's child, in a process group of its own): die with the worker. A
+        # worker killed alone left its horse training unsupervised; once the worker's heartbeat lapsed RQ
+        # handed the job out again, and two trainers wrote into one run folder (tests/drills/
+        # test_rq_worker_lost.py). A worker lost in the instant between its fork and this call still
+        # leaves an orphan.
+        die_with_parent()
     try:
         return execute(run_id)
     except BaseException:
-        from rq import get_current_job
-
-        job = get_current_job()
         if job is not None:
             job.retries_left = 0
         raise

@@ -51,7 +51,7 @@ def run_trainer_command(command, args):
     """Run `python -m trainer COMMAND ARGS...` (prepare, compare, …) that makes no checkpoint; return its stdout."""
     argv = [sys.executable, "-m", "trainer", command, *map(str, args)]
     log.info("trainer %s: %s", command, " ".join(argv))
-    done = subprocess.run(argv, cwd=settings.BASE_DIR, capture_output=True, text=True, preexec_fn=_die_with_parent)
+    done = subprocess.run(argv, cwd=settings.BASE_DIR, capture_output=True, text=True, preexec_fn=die_with_parent)
     if done.returncode != 0:
         raise TrainerRunFailed(f"{' '.join(argv[2:])} exited {done.returncode}: {done.stderr[-2000:]}")
     return done.stdout
@@ -61,7 +61,7 @@ def _watch(argv, log_path, progress, poll):
     """Run argv to the end, passing new log rows to progress; return (exit status, stderr)."""
     with tempfile.TemporaryFile("w+") as err:
         child = subprocess.Popen(argv, cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL, stderr=err, text=True,
-                                 preexec_fn=_die_with_parent)
+                                 preexec_fn=die_with_parent)
         seen = _rows(log_path) if progress else 0  # a resumed run's earlier rows are not news
         while True:
             try:
@@ -77,8 +77,8 @@ def _watch(argv, log_path, progress, poll):
         return child.returncode, err.read()
 
 
-def _die_with_parent():
-    """In the trainer's child process: be killed when the job's process dies (Linux; elsewhere nothing).
+def die_with_parent():
+    """Be killed when the parent process dies (Linux; elsewhere nothing): a trainer with its job, a job with its worker.
 
     A job killed mid-run (its RQ work horse, by an OOM kill or `kill -9`) left the trainer running as
     an orphan, writing into the run folder that the retried job then resumes from: two trainers in one
