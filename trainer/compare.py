@@ -9,7 +9,12 @@ d_i = mean_s d_is (seeds are replicates of one row, not independent rows):
 Held-out preference accuracy of a DPO checkpoint (its manifest names its reference) is the
 share of held-out pairs whose chosen side gets the higher implicit reward (trainer.rewards),
 ties counted 1/2, as DPO's own `rewards/accuracies`; its standard error is that of a mean of
-0 / 0.5 / 1 values. A checkpoint without a reference has no implicit reward: its entry is None.
+0 / 0.5 / 1 values. A checkpoint without a reference (pretrained, SFT) is scored against `--ref`
+when given (does it prefer the chosen shapes more than that checkpoint does?), with DPO's default
+beta, which scales the margin but not the accuracy; without `--ref` its entry is None.
+
+Each checkpoint's rows are remembered in its folder (trainer.evaluate.evaluate_remembered), so
+comparing it again on the same rows and settings samples nothing.
 """
 from __future__ import annotations
 
@@ -23,7 +28,8 @@ from .checkpoints import load_checkpoint, read_manifest, resolve
 from .data.loader import open_dataset
 from .data.views import views_to_tensor
 from .distributed import pick_device
-from .evaluate import HIGHER_IS_BETTER, evaluate_model, standard_error
+from .config import DPOConfig
+from .evaluate import HIGHER_IS_BETTER, evaluate_remembered, standard_error
 from .flow import FlowBatch, interpolate, per_sample_mse
 from .layout import LAYOUT_DIM
 from .rewards import reward_settings
@@ -74,25 +80,31 @@ def pair_rewards(policy, reference, beta: float, views: torch.Tensor, occ_w: tor
 
 
 def preference_accuracy(ckpt: str, pairs, draws: int = 8, seed: int = 0, batch_size: int = 16,
-                        device="cpu") -> dict | None:
-    """{accuracy, se, n, margin} of a DPO checkpoint on a pair dataset; None without a reference."""
-    manifest = read_manifest(resolve(ckpt))
-    if "ref" not in manifest:
+                        device="cpu", ref: str = "") -> dict | None:
+    """{accuracy, se, n, margin, ref} of a checkpoint on a pair dataset, against its DPO reference or else `ref`.
+
+    None when it has neither, or when `ref` is the checkpoint itself (every reward would be 0).
+    """
+    path = resolve(ckpt)
+    manifest = read_manifest(path)
+    reference_path = manifest.get("ref") or ref
+    if not reference_path or resolve(reference_path) == path:
         return None
-    policy, _ = load_checkpoint(ckpt, device=device)
-    reference, _ = load_checkpoint(manifest["ref"], device=device)
+    policy, _ = load_checkpoint(path, device=device)
+    reference, _ = load_checkpoint(reference_path, device=device)
     settings = reward_settings(manifest)
+    beta = float(manifest.get("beta", DPOConfig().beta))
     wins, margins = [], []
     for start in range(0, len(pairs), batch_size):
         batch = pairs.batch(list(range(start, min(len(pairs), start + batch_size))))
-        c, r = pair_rewards(policy.eval(), reference.eval(), float(manifest["beta"]), views_to_tensor(batch["views"]),
+        c, r = pair_rewards(policy.eval(), reference.eval(), beta, views_to_tensor(batch["views"]),
                             batch["occ"], batch["occ_rejected"], draws, seed + start, **settings)
         wins += list((np.sign(c - r) + 1) / 2)
         margins += list(c - r)
     if not wins:
         return None
     return {"accuracy": float(np.mean(wins)), "se": standard_error(wins), "n": len(wins),
-            "margin": float(np.mean(margins))}
+            "margin": float(np.mean(margins)), "ref": str(resolve(reference_path))}
 
 
 def compare(cfg) -> dict:
@@ -106,12 +118,12 @@ def compare(cfg) -> dict:
         raise ValueError(f"{cfg.a} and {cfg.b} have different grids or view sizes; compare like with like")
     grid, size = model_a.cfg.grid, model_a.cfg.image_size
     data = open_dataset(cfg.data, grid, size, progress=cfg.progress)
-    kw = dict(n=cfg.n, steps=cfg.steps or None, points=cfg.points, emd_points=cfg.emd_points, icp=cfg.icp,
-              progress=cfg.progress)
+    kw = dict(n=min(cfg.n, len(data)), steps=cfg.steps or None, points=cfg.points, emd_points=cfg.emd_points,
+              icp=cfg.icp, progress=cfg.progress)
     runs = {"a": [], "b": []}
     for seed in cfg.seeds:
-        runs["a"].append(evaluate_model(model_a, data, seed=seed, **kw))
-        runs["b"].append(evaluate_model(model_b, data, seed=seed, **kw))
+        runs["a"].append(evaluate_remembered(model_a, cfg.a, data, cfg.data, seed=seed, **kw))
+        runs["b"].append(evaluate_remembered(model_b, cfg.b, data, cfg.data, seed=seed, **kw))
     delta, delta_se = paired_deltas([r["rows"] for r in runs["a"]], [r["rows"] for r in runs["b"]])
 
     def entry(path, manifest, results):
@@ -128,7 +140,7 @@ def compare(cfg) -> dict:
               "b": entry(cfg.b, man_b, runs["b"]), "delta": delta, "delta_se": delta_se, "preference": None}
     if cfg.pairs:
         pairs = open_dataset(cfg.pairs, grid, size, kind="pairs", progress=cfg.progress)
-        report["preference"] = {name: preference_accuracy(path, pairs, cfg.draws, device=device)
+        report["preference"] = {name: preference_accuracy(path, pairs, cfg.draws, device=device, ref=cfg.ref)
                                 for name, path in (("a", cfg.a), ("b", cfg.b))}
     if cfg.out:
         Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ A model that ignores its image has a gap of 0; the goal is >= 0.10 vIoU.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .checkpoints import load_checkpoint
+from .checkpoints import load_checkpoint, read_manifest, resolve
 from .data.loader import open_dataset
 from .data.views import views_to_tensor
 from .distributed import pick_device
@@ -55,6 +56,37 @@ def row_name(dataset, i: int) -> str:
     if snapshot.startswith("export:") and snapshot.endswith(":samples"):
         return f"row {i} of {snapshot} (line {i + 1} of samples.jsonl)"
     return f"row {i} of {snapshot or 'the dataset'}"
+
+
+def evaluate_remembered(model, checkpoint, dataset, data, n: int, **kw) -> dict:
+    """`evaluate_model` of the model just loaded from `checkpoint`, remembered in its folder under `evals/`.
+
+    The key is everything the result depends on: the weights' hash, the held-out set (its folder
+    and length), n and every sampling and scoring option. The noise depends only on (seed, row),
+    so a checkpoint that `compare` scored as the new one, and again as the deployed one an
+    iteration later, and once more in a cascade table, is sampled once. A folder that cannot be
+    written (a read-only checkpoint store) only loses the memory, never the result.
+    """
+    folder = resolve(checkpoint)
+    options = {k: v for k, v in kw.items() if k != "progress"}
+    key = json.dumps({"weights": read_manifest(folder)["hash"], "data": str(Path(data).resolve()),
+                      "rows": len(dataset), "n": n, **options}, sort_keys=True)
+    path = folder / "evals" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+    try:
+        stored = json.loads(path.read_text())
+        if stored.get("key") == key:
+            return stored["result"]
+    except (OSError, ValueError, KeyError):
+        pass
+    result = evaluate_model(model, dataset, n, **kw)
+    try:
+        path.parent.mkdir(exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps({"key": key, "result": result}))
+        partial.replace(path)
+    except OSError:
+        pass
+    return result
 
 
 def shuffled_rows(n: int) -> list[int]:

@@ -27,8 +27,19 @@ def test_a_checkpoint_after_itself_steps_by_exactly_zero(tiny_ckpt, tiny_cache):
     assert table.splitlines()[0].startswith("stage") and "+0.0000 ± 0.0000" in table
 
 
+def test_a_stage_steps_from_the_parent_it_names(tiny_ckpt, tiny_cache):
+    """A DPO that did not pay its way still has its row; the next SFT steps from the SFT it was trained from."""
+    report = cascade([("base", str(tiny_ckpt)), ("sft", str(tiny_ckpt)), ("dpo", str(tiny_ckpt), "sft"),
+                      ("next sft", str(tiny_ckpt), "sft")], str(tiny_cache), seeds=[0], n=3, steps=2, points=300,
+                     emd_points=16, icp=False)
+    assert [s.get("parent") for s in report["stages"]] == [None, "base", "sft", "sft"]
+    assert "from  " in format_cascade(report).splitlines()[0]
+
+
 def test_bad_chains_are_refused(tiny_cache):
     with pytest.raises(ValueError, match="at least one"):
         cascade([], str(tiny_cache))
     with pytest.raises(ValueError, match="at least 2"):
         cascade([("a", "x")], str(tiny_cache), n=1)
+    with pytest.raises(ValueError, match="not a stage above"):
+        cascade([("a", "x", "later")], str(tiny_cache))

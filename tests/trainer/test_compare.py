@@ -56,3 +56,40 @@ def test_compare_cli_on_a_dpo_checkpoint_and_its_reference(tmp_path, tiny_ckpt, 
     assert report["a"]["stage"] == "dpo" and report["preference"]["b"] is None
     acc = report["preference"]["a"]
     assert 0 <= acc["accuracy"] <= 1 and acc["n"] > 0 and acc["se"] is not None
+
+    # Again with the roles swapped: the pretrained checkpoint names no DPO reference, so `--ref` scores it
+    # against the DPO checkpoint; and every row was scored above, so nothing is sampled a second time.
+    import trainer.evaluate
+
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("a remembered evaluation was sampled again")
+
+    real, trainer.evaluate.evaluate_model = trainer.evaluate.evaluate_model, no_sampling
+    try:
+        assert main(["compare", "--a", str(tiny_ckpt), "--b", str(tmp_path / "dpo"), "--data", str(tiny_cache),
+                     "--pairs", str(pairs), "--ref", str(tmp_path / "dpo"), "--n", "4", "--seeds", "0", "1",
+                     "--steps", "2", "--points", "500", "--emd-points", "32", "--no-icp", "--draws", "2"]) == 0
+    finally:
+        trainer.evaluate.evaluate_model = real
+    swapped = json.loads(capsys.readouterr().out)
+    assert swapped["a"]["metrics"] == report["b"]["metrics"] and swapped["b"]["metrics"] == report["a"]["metrics"]
+    assert swapped["delta"]["viou"] == pytest.approx(-report["delta"]["viou"])
+    mine = swapped["preference"]["a"]
+    assert mine["ref"].startswith(str(tmp_path / "dpo")) and mine["n"] == acc["n"]
+    assert swapped["preference"]["b"]["ref"] == acc["ref"]  # the DPO side keeps its own reference
+
+
+def test_a_remembered_evaluation_is_keyed_by_every_option(tmp_path, tiny_ckpt, tiny_cache):
+    from trainer.checkpoints import load_checkpoint, resolve
+    from trainer.data.loader import open_dataset
+    from trainer.evaluate import evaluate_remembered
+
+    model, _ = load_checkpoint(tiny_ckpt)
+    data = open_dataset(str(tiny_cache), model.cfg.grid, model.cfg.image_size, progress=False)
+    kw = dict(steps=2, points=300, emd_points=16, icp=False, progress=False)
+    before = set((resolve(tiny_ckpt) / "evals").glob("*.json")) if (resolve(tiny_ckpt) / "evals").exists() else set()
+    first = evaluate_remembered(model, tiny_ckpt, data, str(tiny_cache), 3, seed=7, **kw)
+    again = evaluate_remembered(model, tiny_ckpt, data, str(tiny_cache), 3, seed=7, **kw)
+    other = evaluate_remembered(model, tiny_ckpt, data, str(tiny_cache), 3, seed=8, **kw)
+    assert first == again and first["rows"] != other["rows"]
+    assert len(set((resolve(tiny_ckpt) / "evals").glob("*.json")) - before) == 2
