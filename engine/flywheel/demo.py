@@ -22,7 +22,7 @@ from django.conf import settings
 from engine.core.models import Project
 from engine.flywheel import iteration as flywheel
 from engine.flywheel.jobs import run_trainer_command
-from engine.flywheel.models import FlywheelRun
+from engine.flywheel.models import FlywheelRun, ModelCheckpoint
 from engine.flywheel.steps import HELDOUT, heldout_cache, project_shapes
 
 PRETRAIN_SEED = 31337  # π_0's procedural shapes: neither the held-out seed nor any composite's truth seed
@@ -51,7 +51,7 @@ class DemoConfig:
     generators: list = field(default_factory=lambda: ["flow_model", "text_retrieval"])
     sft_steps: int = 120
     dpo_steps: int = 60
-    eval_n: int = 48  # held-out rows of the final table
+    eval_n: int | None = None  # held-out rows of the table (None: the runs' comparison rows, which it reuses)
     seeds: list = field(default_factory=lambda: [0, 1])
 
     def cache_dir(self):
@@ -130,16 +130,10 @@ def run_demo(cfg, echo=print):
         runs.append(flywheel.execute(run.pk, echo=echo))
         wall[f"iteration {run.iteration.number}"] = round(time.monotonic() - t, 1)
     t = time.monotonic()
-    stages = [("pretrain (π_0)", str(base))]
-    for run in runs:
-        k = run.iteration.number
-        stages.append((f"iteration {k} SFT", run.sft_checkpoint.path))
-        if run.checkpoint_id != run.sft_checkpoint_id:
-            stages.append((f"iteration {k} DPO", run.checkpoint.path))
     heldout = heldout_cache(project, cfg.preset)
     h = HELDOUT[cfg.preset]
-    table = cascade(stages, str(heldout), seeds=cfg.seeds, n=cfg.eval_n, steps=h["steps"] or None,
-                    points=h["points"], emd_points=h["emd_points"], icp=h["icp"], echo=echo)
+    table = cascade(cascade_stages(runs), str(heldout), seeds=cfg.seeds, n=cfg.eval_n or h["eval_n"],
+                    steps=h["steps"] or None, points=h["points"], emd_points=h["emd_points"], icp=h["icp"], echo=echo)
     wall["table"] = round(time.monotonic() - t, 1)
     wall["total"] = round(time.monotonic() - started, 1)
     return {
@@ -148,7 +142,51 @@ def run_demo(cfg, echo=print):
                   "reason": r.reason, "counts": r.counts, "comparison": r.comparison, "step_seconds": r.step_seconds,
                   "checkpoint": r.checkpoint.name, "baseline": r.baseline.name} for r in runs],
         "ratings": ratings.project_ratings(project),
+        "head_to_head": head_to_head(project),
     }
+
+
+def cascade_stages(runs):
+    """The table's (label, checkpoint, parent label) rows: π_0, then each run's SFT and DPO checkpoints.
+
+    Each stage's step is taken from what it was trained from: SFT from the run's π_{k-1}, DPO
+    from that SFT; a DPO that did not pay its way still has its row (the run then deployed SFT).
+    """
+    label = {runs[0].baseline_id: "pretrain (π_0)"}
+    stages = [(label[runs[0].baseline_id], runs[0].baseline.path)]
+    for run in runs:
+        k = run.iteration.number
+        parent = label.get(run.baseline_id, run.baseline.name)
+        if parent not in label.values():
+            stages.append((parent, run.baseline.path))
+        label[run.sft_checkpoint_id] = f"iteration {k} SFT"
+        stages.append((label[run.sft_checkpoint_id], run.sft_checkpoint.path, parent))
+        dpo = ModelCheckpoint.objects.filter(parent=run.sft_checkpoint, stage="dpo").order_by("-id").first()
+        if dpo is not None:
+            label[dpo.pk] = f"iteration {k} DPO"
+            stages.append((label[dpo.pk], dpo.path, label[run.sft_checkpoint_id]))
+    return stages
+
+
+def head_to_head(project):
+    """The newest deployed checkpoint's rating against the one deployed before it, from Stage 2 alone.
+
+    Returns {newer, older, gap, ci, direct} (the Bradley–Terry gap with its bootstrap 95 % interval
+    and how many comparisons they had with each other), or None before two checkpoints have met
+    Stage 2's candidates.
+    """
+    from engine.ranking import ratings
+
+    games = ratings.games(project, "checkpoint")
+    players = {p for g in games for p in g[:2]}
+    met = [c.name for c in ModelCheckpoint.objects.filter(name__in=players, promoted_at__isnull=False)
+           .order_by("-promoted_at", "-id")]
+    if len(met) < 2:
+        return None
+    newer, older = met[:2]
+    gap, ci = ratings.difference(games, newer, older)
+    direct = sum(1 for a, b, _ in games if {a, b} == {newer, older})
+    return {"newer": newer, "older": older, "gap": gap, "ci": list(ci), "direct": direct}
 
 
 def format_report(report):
@@ -161,6 +199,11 @@ def format_report(report):
              format_cascade(report["cascade"]), ""]
     for r in report["runs"]:
         lines.append(f"iteration {r['iteration']} (α_k = {r['alpha']:g}): {r['decision']}: {r['reason']}")
+    pair = report.get("head_to_head")
+    if pair:
+        lines += ["", f"{pair['newer']} against {pair['older']}: {pair['gap']:+.0f} rating points (95 % CI "
+                      f"{pair['ci'][0]:+.0f} to {pair['ci'][1]:+.0f}; {pair['direct']} direct comparisons, the rest "
+                      "through common opponents)"]
     lines += ["", format_table(report["ratings"]["checkpoints"], "checkpoint"), "",
               format_table(report["ratings"]["generators"], "generator"), "",
               "wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in report["wall_seconds"].items())]

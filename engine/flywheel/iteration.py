@@ -4,8 +4,9 @@
     aggregate  iterations 1..k, winners with r ≥ α_k, pairs; a fixed held-out share of objects apart
     sft        from the newest deployed checkpoint π_{k-1} on the kept winners
     dpo        from the SFT result, with it as the reference, on the DPO-eligible pairs
-    evaluate   π_k against π_{k-1}: same held-out rows and seeds, paired deltas with SEs, and
-               held-out preference accuracy (`trainer compare`); π_k becomes EVALUATED
+    evaluate   SFT and DPO against π_{k-1}: same held-out rows and seeds, paired deltas with SEs,
+               held-out preference accuracy (`trainer compare`); π_k is DPO's checkpoint when DPO
+               is not worse than SFT beyond noise, else SFT's; π_k becomes EVALUATED
     promote    by the project's rule (engine.flywheel.rules), or keep π_{k-1} and say why
     redeploy   close iteration k, open k+1 with its α, and re-offer failed objects (the tail)
 
@@ -42,12 +43,12 @@ JOB_RETRIES = 3  # times a run's RQ job is queued again after its worker died (t
 
 
 def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=None, seeds=(0, 1), simulate=0,
-               heldout_share=0.2, evaluate_sft=False, base=None, user=None, dpo_sft_weight=DPO_SFT_WEIGHT):
+               heldout_share=0.2, base=None, user=None, dpo_sft_weight=DPO_SFT_WEIGHT):
     """Check the options and record a queued FlywheelRun for the project's open iteration k.
 
     `alpha` sets α_k of iteration k (the training bar of this run); `base` registers and deploys
-    a checkpoint folder when none is deployed yet (π_0); `evaluate_sft` also compares the SFT
-    checkpoint with π_{k-1}; `dpo_sft_weight` anchors DPO to the chosen shapes (see DPO_SFT_WEIGHT).
+    a checkpoint folder when none is deployed yet (π_0); `dpo_sft_weight` anchors DPO to the chosen
+    shapes (see DPO_SFT_WEIGHT).
     """
     if alpha is not None and not 0 <= alpha <= 1:
         raise RunError(f"α_k is a rating bar between 0 and 1, got {alpha}.", "alpha")
@@ -79,7 +80,7 @@ def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=No
             iteration.alpha = alpha
             iteration.save(update_fields=["alpha"])
         options = {"preset": preset, "sft_steps": sft_steps, "dpo_steps": dpo_steps, "seeds": list(seeds),
-                   "simulate": simulate, "heldout_share": heldout_share, "evaluate_sft": evaluate_sft,
+                   "simulate": simulate, "heldout_share": heldout_share,
                    "dpo_sft_weight": float(dpo_sft_weight)}
         return FlywheelRun.objects.create(project=project, iteration=iteration, alpha=iteration.alpha,
                                           options=options, created_by=user)

@@ -33,22 +33,35 @@ class Decision:
     reason: str
 
 
-def decide(project, comparison):
-    """Return the Decision of the project's rule on a `trainer compare` report."""
+def not_worse(project, comparison):
+    """Return (ok, text): the rule's first half, s·Δ ≥ −max(c·SE, τ), on a `trainer compare` report (a vs b).
+
+    ok is None when the report has no held-out value of the project's metric.
+    """
     metric = project.promote_metric
     delta, se = comparison.get("delta", {}).get(metric), comparison.get("delta_se", {}).get(metric)
     if delta is None:
-        return Decision(False, f"the comparison has no held-out {metric!r}; kept the deployed checkpoint")
+        return None, f"no held-out {metric!r}"
     sign = 1 if comparison.get("metric_directions", {}).get(metric, True) else -1
     bound = max(project.promote_max_drop_se * (se or 0.0), project.promote_tolerance)
     change = f"Δ{metric} = {delta:+.4g} ± {se or 0:.2g} (SE)"
     if sign * delta < -bound:
-        return Decision(False, f"{change} is worse than −{project.promote_max_drop_se:g} SE and than the tolerance "
-                               f"{project.promote_tolerance:g}; kept the deployed checkpoint")
+        return False, (f"{change} is worse than −{project.promote_max_drop_se:g} SE and than the tolerance "
+                       f"{project.promote_tolerance:g}")
+    return True, change
+
+
+def decide(project, comparison):
+    """Return the Decision of the project's rule on a `trainer compare` report."""
+    ok, change = not_worse(project, comparison)
+    if ok is None:
+        return Decision(False, f"the comparison has {change}; kept the deployed checkpoint")
+    if not ok:
+        return Decision(False, f"{change}; kept the deployed checkpoint")
     preference = (comparison.get("preference") or {}).get("a")
     if preference is None:
-        return Decision(False, f"{change}, but no held-out preference accuracy (no held-out DPO pairs, or π_k is "
-                               "not a DPO checkpoint); kept the deployed checkpoint")
+        return Decision(False, f"{change}, but no held-out preference accuracy (no held-out DPO pairs); "
+                               "kept the deployed checkpoint")
     acc, acc_se, n = preference["accuracy"], preference.get("se") or 0.0, int(preference.get("n") or 0)
     lower = wilson_lower(acc, n)
     pref = f"held-out preference accuracy {acc:.3f} ± {acc_se:.2g} on {n} pairs (95 % lower bound {lower:.3f})"

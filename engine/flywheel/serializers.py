@@ -19,8 +19,6 @@ class RunRequest(serializers.Serializer):
                                             help_text="DPO's anchor on the chosen shapes (default: 1; 0 is plain DPO).")
     simulate = serializers.IntegerField(required=False, min_value=0, default=0,
                                         help_text="Simulated annotators collecting before training (0: none).")
-    evaluate_sft = serializers.BooleanField(required=False, default=False,
-                                            help_text="Compare the SFT checkpoint with the deployed one too.")
 
 
 class RunSerializer(strict.ModelSerializer):

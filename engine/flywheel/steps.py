@@ -16,7 +16,7 @@ from engine.flywheel import collect, deploy, records, tail
 from engine.flywheel.aggregate import export_aggregate
 from engine.flywheel.jobs import run_trainer, run_trainer_command
 from engine.flywheel.models import CheckpointStatus, Decision, FlywheelRun, ModelCheckpoint
-from engine.flywheel.rules import decide
+from engine.flywheel.rules import decide, not_worse
 
 # Per preset: the fixed held-out composites (`trainer prepare`, once per project) and how `compare` samples them.
 HELDOUT = {"tiny": dict(n=16, eval_n=8, steps=8, points=1000, emd_points=64, icp=False, log_every=1),
@@ -191,7 +191,13 @@ def heldout_cache(project, preset):
 
 
 def compare(run, a, b, name, with_pairs):
-    """Run `trainer compare` of checkpoints a and b on the project's held-out set; return its report."""
+    """Run `trainer compare` of checkpoints a and b on the project's held-out set; return its report.
+
+    With the held-out pairs, a checkpoint that is not DPO's is scored for preference against b
+    (does it prefer the chosen shapes more than the deployed checkpoint does?). Each checkpoint's
+    rows are remembered in its folder, so scoring one again (π_k as the next run's baseline, the
+    demo's table) samples nothing.
+    """
     preset = _preset(run)
     h = HELDOUT[preset]
     out = run_dir(run) / f"{name}.json"
@@ -199,7 +205,7 @@ def compare(run, a, b, name, with_pairs):
             "--steps", h["steps"], "--points", h["points"], "--emd-points", h["emd_points"],
             "--icp" if h["icp"] else "--no-icp", "--out", out]
     if with_pairs and run.counts["export"]["heldout"]["dpo_pairs"]:
-        args += ["--pairs", Path(run.export_dir) / "heldout"]
+        args += ["--pairs", Path(run.export_dir) / "heldout", "--ref", b.path]
     run_trainer_command("compare", [*args, "--seeds", *run.options["seeds"]])
     return json.loads(out.read_text())
 
@@ -212,21 +218,37 @@ def summary(report):
 
 
 def step_evaluate(run, echo):
-    """Compare π_k with π_{k-1} on the fixed held-out set and the held-out pairs; mark π_k EVALUATED.
+    """Score the SFT and DPO checkpoints against π_{k-1} on the fixed held-out set; choose π_k; mark it EVALUATED.
 
-    With the run option `evaluate_sft`, the SFT checkpoint is compared with π_{k-1} too (pretrain → SFT →
-    DPO, as the cascading-improvements table shows it), under comparison["sft"].
+    Every stage pays its way: DPO's checkpoint is π_k only when it is not worse than the SFT
+    checkpoint it started from beyond noise (the promotion rule's bound, on their paired Δ).
+    Otherwise π_k is the SFT checkpoint, and the run says why under comparison["dpo_stage"].
+    comparison["sft"] and comparison["dpo"] hold each against π_{k-1} (pretrain → SFT → DPO, the
+    cascading-improvements table); the top level is π_k's, which the rule decides on.
     """
-    result = summary(compare(run, run.checkpoint, run.baseline, "compare", with_pairs=True))
+    sft = summary(compare(run, run.sft_checkpoint, run.baseline, "compare-sft", with_pairs=True))
+    result = sft
+    if run.checkpoint_id != run.sft_checkpoint_id:
+        dpo = summary(compare(run, run.checkpoint, run.baseline, "compare-dpo", with_pairs=True))
+        stage = summary(compare(run, run.checkpoint, run.sft_checkpoint, "compare-dpo-sft", with_pairs=False))
+        pays, change = not_worse(run.project, stage)
+        stage["pays"] = bool(pays)
+        stage["reason"] = (f"DPO against SFT: {change}; " + ("π_k is the DPO checkpoint" if pays else
+                           "DPO did not pay its way, so π_k is the SFT checkpoint"))
+        echo(f"[run {run.pk}] {stage['reason']}")
+        if pays:
+            result = dpo
+        else:
+            run.checkpoint = run.sft_checkpoint
+        result = {**result, "sft": sft, "dpo": dpo, "dpo_stage": {k: stage[k] for k in (
+            "delta", "delta_se", "pays", "reason")}}
     run.metrics_before, run.metrics_after = result.pop("before"), result.pop("after")
     run.comparison = result
-    if run.options.get("evaluate_sft") and run.sft_checkpoint_id != run.checkpoint_id:
-        run.comparison["sft"] = summary(compare(run, run.sft_checkpoint, run.baseline, "compare-sft", with_pairs=False))
     ModelCheckpoint.objects.filter(pk=run.checkpoint_id, status=CheckpointStatus.TRAINED).update(
         status=CheckpointStatus.EVALUATED)
     metric = run.project.promote_metric
     before, after = run.metrics_before["metrics"], run.metrics_after["metrics"]
-    echo(f"[run {run.pk}] held-out {metric}: {before.get(metric, float('nan')):.4f} → "
+    echo(f"[run {run.pk}] held-out {metric} of π_k ({run.checkpoint.stage}): {before.get(metric, float('nan')):.4f} → "
          f"{after.get(metric, float('nan')):.4f} (Δ {result['delta'].get(metric, float('nan')):+.4f} ± "
          f"{result['delta_se'].get(metric) or 0:.4f})")
 

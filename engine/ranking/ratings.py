@@ -1,9 +1,13 @@
 """Ratings of generators and checkpoints from every stored Stage 2 comparison.
 
 Each comparison is a game between the groups of its two candidates: by generator (the
-candidate's generator name) or by checkpoint (the name of the checkpoint that made it;
-candidates without one sit out). A comparison between two candidates of the same group says
-nothing about that grouping and is skipped. The math is in `engine.ranking.elo`.
+candidate's generator name) or by checkpoint (the name of the checkpoint that made it). In
+the checkpoint table a candidate without a checkpoint plays under its generator's name, as a
+reference player: one Bradley–Terry fit over every comparison, as Chatbot Arena rates its
+models, so two checkpoints are rated against each other through the retrieval and lifting
+candidates both met, not only in their (rarer) direct meetings. A comparison between two
+candidates of the same group says nothing about that grouping and is skipped. The math is in
+`engine.ranking.elo`.
 """
 
 import math
@@ -32,10 +36,20 @@ def timed_games(project, grouping="generator", iterations=None, include_simulate
     """Return [(time, a, b, score of a)] of the project's comparisons, players named by `grouping`."""
     if grouping not in GROUPINGS:
         raise ValueError(f"grouping is one of {', '.join(GROUPINGS)}, got {grouping!r}")
-    field = {"generator": "{}__generator", "checkpoint": "{}__checkpoint__name"}[grouping]
     rows = comparisons(project, iterations, include_simulated).values_list(
-        "created_at", field.format("left"), field.format("right"), "answer")
-    return [(t, a, b, SCORE[answer]) for t, a, b, answer in rows if a is not None and b is not None and a != b]
+        "created_at", "left__generator", "left__checkpoint__name", "right__generator", "right__checkpoint__name",
+        "answer")
+    by_checkpoint = grouping == "checkpoint"
+    named = ((t, (lc if by_checkpoint and lc else lg), (rc if by_checkpoint and rc else rg), answer)
+             for t, lg, lc, rg, rc, answer in rows)
+    return [(t, a, b, SCORE[answer]) for t, a, b, answer in named if a != b]
+
+
+def checkpoint_names(project, iterations=None, include_simulated=True):
+    """Return the names of the checkpoints whose candidates took part in the project's comparisons."""
+    rows = comparisons(project, iterations, include_simulated)
+    return ({n for n in rows.values_list("left__checkpoint__name", flat=True) if n}
+            | {n for n in rows.values_list("right__checkpoint__name", flat=True) if n})
 
 
 def games(project, grouping="generator", iterations=None, include_simulated=True):
@@ -115,6 +129,11 @@ def project_ratings(project, iterations=None, include_simulated=True, rounds=BOO
                         "bt_prior_ties": elo.BT_PRIOR}}
     for grouping in GROUPINGS:
         result[f"{grouping}s"] = table(games(project, grouping, iterations, include_simulated), rounds, seed)
+    ours = checkpoint_names(project, iterations, include_simulated)
+    for row in result["checkpoints"]:
+        row["kind"] = "checkpoint" if row["name"] in ours else "generator"
+    for row in result["generators"]:
+        row["kind"] = "generator"
     return result
 
 
@@ -125,6 +144,8 @@ def format_table(rows, title="rating"):
     for r in rows:
         ci = f"{r['ci'][0]:.0f}–{r['ci'][1]:.0f}" if r["ci"] else "–"
         group = "" if r["component"] == 0 else f"  (group {r['component']})"
+        if title == "checkpoint" and r.get("kind") == "generator":
+            group += "  (reference: a generator of no checkpoint)"
         lines.append(f"{r['name'][:28]:<28} {r['rating']:>6.0f} {ci:>13} {r['elo']:>6.0f} {r['wins']:>5} "
                      f"{r['losses']:>5} {r['ties']:>5} {r['comparisons']:>6}{group}")
     if len(lines) == 2:

@@ -36,6 +36,8 @@ class RatingRow(serializers.Serializer):
     ties = serializers.IntegerField()
     comparisons = serializers.IntegerField()
     component = serializers.IntegerField(help_text="Linked group (0 the largest); ratings compare within one.")
+    kind = serializers.ChoiceField(["checkpoint", "generator"], help_text="In the checkpoint table, `generator` "
+                                   "marks a reference player: candidates of a generator without a checkpoint.")
 
 
 class Ratings(serializers.Serializer):

@@ -47,7 +47,7 @@ def test_a_failed_run_resumes_at_the_step_that_failed(run, monkeypatch):
 def test_create_run_records_the_options_and_sets_alpha_k(run, project):
     assert run.status == RunStatus.QUEUED and run.alpha == 0.4 and project.current_iteration().alpha == 0.4
     assert run.options == {"preset": None, "sft_steps": 3, "dpo_steps": None, "seeds": [0, 1], "simulate": 0,
-                           "heldout_share": 0.2, "evaluate_sft": False, "dpo_sft_weight": iteration.DPO_SFT_WEIGHT}
+                           "heldout_share": 0.2, "dpo_sft_weight": iteration.DPO_SFT_WEIGHT}
     with pytest.raises(iteration.RunError, match="is queued") as busy:
         iteration.create_run(project)
     assert busy.value.field == "project"

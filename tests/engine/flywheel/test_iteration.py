@@ -35,7 +35,7 @@ def test_a_whole_iteration_on_the_tiny_preset_with_simulated_annotators(flywheel
                                      generators=[*FAST_GENERATORS, "flow_model"], collection_target=4,
                                      alpha_schedule=[0.3, 0.4], tail_share=0.5)
     call_command("flywheel", "run", "--project", "fly", "--base", str(base_checkpoint), "--config", "tiny",
-                 "--steps", "4", "--seeds", "0", "--simulate", "1", "--heldout-share", "0.34", "--evaluate-sft", "--sync")
+                 "--steps", "4", "--seeds", "0", "--simulate", "1", "--heldout-share", "0.34", "--sync")
     out = capsys.readouterr().out
     run = FlywheelRun.objects.get()
     with capsys.disabled():
@@ -48,10 +48,15 @@ def test_a_whole_iteration_on_the_tiny_preset_with_simulated_annotators(flywheel
     assert run.counts["export"]["train"]["samples"] >= 1
     assert run.sft_checkpoint.stage == "sft" and run.sft_checkpoint.parent == run.baseline
     assert run.checkpoint.stage in ("dpo", "sft")
-    assert run.progress["stage"] == run.checkpoint.stage and run.progress["step"] == 4
+    assert run.progress["step"] == 4
     assert "viou" in run.comparison["delta"] and "viou" in run.metrics_before["metrics_se"]
-    if run.checkpoint.stage == "dpo":                                          # pretrain → SFT → DPO
-        assert run.comparison["sft"]["before"] == run.metrics_before and "viou" in run.comparison["sft"]["delta"]
+    if run.counts["export"]["train"]["dpo_pairs"]:                             # pretrain → SFT → DPO
+        sft, dpo, stage = run.comparison["sft"], run.comparison["dpo"], run.comparison["dpo_stage"]
+        assert sft["before"] == dpo["before"] == run.metrics_before and "viou" in sft["delta"]
+        assert run.checkpoint.stage == ("dpo" if stage["pays"] else "sft") and "DPO against SFT" in stage["reason"]
+        # The SFT checkpoint, with no DPO reference of its own, is scored for preference against π_{k-1}.
+        if run.comparison["preference"]:
+            assert sft["preference"]["a"]["ref"].startswith(run.baseline.path.rstrip("/"))
     assert run.decision in ("promoted", "kept") and run.reason
     new = ModelCheckpoint.objects.get(pk=run.checkpoint_id)
     if run.decision == "promoted":

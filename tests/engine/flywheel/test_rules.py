@@ -3,7 +3,7 @@
 import pytest
 
 from engine.core.models import Project
-from engine.flywheel.rules import decide, wilson_lower
+from engine.flywheel.rules import decide, not_worse, wilson_lower
 
 
 def comparison(delta, se, accuracy=0.7, metric="viou", higher=True, pairs=40):
@@ -67,3 +67,13 @@ def test_the_projects_settings_move_the_bars(project):
     assert not decide(project, comparison(-0.001, 0.01)).promote
     assert not decide(project, comparison(0.01, 0.01, accuracy=0.75)).promote
     assert decide(project, comparison(0.0, 0.01, accuracy=0.95)).promote
+
+
+def test_a_stage_pays_its_way_by_the_rules_first_half(project):
+    """DPO against SFT: the same bound decides whether DPO's checkpoint or SFT's becomes π_k."""
+    assert not_worse(project, comparison(-0.019, 0.01, accuracy=None)) == (True, "Δviou = -0.019 ± 0.01 (SE)")
+    ok, why = not_worse(project, comparison(-0.0083, 0.0039, accuracy=None))   # the demo's DPO, session 14
+    assert ok is False and "worse than −2 SE" in why
+    assert not_worse(project, {"delta": {}})[0] is None
+    project.promote_metric = "chamfer"                                         # lower is better
+    assert not_worse(project, comparison(0.3, 0.01, metric="chamfer", higher=False))[0] is False

@@ -21,12 +21,14 @@ def simulated(db):
 
 
 def test_games_by_generator_and_by_checkpoint_skip_comparisons_within_a_group(project, image, annotator):
+    """By checkpoint, a candidate of no checkpoint plays under its generator's name (a reference player)."""
     old, new, again, shelf = candidates(image, iteration(project, 1), [
         ("flow", "ckpt-1"), ("flow", "ckpt-2"), ("flow", "ckpt-2"), ("retrieval", None)])
     play(annotator, [(old, new, Answer.RIGHT), (new, again, Answer.LEFT), (shelf, new, Answer.EQUAL)])
 
     assert ratings.games(project, "generator") == [("retrieval", "flow", 0.5)]
-    assert ratings.games(project, "checkpoint") == [("ckpt-1", "ckpt-2", 0.0)]
+    assert ratings.games(project, "checkpoint") == [("ckpt-1", "ckpt-2", 0.0), ("retrieval", "ckpt-2", 0.5)]
+    assert ratings.checkpoint_names(project) == {"ckpt-1", "ckpt-2"}
     with pytest.raises(ValueError, match="grouping"):
         ratings.games(project, "kind")
 

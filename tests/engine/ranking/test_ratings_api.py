@@ -30,7 +30,10 @@ def test_engineers_get_ratings_by_generator_and_checkpoint(api, engineer, compar
     assert (body["bootstrap"], body["include_simulated"], body["iterations"]) == (50, True, None)
     assert {r["name"] for r in body["generators"]} == {"flow", "shelf"}
     checkpoints = {r["name"]: r for r in body["checkpoints"]}
-    assert set(checkpoints) == {"flow-it1", "flow-it2"} and checkpoints["flow-it2"]["comparisons"] == 30
+    assert set(checkpoints) == {"flow-it1", "flow-it2", "shelf"} and checkpoints["flow-it2"]["comparisons"] == 31
+    assert {r["kind"] for r in body["generators"]} == {"generator"}
+    assert {n: r["kind"] for n, r in checkpoints.items()} == {
+        "flow-it1": "checkpoint", "flow-it2": "checkpoint", "shelf": "generator"}  # the reference player
     row = checkpoints["flow-it1"]
     assert row["ci"][0] <= row["rating"] <= row["ci"][1]
     assert row["wins"] + row["losses"] + row["ties"] == row["comparisons"]
@@ -41,7 +44,7 @@ def test_engineers_get_ratings_by_generator_and_checkpoint(api, engineer, compar
     both = api(engineer).get(f"/api/projects/{compared.pk}/ratings/?iteration=1&iteration=2&bootstrap=0").json()
     assert both["iterations"] == [1, 2]
     humans = api(engineer).get(f"/api/projects/{compared.pk}/ratings/?include_simulated=false&bootstrap=0").json()
-    assert humans["include_simulated"] is False and len(humans["checkpoints"]) == 2
+    assert humans["include_simulated"] is False and len(humans["checkpoints"]) == 3
 
 
 @pytest.mark.parametrize("query, field", [
@@ -74,8 +77,9 @@ def test_the_command_prints_tables_and_writes_json(compared, tmp_path, capsys):
     assert "flow-it2" in printed and "95% CI" in printed and "generator" in printed
     written = json.loads(out.read_text())
     assert written["iterations"] == [2] and written["bootstrap"] == 20
-    assert [r["name"] for r in written["checkpoints"]] == [r.split()[0] for r in printed.splitlines()
-                                                          if r.startswith("flow-it")]
+    checkpoint_table = printed.split("\ncheckpoint")[1].split("\nWrote")[0].splitlines()[2:]
+    assert [r["name"] for r in written["checkpoints"]] == [r.split()[0] for r in checkpoint_table if r.strip()]
+    assert "shelf" in next(r for r in checkpoint_table if r.startswith("shelf")) and "(reference" in printed
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -32,8 +32,6 @@ class Command(BaseCommand):
                          help="Collect with N simulated annotators before training (default: 0, people collect).")
         run.add_argument("--heldout-share", type=float, default=0.2,
                          help="Share of objects whose pairs are held out for preference accuracy (default: 0.2).")
-        run.add_argument("--evaluate-sft", action="store_true",
-                         help="Compare the SFT checkpoint with the deployed one too (pretrain → SFT → DPO).")
         run.add_argument("--dpo-sft-weight", type=float, default=flywheel.DPO_SFT_WEIGHT,
                          help="DPO's anchor: + this weight x the chosen side's flow error "
                               f"(default: {flywheel.DPO_SFT_WEIGHT:g}; 0 is plain DPO).")
@@ -60,9 +58,11 @@ class Command(BaseCommand):
         demo.add_argument("--serve", metavar="HOST:PORT",
                           help="Serve the app here from the start, and keep serving after the demo until Ctrl+C.")
         for name in ("pretrain_steps", "vae_steps", "pretrain_n", "collection_target", "n_candidates", "sft_steps",
-                     "dpo_steps", "eval_n"):
+                     "dpo_steps"):
             demo.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name),
                               help=f"(default: {getattr(defaults, name)})")
+        demo.add_argument("--eval-n", type=int, help="Held-out rows of the table (default: the rows each run's "
+                                                     "comparison scored, which the table then reuses).")
         demo.add_argument("--alphas", type=float, nargs="+", default=defaults.alphas,
                           help=f"α_k per iteration, the rising SFT bar (default: {defaults.alphas}).")
         demo.add_argument("--generators", nargs="+", default=defaults.generators,
@@ -83,14 +83,13 @@ class Command(BaseCommand):
             self.stdout.write(line)
             self.stdout.flush()
 
-    def do_run(self, project, alpha, config, steps, sft_steps, dpo_steps, seeds, simulate, heldout_share, evaluate_sft,
-               base, sync, verbosity, dpo_sft_weight, **_):
+    def do_run(self, project, alpha, config, steps, sft_steps, dpo_steps, seeds, simulate, heldout_share, base,
+               sync, verbosity, dpo_sft_weight, **_):
         self.verbosity = verbosity
         try:
             run = flywheel.create_run(self.project(project), alpha=alpha, preset=config, sft_steps=sft_steps or steps,
                                       dpo_steps=dpo_steps or steps, seeds=seeds, simulate=simulate,
-                                      heldout_share=heldout_share, evaluate_sft=evaluate_sft, base=base,
-                                      dpo_sft_weight=dpo_sft_weight)
+                                      heldout_share=heldout_share, base=base, dpo_sft_weight=dpo_sft_weight)
         except flywheel.RunError as exc:
             raise CommandError(str(exc)) from None
         from django.conf import settings
@@ -130,9 +129,12 @@ class Command(BaseCommand):
         self.verbosity = verbosity
         fields = {k: options[k] for k in ("pretrain_steps", "vae_steps", "pretrain_n", "collection_target",
                                           "n_candidates", "sft_steps", "dpo_steps", "eval_n")}
-        bad = [f"--{k.replace('_', '-')}" for k, v in {**fields, "iterations": iterations}.items() if v < 1]
-        if bad or annotators < 1:
-            raise CommandError(f"{', '.join(bad) or '--annotators'} must be at least 1.")
+        least = {"eval_n": 2}  # rows for a standard error
+        bad = [f"--{k.replace('_', '-')} must be at least {least.get(k, 1)}"
+               for k, v in {**fields, "iterations": iterations, "annotators": annotators}.items()
+               if v is not None and v < least.get(k, 1)]
+        if bad:
+            raise CommandError("; ".join(bad) + ".")
         if any(not 0 <= a <= 1 for a in alphas):
             raise CommandError(f"--alphas are rating bars between 0 and 1, got {alphas}.")
         from django.core.exceptions import ValidationError
