@@ -20,6 +20,7 @@ class GenerationContext:
     intrinsics: dict | None = None  # fx, fy, cx, cy, width, height (pixels)
     object_id: int | None = None
     image_id: int | None = None
+    best_of: int = 0  # sample this many and keep the best n (our model; 0: the generator's own setting)
 
 
 @dataclass

@@ -96,7 +96,7 @@ class FlowModelGenerator(Generator):
 
         started = time.perf_counter()
         model, manifest = self.model()
-        m = max(n, self.best_of or n)
+        m = max(n, context.best_of or self.best_of or n)  # a set's own amplification (the tail) wins
         results = sample(model, np.asarray(image), np.asarray(mask, bool), m, seed, steps=self.steps, mode=self.mode)
         sampled = time.perf_counter() - started
         threshold = getattr(getattr(model, "sample_config", None), "threshold", 0.5)

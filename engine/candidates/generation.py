@@ -134,6 +134,7 @@ def generate(set_id, generator_name, n):
     obj = cset.object
     image = obj.image
     context = context_for(obj)
+    context.best_of = cset.best_of
     started = time.perf_counter()
     base = job_seed(set_id, generator_name)
     try:

@@ -30,6 +30,9 @@ class CandidateSet(models.Model):
     object = models.ForeignKey(ObjectInstance, related_name="candidate_sets", on_delete=models.CASCADE)
     iteration = models.ForeignKey(Iteration, related_name="candidate_sets", on_delete=models.CASCADE)
     status = models.CharField(max_length=12, choices=SetStatus.choices, default=SetStatus.GENERATING)
+    best_of = models.PositiveSmallIntegerField(
+        default=0, help_text="Best-of-N amplification of our model's candidates: sample this many, keep the best "
+                             "(0: the suite's setting). The flywheel sets it on the sets of re-offered failures.")
     generator_report = models.JSONField(
         default=dict, blank=True, help_text="Per generator: ok, reason when skipped, seconds."
     )

@@ -78,6 +78,11 @@ class Project(models.Model):
         default=0.2, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of the next collection that re-offers objects failed in earlier iterations.",
     )
+    tail_best_of = models.PositiveSmallIntegerField(
+        default=8, validators=[MaxValueValidator(64)],
+        help_text="Best-of-N for a re-offered failure: our model samples this many and its candidates are the best "
+                  "of them (the push into the tail); 0 leaves the suite's setting.",
+    )
     checkpoints_deployed = models.PositiveSmallIntegerField(
         default=2, validators=[MinValueValidator(1), MaxValueValidator(8)],
         help_text="Promoted checkpoints kept in the suite at once (2: the new one beside the previous).",

@@ -1,15 +1,16 @@
 """Push into the tail: objects whose sets failed in earlier iterations are offered again with the new suite.
 
-After a promotion the suite holds the new checkpoint (best-of-N when the deployment sets
-MODEL_SUITE["flow_best_of"]), so an object no proposer got right before may get a good candidate
-now. An object is re-offered when a set of it failed before iteration k+1, it never became a
+After a promotion the suite holds the new checkpoint, and the re-offered object's set is amplified:
+our model samples project.tail_best_of shapes and proposes the best of them (ranked by the DPO
+implicit reward, or by silhouette agreement), so an object no proposer got right before may get a
+good candidate now. An object is re-offered when a set of it failed before iteration k+1, it never became a
 training sample, and nobody is working on it: failed and not routed, or waiting for an artist
 whose task nobody has claimed (that task is cancelled, as the new set replaces it).
 """
 
 from django.db import transaction
 
-from engine.candidates.models import SetStatus
+from engine.candidates.models import CandidateSet, SetStatus
 from engine.intake.models import ObjectInstance, ObjectStatus
 from engine.leases.models import Stage, Task, TaskStatus
 
@@ -48,6 +49,9 @@ def reoffer(project, iteration, count, start=None):
                 if leased:
                     continue
                 open_cases.update(status=TaskStatus.CANCELLED)
+            # The set opens here, amplified; generation (engine.candidates.generation.prepare) then finds it.
+            CandidateSet.objects.get_or_create(object=obj, iteration=iteration,
+                                               defaults={"best_of": project.tail_best_of})
             offered.append(obj.pk)
         start(obj.pk)
     return offered

@@ -71,6 +71,15 @@ def test_best_of_n_keeps_the_top_k_by_silhouette_agreement_and_records_it(checkp
     assert np.mean([i["reward"] for i in info]) >= info[0]["pool_mean"]
 
 
+def test_a_sets_own_amplification_wins_over_the_generators(checkpoint, scene):
+    """The flywheel amplifies re-offered failures per set (GenerationContext.best_of)."""
+    gen = FlowModelGenerator(checkpoint, steps=2, best_of=3)
+    out = gen.generate(*scene, GenerationContext(best_of=5), 2, seed=1)
+    assert {c.extra["best_of"]["M"] for c in out} == {5}
+    plain = FlowModelGenerator(checkpoint, steps=2).generate(*scene, GenerationContext(), 2, seed=1)
+    assert all("best_of" not in c.extra for c in plain)
+
+
 def test_best_of_n_uses_the_dpo_implicit_reward_when_the_checkpoint_is_a_dpo_one(checkpoint, scene, tmp_path):
     from trainer.checkpoints import save_checkpoint
     from trainer.config import model_config

@@ -34,6 +34,12 @@ def test_a_failed_object_is_offered_again_in_the_next_iteration(project, annotat
     started = []
     assert tail.reoffer(project, second, 5, start=started.append) == [obj.pk] and started == [obj.pk]
     assert tail.reoffer(project, second, 0, start=started.append) == []
+    # Its new set is amplified: our model proposes the best of project.tail_best_of samples.
+    new = obj.candidate_sets.get(iteration=second)
+    assert new.status == "generating" and new.best_of == project.tail_best_of == 8
+    from engine.candidates.generation import prepare
+
+    assert prepare(obj.pk)[0] == new  # generation takes up the set the tail opened
 
 
 def test_an_unclaimed_artist_case_gives_way_to_the_new_set_and_a_claimed_one_stays(project, annotator, artist, obj,
