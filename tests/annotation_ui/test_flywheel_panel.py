@@ -19,7 +19,9 @@ def test_the_panel_shows_the_run_and_starts_the_next(page, engineer, project, mo
                   "rewards/accuracies": 0.75},
         metrics_before={"metrics": {"viou": 0.41}}, metrics_after={"metrics": {"viou": 0.45}},
         comparison={"delta": {"viou": 0.04}, "delta_se": {"viou": 0.01},
-                    "preference": {"a": {"accuracy": 0.7, "se": 0.05, "n": 60}}},
+                    "preference": {"a": {"accuracy": 0.7, "se": 0.05, "n": 60}},
+                    "dpo_stage": {"pays": False, "reason": "DPO against SFT: Δviou = -0.02 ± 0.005 (SE) is worse; "
+                                                           "DPO did not pay its way, so π_k is the SFT checkpoint"}},
         decision="promoted", reason="Δviou = +0.04 ± 0.01 (SE) (not worse beyond noise); promoted",
         step_seconds={"collect": 1.0, "sft": 12.5})
 
@@ -30,6 +32,7 @@ def test_the_panel_shows_the_run_and_starts_the_next(page, engineer, project, mo
     text = panel.inner_text()
     assert "promoted" in text and "rewards/accuracies 0.7500" in text and "sft ✓ 12.5 s" in text
     assert "0.700 ± 0.050 on 60 pairs" in text and "viou" in text
+    assert "DPO did not pay its way" in panel.locator("[data-dpo-stage]").inner_text()
 
     panel.locator("input[name=alpha]").fill("1.5")
     panel.locator("button[type=submit]").click()

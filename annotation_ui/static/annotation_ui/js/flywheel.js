@@ -34,7 +34,8 @@ function render(run) {
     `<ol class="row">${steps}</ol>${live}` +
     (c ? `<p class="muted">collected ${c.samples} / ${c.target} samples · acceptance ` +
       `${run.acceptance_rate == null ? '–' : Math.round(100 * run.acceptance_rate) + ' %'}</p>` : '') +
-    metrics(run) + (run.reason ? `<p>${esc(run.reason)}</p>` : '') +
+    metrics(run) + (run.comparison?.dpo_stage ? `<p data-dpo-stage>${esc(run.comparison.dpo_stage.reason)}</p>` : '') +
+    (run.reason ? `<p>${esc(run.reason)}</p>` : '') +
     (run.error ? `<pre class="error">${esc(run.error.split('\n')[0])}</pre>` : '');
 }
 
