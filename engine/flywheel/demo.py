@@ -42,7 +42,7 @@ class DemoConfig:
     iterations: int = 2
     alphas: list = field(default_factory=lambda: [0.5, 0.55])  # α_k, the rising SFT bar
     annotators: int = 4
-    collection_target: int = 12  # training samples per iteration
+    collection_target: int = 16  # training samples per iteration (more also gives Stage 2 more checkpoint meetings)
     n_candidates: int = 6
     # Our model beside retrieval from the shape library (shapes of the category Stage 1 named): head-to-head
     # flow checkpoints once two are deployed, and winners from outside the model family for SFT to learn from
