@@ -7,7 +7,8 @@ It starts its own PostgreSQL cluster (or uses --database-url) and Redis, migrate
 hidden truth, and starts gunicorn, a Celery worker per queue (`-Q cpu`, `-Q gpu`) and an RQ
 `trainer` worker. Simulated annotators (and artists) then take the objects through Stages 1, 2,
 2.5 and 3 over HTTP, each task held for a person's time divided by --factor (80 s per Stage 2 set
-and 150 s per Stage 3 alignment, the published figures; --select-seconds for Stage 1). When the
+and 150 s per Stage 3 alignment, the published figures; --select-seconds for Stage 1); a member with
+no task asks again after the annotation page's 30 s, divided by --factor too. When the
 objects are through, or at --seconds, one flywheel run (tiny preset) goes on the RQ queue. It prints:
 objects per hour per stage, API p50/p99 per endpoint, queue depths over time, candidate-set latency
 (selection to the first Stage 2 claim), duplicates and lost submissions, the iteration's wall time by
@@ -32,6 +33,7 @@ import numpy as np
 from engine.loadtest import services
 
 STAGE2_SECONDS, STAGE3_SECONDS = 80.0, 150.0  # a person's time per Stage 2 set and per Stage 3 alignment
+UI_POLL_SECONDS = 30.0  # an annotation page with no task asks again after this long (annotation_ui common.js)
 
 
 def parse(argv=None):
@@ -100,11 +102,15 @@ def sample_queues(redis_url, project_id, stop, every=2.0):
     from engine.leases.models import Task, TaskStatus
 
     r = redis.Redis.from_url(redis_url)
+
+    def celery_depth(queue):  # kombu keeps a queue's priorities 3, 6 and 9 in lists of their own
+        return sum(r.llen(key) for key in (queue, *(f"{queue}\x06\x16{p}" for p in (3, 6, 9))))
     rows, started = [], time.monotonic()
     while not stop.wait(every):
         tasks = Counter(Task.objects.filter(project_id=project_id, status__in=(TaskStatus.OPEN, TaskStatus.LEASED))
                         .values_list("stage", flat=True))
-        rows.append({"t": round(time.monotonic() - started, 1), "celery_cpu": r.llen("cpu"), "celery_gpu": r.llen("gpu"),
+        rows.append({"t": round(time.monotonic() - started, 1), "celery_cpu": celery_depth("cpu"),
+                     "celery_gpu": celery_depth("gpu"),
                      "celery_unacked": r.hlen("unacked"), "rq_trainer": r.llen("rq:queue:trainer"),
                      "generating": ObjectInstance.objects.filter(image__project_id=project_id,
                                                                   status=ObjectStatus.GENERATING).count(),
@@ -240,7 +246,8 @@ def run(opts):
         pool = create_pool(opts.annotators, opts.artists, prefix="bench", seed=opts.seed)
         f = opts.factor
         behaviour = Behaviour(pace=(("select", opts.select_seconds / f), ("rank", STAGE2_SECONDS / f),
-                                    ("align", STAGE3_SECONDS / f)), artist_delay=opts.artist_seconds / f)
+                                    ("align", STAGE3_SECONDS / f)), artist_delay=opts.artist_seconds / f,
+                          poll_seconds=UI_POLL_SECONDS / f)
         stop = threading.Event()
         depth = {}
         sampler = threading.Thread(target=lambda: depth.setdefault("rows", sample_queues(redis_url, project.pk, stop)))
@@ -317,9 +324,13 @@ def summarize(project, report, depth, opts, timings, cpu, run_seconds):
     during = [r for r in depth if r["t"] <= timings["annotation"]]
     starved = [r for r in during if r["generating"] and not any(r["open_tasks"].get(s) for s in human)]
     starved_share = round(len(starved) / len(during), 3) if during else None
-    if starved_share and starved_share > 0.01:
-        bottleneck = (f"candidate generation: in {starved_share:.0%} of the samples objects were generating while no "
-                      f"Stage 1-3 task was open (Celery cpu queue up to {max(r['celery_cpu'] for r in during)} jobs)")
+    # People waiting while objects wait for candidates: generation is what they wait on. (A sample seldom
+    # finds no task open at all: a set's tasks are claimed within a poll, so the idle share is the test.)
+    if idle_share and idle_share > 0.01 and any(r["generating"] for r in during):
+        bottleneck = (f"candidate generation: annotators were idle {idle_share:.0%} of the time while up to "
+                      f"{max(r['generating'] for r in during)} objects waited for candidates (Celery cpu queue up "
+                      f"to {max(r['celery_cpu'] for r in during)} jobs; no Stage 1-3 task open in "
+                      f"{starved_share:.0%} of the samples)")
     else:
         bottleneck = f"{busiest}: the most machine CPU" if busiest else None
     through = done.get("align", 0)  # objects through Stage 3: training samples

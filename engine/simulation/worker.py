@@ -33,6 +33,10 @@ class Behaviour:
     # A person's pace: ((stage, seconds), ...) from claim to submit; a faster member waits out the rest
     # (the bench's published 80 s per Stage 2 set and 150 s per Stage 3 alignment, divided by its factor).
     pace: tuple = ()
+    # Seconds between claims while no task is free. The annotation pages ask again every 30 s
+    # (annotation_ui common.js); the bench scales that by its factor. At 0.5 s, 64 idle members made
+    # 290 claims a second and the server's polls took 70 % of the machine's CPU from generation.
+    poll_seconds: float = POLL_SECONDS
 
 
 class Stop(Exception):
@@ -87,7 +91,7 @@ class Worker:
                 if not worked:
                     self.coordinator.check()
                     waited = time.monotonic()
-                    self.coordinator.stopping.wait(POLL_SECONDS)
+                    self.coordinator.stopping.wait(self.behaviour.poll_seconds)
                     self.coordinator.idle(self.member.role, time.monotonic() - waited)
         finally:
             connections.close_all()  # this thread's connections (the truth book reads the database)
