@@ -14,8 +14,8 @@ the backbone: each token also gets its own 8 x 8 block of mask pixels (the silho
 resolution). Trained: LayerNorm, a 2-layer MLP (432 + 64 -> dim -> dim), positions and views.
 
 The backbone is a pure function of the view, so its features are memoised by the view's bytes
-(`FeatureMemo`). Measured with one thread: 13 ms per 128 px image, 0.85 s per batch of 32 rows
-(two views each), against ~0.6 s for the flow step itself; from the memo a batch costs ~5 ms.
+(`FeatureMemo`). Measured with one thread: 13-25 ms per 128 px image (idle to loaded machine), 0.85-2 s
+per batch of 32 rows (two views each), against ~0.6 s for the flow step itself; from the memo ~5 ms.
 Every row is computed once (the first epoch), so training pays what computing the features at
 `prepare` would, without a second cache format. Features are kept in fp16 (27 KB a row at 64 px)
 and rounded to fp16 on a miss too, so a hit and a miss give the same tokens.
