@@ -40,6 +40,8 @@ def timed_games(project, grouping="generator", iterations=None, include_simulate
         "created_at", "left__generator", "left__checkpoint__name", "right__generator", "right__checkpoint__name",
         "answer")
     by_checkpoint = grouping == "checkpoint"
+    if by_checkpoint and not any(lc or rc for _, _, lc, _, rc, _ in rows):
+        return []  # no checkpoint of ours took part: no checkpoint table, reference players alone say nothing
     named = ((t, (lc if by_checkpoint and lc else lg), (rc if by_checkpoint and rc else rg), answer)
              for t, lg, lc, rg, rc, answer in rows)
     return [(t, a, b, SCORE[answer]) for t, a, b, answer in named if a != b]
