@@ -106,7 +106,7 @@ def sample_queues(redis_url, project_id, stop, every=2.0):
     def celery_depth(queue):  # kombu keeps a queue's priorities 3, 6 and 9 in lists of their own
         return sum(r.llen(key) for key in (queue, *(f"{queue}\x06\x16{p}" for p in (3, 6, 9))))
     rows, started = [], time.monotonic()
-    while not stop.wait(every):
+    while True:  # a first row at once, then one every `every` seconds and a last one at the stop
         tasks = Counter(Task.objects.filter(project_id=project_id, status__in=(TaskStatus.OPEN, TaskStatus.LEASED))
                         .values_list("stage", flat=True))
         rows.append({"t": round(time.monotonic() - started, 1), "celery_cpu": celery_depth("cpu"),
@@ -115,6 +115,8 @@ def sample_queues(redis_url, project_id, stop, every=2.0):
                      "generating": ObjectInstance.objects.filter(image__project_id=project_id,
                                                                   status=ObjectStatus.GENERATING).count(),
                      "open_tasks": dict(tasks)})
+        if stop.is_set() or stop.wait(every):
+            break
     connection.close()
     return rows
 
