@@ -4,7 +4,7 @@
   mean_shape              one shape whatever the image: the voxels most often occupied in training, as
                           many as a training shape has on average
   category_mean_shape     the same per category (read off each row's shape name): a model that knows the
-                          category and nothing else about the image
+                          category and nothing else about the image; none where training lacks a category
   nearest_training_shape  an oracle: the training shape of highest 32^3 IoU with the truth (retrieval that
                           knows the answer); novel instances differ from it in their proportions
   ground_truth            the truth against itself: 1 or 0 everywhere but f1@0.01_dense, whose value here
@@ -41,6 +41,11 @@ def row_categories(dataset, names: list[str] | None) -> list[str] | None:
     if names is None or "shape_id" not in dataset.arrays:
         return None
     return [shape_category(names[int(i)]) for i in np.asarray(dataset.arrays["shape_id"])]
+
+
+def missing_categories(heldout_categories: list[str], train_categories: list[str]) -> list[str]:
+    """The held-out categories that no training row has, sorted: those without a per-category mean shape."""
+    return sorted(set(heldout_categories) - set(train_categories))
 
 
 def top_volume(freq: np.ndarray) -> np.ndarray:
@@ -81,8 +86,10 @@ def reference_rows(model, heldout, train, n: int, points: int = 10000, dense_poi
                    keys=None, return_rows: bool = False):
     """The reference rows (see the module docstring) on the first n held-out rows, summarised like a stage.
 
-    The per-category mean needs both category lists; a held-out category absent from training falls back to
-    the overall mean shape. With return_rows, also return {name: per-row metrics}.
+    The per-category mean needs both category lists and a training mean of every held-out category: on
+    rows of a category no training row has (a novel-category split) it cannot exist, and that reference row
+    is left out rather than faked with the overall mean (see `missing_categories`). With return_rows, also return
+    {name: per-row metrics}.
     """
     n = min(n, len(heldout))
     occ = heldout.batch(list(range(n)))["occ"]
@@ -91,8 +98,8 @@ def reference_rows(model, heldout, train, n: int, points: int = 10000, dense_poi
     overall, per_cat = mean_shapes(train, train_categories if heldout_categories else None)
     preds = {"vae_reconstruction": list(rec), "mean_shape": [overall] * n,
              "nearest_training_shape": list(nearest_shapes(train, occ.numpy()))}
-    if heldout_categories and train_categories:
-        preds["category_mean_shape"] = [per_cat.get(heldout_categories[i], overall) for i in range(n)]
+    if heldout_categories and train_categories and not missing_categories(heldout_categories[:n], train_categories):
+        preds["category_mean_shape"] = [per_cat[heldout_categories[i]] for i in range(n)]
     if dense_points:
         preds["ground_truth"] = list(occ.numpy())
     rows = {name: [score_sample(p, occ[i].numpy(), None, None, False, points, 512, True, dense_points=dense_points)

@@ -74,3 +74,21 @@ def test_reference_rows_of_a_checkpoint(tiny_ckpt, tiny_cache):
         assert rows[name]["viou"] == 1.0 and rows[name]["f1@0.05"] == 1.0
     assert 0 < rows["ground_truth"]["f1@0.01_dense"] < 1
     assert torch.is_tensor(data.batch([0])["occ"])
+
+
+def test_no_per_category_mean_shape_for_a_category_training_lacks(tiny_ckpt, tiny_cache):
+    from trainer.checkpoints import load_checkpoint
+    from trainer.data.cache import shape_names
+    from trainer.data.loader import open_dataset
+    from trainer.references import missing_categories, reference_rows
+    model, _ = load_checkpoint(tiny_ckpt)
+    data = open_dataset(str(tiny_cache), 16, 32, progress=False)
+    cats = row_categories(data, shape_names(tiny_cache))
+    novel = ["vase"] + cats[1:]                       # one row of a category no training row has
+    assert missing_categories(novel[:3], cats) == ["vase"]
+    rows = reference_rows(model, data, data, n=3, points=1000, heldout_categories=novel, train_categories=cats)
+    assert "category_mean_shape" not in rows and {"mean_shape", "nearest_training_shape"} <= set(rows)
+    # only the first n rows count: with their categories all known, the floor is there
+    later = cats[:3] + ["vase"]
+    assert "category_mean_shape" in reference_rows(model, data, data, n=3, points=1000, heldout_categories=later,
+                                                   train_categories=cats)

@@ -7,6 +7,7 @@ vocabulary; the assemblies only make sure a fresh checkout has more than four sh
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -71,11 +72,17 @@ def _cyl(rng, r, h, at, sections=24):
 ASSEMBLY_KINDS = ("table", "chair", "stool", "mug", "lamp", "bottle", "shelf")
 
 
+# The file stem the model suite's procedural generator gives shape i of seed s: `{category}_{s}_{i:05d}`.
+PROCEDURAL_NAME = re.compile(r"^(?P<category>[a-z]+)_\d+_\d{5}$")
+
+
 def shape_category(name: str) -> str:
-    """The category of a library shape by its name: an assembly's kind, else the mesh file's stem."""
+    """The category of a library shape by its name: an assembly's kind, a procedural shape's category, else the
+    mesh file's stem."""
     if name.startswith("assembly-") and name[len("assembly-"):].isdigit():
         return ASSEMBLY_KINDS[int(name[len("assembly-"):]) % len(ASSEMBLY_KINDS)]
-    return name
+    match = PROCEDURAL_NAME.match(name)
+    return match["category"] if match else name
 
 
 def primitive_assembly(seed: int) -> trimesh.Trimesh:
