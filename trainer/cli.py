@@ -153,6 +153,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--train-scale", type=float, default=1.0,
                    help="multiply the pretraining, mid-training and SFT steps only (data and other stages unchanged)")
     s.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    s.add_argument("--shapes", default="",
+                   help="the procedural shape folder (default: WORK/shapes); make it with "
+                        "`python -m model_suite.procedural --out FOLDER --count 1280 --seed 0`")
+    s.add_argument("--config", default="cpu", choices=("cpu", "tiny"),
+                   help="model preset and data sizes: cpu (the bench) or tiny (a test-sized run, figures meaningless)")
     s.add_argument("--poses", default="upright", choices=("upright", "hard"),
                    help="object poses of every data set: upright (as photographed) or hard (random 3D rotations)")
     s.add_argument("--encoder", default="", choices=("", "cnn", "attn", "effnet"),

@@ -36,3 +36,55 @@ def test_stage_deltas_pair_consecutive_stages_and_ask_for_two_standard_errors():
     assert list(d) == ["pretrain -> midtrain", "midtrain -> sft"]
     assert d["pretrain -> midtrain"]["delta"]["viou"] == pytest.approx(0.1) and d["pretrain -> midtrain"]["improves_2se"]
     assert not d["midtrain -> sft"]["improves_2se"]
+
+
+def test_a_tiny_bench_reports_novel_instances_and_novel_categories_apart(tmp_path):
+    """The whole bench at the tiny preset (a minute or two): both splits reported, from caches that keep them apart."""
+    import argparse
+    import json
+
+    from model_suite.procedural import CATEGORIES, generate_shapes
+    from trainer.bench import STAGES, main
+    from trainer.data.cache import load_cache, shape_names
+    from trainer.data.splits import NOVEL_CATEGORIES
+    from trainer.references import row_categories
+
+    generate_shapes(tmp_path / "shapes", count=4 * len(CATEGORIES), seed=0)   # 2 training + 2 novel instances each
+    args = argparse.Namespace(work=str(tmp_path / "work"), shapes=str(tmp_path / "shapes"), config="tiny", scale=0.01,
+                              train_scale=1.0, threads=1, poses="upright", encoder="", dense_points=0, seed=0)
+    report = main(args)
+
+    data = tmp_path / "work/data/procedural-upright"
+    names = {key: set(shape_names(data / key)) for key in ("render", "mid", "sft", "heldout-novel-instances",
+                                                           "heldout-novel-categories")}
+    rows = {key: set(row_categories(load_cache(data / key), shape_names(data / key))) for key in names}
+    training = ("render", "mid", "sft")
+    trained_names = set().union(*(names[k] for k in training))
+    trained_categories = set().union(*(rows[k] for k in training))
+    assert not trained_categories & set(NOVEL_CATEGORIES)
+    assert rows["heldout-novel-categories"] <= set(NOVEL_CATEGORIES)
+    assert not names["heldout-novel-categories"] & trained_names
+    assert not names["heldout-novel-instances"] & trained_names
+    assert rows["heldout-novel-instances"] <= trained_categories
+
+    splits = report["splits"]
+    assert set(splits) == {"novel_instances", "novel_categories"}
+    for split in splits.values():
+        assert set(STAGES) <= set(split["stage_table"]) and "viou" in split["stage_table"]["distill"]
+        assert {"mean_shape", "nearest_training_shape", "vae_reconstruction"} <= set(split["stage_table_bounds"])
+        assert "viou" in split["image_use"]["gap"] and "shuffled image (distill)" in split["stage_table"]
+    assert "category_mean_shape" in splits["novel_instances"]["stage_table_bounds"]
+    assert "category_mean_shape" not in splits["novel_categories"]["stage_table_bounds"]
+    assert splits["novel_categories"]["category_mean_shape"].startswith("none: no training row shows")
+    assert set(splits["novel_categories"]["categories"]) <= set(NOVEL_CATEGORIES)
+    assert report["vocabulary"]["novel_categories"] == list(NOVEL_CATEGORIES)
+    assert json.loads((tmp_path / "work/bench.json").read_text())["splits"].keys() == splits.keys()
+    tables = (tmp_path / "work/bench.md").read_text()
+    assert "Held-out novel instances" in tables and "Held-out novel categories" in tables
+    assert "| category_mean_shape | none: no training row shows" in tables
+
+
+def test_the_bench_without_a_shape_folder_says_how_to_make_one(tmp_path, capsys):
+    from trainer.cli import main
+    assert main(["bench", "--work", str(tmp_path), "--config", "tiny"]) == 2
+    assert "python -m model_suite.procedural --out" in capsys.readouterr().err
