@@ -70,6 +70,8 @@ MIGRATION_MODULES = {
 
 MIDDLEWARE = [
     "engine.core.logs.RequestIdMiddleware",  # first: the id is on every log record and every response
+    # /healthz and /readyz, before the host check and sessions: probes come by IP, without cookies.
+    "engine.core.health.HealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -271,6 +273,8 @@ ENGINE = {
     "IDEMPOTENCY_KEY_HOURS": float(os.environ.get("ENGINE_IDEMPOTENCY_KEY_HOURS", "24")),
     # Processes (one per GPU) a flywheel run trains with, through torchrun; 1: plain `python -m trainer`.
     "TRAINER_PROCS": int(os.environ.get("ENGINE_TRAINER_PROCS", "1")),
+    # How long GET /readyz waits for its checks (database, migrations, Redis, media) before answering 503.
+    "READYZ_TIMEOUT_SECONDS": float(os.environ.get("ENGINE_READYZ_TIMEOUT_SECONDS", "2")),
 }
 
 # Logs go to stderr, one record a line, each with the id of the request it was written for

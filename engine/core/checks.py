@@ -19,6 +19,12 @@ def check_engine_settings(app_configs, **kwargs):
             hint="Set ENGINE_IDEMPOTENCY_KEY_HOURS to a positive number of hours (the default is 24).",
             id="engine.E002",
         ))
+    if not 0 < engine["READYZ_TIMEOUT_SECONDS"] <= 30:
+        errors.append(Error(
+            f"ENGINE_READYZ_TIMEOUT_SECONDS is {engine['READYZ_TIMEOUT_SECONDS']:g}; /readyz needs a short positive wait.",
+            hint="Set ENGINE_READYZ_TIMEOUT_SECONDS between 0 and 30, below your load balancer's probe timeout "
+                 "(the default is 2).", id="engine.E003",
+        ))
     if engine["UPLOAD_MAX_BYTES"] > settings.DATA_UPLOAD_MAX_MEMORY_SIZE * 16:
         errors.append(Warning(
             "ENGINE_UPLOAD_MAX_BYTES is far above DATA_UPLOAD_MAX_MEMORY_SIZE; large uploads spool to disk.",

@@ -27,3 +27,15 @@ def test_the_compose_file_runs_the_same_processes_on_shared_services():
     assert env["MEDIA_STORAGE"] == "s3" and env["REDIS_URL"].startswith("redis://redis")
     assert services["trainer"]["environment"]["DATABASE_URL"] == env["DATABASE_URL"]  # the merge kept the shared env
     assert (ROOT / "deploy" / "Dockerfile").is_file() and (ROOT / "deploy" / "nginx-compose.conf").is_file()
+
+
+def test_the_compose_file_waits_for_healthy_services_and_probes_readyz():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for name in ("web", "cpu", "gpu", "beat", "trainer"):
+        assert services[name]["depends_on"]["postgres"] == {"condition": "service_healthy"}, name
+        assert services[name]["depends_on"]["redis"] == {"condition": "service_healthy"}, name
+    assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
+    assert "ping" in services["redis"]["healthcheck"]["test"]
+    probe = " ".join(services["web"]["healthcheck"]["test"])
+    assert "http://127.0.0.1:8000/readyz" in probe and "-b 0.0.0.0:8000" in " ".join(services["web"]["command"])

@@ -23,7 +23,8 @@ def test_honcho_runs_the_procfile_and_stops_it_cleanly(project, candidate_set, a
     """Proves the Procfile is a working trial deployment, not only a well-formed file.
 
     `honcho start` runs the Procfile (web, cpu, gpu, beat, trainer) against the test database and a
-    Redis of the test's own. Then: gunicorn answers and an annotator claims the open Stage 2 task
+    Redis of the test's own. Then: gunicorn answers /healthz, reports ready on /readyz (database,
+    migrations, the set's Redis and media all checked), and an annotator claims the open Stage 2 task
     through it; both Celery workers answer a ping on their queues' broker; the RQ worker is
     registered on `trainer`; beat runs. On SIGTERM every process, and every child it forked (gunicorn
     and Celery pool workers, RQ's horse), exits within honcho's 5 s grace, so honcho never has to
@@ -49,10 +50,14 @@ def test_honcho_runs_the_procfile_and_stops_it_cleanly(project, candidate_set, a
                 if honcho.poll() is not None:
                     pytest.fail(f"honcho exited {honcho.returncode}: {log.read_text(errors='replace')[-3000:]}")
                 try:
-                    return requests.get(f"{url}/api/me/", timeout=2).status_code in (401, 403)
+                    return requests.get(f"{url}/healthz", timeout=2).status_code == 200
                 except requests.RequestException:
                     return False
-            wait_for(web_up, 120, "the Procfile's web process to answer")
+            wait_for(web_up, 120, "the Procfile's web process to answer /healthz")
+            # What a load balancer asks before it sends traffic: every dependency of the set answers.
+            ready = requests.get(f"{url}/readyz", timeout=10)
+            assert ready.status_code == 200, ready.text[:2000]
+            assert set(ready.json()["checks"]) == {"database", "migrations", "redis", "media"}, ready.text
             claimed = requests.post(f"{url}/api/tasks/claim/", json={"project": project.pk, "stage": "rank"},
                                     headers={"Authorization": f"Token {token}"}, timeout=30)
             assert claimed.status_code == 200, claimed.text[:1000]

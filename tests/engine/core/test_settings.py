@@ -32,3 +32,10 @@ def test_short_lease_is_a_system_check_error(settings):
 def test_an_idempotency_window_that_is_not_positive_is_a_system_check_error(settings):
     settings.ENGINE = {**settings.ENGINE, "IDEMPOTENCY_KEY_HOURS": 0.0}
     assert "engine.E002" in [m.id for m in run_checks()]
+
+
+def test_a_readyz_wait_that_is_not_short_and_positive_is_a_system_check_error(settings):
+    settings.ENGINE = {**settings.ENGINE, "READYZ_TIMEOUT_SECONDS": 0.0}
+    assert "engine.E003" in [m.id for m in run_checks()]
+    settings.ENGINE = {**settings.ENGINE, "READYZ_TIMEOUT_SECONDS": 2.0}
+    assert "engine.E003" not in [m.id for m in run_checks()]
