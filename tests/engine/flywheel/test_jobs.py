@@ -24,6 +24,31 @@ def tiny_cache(tmp_path_factory):
     return out
 
 
+@pytest.fixture
+def trainer_queue():
+    """Return this run's REDIS_URL and its `trainer` queue, emptied.
+
+    The test run's own Redis database, not a fixed one: two runs on one Redis server use two databases
+    (README: make test), so neither's worker can take the other's jobs.
+    """
+    url = os.environ.get("REDIS_URL")
+    if not url or connection.vendor != "postgresql":
+        pytest.skip("needs REDIS_URL and PostgreSQL (CI has both)")
+    import django_rq
+
+    queue = django_rq.get_queue("trainer", connection=redis.Redis.from_url(url))
+    queue.empty()  # what an earlier test of this run left: the worker below runs the queue to its end
+    yield url, queue
+    queue.empty()
+
+
+def _worker_env(redis_url, tmp_path):
+    db = settings.DATABASES["default"]
+    return {**os.environ, "DJANGO_SETTINGS_MODULE": "engine.settings", "REDIS_URL": redis_url,
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "RUNS_ROOT": str(tmp_path / "runs"), "MEDIA_ROOT": settings.MEDIA_ROOT}
+
+
 @pytest.mark.django_db
 def test_failed_run_says_why(settings, tmp_path):
     settings.RUNS_ROOT = tmp_path
@@ -33,22 +58,12 @@ def test_failed_run_says_why(settings, tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_trainer_job_on_a_real_rq_worker(tiny_cache, tmp_path):
-    url = os.environ.get("REDIS_URL")
-    if not url or connection.vendor != "postgresql":
-        pytest.skip("needs REDIS_URL and PostgreSQL (CI has both)")
-    import django_rq
-
-    queue_db = f"{url.rsplit('/', 1)[0]}/10"
-    redis.Redis.from_url(queue_db).flushdb()
-    queue = django_rq.get_queue("trainer", connection=redis.Redis.from_url(queue_db))
+def test_trainer_job_on_a_real_rq_worker(trainer_queue, tiny_cache, tmp_path):
+    url, queue = trainer_queue
     job = queue.enqueue(run_trainer, "tiny-pretrain", "pretrain",
                         ["--config", "tiny", "--steps", "2", "--data", str(tiny_cache), "--no-progress"])
-    db = settings.DATABASES["default"]
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "engine.settings", "REDIS_URL": queue_db,
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "RUNS_ROOT": str(tmp_path / "runs"), "MEDIA_ROOT": settings.MEDIA_ROOT}
-    done = subprocess.run([sys.executable, "manage.py", "rqworker", "trainer", "--burst"], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "manage.py", "rqworker", "trainer", "--burst"], cwd=ROOT,
+                          env=_worker_env(url, tmp_path),
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     job.refresh()
@@ -59,33 +74,23 @@ def test_trainer_job_on_a_real_rq_worker(tiny_cache, tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_flywheel_run_on_a_real_rq_worker_records_its_failure(tmp_path):
+def test_a_flywheel_run_on_a_real_rq_worker_records_its_failure(trainer_queue, tmp_path):
     """The run job goes on the `trainer` queue, a real worker runs it, and a step that cannot go on
     (no training sample yet) leaves the run FAILED with the reason, resumable."""
-    url = os.environ.get("REDIS_URL")
-    if not url or connection.vendor != "postgresql":
-        pytest.skip("needs REDIS_URL and PostgreSQL (CI has both)")
-    import django_rq
-
     from engine.core.models import Project
     from engine.flywheel import iteration
     from engine.flywheel.deploy import promote
     from engine.flywheel.models import FlywheelRun, RunStatus
 
-    queue_db = f"{url.rsplit('/', 1)[0]}/11"
-    redis.Redis.from_url(queue_db).flushdb()
-    queue = django_rq.get_queue("trainer", connection=redis.Redis.from_url(queue_db))
+    url, queue = trainer_queue
     project = Project.objects.create(name="rq-fly")
     promote(ModelCheckpoint.objects.create(name="base", path=str(tmp_path), stage="pretrain"))
     run = iteration.create_run(project)
     job_id = iteration.enqueue(run, queue=queue)
     run.refresh_from_db()
     assert run.job_id == job_id and queue.job_ids == [job_id]
-    db = settings.DATABASES["default"]
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "engine.settings", "REDIS_URL": queue_db,
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "RUNS_ROOT": str(tmp_path / "runs"), "MEDIA_ROOT": settings.MEDIA_ROOT}
-    done = subprocess.run([sys.executable, "manage.py", "rqworker", "trainer", "--burst"], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "manage.py", "rqworker", "trainer", "--burst"], cwd=ROOT,
+                          env=_worker_env(url, tmp_path),
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     run.refresh_from_db()
