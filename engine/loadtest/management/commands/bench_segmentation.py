@@ -1,24 +1,22 @@
 """Print the Stage 1 segmentation figures as JSON: mask IoU per click and answer time, before and after."""
 
-import json
-import platform
 import time
 
 import numpy as np
-from django.core.management.base import BaseCommand
 
 from engine.loadtest import segment_bench
+from engine.loadtest.report import BenchCommand, machine
 
 
-class Command(BaseCommand):
+class Command(BenchCommand):
     help = ("Simulated clicks (the NoC protocol) against true masks: the hand-outlined objects of scikit-image's "
             "photographs and render-paste composites. Prints JSON: mIoU after k clicks, NoC@85/90 and the time of "
             "each answer, for the built-in segmenter (clicks alone, and a box then clicks) and the method it replaced.")
 
     def add_arguments(self, parser):
+        super().add_arguments(parser)
         parser.add_argument("--composites", type=int, default=12, help="Render-paste composites to add (0: none).")
         parser.add_argument("--clicks", type=int, default=segment_bench.MAX_CLICKS, help="Clicks per object.")
-        parser.add_argument("--out", default="", help="Also write the JSON to this file.")
         parser.add_argument("--no-legacy", action="store_true", help="Skip the method before issue 22.")
 
     def handle(self, *args, composites, clicks, out, no_legacy, **options):
@@ -33,8 +31,7 @@ class Command(BaseCommand):
         if not no_legacy:
             methods["before"] = (segment_bench.legacy_grabcut, (False,))
         protocol = segment_bench.__doc__.split("\n\n")[1].replace("\n", " ")
-        report = {"machine": f"{platform.processor() or platform.machine()}, {_cores()} cores", "protocol": protocol,
-                  "max_clicks": clicks, "sets": {}}
+        report = {"machine": machine(), "protocol": protocol, "max_clicks": clicks, "sets": {}}
         started = time.perf_counter()
         for set_name, objects in sets.items():
             area = round(float(np.mean([m.mean() for _, _, m in objects])), 3)
@@ -48,14 +45,4 @@ class Command(BaseCommand):
                         report["sets"][set_name][label]["per_object"] = {
                             name: [round(v, 3) for v in r["ious"]] for (name, _, _), r in zip(objects, runs)}
         report["seconds"] = round(time.perf_counter() - started, 1)
-        text = json.dumps(report, indent=2)
-        if out:
-            with open(out, "w") as f:
-                f.write(text + "\n")
-        self.stdout.write(text)
-
-
-def _cores():
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        self.write_report(report, out)
