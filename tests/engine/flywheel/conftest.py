@@ -1,4 +1,4 @@
-"""Flywheel fixtures: the fast CPU suite with our deployed checkpoints, and a run folder per test."""
+"""Flywheel fixtures: the fast CPU suite with our deployed checkpoints, a run folder per test, and π_0."""
 
 import pytest
 
@@ -15,3 +15,18 @@ def flywheel_suite(fast_suite, settings, tmp_path):  # noqa: F811
     generation._suite.cache_clear()
     yield settings
     generation._suite.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def base_checkpoint(tmp_path_factory):
+    """π_0 of the flywheel tests and the RQ drills: the tiny model pretrained for a few steps on 16 renders (seconds)."""
+    from trainer import sft
+    from trainer.config import DataConfig, TrainConfig
+    from trainer.data.cache import prepare
+
+    root = tmp_path_factory.mktemp("flywheel-base")
+    prepare(DataConfig(out=str(root / "render"), kind="render", n=16, primitives=4, grid=16, render_size=64,
+                       image_size=32, shard_size=16), progress=False)
+    sft.train(TrainConfig(config="tiny", out=str(root / "pretrain"), data=[str(root / "render")], steps=4, vae_steps=4,
+                          batch_size=8, lr=1e-3, warmup=1, log_every=2, ckpt_every=4, progress=False))
+    return root / "pretrain"

@@ -15,25 +15,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 TAXONOMY = ["chair", "stool", "table", "shelf", "bench", "mug", "bottle", "bowl"]
 
 
-@pytest.fixture(scope="module")
-def base_checkpoint(tmp_path_factory):
-    """π_0: the tiny model pretrained for a few steps on 16 renders (seconds)."""
-    from trainer import sft
-    from trainer.config import DataConfig, TrainConfig
-    from trainer.data.cache import prepare
-
-    root = tmp_path_factory.mktemp("flywheel-base")
-    prepare(DataConfig(out=str(root / "render"), kind="render", n=16, primitives=4, grid=16, render_size=64,
-                       image_size=32, shard_size=16), progress=False)
-    sft.train(TrainConfig(config="tiny", out=str(root / "pretrain"), data=[str(root / "render")], steps=4, vae_steps=4,
-                          batch_size=8, lr=1e-3, warmup=1, log_every=2, ckpt_every=4, progress=False))
-    return root / "pretrain"
-
-
 def test_a_whole_iteration_on_the_tiny_preset_with_simulated_annotators(flywheel_suite, base_checkpoint, capsys):
-    project = Project.objects.create(name="fly", alpha=0.3, n_candidates=4, taxonomy=TAXONOMY,
-                                     generators=[*FAST_GENERATORS, "flow_model"], collection_target=4,
-                                     alpha_schedule=[0.0, 0.4], tail_share=0.5)
+    Project.objects.create(name="fly", alpha=0.3, n_candidates=4, taxonomy=TAXONOMY,
+                           generators=[*FAST_GENERATORS, "flow_model"], collection_target=4,
+                           alpha_schedule=[0.0, 0.4], tail_share=0.5)
     # α_1 = 0 and no held-out share: every collected sample trains. The held-out split is by a hash of the
     # object id, and ids depend on the tests run before, so in CI all four objects were once held out. This
     # test is about the run; the exports' tests cover α_k and the split, the demo's the held-out pairs.

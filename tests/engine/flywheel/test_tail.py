@@ -58,3 +58,45 @@ def test_an_unclaimed_artist_case_gives_way_to_the_new_set_and_a_claimed_one_sta
 def test_the_tail_is_a_share_of_the_collection_target(project):
     project.collection_target, project.tail_share = 50, 0.2
     assert tail.tail_count(project) == 10
+
+
+@pytest.fixture
+def deployed_tiny(tmp_path, flywheel_suite):
+    """A real (untrained) tiny checkpoint of our model, registered and deployed as the flow model."""
+    import torch
+
+    from engine.flywheel import deploy
+    from engine.flywheel.models import ModelCheckpoint
+    from trainer import model as trainer_model
+    from trainer.checkpoints import save_checkpoint
+    from trainer.config import model_config
+
+    torch.manual_seed(0)
+    path = tmp_path / "tiny" / "step-0000000"
+    save_checkpoint(path, trainer_model.FlowModel(model_config("tiny")), None, {"stage": "sft", "step": 0})
+    return deploy.promote(ModelCheckpoint.objects.create(name="tiny", path=str(path), stage="sft"))
+
+
+def test_the_tail_set_reaches_our_model_amplified(project, annotator, obj, candidate_set, deployed_tiny):
+    """The seam tail → generation.generate → GenerationContext.best_of → our model → the stored candidates."""
+    from engine.candidates import generation
+    from model_suite.registry import FLOW_MODEL
+
+    project.route_failures, project.tail_best_of, project.n_candidates = False, 5, 2
+    project.generators = [FLOW_MODEL]
+    project.save()
+    second = fail(project, annotator, candidate_set)
+    assert tail.reoffer(project, second, 1, start=lambda pk: None) == [obj.pk]
+    cset, jobs = generation.prepare(obj.pk)
+    assert cset.best_of == 5 and [name for name, _, _ in jobs] == [FLOW_MODEL]
+    report = generation.generate(cset.pk, FLOW_MODEL, 2)
+    assert report["ok"] and report["count"] == 2, report
+    kept = [c.extra["best_of"] for c in cset.candidates.all()]
+    assert [k["M"] for k in kept] == [5, 5] and sorted(k["rank"] for k in kept) == [0, 1]
+    assert {c.checkpoint_id for c in cset.candidates.all()} == {deployed_tiny.pk}
+    # An ordinary set of the same object in a later iteration is not amplified.
+    cset.best_of = 0
+    cset.save(update_fields=["best_of"])
+    cset.candidates.all().delete()
+    generation.generate(cset.pk, FLOW_MODEL, 2)
+    assert all("best_of" not in c.extra for c in cset.candidates.all())
