@@ -12,7 +12,7 @@
 
 floor = the better of mean_shape and category_mean_shape, per metric; ceiling = vae_reconstruction;
 a stage's share of the gap = (stage - floor) / (ceiling - floor): 1 at the ceiling, 0 at the floor,
-negative below it (for either direction of metric).
+negative below it (for either direction of metric); NaN where the ceiling is no better than the floor.
 """
 from __future__ import annotations
 
@@ -118,5 +118,8 @@ def floor_to_ceiling(stage: dict, refs: dict, keys=("viou", "chamfer")) -> dict:
             continue
         floor = max(floors) if HIGHER_IS_BETTER[k] else min(floors)
         gap = refs["vae_reconstruction"][k] - floor
-        out[k] = float((stage[k] - floor) / gap) if gap else float("nan")
+        # A ceiling no better than the floor (an undertrained VAE, as in a smoke run) leaves no gap to close:
+        # a ratio of two negative numbers there would read as a stage above its ceiling.
+        closes = gap > 0 if HIGHER_IS_BETTER[k] else gap < 0
+        out[k] = float((stage[k] - floor) / gap) if closes else float("nan")
     return out

@@ -1,4 +1,6 @@
 """Known answers of the reference rows: floors, the oracle and the floor-to-ceiling share."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -54,6 +56,13 @@ def test_floor_to_ceiling_share_in_both_directions():
     assert floor_to_ceiling({"viou": 0.55, "chamfer": 0.25}, refs) == {"viou": pytest.approx(0.5), "chamfer": pytest.approx(0.5)}
     assert floor_to_ceiling({"viou": 0.3, "chamfer": 0.1}, refs) == {"viou": pytest.approx(0.0), "chamfer": pytest.approx(1.0)}
     assert floor_to_ceiling({"viou": 0.2}, refs)["viou"] < 0                      # below the floor
+
+
+def test_no_share_of_a_gap_when_the_ceiling_is_below_the_floor():
+    # an undertrained VAE: a stage below both would otherwise score (0.15 - 0.3) / (0.25 - 0.3) = 3
+    refs = {"mean_shape": {"viou": 0.3, "chamfer": 0.3}, "vae_reconstruction": {"viou": 0.25, "chamfer": 0.4}}
+    share = floor_to_ceiling({"viou": 0.15, "chamfer": 0.5}, refs)
+    assert math.isnan(share["viou"]) and math.isnan(share["chamfer"])
 
 
 def test_reference_rows_of_a_checkpoint(tiny_ckpt, tiny_cache):
