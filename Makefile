@@ -8,7 +8,7 @@ DEMO_ENV := env -u DATABASE_URL -u REDIS_URL MEDIA_ROOT=$(CURDIR)/var/media ENGI
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/engine
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: demo test bench install system-deps services clean
+.PHONY: demo test bench bench-trainer install system-deps services clean
 
 system-deps:
 	@bash scripts/system_deps.sh
@@ -47,6 +47,15 @@ test: install services
 bench: install
 	mkdir -p var
 	$(BIN)/python -m engine.loadtest.engine_bench --out var/bench.json $(BENCH_ARGS)
+
+# The trainer's cpu config end to end (trainer/bench.py; trainer/README.md says what it measures): the model
+# suite's procedural shapes first, in a folder (the trainer does not import the suite), then the bench.
+# Figures in var/bench-trainer/bench.json and bench.md; a smoke run, in a folder of its own:
+# make bench-trainer TRAINER_BENCH_ARGS="--scale 0.05 --work var/bench-smoke".
+bench-trainer: install
+	test -f var/bench-trainer/shapes/captions.jsonl || \
+		$(BIN)/python -m model_suite.procedural --out var/bench-trainer/shapes --count 1280 --seed 0
+	$(BIN)/python -m trainer bench --work var/bench-trainer --shapes var/bench-trainer/shapes $(TRAINER_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var node_modules
