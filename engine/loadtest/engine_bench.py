@@ -12,8 +12,10 @@ no task asks again after the annotation page's 30 s, divided by --factor too. Wh
 objects are through, or at --seconds, one flywheel run (tiny preset) goes on the RQ queue. It prints:
 objects per hour per stage, API p50/p99 per endpoint, queue depths over time, candidate-set latency
 (selection to the first Stage 2 claim), duplicates and lost submissions, the iteration's wall time by
-step, the busiest component (the bottleneck), the share of claim rounds that found work waiting,
-and the factor at which the engine would saturate, from the machine's measured cost per object.
+step, the busiest component (the bottleneck), the share of claim rounds and of the annotators' time
+that found work waiting (over the whole annotation, and in its steady state: without the warm-up
+before the first set is ready and the dry tail after the last, engine/loadtest/waiting.py), and the
+factor at which the engine would saturate, from the machine's measured cost per object.
 """
 
 import argparse
@@ -30,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.loadtest import services
+from engine.loadtest import services, waiting
 
 STAGE2_SECONDS, STAGE3_SECONDS = 80.0, 150.0  # a person's time per Stage 2 set and per Stage 3 alignment
 UI_POLL_SECONDS = 30.0  # an annotation page with no task asks again after this long (annotation_ui common.js)
@@ -52,13 +54,23 @@ def parse(argv=None):
     p.add_argument("--server-workers", type=int, default=2)
     p.add_argument("--server-threads", type=int, default=8)
     p.add_argument("--celery-concurrency", type=int, default=1, help="Processes per Celery worker (cpu and gpu).")
+    p.add_argument("--cpu-concurrency", type=int, default=None,
+                   help="Processes of the Celery `cpu` worker alone (default: --celery-concurrency).")
+    p.add_argument("--warmup", type=float, default=None,
+                   help="Seconds of the annotation left out of the steady-state share of time with work "
+                        "(default: until the first candidate set is ready for Stage 2; engine/loadtest/waiting.py).")
     p.add_argument("--no-flow", action="store_true", help="Skip π_0 and the flow model (no `gpu` jobs, no training).")
     p.add_argument("--train-steps", type=int, default=4, help="SFT and DPO steps of the flywheel run (tiny preset).")
     p.add_argument("--database-url", default="", help="Use this PostgreSQL database instead of a cluster of our own.")
     p.add_argument("--work", default="", help="Folder for media, runs and logs (default: a temporary one).")
     p.add_argument("--out", default="", help="Also write the JSON figures here.")
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
+    opts = p.parse_args(argv)
+    if opts.warmup is not None and opts.warmup < 0:
+        p.error(f"--warmup is {opts.warmup:g}; give the seconds to leave out, 0 or more.")
+    if opts.cpu_concurrency is None:
+        opts.cpu_concurrency = opts.celery_concurrency
+    return opts
 
 
 class Timed:
@@ -228,10 +240,10 @@ def run(opts):
                                                                  opts.server_threads))
         procs = {"server": server}
         ready = {}
-        for queue in ("cpu", "gpu"):
+        for queue, concurrency in (("cpu", opts.cpu_concurrency), ("gpu", opts.celery_concurrency)):
             procs[f"celery_{queue}"] = services.start(
                 [sys.executable, "-m", "celery", "-A", "engine", "worker", "-Q", queue, "-c",
-                 str(opts.celery_concurrency), "-n", f"{queue}@%h", "--without-gossip", "--without-mingle",
+                 str(concurrency), "-n", f"{queue}@%h", "--without-gossip", "--without-mingle",
                  "-l", "INFO"], env, logs / f"celery-{queue}.log")
             ready[logs / f"celery-{queue}.log"] = " ready."
         procs["rq_trainer"] = services.start([sys.executable, "manage.py", "rqworker", "trainer"], env,
@@ -254,10 +266,12 @@ def run(opts):
         depth = {}
         sampler = threading.Thread(target=lambda: depth.setdefault("rows", sample_queues(redis_url, project.pk, stop)))
         sampler.start()
-        t = time.monotonic()
+        t, started_at = time.monotonic(), time.time()  # started_at: the sets' ready_at in seconds of the annotation
         report = run_pool(pool, url, project, behaviour=behaviour, deadline=opts.seconds, idle_seconds=20.0,
                           target=opts.objects, seed=opts.seed, client_class=Timed.client_class())
         timings["annotation"] = round(time.monotonic() - t, 1)
+        # Before the flywheel run: its redeploy re-offers failed objects, which generate again.
+        steady = _steady_state(project, report, opts, started_at)
         annotation_cpu = meter.used()
 
         run_seconds = None
@@ -271,7 +285,8 @@ def run(opts):
             run_seconds = {"status": flywheel.status, "error": flywheel.error[-500:], **flywheel.step_seconds}
         stop.set()
         sampler.join()
-        figures.update(summarize(project, report, depth.get("rows", []), opts, timings, annotation_cpu, run_seconds))
+        figures.update(summarize(project, report, depth.get("rows", []), opts, timings, annotation_cpu, run_seconds,
+                                 steady))
     return figures
 
 
@@ -282,7 +297,7 @@ def _finished(run_id):
     return run if run.status in (RunStatus.DONE, RunStatus.FAILED) else None
 
 
-def summarize(project, report, depth, opts, timings, cpu, run_seconds):
+def summarize(project, report, depth, opts, timings, cpu, run_seconds, steady=None):
     """Return the JSON figures of a bench run from the database, the clients' log and the samples."""
     from django.db.models import Min
 
@@ -352,10 +367,11 @@ def summarize(project, report, depth, opts, timings, cpu, run_seconds):
                                     "set_generation": _spread(ready)},
         "duplicates": sum(1 for n in samples.values() if n > 1),
         "lost_submissions": _lost(Timed.rows, done_ids),
-        # The goal (99 %) is of time: claim rounds count the 0.5 s polls of waiting members too.
+        # The goal (99 %) is of time: claim rounds count the polls of waiting members too. share_of_time is
+        # of the whole annotation, warm-up and dry tail included; steady_state leaves both out.
         "annotators_found_work": {"share_of_time": round(1 - idle_share, 4) if idle_share is not None else None,
                                   "idle_share_of_time": idle_share, "share_of_claim_rounds": found_share,
-                                  "factor": opts.factor, "goal": 0.99},
+                                  "steady_state": steady, "factor": opts.factor, "goal": 0.99},
         "cpu_seconds": cpu, "machine_cpu_seconds_per_object": machine_cpu_per_object,
         "bottleneck": {"found": bottleneck, "people_waiting_on_generation_share": starved_share,
                        "busiest_component": busiest,
@@ -368,6 +384,31 @@ def summarize(project, report, depth, opts, timings, cpu, run_seconds):
         "wall_seconds": timings, "iteration_step_seconds": run_seconds,
         "pool": {k: v for k, v in report.as_dict().items() if k != "errors"}, "pool_errors": report.errors[:20],
     }
+
+
+def _steady_state(project, report, opts, started_at):
+    """Return the share of the annotators' time with work in the steady state, and its window (waiting.py)."""
+    from engine.candidates.models import CandidateSet
+    from engine.intake.models import ObjectInstance, ObjectStatus
+    from engine.leases.models import Task, TaskStatus
+
+    ready = [c.timestamp() - started_at for c in CandidateSet.objects.filter(
+        object__image__project=project, ready_at__isnull=False).values_list("ready_at", flat=True)]
+    all_ready = not (ObjectInstance.objects.filter(image__project=project, status=ObjectStatus.GENERATING).exists()
+                     or Task.objects.filter(project=project, stage="select",
+                                            status__in=(TaskStatus.OPEN, TaskStatus.LEASED)).exists())
+    window = waiting.steady_window(report.seconds, ready, all_ready, opts.warmup)
+    spans = [(start, seconds) for role, start, seconds in report.idle_spans if role == "annotator"]
+    share = waiting.share_with_work(spans, opts.annotators, *window) if window else None
+    start, end = window or (report.seconds, report.seconds)
+    # Where the waiting fell, in annotator-seconds: before, inside and after the window.
+    idle = {"warmup": waiting.idle_within(spans, 0.0, start), "steady_state": waiting.idle_within(spans, start, end),
+            "tail": waiting.idle_within(spans, end, report.seconds + 3600)}
+    return {"share_of_time": share, "goal_met": None if share is None else share >= 0.99,
+            "window_s": [round(start, 1), round(end, 1)] if window else None,
+            "warmup_s": round(start, 1), "tail_s": round(report.seconds - end, 1),
+            "idle_annotator_seconds": {k: round(v, 1) for k, v in idle.items()},
+            "every_object_had_its_set": all_ready, "rule": waiting.WINDOW_RULE}
 
 
 def _lost(rows, done_ids):

@@ -20,7 +20,8 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from copy import deepcopy
+from dataclasses import dataclass, field, fields
 from functools import partial
 
 from django.contrib.auth import get_user_model
@@ -75,9 +76,14 @@ class PoolReport:
     rounds: dict = field(default_factory=dict)
     empty_rounds: dict = field(default_factory=dict)
     idle_seconds: dict = field(default_factory=dict)
+    # Each of those waits: (role, seconds from the pool's start to the wait's start, seconds waited), so a
+    # share of the time can be taken over a part of the run (engine/loadtest/engine_bench.py's steady state).
+    idle_spans: list = field(default_factory=list)
 
     def as_dict(self):
-        return {**asdict(self), "seconds": round(self.seconds, 2),
+        """Return the report as plain data, less the idle spans (thousands of rows; read them from the field)."""
+        plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "idle_spans"}
+        return {**deepcopy(plain), "seconds": round(self.seconds, 2),
                 "stage_seconds": {k: round(v, 2) for k, v in self.stage_seconds.items()},
                 "idle_seconds": {k: round(v, 2) for k, v in self.idle_seconds.items()}}
 
@@ -158,10 +164,11 @@ class Coordinator:
             if not worked:
                 report.empty_rounds[role] = report.empty_rounds.get(role, 0) + 1
 
-    def idle(self, role, seconds):
-        """Record seconds a member of `role` waited because no task was free."""
+    def idle(self, role, started, seconds):
+        """Record a wait of `seconds` from `started` (time.monotonic) of a member of `role`: no task was free."""
         with self.lock:
             self.report.idle_seconds[role] = self.report.idle_seconds.get(role, 0.0) + seconds
+            self.report.idle_spans.append((role, started - self.started, seconds))
 
     def begin(self):
         with self.lock:

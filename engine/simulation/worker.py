@@ -92,7 +92,7 @@ class Worker:
                     self.coordinator.check()
                     waited = time.monotonic()
                     self.coordinator.stopping.wait(self.behaviour.poll_seconds)
-                    self.coordinator.idle(self.member.role, time.monotonic() - waited)
+                    self.coordinator.idle(self.member.role, waited, time.monotonic() - waited)
         finally:
             connections.close_all()  # this thread's connections (the truth book reads the database)
 

@@ -30,3 +30,17 @@ def test_the_engine_bench_takes_objects_through_every_stage_on_real_workers(tmp_
     assert figures["queue_depths"] and figures["candidate_set_latency_s"]["selection_to_first_stage2_claim"]["n"] == 2
     assert figures["bottleneck"]["busiest_component"] in figures["cpu_seconds"]
     assert 0 <= figures["annotators_found_work"]["share_of_claim_rounds"] <= 1
+    steady = figures["annotators_found_work"]["steady_state"]
+    assert steady["every_object_had_its_set"] is True, steady  # both objects through: the tail is left out
+    if steady["window_s"]:  # at factor 1000 the two sets may be ready at once, leaving no steady state
+        start, end = steady["window_s"]
+        assert 0 <= start < end <= figures["pool"]["seconds"] and 0 <= steady["share_of_time"] <= 1, steady
+
+
+def test_the_bench_refuses_a_negative_warmup_and_splits_the_cpu_worker_processes(capsys):
+    from engine.loadtest.engine_bench import parse
+
+    with pytest.raises(SystemExit):
+        parse(["--warmup", "-5"])
+    assert "--warmup is -5" in capsys.readouterr().err
+    assert parse(["--cpu-concurrency", "2"]).cpu_concurrency == 2 and parse([]).cpu_concurrency == 1

@@ -49,6 +49,12 @@ def test_simulated_annotators_take_a_project_from_stage_1_to_training_data(fast_
 
     assert report.errors == [] and report.skipped == 0, report.as_dict()
     assert report.stop_reason.startswith("no work"), report.stop_reason
+    # Each wait is kept with its start, so a share can be taken over part of the run (the bench's steady state).
+    for role, seconds in report.idle_seconds.items():
+        spans = [span for span in report.idle_spans if span[0] == role]
+        assert sum(length for _, _, length in spans) == pytest.approx(seconds)
+        assert all(0 <= start <= report.seconds for _, start, _ in spans), spans
+    assert "idle_spans" not in report.as_dict()
     objects = ObjectInstance.objects.filter(image__project=project)
     assert objects.count() == 3 and set(objects.values_list("status", flat=True)) == {ObjectStatus.DONE}
     cases = ArtistCase.objects.filter(task__project=project).count()
