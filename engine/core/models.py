@@ -103,7 +103,8 @@ class Project(models.Model):
     )
     promote_min_preference = models.FloatField(
         default=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
-        help_text="Promote only if held-out preference accuracy is above this.",
+        help_text="The held-out preference accuracy's bar: above it beyond noise is evidence to promote, below it "
+                  "beyond noise keeps the deployed checkpoint (engine/flywheel/rules.py).",
     )
     # The curriculum over categories (engine.intake.curriculum): the order the claims follow.
     curriculum = models.JSONField(

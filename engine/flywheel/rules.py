@@ -1,14 +1,20 @@
-"""The promotion rule: π_k replaces nothing unless it is not worse beyond noise and prefers what people chose.
+"""The promotion rule: π_k is deployed when it is better beyond noise somewhere and worse beyond noise nowhere.
 
-With the paired difference Δ = metric(π_k) − metric(π_{k−1}) on the same held-out rows and
-seeds, its standard error SE, and the sign s = +1 for a metric where higher is better (−1 else):
+Two pieces of held-out evidence compare π_k with the deployed π_{k−1}: the paired difference
+Δ = metric(π_k) − metric(π_{k−1}) on the same rows and seeds, with its standard error SE and the
+sign s = +1 for a metric where higher is better (−1 else), and π_k's preference accuracy on n
+held-out pairs (d+, d−) that people made, with its one-sided 95 % Wilson bounds L and U:
 
-    promote  ⇔  s·Δ ≥ −max(c·SE, τ)   and   L(preference accuracy of π_k on n held-out pairs) > p_min
+    not worse:  s·Δ ≥ −max(c·SE, τ)           and   U > p_min
+    better:     s·Δ > max(z·SE, τ)            or    L > p_min
+    promote  ⇔  not worse  and  better
 
-with c = project.promote_max_drop_se (default 2), τ = project.promote_tolerance (0.005: a change
-too small to matter, however tight its SE) and p_min = project.promote_min_preference (0.5).
-L is the one-sided 95 % Wilson lower bound over the n pairs, so the accuracy must be above
-p_min beyond noise: 2 of 2 pairs (L = 0.43) is not evidence, 3 of 3 (0.53) or 9 of 10 (0.65) is.
+with c = project.promote_max_drop_se (default 2: a drop within two SE is noise), τ =
+project.promote_tolerance (0.005: a change too small to matter, however tight its SE), p_min =
+project.promote_min_preference (0.5) and z = 1.645 (one-sided 95 %, as L and U). So 2 of 2 pairs
+(L = 0.43) with no change in the metric is no evidence and keeps π_{k−1}; a vIoU gain of six SE
+promotes with 7 of 12 pairs (U = 0.80: no sign that π_k prefers what people rejected); 2 of 12
+pairs (U = 0.41) keeps π_{k−1} whatever the metric says.
 """
 
 import math
@@ -25,6 +31,11 @@ def wilson_lower(accuracy, n, z=Z_ONE_SIDED_95):
     centre = accuracy + z2 / (2 * n)
     spread = z * math.sqrt(accuracy * (1 - accuracy) / n + z2 / (4 * n * n))
     return max(0.0, (centre - spread) / (1 + z2 / n))
+
+
+def wilson_upper(accuracy, n, z=Z_ONE_SIDED_95):
+    """Return the Wilson score upper bound of a proportion (1 for n = 0)."""
+    return 1.0 - wilson_lower(1.0 - accuracy, n, z) if n > 0 else 1.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,16 @@ def not_worse(project, comparison):
     return True, change
 
 
+def better(project, comparison):
+    """Return True if the report's Δ of the project's metric is better beyond noise: s·Δ > max(z·SE, τ)."""
+    metric = project.promote_metric
+    delta, se = comparison.get("delta", {}).get(metric), comparison.get("delta_se", {}).get(metric)
+    if delta is None:
+        return False
+    sign = 1 if comparison.get("metric_directions", {}).get(metric, True) else -1
+    return sign * delta > max(Z_ONE_SIDED_95 * (se or 0.0), project.promote_tolerance)
+
+
 def decide(project, comparison):
     """Return the Decision of the project's rule on a `trainer compare` report."""
     ok, change = not_worse(project, comparison)
@@ -58,15 +79,27 @@ def decide(project, comparison):
         return Decision(False, f"the comparison has {change}; kept the deployed checkpoint")
     if not ok:
         return Decision(False, f"{change}; kept the deployed checkpoint")
+    bar = project.promote_min_preference
+    metric_better = better(project, comparison)
+    if metric_better:
+        change += " (better beyond noise)"
     preference = (comparison.get("preference") or {}).get("a")
     if preference is None:
-        return Decision(False, f"{change}, but no held-out preference accuracy (no held-out DPO pairs); "
-                               "kept the deployed checkpoint")
+        if metric_better:
+            return Decision(True, f"{change}; no held-out preference accuracy (no held-out DPO pairs) to say "
+                                  "otherwise; promoted")
+        return Decision(False, f"{change}, within noise, and no held-out preference accuracy (no held-out DPO "
+                               "pairs); kept the deployed checkpoint")
     acc, acc_se, n = preference["accuracy"], preference.get("se") or 0.0, int(preference.get("n") or 0)
-    lower = wilson_lower(acc, n)
-    pref = f"held-out preference accuracy {acc:.3f} ± {acc_se:.2g} on {n} pairs (95 % lower bound {lower:.3f})"
-    if not lower > project.promote_min_preference:
-        return Decision(False, f"{change}; {pref} is not above {project.promote_min_preference:g} beyond noise; "
-                               "kept the deployed checkpoint")
-    return Decision(True, f"{change} (not worse beyond noise); lower bound of {pref} > "
-                          f"{project.promote_min_preference:g}; promoted")
+    lower, upper = wilson_lower(acc, n), wilson_upper(acc, n)
+    pref = (f"held-out preference accuracy {acc:.3f} ± {acc_se:.2g} on {n} pairs (95 % bounds {lower:.3f} to "
+            f"{upper:.3f})")
+    if not upper > bar:
+        return Decision(False, f"{change}; {pref} is below {bar:g} beyond noise (π_k prefers what people "
+                               "rejected); kept the deployed checkpoint")
+    if lower > bar:
+        return Decision(True, f"{change}; {pref}: above {bar:g} beyond noise; promoted")
+    if metric_better:
+        return Decision(True, f"{change}; {pref}: not below {bar:g} beyond noise; promoted")
+    return Decision(False, f"{change}, within noise; {pref} is not above {bar:g} beyond noise either; "
+                           "kept the deployed checkpoint")

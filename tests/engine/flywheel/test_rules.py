@@ -1,9 +1,9 @@
-"""The promotion rule: not worse beyond noise on the held-out metric, and preference accuracy above 0.5."""
+"""The promotion rule: better beyond noise on the held-out metric or preference accuracy, worse on neither."""
 
 import pytest
 
 from engine.core.models import Project
-from engine.flywheel.rules import decide, not_worse, wilson_lower
+from engine.flywheel.rules import decide, not_worse, wilson_lower, wilson_upper
 
 
 def comparison(delta, se, accuracy=0.7, metric="viou", higher=True, pairs=40):
@@ -38,13 +38,28 @@ def test_preference_accuracy_must_be_above_the_bar(project):
     assert not decide(project, comparison(0.01, 0.01, accuracy=0.5)).promote   # exactly 0.5 is not above
     missing = decide(project, comparison(0.01, 0.01, accuracy=None))
     assert not missing.promote and "no held-out preference accuracy" in missing.reason
+    # Without held-out pairs a gain beyond noise on the metric still promotes, and says what it lacked.
+    gained = decide(project, comparison(0.05, 0.01, accuracy=None))
+    assert gained.promote and "no held-out preference accuracy" in gained.reason
+
+
+def test_a_clear_metric_gain_promotes_unless_the_preferences_are_worse_beyond_noise(project):
+    """The effnet demo's iteration 1 (session 16): +0.112 ± 0.018 vIoU with 7 of 12 held-out pairs."""
+    gain = decide(project, comparison(0.1124, 0.0177, accuracy=7 / 12, pairs=12))
+    assert gain.promote and "better beyond noise" in gain.reason and "not below 0.5" in gain.reason
+    # Two of twelve: π_k prefers what people rejected, whatever the metric says.
+    backwards = decide(project, comparison(0.1124, 0.0177, accuracy=2 / 12, pairs=12))
+    assert not backwards.promote and "prefers what people rejected" in backwards.reason
+    # A gain inside z·SE is no evidence by itself: it needs the preferences above the bar beyond noise.
+    assert not decide(project, comparison(0.016, 0.01, accuracy=7 / 12, pairs=12)).promote
+    assert decide(project, comparison(0.017, 0.01, accuracy=7 / 12, pairs=12)).promote
 
 
 def test_preference_accuracy_must_clear_the_bar_beyond_noise(project):
     assert not decide(project, comparison(0.01, 0.01, accuracy=1.0, pairs=2)).promote   # 2 of 2 is no evidence
     assert not decide(project, comparison(0.01, 0.01, accuracy=0.6, pairs=20)).promote  # L = 0.42
     kept = decide(project, comparison(0.01, 0.01, accuracy=1.0, pairs=1))
-    assert "beyond noise" in kept.reason and "lower bound" in kept.reason
+    assert "not above 0.5 beyond noise either" in kept.reason and "95 % bounds" in kept.reason
     assert decide(project, comparison(0.01, 0.01, accuracy=1.0, pairs=3)).promote
     assert decide(project, comparison(0.01, 0.01, accuracy=0.9, pairs=10)).promote
 
@@ -54,6 +69,7 @@ def test_wilson_lower_bound_matches_its_closed_form():
     assert wilson_lower(0.9, 10) == pytest.approx(0.652, abs=1e-3)
     assert wilson_lower(0.5, 0) == 0.0
     assert wilson_lower(0.5, 1000) < 0.5 < wilson_lower(0.6, 1000)
+    assert wilson_upper(0.0, 2) == pytest.approx(1 - 0.425, abs=1e-3) and wilson_upper(0.5, 0) == 1.0
 
 
 def test_a_lower_is_better_metric_reads_the_other_way(project):
