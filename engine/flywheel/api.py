@@ -111,7 +111,8 @@ class FlywheelRunsView(APIView):
         try:
             run = flywheel.create_run(project, alpha=options.get("alpha"), preset=options.get("config"),
                                       sft_steps=options.get("sft_steps"), dpo_steps=options.get("dpo_steps"),
-                                      simulate=options["simulate"], user=request.user,
+                                      simulate=options["simulate"], artist_delay=options["artist_delay"],
+                                      user=request.user,
                                       dpo_sft_weight=options.get("dpo_sft_weight", flywheel.DPO_SFT_WEIGHT))
         except flywheel.RunError as exc:
             raise EngineError(str(exc), status_code=409 if exc.field == "project" else 400,

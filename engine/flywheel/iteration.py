@@ -43,12 +43,13 @@ JOB_RETRIES = 3  # times a run's RQ job is queued again after its worker died (t
 
 
 def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=None, seeds=(0, 1), simulate=0,
-               heldout_share=0.2, base=None, user=None, dpo_sft_weight=DPO_SFT_WEIGHT):
+               artist_delay=0.0, heldout_share=0.2, base=None, user=None, dpo_sft_weight=DPO_SFT_WEIGHT):
     """Check the options and record a queued FlywheelRun for the project's open iteration k.
 
     `alpha` sets α_k of iteration k (the training bar of this run); `base` registers and deploys
     a checkpoint folder when none is deployed yet (π_0); `dpo_sft_weight` anchors DPO to the chosen
-    shapes (see DPO_SFT_WEIGHT).
+    shapes (see DPO_SFT_WEIGHT); `artist_delay` is the seconds a simulated artist models a mesh (with
+    `simulate`; failures the artist has not reached when the target is met wait for the next iteration's tail).
     """
     if alpha is not None and not 0 <= alpha <= 1:
         raise RunError(f"α_k is a rating bar between 0 and 1, got {alpha}.", "alpha")
@@ -61,6 +62,9 @@ def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=No
         raise RunError(f"dpo_sft_weight is a loss weight, 0 or more; got {dpo_sft_weight}.", "dpo_sft_weight")
     if simulate < 0:
         raise RunError(f"simulate is a number of simulated annotators, got {simulate}.", "simulate")
+    if artist_delay is None or not artist_delay >= 0:
+        raise RunError(f"artist_delay is seconds a simulated artist takes, 0 or more; got {artist_delay}.",
+                       "artist_delay")
     if not 0 <= heldout_share < 1:
         raise RunError(f"heldout_share is a share below 1, got {heldout_share}.", "heldout_share")
     if not seeds:
@@ -80,7 +84,7 @@ def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=No
             iteration.alpha = alpha
             iteration.save(update_fields=["alpha"])
         options = {"preset": preset, "sft_steps": sft_steps, "dpo_steps": dpo_steps, "seeds": list(seeds),
-                   "simulate": simulate, "heldout_share": heldout_share,
+                   "simulate": simulate, "artist_delay": float(artist_delay), "heldout_share": heldout_share,
                    "dpo_sft_weight": float(dpo_sft_weight)}
         return FlywheelRun.objects.create(project=project, iteration=iteration, alpha=iteration.alpha,
                                           options=options, created_by=user)

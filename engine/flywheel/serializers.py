@@ -19,6 +19,8 @@ class RunRequest(serializers.Serializer):
                                             help_text="DPO's anchor on the chosen shapes (default: 1; 0 is plain DPO).")
     simulate = serializers.IntegerField(required=False, min_value=0, default=0,
                                         help_text="Simulated annotators collecting before training (0: none).")
+    artist_delay = strict.FloatField(required=False, min_value=0.0, default=0.0,
+                                     help_text="Seconds the simulated artist takes per mesh (with simulate).")
 
 
 class RunSerializer(strict.ModelSerializer):

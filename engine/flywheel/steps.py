@@ -57,8 +57,9 @@ def step_collect(run, echo):
         def on_task(stage, report):
             counts = report.get("counts", {})
             echo(f"[run {run.pk}] collect (simulated): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-        run.counts = {**run.counts, "simulation": collect.simulate(iteration, run.options["simulate"],
-                                                                   progress=_every(on_task, 2.0))}
+        report = collect.simulate(iteration, run.options["simulate"], artist_delay=run.options.get("artist_delay", 0.0),
+                                  progress=_every(on_task, 2.0))
+        run.counts = {**run.counts, "simulation": report}
     state = collect.collection_progress(iteration)
     run.counts = {**run.counts, "collection": state}
     records.record(run)

@@ -46,6 +46,7 @@ def test_the_demo_runs_two_iterations_and_reports_the_cascade_and_ratings(demo_s
                                            (["--iterations", "0"], "at least 1"),
                                            (["--iterations", "3", "--alphas", "0.5"], "one α_k per iteration"),
                                            (["--serve", "nowhere"], "HOST:PORT"),
+                                           (["--artist-delay", "-1"], "--artist-delay is seconds"),
                                            (["--generators", "flow_model", "nope"], "--generators: Unknown generators: nope")])
 def test_bad_demo_options_are_one_clear_message(demo_suite, args, message):
     with pytest.raises(CommandError, match=message):

@@ -47,7 +47,7 @@ def test_a_failed_run_resumes_at_the_step_that_failed(run, monkeypatch):
 def test_create_run_records_the_options_and_sets_alpha_k(run, project):
     assert run.status == RunStatus.QUEUED and run.alpha == 0.4 and project.current_iteration().alpha == 0.4
     assert run.options == {"preset": None, "sft_steps": 3, "dpo_steps": None, "seeds": [0, 1], "simulate": 0,
-                           "heldout_share": 0.2, "dpo_sft_weight": iteration.DPO_SFT_WEIGHT}
+                           "artist_delay": 0.0, "heldout_share": 0.2, "dpo_sft_weight": iteration.DPO_SFT_WEIGHT}
     with pytest.raises(iteration.RunError, match="is queued") as busy:
         iteration.create_run(project)
     assert busy.value.field == "project"
@@ -57,6 +57,22 @@ def test_a_negative_dpo_anchor_is_refused_and_named(project):
     with pytest.raises(iteration.RunError, match="dpo_sft_weight is a loss weight") as bad:
         iteration.create_run(project, dpo_sft_weight=-1.0)
     assert bad.value.field == "dpo_sft_weight"
+
+
+def test_a_negative_artist_delay_is_refused_and_named(project):
+    with pytest.raises(iteration.RunError, match="artist_delay is seconds") as bad:
+        iteration.create_run(project, simulate=2, artist_delay=-5)
+    assert bad.value.field == "artist_delay"
+
+
+def test_the_simulated_artists_pace_reaches_the_pool(run, monkeypatch):
+    from engine.flywheel import collect, steps
+
+    seen = []
+    monkeypatch.setattr(collect, "simulate", lambda it, n, **kw: seen.append((n, kw["artist_delay"])) or {})
+    run.options.update(simulate=3, artist_delay=12.5)
+    steps.step_collect(run, print)
+    assert seen == [(3, 12.5)]
 
 
 def test_dpo_is_anchored_to_the_chosen_shapes_by_the_runs_weight(run, monkeypatch):

@@ -47,18 +47,21 @@ def test_the_api_refuses_bad_options_with_the_field(api, engineer, annotator, pr
     assert response.status_code == 400 and "alpha" in response.json()["fields"]
     response = api(engineer).post(url, {"config": "huge"}, format="json")
     assert response.status_code == 400 and "config" in response.json()["fields"]
+    response = api(engineer).post(url, {"simulate": 2, "artist_delay": -1}, format="json")
+    assert response.status_code == 400 and "artist_delay" in response.json()["fields"]
     assert api(engineer).post("/api/projects/999/flywheel/", {}, format="json").status_code == 404
     assert api(annotator).post(url, {}, format="json").status_code == 403
     assert not queued
 
 
 def test_the_api_queues_a_run_and_reports_it(api, engineer, project, deployed, queued):
-    response = api(engineer).post(f"/api/projects/{project.pk}/flywheel/", {"alpha": 0.6, "sft_steps": 3},
-                                  format="json")
+    response = api(engineer).post(f"/api/projects/{project.pk}/flywheel/",
+                                  {"alpha": 0.6, "sft_steps": 3, "simulate": 2, "artist_delay": 20}, format="json")
     assert response.status_code == 202, response.json()
     body = response.json()
     assert queued == [body["id"]] and body["status"] == "queued" and body["alpha"] == 0.6
     assert body["options"]["sft_steps"] == 3 and body["iteration"] == 1
+    assert body["options"]["simulate"] == 2 and body["options"]["artist_delay"] == 20.0
     assert project.current_iteration().alpha == 0.6                     # α_k of iteration k
     # One run at a time per project.
     again = api(engineer).post(f"/api/projects/{project.pk}/flywheel/", {}, format="json")

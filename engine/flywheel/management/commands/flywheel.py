@@ -30,6 +30,8 @@ class Command(BaseCommand):
         run.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="Evaluation seeds (default: 0 1).")
         run.add_argument("--simulate", type=int, default=0, metavar="N",
                          help="Collect with N simulated annotators before training (default: 0, people collect).")
+        run.add_argument("--artist-delay", type=float, default=0.0, metavar="SECONDS",
+                         help="With --simulate: seconds the simulated artist takes per mesh (default: 0).")
         run.add_argument("--heldout-share", type=float, default=0.2,
                          help="Share of objects whose pairs are held out for preference accuracy (default: 0.2).")
         run.add_argument("--dpo-sft-weight", type=float, default=flywheel.DPO_SFT_WEIGHT,
@@ -50,6 +52,8 @@ class Command(BaseCommand):
         demo.add_argument("--project", default=defaults.project, help=f"A new project (default: {defaults.project}).")
         demo.add_argument("--config", choices=flywheel.PRESETS, default=defaults.preset,
                           help=f"Trainer preset (default: {defaults.preset}).")
+        demo.add_argument("--encoder", choices=("cnn", "attn", "effnet"), default=defaults.encoder,
+                          help=f"π_0's image encoder (default: {defaults.encoder}; see trainer/README.md).")
         demo.add_argument("--iterations", type=int, default=defaults.iterations, help="Simulated iterations (default: 2).")
         demo.add_argument("--annotators", type=int, default=defaults.annotators, help="Simulated annotators.")
         demo.add_argument("--cache", default="", help="Folder of π_0 and its data, kept between demos "
@@ -61,6 +65,8 @@ class Command(BaseCommand):
                      "dpo_steps"):
             demo.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name),
                               help=f"(default: {getattr(defaults, name)})")
+        demo.add_argument("--artist-delay", type=float, default=defaults.artist_delay, metavar="SECONDS",
+                          help=f"Seconds the simulated artist takes per mesh (default: {defaults.artist_delay:g}).")
         demo.add_argument("--eval-n", type=int, help="Held-out rows of the table (default: the rows each run's "
                                                      "comparison scored, which the table then reuses).")
         demo.add_argument("--alphas", type=float, nargs="+", default=defaults.alphas,
@@ -83,13 +89,13 @@ class Command(BaseCommand):
             self.stdout.write(line)
             self.stdout.flush()
 
-    def do_run(self, project, alpha, config, steps, sft_steps, dpo_steps, seeds, simulate, heldout_share, base,
-               sync, verbosity, dpo_sft_weight, **_):
+    def do_run(self, project, alpha, config, steps, sft_steps, dpo_steps, seeds, simulate, artist_delay,
+               heldout_share, base, sync, verbosity, dpo_sft_weight, **_):
         self.verbosity = verbosity
         try:
             run = flywheel.create_run(self.project(project), alpha=alpha, preset=config, sft_steps=sft_steps or steps,
                                       dpo_steps=dpo_steps or steps, seeds=seeds, simulate=simulate,
-                                      heldout_share=heldout_share, base=base, dpo_sft_weight=dpo_sft_weight)
+                                      artist_delay=artist_delay, heldout_share=heldout_share, base=base, dpo_sft_weight=dpo_sft_weight)
         except flywheel.RunError as exc:
             raise CommandError(str(exc)) from None
         from django.conf import settings
@@ -124,8 +130,8 @@ class Command(BaseCommand):
         if verbosity:
             self.stdout.write(f"rolled back {out.name}; deployed: {', '.join(c.name for c in restored)}")
 
-    def do_demo(self, project, config, iterations, annotators, cache, report, serve, alphas, generators, verbosity,
-                **options):
+    def do_demo(self, project, config, encoder, iterations, annotators, artist_delay, cache, report, serve, alphas,
+                generators, verbosity, **options):
         self.verbosity = verbosity
         fields = {k: options[k] for k in ("pretrain_steps", "vae_steps", "pretrain_n", "collection_target",
                                           "n_candidates", "sft_steps", "dpo_steps", "eval_n")}
@@ -135,6 +141,8 @@ class Command(BaseCommand):
                if v is not None and v < least.get(k, 1)]
         if bad:
             raise CommandError("; ".join(bad) + ".")
+        if not artist_delay >= 0:
+            raise CommandError(f"--artist-delay is seconds, 0 or more; got {artist_delay}.")
         if any(not 0 <= a <= 1 for a in alphas):
             raise CommandError(f"--alphas are rating bars between 0 and 1, got {alphas}.")
         from django.core.exceptions import ValidationError
@@ -145,7 +153,8 @@ class Command(BaseCommand):
             check_generators(list(generators))
         except ValidationError as exc:
             raise CommandError(f"--generators: {' '.join(exc.messages)}") from None
-        cfg = DemoConfig(project=project, preset=config, iterations=iterations, annotators=annotators, cache=cache,
+        cfg = DemoConfig(project=project, preset=config, encoder=encoder, iterations=iterations, annotators=annotators,
+                         artist_delay=artist_delay, cache=cache,
                          alphas=list(alphas), generators=list(generators), **fields)
         with ExitStack() as stack:
             if serve:
