@@ -167,7 +167,6 @@ class Worker:
         truth = self.truth_of(task) if "refused" not in payload else None
         if truth is None:
             return self.skip(task)
-        started = time.monotonic()
         distance = {c["id"]: self.book.distance(truth, c["id"], lambda url=c["mesh_url"]: self.client.download(url))
                     for c in payload["candidates"]}
         state, comparisons = payload["state"], 0
