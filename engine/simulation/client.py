@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
+import http.client
 import uuid
 from urllib.parse import urljoin
 
 import requests
+
+# How a server's closing of an idle kept-alive connection shows when the client sends on it: the request
+# never reached a view. gunicorn closes idle connections after --keep-alive seconds (2 by default), so a
+# simulated person who thought longer than that meets it now and then, as a browser does (and resends).
+STALE_CONNECTION = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+def stale_connection(exc):
+    """Return True if a requests ConnectionError was a kept-alive connection the server had closed."""
+    todo, seen = [exc], set()
+    while todo:
+        err = todo.pop()
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, STALE_CONNECTION):
+            return True
+        todo += [a for a in err.args if isinstance(a, BaseException)]
+        todo += [err.__cause__, err.__context__, getattr(err, "reason", None)]
+    return False
 
 
 class ApiError(RuntimeError):
@@ -37,10 +58,22 @@ class ApiClient:
         return client
 
     def call(self, method, path, *, json=None, files=None, data=None, key=None, expect_json=True):
-        """Send a request; return its JSON (None on 204), or raise ApiError."""
+        """Send a request; return its JSON (None on 204), or raise ApiError.
+
+        A request sent on a kept-alive connection the server had closed is sent again, once, on a new
+        one: every call here is safe to repeat (reads; submits, uploads and new objects carry their
+        Idempotency-Key; a claim serves the task the caller holds first; a repeated comparison is a no-op).
+        """
         headers = {"Idempotency-Key": key} if key else {}
-        response = self.session.request(method, urljoin(self.base, path.lstrip("/")), json=json, files=files,
-                                        data=data, headers=headers, timeout=self.timeout)
+        url = urljoin(self.base, path.lstrip("/"))
+        for attempt in (1, 2):
+            try:
+                response = self.session.request(method, url, json=json, files=files, data=data, headers=headers,
+                                                timeout=self.timeout)
+                break
+            except requests.ConnectionError as exc:
+                if attempt == 2 or not stale_connection(exc):  # (files here are bytes: nothing to rewind)
+                    raise
         if response.status_code >= 400:
             try:
                 body = response.json()
