@@ -174,9 +174,9 @@ def rating_history(project, points=8):
 
 
 def training_runs(project):
-    """Return the project's checkpoints (and those with no iteration) with a few metrics each."""
+    """Return the project's checkpoints (and the shared ones) with a few metrics each."""
     rows = []
-    for ckpt in (ModelCheckpoint.objects.filter(Q(iteration__project=project) | Q(iteration__isnull=True))
+    for ckpt in (ModelCheckpoint.objects.filter(Q(project=project) | Q(project__isnull=True))
                  .select_related("iteration").order_by("created_at")):
         metrics = {k: v for k, v in (ckpt.metrics or {}).items() if isinstance(v, int | float)}
         rows.append({"name": ckpt.name, "stage": ckpt.stage, "status": ckpt.status,

@@ -39,11 +39,13 @@ log = logging.getLogger("engine.candidates")
 BROWSER_TRIANGLES = 10_000  # the triangle budget of a candidate's GLB (Stage 2 shows two at once)
 
 
-_deployed_checkpoints = list  # replaced by the flywheel's (provide_deployed_checkpoints), which deploys them
+def _deployed_checkpoints(project=None):
+    """Return the deployed checkpoint folders: every one (no project), or those a project's suite samples from."""
+    return []  # replaced by the flywheel's (provide_deployed_checkpoints), which deploys them
 
 
 def provide_deployed_checkpoints(source):
-    """Set the function that returns the deployed flow-model checkpoints (the flywheel's AppConfig.ready())."""
+    """Set source(project=None), which returns deployed checkpoint folders (the flywheel's AppConfig.ready())."""
     global _deployed_checkpoints
     _deployed_checkpoints = source
 
@@ -79,8 +81,22 @@ def generator_names():
     return set(suite()) | {FLOW_MODEL}
 
 
+def of_project(project, generators):
+    """Return {name: generator} less the flow-model generators of checkpoints other projects deployed.
+
+    The suite holds every deployed checkpoint (one generator each); a project samples its own and
+    the shared ones (engine.flywheel.deploy), so its annotators never rank another project's model.
+    """
+    from model_suite.flow_model import FlowModelGenerator
+
+    foreign = set(_deployed_checkpoints()) - set(_deployed_checkpoints(project))
+    return {name: g for name, g in generators.items()
+            if not (isinstance(g, FlowModelGenerator) and g.checkpoint in foreign)}
+
+
 def plan(project, generators, availability=None):
-    """Split the project's N candidates over the available generators: [(name, n, queue)]."""
+    """Split the project's N candidates over the available generators of the project: [(name, n, queue)]."""
+    generators = of_project(project, generators)
     if availability is None:
         availability = {name: g.availability() for name, g in generators.items()}
     from model_suite.registry import selects
@@ -111,7 +127,7 @@ def prepare(object_id):
     if cset.status != SetStatus.GENERATING:
         return cset, []
     ObjectInstance.objects.filter(pk=obj.pk).update(status=ObjectStatus.GENERATING)
-    generators = suite()
+    generators = of_project(project, suite())
     availability = {name: g.availability() for name, g in generators.items()}
     jobs = plan(project, generators, availability)
     skipped = {name: a.reason for name, a in availability.items() if not a.ok}
@@ -180,7 +196,10 @@ def store(cset, mesh, seed):
     checkpoint = None
     if mesh.checkpoint:
         checkpoints = Candidate._meta.get_field("checkpoint").related_model  # the flywheel's, by the model's FK
-        checkpoint = checkpoints.objects.filter(path=mesh.checkpoint).first()
+        # Two projects may deploy one folder (the same π_0): the candidate names the set's project's row.
+        project_id = cset.object.image.project_id
+        checkpoint = min(checkpoints.objects.filter(path=mesh.checkpoint), default=None,
+                         key=lambda c: (c.project_id != project_id, c.project_id is not None, c.pk))
     candidate = Candidate(
         candidate_set=cset, generator=mesh.generator, generator_version=mesh.version, kind=mesh.kind,
         checkpoint=checkpoint, seed=seed, triangles=len(faces), size_bytes=len(glb),

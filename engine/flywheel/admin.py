@@ -5,8 +5,8 @@ from engine.flywheel.models import DeploymentEvent, FlywheelRun, ModelCheckpoint
 
 @admin.register(ModelCheckpoint)
 class CheckpointAdmin(admin.ModelAdmin):
-    list_display = ["name", "stage", "status", "iteration", "created_at", "promoted_at"]
-    list_filter = ["stage", "status"]
+    list_display = ["name", "project", "stage", "status", "iteration", "created_at", "promoted_at"]
+    list_filter = ["project", "stage", "status"]
 
 
 @admin.register(FlywheelRun)

@@ -31,8 +31,19 @@ class CheckpointSerializer(strict.ModelSerializer):
     class Meta:
         model = ModelCheckpoint
         fields = ["id", "name", "path", "stage", "parent", "sha256", "config", "metrics", "status", "iteration",
-                  "created_at", "promoted_at"]
+                  "project", "created_at", "promoted_at"]
         read_only_fields = ["id", "status", "created_at", "promoted_at"]
+        extra_kwargs = {"project": {"help_text": "The project whose flywheel deploys it (default: the iteration's); "
+                                                 "none: shared, in every project's suite."}}
+
+    def validate(self, attrs):
+        """Refuse a project other than the iteration's (left out, the checkpoint takes the iteration's)."""
+        iteration, project = attrs.get("iteration"), attrs.get("project")
+        if iteration is not None and project is not None and project != iteration.project:
+            raise serializers.ValidationError({"project": [
+                f"iteration {iteration.pk} is of project {iteration.project}, not {project}; give its project "
+                "or leave project out."]})
+        return attrs
 
     def validate_path(self, value):
         try:
@@ -51,14 +62,14 @@ class CheckpointList(generics.ListCreateAPIView):
 
 
 class PromoteView(APIView):
-    """Promote a checkpoint into the model suite (the engine redeploys it)."""
+    """Promote a checkpoint into its project's deployment (the engine redeploys it)."""
 
     permission_classes = [IsEngineer]
 
     @extend_schema(request=None, responses=CheckpointSerializer)
     def post(self, request, pk):
-        checkpoint = get_object_or_404(ModelCheckpoint.objects.select_related("iteration__project"), pk=pk)
-        project = checkpoint.iteration.project if checkpoint.iteration else None
+        checkpoint = get_object_or_404(ModelCheckpoint.objects.select_related("project"), pk=pk)
+        project = checkpoint.project  # it retires that project's older checkpoints only (shared: the shared ones)
         promote(checkpoint, keep=project.checkpoints_deployed if project else DEFAULT_KEEP, project=project,
                 run=None, reason=f"promoted by {request.user.get_username()}")
         return Response(CheckpointSerializer(checkpoint).data)

@@ -2,7 +2,7 @@
 
     collect    progress towards the collection target (simulated annotators when asked)
     aggregate  iterations 1..k, winners with r ≥ α_k, pairs; a fixed held-out share of objects apart
-    sft        from the newest deployed checkpoint π_{k-1} on the kept winners
+    sft        from the project's newest deployed checkpoint π_{k-1} on the kept winners
     dpo        from the SFT result, with it as the reference, on the DPO-eligible pairs
     evaluate   SFT and DPO against π_{k-1}: same held-out rows and seeds, paired deltas with SEs,
                held-out preference accuracy (`trainer compare`); π_k is DPO's checkpoint when DPO
@@ -76,9 +76,10 @@ def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=No
                            "wait for it, or resume it if its job died (manage.py flywheel resume).", "project")
         if base:
             _deploy_base(project, base)
-        if deploy.newest_deployed() is None:
-            raise RunError("No checkpoint is deployed, so there is nothing to train from: pass a pretrained "
-                           "checkpoint as the base (flywheel run --base RUNS/pretrain), or promote one.", "base")
+        if deploy.newest_deployed(project) is None:
+            raise RunError(f"No checkpoint of {project.name} (or shared) is deployed, so there is nothing to train "
+                           "from: pass a pretrained checkpoint as the base (flywheel run --base RUNS/pretrain), or "
+                           "promote one.", "base")
         iteration = project.current_iteration()
         if alpha is not None and alpha != iteration.alpha:
             iteration.alpha = alpha
@@ -91,11 +92,12 @@ def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=No
 
 
 def _deploy_base(project, path):
+    """Register `path` as the project's π_0 and deploy it, unless the project has deployed a checkpoint of its own."""
     try:
-        checkpoint = register(f"{slug(project.name)}/base", path)
+        checkpoint = register(f"{slug(project.name)}/base", path, project=project)
     except FileNotFoundError as exc:
         raise RunError(f"--base {path} is not a checkpoint: {exc}", "base") from None
-    if checkpoint.status != CheckpointStatus.PROMOTED and deploy.newest_deployed() is None:
+    if checkpoint.status != CheckpointStatus.PROMOTED and not deploy.deployed(project, shared=False):
         deploy.promote(checkpoint, keep=project.checkpoints_deployed, project=project, reason="base model π_0")
 
 
@@ -188,18 +190,19 @@ STEPS = ((RunStep.COLLECT, step_collect), (RunStep.AGGREGATE, step_aggregate), (
 
 
 def rollback(project, reason=""):
-    """Retire the newest deployed checkpoint and restore the ones promoted before it; return (out, restored)."""
-    return deploy.rollback(keep=project.checkpoints_deployed, project=project, reason=reason or "flywheel rollback")
+    """Retire the project's newest deployed checkpoint, restore the ones it promoted before; return (out, restored)."""
+    return deploy.rollback(project, keep=project.checkpoints_deployed, reason=reason or "flywheel rollback")
 
 
 def status(project, runs=5):
-    """Return the project's flywheel state as JSON-able data: iteration, deployed checkpoints, latest runs."""
+    """Return the project's flywheel state as JSON-able data: iteration, its deployed checkpoints, latest runs."""
     iteration = project.iterations.filter(closed_at__isnull=True).order_by("-number").first()
     return {
         "project": project.name,
         "iteration": {"number": iteration.number, "alpha": iteration.alpha} if iteration else None,
         "collection": collect.collection_progress(iteration) if iteration else None,
-        "deployed": [{"id": c.pk, "name": c.name, "stage": c.stage, "path": c.path,
-                      "promoted_at": c.promoted_at.isoformat() if c.promoted_at else None} for c in deploy.deployed()],
+        "deployed": [{"id": c.pk, "name": c.name, "stage": c.stage, "path": c.path, "shared": c.project_id is None,
+                      "promoted_at": c.promoted_at.isoformat() if c.promoted_at else None}
+                     for c in deploy.deployed(project)],
         "runs": RunSerializer(project.flywheel_runs.order_by("-id")[:runs], many=True).data,
     }

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from engine.core.models import Iteration
 from engine.flywheel.models import ModelCheckpoint
 
 log = logging.getLogger("engine.flywheel")
@@ -116,18 +117,25 @@ def _report(path, seen, progress):
     return seen
 
 
-def register(name, path, iteration_id=None):
-    """Register (or refresh) a checkpoint from its directory, or a run folder's newest one."""
+def register(name, path, iteration_id=None, project=None):
+    """Register (or refresh) a checkpoint from its directory, or a run folder's newest one.
+
+    It belongs to `project`, else to its iteration's project; with neither it is shared (deploy.py).
+    """
     from trainer.checkpoints import read_manifest, resolve
 
     path = resolve(path).resolve()
     manifest = read_manifest(path)
     parent_hash = manifest.get("parent_hash")
-    parent_ckpt = ModelCheckpoint.objects.filter(sha256=parent_hash).first() if parent_hash else None
-    checkpoint, _ = ModelCheckpoint.objects.update_or_create(
-        name=name,
-        defaults={"path": str(path), "stage": manifest.get("stage", ""), "sha256": manifest.get("hash", ""),
-                  "config": manifest.get("config", {}), "metrics": manifest.get("metrics", {}),
-                  "parent": parent_ckpt, "iteration_id": iteration_id},
-    )
+    if project is None and iteration_id is not None:
+        project = Iteration.objects.select_related("project").get(pk=iteration_id).project
+    parents = ModelCheckpoint.objects.filter(sha256=parent_hash) if parent_hash else ModelCheckpoint.objects.none()
+    # The same parent folder may be registered by two projects: the child's parent is its own project's row.
+    parent_ckpt = min(parents, default=None, key=lambda c: (c.project_id != getattr(project, "pk", None), c.pk))
+    defaults = {"path": str(path), "stage": manifest.get("stage", ""), "sha256": manifest.get("hash", ""),
+                "config": manifest.get("config", {}), "metrics": manifest.get("metrics", {}),
+                "parent": parent_ckpt, "iteration_id": iteration_id}
+    if project is not None:
+        defaults["project"] = project
+    checkpoint, _ = ModelCheckpoint.objects.update_or_create(name=name, defaults=defaults)
     return checkpoint

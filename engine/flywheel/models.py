@@ -14,7 +14,11 @@ class CheckpointStatus(models.TextChoices):
 
 
 class ModelCheckpoint(models.Model):
-    """A trainer checkpoint directory and what is known of it."""
+    """A trainer checkpoint directory and what is known of it.
+
+    A checkpoint belongs to the project whose flywheel trained or deployed it (engine.flywheel.deploy
+    scopes deployment by it); one registered without a project is shared by every project's suite.
+    """
 
     name = models.CharField(max_length=200, unique=True)
     path = models.CharField(max_length=500, help_text="Checkpoint directory (model.safetensors, manifest.json).")
@@ -25,6 +29,9 @@ class ModelCheckpoint(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=CheckpointStatus.choices, default=CheckpointStatus.TRAINED)
     iteration = models.ForeignKey(Iteration, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    project = models.ForeignKey(
+        "core.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="checkpoints",
+        help_text="The project whose flywheel deploys, retires and trains from it; empty: shared, in every project's suite.")
     created_at = models.DateTimeField(auto_now_add=True)
     promoted_at = models.DateTimeField(null=True, blank=True)
 
@@ -33,6 +40,11 @@ class ModelCheckpoint(models.Model):
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        if self.project_id is None and self.iteration_id is not None:  # a checkpoint of an iteration is its project's
+            self.project_id = Iteration.objects.values_list("project_id", flat=True).get(pk=self.iteration_id)
+        super().save(*args, **kwargs)
 
 
 class RunStatus(models.TextChoices):

@@ -130,9 +130,9 @@ def _train(run, echo, stage, init, args, steps):
 
 
 def step_sft(run, echo):
-    """SFT from the newest deployed checkpoint on the kept winners."""
+    """SFT from the project's newest deployed checkpoint on the kept winners."""
     if run.baseline_id is None:
-        run.baseline = deploy.newest_deployed()
+        run.baseline = deploy.newest_deployed(run.project)
         run.save(update_fields=["baseline"])
     if run.baseline is None:
         raise RunError("No checkpoint is deployed any more (rolled back?); promote one and resume.", "base")
@@ -277,6 +277,6 @@ def step_redeploy(run, echo):
         offered = tail.reoffer(project, run.next_iteration, tail.tail_count(project))
     run.counts = {**run.counts, "tail": {"offered": len(offered), "objects": offered}}
     echo(f"[run {run.pk}] iteration {run.next_iteration.number} open (α = {run.next_iteration.alpha:g}); deployed: "
-         + ", ".join(c.name for c in deploy.deployed()) + f"; {len(offered)} failed objects offered again")
+         + ", ".join(c.name for c in deploy.deployed(project)) + f"; {len(offered)} failed objects offered again")
 
 

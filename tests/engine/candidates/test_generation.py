@@ -186,6 +186,29 @@ def test_a_promoted_checkpoint_proposes_candidates_that_name_it(project, obj, su
     assert all(c.pose["source"] == "layout_token" and c.extra["checkpoint_hash"] for c in candidates)
 
 
+def test_a_folder_two_projects_deployed_is_one_generator_whose_candidates_name_the_sets_project(
+        project, obj, suite_settings, eager_celery, tmp_path):
+    torch = pytest.importorskip("torch")
+    from engine.core.models import Project
+    from engine.flywheel import deploy
+    from engine.flywheel.models import ModelCheckpoint
+    from trainer.checkpoints import save_checkpoint
+    from trainer.config import model_config
+    from trainer.model import FlowModel
+
+    torch.manual_seed(0)
+    path = str(save_checkpoint(tmp_path / "base", FlowModel(model_config("tiny")), None,
+                               {"stage": "pretrain", "step": 0, "sampler": {"steps": 2}}))
+    other = Project.objects.create(name="other")
+    theirs = deploy.promote(ModelCheckpoint.objects.create(name="other/base", path=path, stage="pretrain", project=other))
+    ours = deploy.promote(ModelCheckpoint.objects.create(name="test/base", path=path, stage="pretrain", project=project))
+    assert generation.suite_config()["flow_checkpoints"] == [path]      # one folder, one generator
+    project.n_candidates, project.generators = 2, ["flow_model"]
+    project.save()
+    cset = tasks.start(obj.pk)
+    assert {c.checkpoint_id for c in cset.candidates.all()} == {ours.pk} != {theirs.pk}
+
+
 def test_an_external_server_configured_by_url_fills_its_share(project, obj, suite_settings, eager_celery):
     import threading
     from http.server import ThreadingHTTPServer

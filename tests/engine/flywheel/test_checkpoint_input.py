@@ -58,3 +58,28 @@ def test_the_browsable_form_starts_at_an_empty_object_and_is_accepted_as_it_stan
 def test_config_and_metrics_may_be_left_out(api, engineer, checkpoint_dir):
     answer = api(engineer).post("/api/checkpoints/", {"name": "a", "path": checkpoint_dir, "stage": "sft"}, format="json")
     assert answer.status_code == 201 and answer.json()["config"] == {} and answer.json()["metrics"] == {}
+
+
+def test_a_checkpoint_belongs_to_its_iterations_project_and_no_other(api, engineer, project, checkpoint_dir):
+    from engine.core.models import Project
+
+    other = Project.objects.create(name="other", created_by=engineer)
+    it = project.current_iteration().pk
+    client = api(engineer)
+    wrong = client.post("/api/checkpoints/", {"name": "a", "path": checkpoint_dir, "stage": "sft", "iteration": it,
+                                              "project": other.pk}, format="json")
+    assert wrong.status_code == 400 and list(wrong.json()["fields"]) == ["project"], wrong.content
+    made = client.post("/api/checkpoints/", {"name": "a", "path": checkpoint_dir, "stage": "sft", "iteration": it},
+                       format="json")
+    assert made.status_code == 201 and made.json()["project"] == project.pk
+    shared = client.post("/api/checkpoints/", {"name": "b", "path": checkpoint_dir, "stage": "sft"}, format="json")
+    assert shared.status_code == 201 and shared.json()["project"] is None
+    # Promoting the other project's checkpoint leaves this project's deployment alone.
+    mine, theirs = made.json()["id"], client.post("/api/checkpoints/", {
+        "name": "c", "path": checkpoint_dir, "stage": "sft", "project": other.pk}, format="json").json()["id"]
+    assert client.post(f"/api/checkpoints/{mine}/promote/").status_code == 200
+    other.checkpoints_deployed = 1
+    other.save()
+    for pk in (theirs, shared.json()["id"]):
+        assert client.post(f"/api/checkpoints/{pk}/promote/").status_code == 200
+    assert ModelCheckpoint.objects.get(pk=mine).status == "promoted"

@@ -48,17 +48,19 @@ def test_a_whole_iteration_on_the_tiny_preset_with_simulated_annotators(flywheel
     assert run.decision in ("promoted", "kept") and run.reason
     new = ModelCheckpoint.objects.get(pk=run.checkpoint_id)
     if run.decision == "promoted":
-        assert [c.pk for c in deploy.deployed()] == [new.pk, run.baseline_id]   # π_k beside π_{k-1}
+        assert [c.pk for c in deploy.deployed(run.project)] == [new.pk, run.baseline_id]   # π_k beside π_{k-1}
         from engine.candidates.generation import suite
 
         flow = {name for name in suite() if name.startswith("flow_model")}
         assert len(flow) == 2, flow                                             # two generators, head to head
     else:
-        assert new.status == CheckpointStatus.EVALUATED and deploy.deployed() == [run.baseline]
+        assert new.status == CheckpointStatus.EVALUATED and deploy.deployed(run.project) == [run.baseline]
     assert run.next_iteration.number == 2 and run.next_iteration.alpha == 0.4 and run.iteration.closed_at
     assert "iteration 2 open" in out and "sft step 4/4" in out
     state = json.loads(_status(capsys))
     assert state["iteration"] == {"number": 2, "alpha": 0.4} and state["runs"][0]["id"] == run.pk
+    assert [c["id"] for c in state["deployed"]] == [c.pk for c in deploy.deployed(run.project)]
+    assert run.baseline.project == run.project == new.project                   # π_0 and π_k are the project's
 
 
 def _status(capsys):

@@ -37,11 +37,13 @@ class Command(BaseCommand):
         run.add_argument("--dpo-sft-weight", type=float, default=flywheel.DPO_SFT_WEIGHT,
                          help="DPO's anchor: + this weight x the chosen side's flow error "
                               f"(default: {flywheel.DPO_SFT_WEIGHT:g}; 0 is plain DPO).")
-        run.add_argument("--base", help="A pretrained checkpoint to deploy as π_0 when none is deployed.")
+        run.add_argument("--base", help="A pretrained checkpoint to deploy as the project's π_0 when it has "
+                                           "none of its own deployed.")
         run.add_argument("--sync", action="store_true", help="Run here even when Redis is configured.")
         resume = sub.add_parser("resume", help="Run the steps a failed or killed run had not finished.")
         resume.add_argument("--run", type=int, required=True, help="FlywheelRun id.")
-        back = sub.add_parser("rollback", help="Retire the newest deployed checkpoint; restore the ones before it.")
+        back = sub.add_parser("rollback", help="Retire the project's newest deployed checkpoint; "
+                                                  "restore the ones it promoted before.")
         back.add_argument("--project", required=True)
         back.add_argument("--reason", default="", help="Recorded with the rollback.")
         status = sub.add_parser("status", help="Print the project's iteration, deployed checkpoints and runs as JSON.")
