@@ -7,7 +7,8 @@
               annotators through the HTTP API, trained (SFT then DPO), evaluated, promoted, redeployed
     4. table  pretrain -> SFT -> DPO per iteration on one held-out set, same rows and seeds, with paired
               steps and their standard errors (trainer.cascade), and the Bradley–Terry / Elo ratings
-              of the checkpoints and generators from the Stage 2 comparisons themselves
+              of the checkpoints and generators from the Stage 2 comparisons themselves, checked against
+              the hidden truth (engine.simulation.truth_check: what the comparisons should have found)
 """
 
 import json
@@ -118,6 +119,7 @@ def demo_project(cfg):
 def run_demo(cfg, echo=print):
     """Run the demo; return its report (JSON-able): wall times, runs, the cascade table and the ratings."""
     from engine.ranking import ratings
+    from engine.simulation import truth_check
     from trainer.cascade import cascade
 
     if len(cfg.alphas) < cfg.iterations:
@@ -143,6 +145,7 @@ def run_demo(cfg, echo=print):
     table = cascade(cascade_stages(runs), str(heldout), seeds=cfg.seeds, n=cfg.eval_n or h["eval_n"],
                     steps=h["steps"] or None, points=h["points"], emd_points=h["emd_points"], icp=h["icp"], echo=echo)
     wall["table"] = round(time.monotonic() - t, 1)
+    pair = head_to_head(project)
     wall["total"] = round(time.monotonic() - started, 1)
     return {
         "config": asdict(cfg), "wall_seconds": wall, "cascade": table,
@@ -150,7 +153,9 @@ def run_demo(cfg, echo=print):
                   "reason": r.reason, "counts": r.counts, "comparison": r.comparison, "step_seconds": r.step_seconds,
                   "checkpoint": r.checkpoint.name, "baseline": r.baseline.name} for r in runs],
         "ratings": ratings.project_ratings(project),
-        "head_to_head": head_to_head(project),
+        "head_to_head": pair,
+        "truth_check": truth_check.summary(truth_check.distances(project), *(
+            (pair["newer"], pair["older"]) if pair else ())),
     }
 
 
@@ -212,6 +217,11 @@ def format_report(report):
         lines += ["", f"{pair['newer']} against {pair['older']}: {pair['gap']:+.0f} rating points (95 % CI "
                       f"{pair['ci'][0]:+.0f} to {pair['ci'][1]:+.0f}; {pair['direct']} direct comparisons, the rest "
                       "through common opponents)"]
+    paired = (report.get("truth_check") or {}).get("paired")
+    if paired:
+        lines += [f"Against the hidden truth (what the simulated judges perceive, with noise): {paired['newer']}'s "
+                  f"candidates are {paired['delta']:+.4f} ± {paired['se'] or 0:.4f} (SE) in Chamfer distance from "
+                  f"{paired['older']}'s, paired over the {paired['sets']} sets where both proposed (negative: closer)"]
     lines += ["", format_table(report["ratings"]["checkpoints"], "checkpoint"), "",
               format_table(report["ratings"]["generators"], "generator"), "",
               "wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in report["wall_seconds"].items())]

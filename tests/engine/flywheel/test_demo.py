@@ -35,6 +35,10 @@ def test_the_demo_runs_two_iterations_and_reports_the_cascade_and_ratings(demo_s
     # Every comparison was made by simulated annotators through the API, and they rate the generators.
     rated = {row["name"]: row for row in data["ratings"]["generators"]}
     assert sum(row["comparisons"] for row in rated.values()) > 0 and "text_retrieval" in rated
+    # The ratings' cross-check: every player's candidates measured against the hidden true shapes.
+    truth = data["truth_check"]["players"]
+    assert {"text_retrieval", "flywheel-demo/base"} <= set(truth), truth
+    assert all(row["n"] > 0 and 0 < row["mean"] < 1 for row in truth.values())
     assert "Cascading improvements" in out and "checkpoint" in out and "wall time: pretrain" in out
     assert (demo_suite / "cache" / "flywheel-demo").is_dir()  # π_0 is kept for the next demo
     # The same project again would mix two demos in one table.
