@@ -35,6 +35,13 @@ def test_the_demo_runs_two_iterations_and_reports_the_cascade_and_ratings(demo_s
     # Every comparison was made by simulated annotators through the API, and they rate the generators.
     rated = {row["name"]: row for row in data["ratings"]["generators"]}
     assert sum(row["comparisons"] for row in rated.values()) > 0 and "text_retrieval" in rated
+    # Sets are ranked by more than one simulated annotator (ranking_overlap 3): more games for the ratings.
+    from django.db.models import Count
+
+    from engine.ranking.models import RankingSession
+
+    per_set = RankingSession.objects.values("candidate_set").annotate(n=Count("id")).values_list("n", flat=True)
+    assert max(per_set) > 1, list(per_set)
     # The ratings' cross-check: every player's candidates measured against the hidden true shapes.
     truth = data["truth_check"]["players"]
     assert {"text_retrieval", "flywheel-demo/base"} <= set(truth), truth
@@ -51,6 +58,7 @@ def test_the_demo_runs_two_iterations_and_reports_the_cascade_and_ratings(demo_s
                                            (["--iterations", "3", "--alphas", "0.5"], "one α_k per iteration"),
                                            (["--serve", "nowhere"], "HOST:PORT"),
                                            (["--artist-delay", "-1"], "--artist-delay is seconds"),
+                                           (["--ranking-overlap", "11"], "--ranking-overlap is at most 10"),
                                            (["--generators", "flow_model", "nope"], "--generators: Unknown generators: nope")])
 def test_bad_demo_options_are_one_clear_message(demo_suite, args, message):
     with pytest.raises(CommandError, match=message):

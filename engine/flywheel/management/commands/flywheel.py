@@ -64,7 +64,7 @@ class Command(BaseCommand):
         demo.add_argument("--serve", metavar="HOST:PORT",
                           help="Serve the app here from the start, and keep serving after the demo until Ctrl+C.")
         for name in ("pretrain_steps", "vae_steps", "pretrain_n", "collection_target", "n_candidates", "sft_steps",
-                     "dpo_steps"):
+                     "dpo_steps", "ranking_overlap"):
             demo.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name),
                               help=f"(default: {getattr(defaults, name)})")
         demo.add_argument("--artist-delay", type=float, default=defaults.artist_delay, metavar="SECONDS",
@@ -136,11 +136,13 @@ class Command(BaseCommand):
                 generators, verbosity, **options):
         self.verbosity = verbosity
         fields = {k: options[k] for k in ("pretrain_steps", "vae_steps", "pretrain_n", "collection_target",
-                                          "n_candidates", "sft_steps", "dpo_steps", "eval_n")}
+                                          "n_candidates", "sft_steps", "dpo_steps", "eval_n", "ranking_overlap")}
         least = {"eval_n": 2}  # rows for a standard error
         bad = [f"--{k.replace('_', '-')} must be at least {least.get(k, 1)}"
                for k, v in {**fields, "iterations": iterations, "annotators": annotators}.items()
                if v is not None and v < least.get(k, 1)]
+        if fields["ranking_overlap"] > 10:
+            bad.append("--ranking-overlap is at most 10 annotators per set")
         if bad:
             raise CommandError("; ".join(bad) + ".")
         if not artist_delay >= 0:
