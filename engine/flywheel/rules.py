@@ -44,32 +44,44 @@ class Decision:
     reason: str
 
 
+def signed_change(project, comparison):
+    """Return (s·Δ, SE) of the project's metric in a `trainer compare` report (a vs b), or None without one.
+
+    s = +1 where higher is better and −1 else, so a positive s·Δ is always a gain; SE is 0 when unreported.
+    """
+    metric = project.promote_metric
+    delta, se = comparison.get("delta", {}).get(metric), comparison.get("delta_se", {}).get(metric)
+    if delta is None:
+        return None
+    sign = 1 if comparison.get("metric_directions", {}).get(metric, True) else -1
+    return sign * delta, se or 0.0
+
+
 def not_worse(project, comparison):
     """Return (ok, text): the rule's first half, s·Δ ≥ −max(c·SE, τ), on a `trainer compare` report (a vs b).
 
     ok is None when the report has no held-out value of the project's metric.
     """
     metric = project.promote_metric
-    delta, se = comparison.get("delta", {}).get(metric), comparison.get("delta_se", {}).get(metric)
-    if delta is None:
+    change = signed_change(project, comparison)
+    if change is None:
         return None, f"no held-out {metric!r}"
-    sign = 1 if comparison.get("metric_directions", {}).get(metric, True) else -1
-    bound = max(project.promote_max_drop_se * (se or 0.0), project.promote_tolerance)
-    change = f"Δ{metric} = {delta:+.4g} ± {se or 0:.2g} (SE)"
-    if sign * delta < -bound:
-        return False, (f"{change} is worse than −{project.promote_max_drop_se:g} SE and than the tolerance "
+    gain, se = change
+    delta = comparison["delta"][metric]
+    text = f"Δ{metric} = {delta:+.4g} ± {se:.2g} (SE)"
+    if gain < -max(project.promote_max_drop_se * se, project.promote_tolerance):
+        return False, (f"{text} is worse than −{project.promote_max_drop_se:g} SE and than the tolerance "
                        f"{project.promote_tolerance:g}")
-    return True, change
+    return True, text
 
 
 def better(project, comparison):
     """Return True if the report's Δ of the project's metric is better beyond noise: s·Δ > max(z·SE, τ)."""
-    metric = project.promote_metric
-    delta, se = comparison.get("delta", {}).get(metric), comparison.get("delta_se", {}).get(metric)
-    if delta is None:
+    change = signed_change(project, comparison)
+    if change is None:
         return False
-    sign = 1 if comparison.get("metric_directions", {}).get(metric, True) else -1
-    return sign * delta > max(Z_ONE_SIDED_95 * (se or 0.0), project.promote_tolerance)
+    gain, se = change
+    return gain > max(Z_ONE_SIDED_95 * se, project.promote_tolerance)
 
 
 def decide(project, comparison):

@@ -1,11 +1,15 @@
 """What Stage 2 should have found: each player's candidates against the hidden truth (simulated data only).
 
 On render-paste composites the engine knows the true shape, so the ratings from the comparisons can
-be checked against the distance the simulated judges perceive with noise (engine/simulation/judging.py):
+be checked against the distance the simulated judges perceive before their noise (engine/simulation/judging.py):
 for each checkpoint (or generator, for candidates of no checkpoint), the mean Chamfer distance of its
 candidates to the truth, and for two players the paired difference over the sets where both proposed.
 A rating interval that includes 0 while this difference is clear says the comparisons were too few
 to see it, not that the models are alike.
+
+The pool's TruthBook held the same distances while it ran, but per iteration, in the collecting
+process, and measured on the browser's quantized GLB; this reads each candidate's stored mesh once
+more after the run (about 6 s for the demo's sets), so the check does not depend on what was judged.
 """
 
 import math
