@@ -225,8 +225,8 @@ def format_report(report):
     paired = (report.get("truth_check") or {}).get("paired")
     if paired:
         lines += [f"Against the hidden truth (the distance the simulated judges perceive, before their noise): "
-                  f"{paired['newer']}'s candidates are {paired['delta']:+.4f} ± {paired['se'] or 0:.4f} (SE) in Chamfer distance from "
-                  f"{paired['older']}'s, paired over the {paired['sets']} sets where both proposed (negative: closer)"]
+                  f"{paired['newer']}'s candidates are {paired['delta']:+.4f} ± {paired['se'] or 0:.4f} (SE) in "
+                  f"Chamfer distance from {paired['older']}'s, paired over the {paired['sets']} sets where both proposed (negative: closer)"]
     lines += ["", format_table(report["ratings"]["checkpoints"], "checkpoint"), "",
               format_table(report["ratings"]["generators"], "generator"), "",
               "wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in report["wall_seconds"].items())]
