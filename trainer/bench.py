@@ -20,6 +20,12 @@ rows (trainer.references: VAE-reconstruction ceiling, mean-shape and per-categor
 floors, the nearest training shape, the truth resampled); the distilled model's shuffled-image gap
 and unconditional sampler (`image_use`), for each split; and `goals`, the figures DESIGN.md holds us
 to, on the novel instances. The splits' tables are also printed as Markdown (stderr, bench.md).
+The fair comparisons (issue 18): a stage row scores one sample, the mean-shape floors are point estimates.
+So each split also has `consensus of K (stage)`, the best stage's point estimate (`--consensus`, K = 4
+samples per row, seeds 0..K-1, trainer.evaluate.consensus) read against the floors
+(`goals.best_share_point_estimate`), and the reference row `category_random_instance`, a sampler that knows
+only the category, against which the single samples are read (`goals.best_share_over_sampler_floor`);
+`best_share` stays the single-sample goal. `--only-point-estimates` adds just these to a finished work dir.
 `--scale 0.05` makes a smoke run; `--config tiny` a test-sized one.
 """
 from __future__ import annotations
@@ -44,13 +50,14 @@ from .data.loader import open_dataset
 from .data.splits import split_vocabulary
 from .data.views import views_to_tensor
 from .dpo import dpo_step
-from .evaluate import evaluate_model, image_use, paired, standard_error
+from .evaluate import evaluate_consensus, evaluate_model, image_use, paired, standard_error
 from .flow import loss_weights
 from .latents import attach_latents
 from .loop import make_optimizer, step_generator
 from .objectives import FlowObjective
 from .pairs import make_self_pairs
-from .references import floor_to_ceiling, missing_categories, reference_rows, row_categories
+from .references import (SAMPLER_FLOORS, floor_to_ceiling, mean_over_draws, missing_categories, reference_rows,
+                         row_categories)
 from .sampling import sample_views
 from .sft import sft_step
 
@@ -235,13 +242,61 @@ def stage_deltas(rows: dict, order=STAGES) -> dict:
     return out
 
 
+CONSENSUS_RULE = ("per row, the voxels most of the K samples occupy, as many as the samples' mean volume "
+                  "(trainer.evaluate.consensus: the rule of the mean-shape floors, applied to the model's samples)")
+
+
+def best_stage(table: dict) -> str:
+    """The stage of highest single-sample vIoU in a stage table (the first of equals, in STAGES order)."""
+    names = [s for s in STAGES if s in table and "viou" in table[s]]
+    return max(names, key=lambda s: table[s]["viou"])
+
+
+def consensus_row(run, heldout, k: int, stage: str, dense_points: int = 0, single_rows: list | None = None):
+    """(info, summary): the consensus of k flow samples (25 steps, seeds 0 .. k-1) of one run on every row
+    of `heldout`, summarised like a stage row. Its seeds 0 and 1 are the stage table's samples of that
+    run; `single_rows` [seed][row] (the table's rows of the run) give the paired gain over one sample."""
+    t = time.time()
+    res = evaluate_consensus(load_checkpoint(run)[0], heldout, len(heldout), k=k, mode="flow", steps=25,
+                             progress=False, dense_points=dense_points)
+    info = {"stage": stage, "k": k, "seeds": res["seeds"], "row": f"consensus of {k} ({stage})", "rule": CONSENSUS_RULE,
+            "sample_sec_per_row": res["sample_sec_per_item"], "score_sec_per_row": res["score_sec_per_item"],
+            "sec": time.time() - t}
+    if single_rows:
+        info["over_one_sample"], info["over_one_sample_se"] = paired([res["rows"]], [mean_over_draws(single_rows)])
+        info["over_one_sample_note"] = ("paired per row: the consensus minus the mean of the stage's single samples "
+                                        f"of seeds {list(range(len(single_rows)))}")
+    return info, summarize_seeds([res["rows"]])
+
+
+def point_estimate_goals(split: dict) -> dict:
+    """The fair-comparison figures of one split: the consensus row's floor-to-ceiling share (a point estimate
+    against the mean-shape floors, also point estimates) and each stage's single sample read against the
+    category's random instance (a sample against a sampler that knows only the category)."""
+    table, refs, out = split["stage_table"], split["stage_table_bounds"], {}
+    pe = split.get("point_estimate")
+    if pe and pe["row"] in table:
+        share = floor_to_ceiling(table[pe["row"]], refs)
+        out.update({"point_estimate_row": pe["row"], "best_share_point_estimate": share,
+                    "best_share_point_estimate_at_least_half": bool(share) and all(v >= 0.5 for v in share.values())})
+    if "category_random_instance" in refs:
+        shares = {name: floor_to_ceiling(table[name], refs, floors=SAMPLER_FLOORS) for name in STAGES if name in table}
+        out["share_over_sampler_floor"] = shares
+        out["best_share_over_sampler_floor"] = {k: max(s.get(k, float("-inf")) for s in shares.values())
+                                                for k in ("viou", "chamfer")}
+    return out
+
+
 def evaluate_split(runs: dict, heldout, train, heldout_categories: list[str] | None,
                    train_categories: list[str] | None, seeds=(0, 1), dense_points: int = 0,
-                   distill_rows: list | None = None) -> dict:
+                   distill_rows: list | None = None, consensus_k: int = 4) -> dict:
     """One held-out split on its own: every stage's table row, the stage deltas, the distilled model's image
     use (shuffled image, null condition) and the reference rows, all on the same rows and seeds.
 
     `distill_rows` [seed][row] are the distilled model's flow rows when already sampled (the samplers' figures).
+    With consensus_k, also the point estimate of the best stage (by single-sample vIoU): `consensus of K
+    (stage)`, the consensus of K samples per row (`consensus_row`); the reference rows include the category's
+    random training instance once per seed (`category_random_instance`, where categories are known).
     """
     n = len(heldout)
     rows = {name: (distill_rows[:len(seeds)] if name == "distill" and distill_rows is not None else
@@ -259,16 +314,30 @@ def evaluate_split(runs: dict, heldout, train, heldout_categories: list[str] | N
     out["image_use"] = {k: v for k, v in use.items() if k != "rows"}
     out["stage_table"]["unconditional (distill)"] = summarize_seeds(use["rows"]["none"])
     out["stage_table"]["shuffled image (distill)"] = summarize_seeds(use["rows"]["shuffled"])
+    if consensus_k:
+        stage = best_stage(out["stage_table"])
+        out["point_estimate"], row = consensus_row(runs[stage], heldout, consensus_k, stage, dense_points, rows[stage])
+        out["stage_table"][out["point_estimate"]["row"]] = row
     out["stage_table_bounds"] = reference_rows(load_checkpoint(runs["sft"])[0], heldout, train, n,
                                                dense_points=dense_points, heldout_categories=heldout_categories,
-                                               train_categories=train_categories, keys=STAGE_METRICS + ("empty",))
-    missing = missing_categories(heldout_categories or [], train_categories or [])
-    if "category_mean_shape" not in out["stage_table_bounds"]:
-        out["category_mean_shape"] = (f"none: no training row shows {', '.join(missing)}, so a per-category mean "
-                                      "shape cannot exist here; the floor is the mean shape alone" if missing else
-                                      "none: the caches name no categories")
+                                               train_categories=train_categories, keys=STAGE_METRICS + ("empty",),
+                                               draws=seeds)
+    out.update(missing_category_notes(out["stage_table_bounds"], heldout_categories, train_categories))
     out["floor_to_ceiling_share"] = {name: floor_to_ceiling(out["stage_table"][name], out["stage_table_bounds"])
-                                     for name in STAGES}
+                                     for name in out["stage_table"] if name in STAGES or name.startswith("consensus")}
+    return out
+
+
+def missing_category_notes(refs: dict, heldout_categories, train_categories) -> dict:
+    """{row: why it is missing} for the per-category reference rows a split cannot have."""
+    missing = missing_categories(heldout_categories or [], train_categories or [])
+    why = (f"none: no training row shows {', '.join(missing)}, so a per-category {{}} cannot exist here" if missing
+           else "none: the caches name no categories")
+    out = {}
+    if "category_mean_shape" not in refs:
+        out["category_mean_shape"] = why.format("mean shape") + ("; the floor is the mean shape alone" if missing else "")
+    if "category_random_instance" not in refs:
+        out["category_random_instance"] = why.format("random instance")
     return out
 
 
@@ -282,6 +351,9 @@ def goals(report: dict) -> dict:
     samplers, thr = report.get("samplers", {}), report.get("throughput", {})
     return {"floor_to_ceiling_share": shares, "best_share": best,
             "best_share_at_least_half": all(v >= 0.5 for v in best.values()),
+            # Not the goal above: the fair comparisons, a point estimate against the point-estimate floors and a
+            # single sample against a sampler that knows only the category (trainer.references).
+            **point_estimate_goals(split),
             "shuffled_image_gap_viou": gap, "shuffled_image_gap_viou_se": gap_se,
             "shuffled_image_gap_at_least_0.10": gap is not None and gap >= 0.10,
             "stages_improve_2se": {k: v["improves_2se"] for k, v in split["stage_deltas"].items()},
@@ -290,9 +362,91 @@ def goals(report: dict) -> dict:
             "shortcut_viou_within_10pct": abs(samplers.get("shortcut_viou_rel_diff", float("inf"))) <= 0.10}
 
 
+def point_estimates(args) -> dict:
+    """Only the fair-comparison rows of a finished bench work dir, from its checkpoints and caches (no training,
+    no stage table again): per split, `consensus of K (stage)` and `category_random_instance`, their shares
+    and the point-estimate goals, merged with WORK/bench.json's stage table and reference rows when it exists
+    (the stage: the best by single-sample vIoU there, else --point-estimate-stage or distill). Writes
+    WORK/point_estimates.json and .md; prints the JSON."""
+    work, prev_path = Path(args.work), Path(args.work) / "bench.json"
+    prev = json.loads(prev_path.read_text()) if prev_path.exists() else None
+    config = prev["config"] if prev else getattr(args, "config", "cpu")
+    poses = prev.get("poses", "upright") if prev else getattr(args, "poses", "upright")
+    size, k = MODEL_PRESETS[config], getattr(args, "consensus", 4)
+    if k < 1:
+        raise ValueError(f"--only-point-estimates needs --consensus >= 1 samples per row, got {k}")
+    data = work / "data" / f"procedural-{poses}"
+    runs = {name: work / "runs" / name for name in STAGES}
+    for path in [data / "sft", *runs.values()]:
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: --only-point-estimates reads a finished bench's work dir")
+    dense = getattr(args, "dense_points", 100_000)
+    t_start = time.time()
+    train = open_dataset(str(data / "sft"), size["grid"], size["image_size"])
+    sft_model = load_checkpoint(runs["sft"])[0]
+    train_cats = row_categories(train, shape_names(data / "sft"))
+    report = {"work": str(work), "bench_json": str(prev_path) if prev else None, "config": config, "k": k,
+              "load_avg_at_start": os.getloadavg(), "torch_threads": torch.get_num_threads(), "splits": {}}
+    for key, folder in (("novel_instances", "heldout-novel-instances"), ("novel_categories", "heldout-novel-categories")):
+        t = time.time()
+        split = open_dataset(str(data / folder), size["grid"], size["image_size"])
+        cats, old = row_categories(split, shape_names(data / folder)), (prev or {}).get("splits", {}).get(key)
+        seeds = tuple(old["seeds"]) if old else ((0, 1) if key == "novel_instances" else (0,))
+        dense_k = dense if key == "novel_instances" else 0
+        stage = best_stage(old["stage_table"]) if old else (getattr(args, "point_estimate_stage", "") or "distill")
+        refs = reference_rows(sft_model, split, train, len(split), dense_points=dense_k, heldout_categories=cats,
+                              train_categories=train_cats, keys=STAGE_METRICS + ("empty",), draws=seeds,
+                              only=("category_random_instance",) if old else None)
+        info, row = consensus_row(runs[stage], split, k, stage, dense_k)
+        table = {**(old["stage_table"] if old else {}), info["row"]: row}
+        bounds = {**(old["stage_table_bounds"] if old else {}), **refs}
+        if old and stage in old["stage_table"]:
+            info["over_one_sample_unpaired"] = {m: row[m] - old["stage_table"][stage][m] for m in ("viou", "chamfer")
+                                                if m in row and m in old["stage_table"][stage]}
+        out = {"rows": len(split), "seeds": list(seeds), "point_estimate": info,
+               "new_rows": {info["row"]: row, **{name: r for name, r in refs.items() if name == "category_random_instance"}},
+               "stage_table": table, "stage_table_bounds": bounds,
+               **missing_category_notes(bounds, cats, train_cats)}
+        out["floor_to_ceiling_share"] = {name: floor_to_ceiling(table[name], bounds) for name in table
+                                         if name in STAGES or name.startswith("consensus")}
+        out["goals"] = point_estimate_goals(out)
+        out["evaluation_sec"] = time.time() - t
+        report["splits"][key] = out
+    report["total_sec"] = time.time() - t_start
+    report["load_avg_at_end"] = os.getloadavg()
+    text = json.dumps(report, indent=2, default=float)
+    (work / "point_estimates.json").write_text(text)
+    (work / "point_estimates.md").write_text(point_estimate_tables(report))
+    print(text)
+    print(point_estimate_tables(report), file=sys.stderr)
+    return report
+
+
+def point_estimate_tables(report: dict) -> str:
+    """The new rows of `point_estimates` beside the rows they are read against, per split, as Markdown."""
+    from .bench_table import cell
+    parts = []
+    for key, split in report["splits"].items():
+        table, refs = split["stage_table"], split["stage_table_bounds"]
+        stage = split["point_estimate"]["stage"]
+        names = [(stage, table), (split["point_estimate"]["row"], table)] + [
+            (r, refs) for r in ("mean_shape", "category_mean_shape", "category_random_instance", "vae_reconstruction")]
+        lines = [f"{key}: {split['rows']} rows", "", "| | viou | chamfer | f1@0.05 | f1@0.01_dense |",
+                 "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {name} | " + " | ".join(cell(src[name], m) for m in ("viou", "chamfer", "f1@0.05", "f1@0.01_dense"))
+                  + " |" for name, src in names if name in src]
+        lines += [f"| {name} | {split[name]} | | | |" for name in ("category_mean_shape", "category_random_instance")
+                  if name in split]
+        lines += ["", "goals: " + json.dumps(split["goals"], default=float)]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
 def main(args) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
+    if getattr(args, "only_point_estimates", False):
+        return point_estimates(args)
     work, s = Path(args.work), args.scale
     config = getattr(args, "config", "cpu")
     train_scale = getattr(args, "train_scale", 1.0)
@@ -423,7 +577,8 @@ def main(args) -> dict:
             seeds=(0, 1) if key == "novel_instances" else (0,),
             # F1@0.01 the paper's way costs ~1 s a row per stage: on the main split only.
             dense_points=dense if key == "novel_instances" else 0,
-            distill_rows=flow_rows if key == "novel_instances" else None)
+            distill_rows=flow_rows if key == "novel_instances" else None,
+            consensus_k=getattr(args, "consensus", 4))
         report["splits"][key]["evaluation_sec"] = time.time() - t
     report["goals"] = goals(report)
     report["total_sec"] = time.time() - t_start

@@ -24,8 +24,9 @@ def split_table(name: str, split: dict) -> str:
              f"categories {', '.join(split['categories']) or 'unknown'}", "",
              "| | " + " | ".join(keys) + " |", "| --- |" + " --- |" * len(keys)]
     lines += [f"| {row} | " + " | ".join(cell(r, k) for k in keys) + " |" for row, r in rows.items()]
-    if "category_mean_shape" in split:
-        lines.append(f"| category_mean_shape | {split['category_mean_shape']} |" + " |" * (len(keys) - 1))
+    for name in ("category_mean_shape", "category_random_instance"):
+        if name in split:
+            lines.append(f"| {name} | {split[name]} |" + " |" * (len(keys) - 1))
     gap, se = split["image_use"]["gap"].get("viou"), split["image_use"]["gap_se"].get("viou")
     if gap is not None:
         lines += ["", f"shuffled-image gap (distill), vIoU: {gap:.3f}" + (f" +- {se:.3f}" if se is not None else "")]

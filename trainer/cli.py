@@ -164,6 +164,14 @@ def parser() -> argparse.ArgumentParser:
                    help="image encoder of the pretrained model ('' = the cpu preset's)")
     s.add_argument("--dense-points", type=int, default=100_000,
                    help="points per surface of the stage table's F1@0.01 the paper's way (0 = off; ~1 s per row)")
+    s.add_argument("--consensus", type=int, default=4,
+                   help="samples per row of the point-estimate row `consensus of K (best stage)` (0 = off; default 4)")
+    s.add_argument("--only-point-estimates", action="store_true",
+                   help="only score the point-estimate and random-instance rows of the finished bench in --work "
+                        "(its checkpoints, caches and bench.json; no training): writes WORK/point_estimates.json")
+    s.add_argument("--point-estimate-stage", default="", choices=("",) + ("pretrain", "midtrain", "sft", "dpo", "distill"),
+                   help="with --only-point-estimates and no WORK/bench.json: the stage to take K samples of "
+                        "('' = distill); with bench.json, its best stage by single-sample vIoU")
     s.add_argument("--seed", type=int, default=0,
                    help="training seed (weights, batches, noise, self-pairs); data and held-out set stay fixed, "
                         "so seeds give replicates of one recipe (default: 0)")
@@ -205,6 +213,8 @@ def run(argv=None) -> int:
         from .evaluate import evaluate
         report = evaluate(cfg)
         print(f"wrote {cfg.out}: " + ", ".join(f"{k}={v:.4g}" for k, v in report["ckpt"]["metrics"].items()))
+        if "consensus" in report:
+            print(json.dumps({"consensus": report["consensus"]}))
     elif args.command == "compare":
         from .compare import compare
         print(json.dumps(compare(cfg)))

@@ -217,6 +217,9 @@ class EvalConfig:
                            "(f1@0.01_dense; >= 100000 recommended, ~1 s per row); 0 = off.")
     image_use: bool = _f(False, "Also report the shuffled-image gap (each row conditioned on another row's image) "
                          "and the unconditional sampler, paired over seeds seed and seed + 1.")
+    consensus: int = _f(0, "Also score the consensus of this many samples per row (seeds seed .. seed + K - 1, "
+                        "the voxels most samples occupy, as many as their mean volume): the model's point estimate, "
+                        "to read against the mean-shape floors; printed as JSON. 0 = off.")
     seed: int = _f(0, "Sampling seed.")
     device: str = _f("auto", "cpu | cuda | auto.")
     progress: bool = _f(True, "Show tqdm progress bars.")

@@ -11,6 +11,10 @@ with each row's own image, with another row's image (row i gets row (i + n/2) mo
 *shuffled-image gap* is the paired difference, per metric), and with the learned null condition
 (the unconditional branch CFG dropout trains: the floor of a sampler that ignores its image).
 A model that ignores its image has a gap of 0; the goal is >= 0.10 vIoU.
+
+A point estimate from the model: `evaluate_consensus` scores, per row, the consensus of K samples
+(`consensus`), a shape the model commits to rather than one draw from it, the like-for-like
+comparison for the mean-shape floors, which are point estimates too (trainer.references).
 """
 from __future__ import annotations
 
@@ -132,6 +136,78 @@ def evaluate_model(model, dataset, n: int, mode: str = "flow", steps: int | None
             "rows": rows, "n": n, "sample_sec_per_item": sample_sec / max(n, 1)}
 
 
+def consensus(probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """(K, G, G, G) occupancy probabilities of K samples -> (G, G, G) float32: their consensus.
+
+    Which voxels: the rule of the mean-shape floors (`trainer.references.top_volume`) applied to the
+    model's samples instead of the category's training shapes, i.e. the voxels occupied (>= threshold) in
+    most samples, as many as the samples' mean occupied volume. Chosen over a majority vote (voxels in at
+    least K/2 samples) because the floors it is read against are built this way, so the two rows differ in
+    the distribution only, not in the estimator; and a vote shrinks the shape where samples disagree on
+    thin parts. Ties among voxels of equal vote (many with K = 4) go to the higher mean probability, then
+    to the lower index.
+    Returned as probabilities whose level set at `threshold` is exactly those voxels: the samples' mean
+    probability, raised to the threshold on chosen voxels and kept below it elsewhere. A stage row is
+    scored on its probabilities (the marching-cubes surface interpolates them), so the consensus is too:
+    K identical samples give that sample back unchanged, and an empty mean volume an empty grid.
+    """
+    probs = np.asarray(probs, np.float32)
+    votes, mean = (probs >= threshold).mean(0).ravel(), probs.mean(0).ravel()
+    volume = int(round(float(votes.sum())))
+    chosen = np.zeros(votes.size, bool)
+    chosen[np.lexsort((-mean, -votes))[:volume]] = True       # the last key sorts first: votes, then mean
+    below = np.nextafter(np.float32(threshold), np.float32(0))
+    out = np.where(chosen, np.maximum(mean, threshold), np.minimum(mean, below)).astype(np.float32)
+    return out.reshape(probs.shape[1:])
+
+
+def consensus_samples(model, views, k: int, seed: int, mode: str = "flow", steps: int | None = None):
+    """(B, K, G, G, G) occupancy probabilities: K samples of each of B rows, one batched call per sample.
+
+    Sample j of the batch is `sample_views(..., seed + j)`, so with `evaluate_model`'s batches (seed + start)
+    sample j of a row is exactly that row's stage-table sample of seed + j: the consensus of seeds
+    (0, ..., K-1) contains the table's samples of seeds 0 and 1. One call per seed rather than one call
+    of all K x B samples: on 2 CPU cores 16 rows x 4 seeds in one call took 26 s against 4.5 s for one
+    seed's 16 rows (measured interleaved, cpu preset), so the larger batch is slower per sample there.
+    """
+    from .sampling import sample_views
+    probs = [sample_views(model, views, seed + j, mode=mode, steps=steps)[0].float().cpu().numpy() for j in range(k)]
+    return np.stack(probs, axis=1)
+
+
+def evaluate_consensus(model, dataset, n: int, k: int = 4, mode: str = "flow", steps: int | None = None,
+                       points: int = 10000, emd_points: int = 512, icp: bool = True, seed: int = 0,
+                       batch_size: int = 16, progress: bool = True, dense_points: int = 0) -> dict:
+    """Mean metrics of the consensus of K samples (`consensus`) per row on the first n rows, like `evaluate_model`.
+
+    Sample j of row i is the one `evaluate_model(seed=seed + j)` draws for it (same batches), so the K
+    samples are the stage table's seeds and more. Shape metrics only (no pose). Sampling is batched over
+    rows (K calls per batch); scoring, the expensive part, runs once per row. Also returns the timings.
+    """
+    n = min(n, len(dataset))
+    threshold = getattr(model, "sample_config", None)
+    threshold = getattr(threshold, "threshold", 0.5)
+    rows, sample_sec, score_sec = [], 0.0, 0.0
+    for start in tqdm(range(0, n, batch_size), desc=f"consensus of {k} ({mode})", disable=not progress):
+        idx = list(range(start, min(n, start + batch_size)))
+        batch = dataset.batch(idx)
+        t0 = time.perf_counter()
+        probs = consensus_samples(model, views_to_tensor(batch["views"]), k, seed + start, mode, steps)
+        t1 = time.perf_counter()
+        for b in range(len(idx)):
+            try:
+                rows.append(score_sample(consensus(probs[b], threshold), batch["occ"][b].numpy(), None, None, False,
+                                         points, emd_points, icp, seed, dense_points))
+            except ValueError as e:
+                raise ValueError(f"cannot score {row_name(dataset, idx[b])}: {e}") from e
+        sample_sec, score_sec = sample_sec + t1 - t0, score_sec + time.perf_counter() - t1
+    keys = sorted({key for r in rows for key in r})
+    return {"metrics": {key: float(np.mean([r[key] for r in rows if key in r])) for key in keys},
+            "metrics_se": {key: standard_error([r[key] for r in rows if key in r]) for key in keys},
+            "rows": rows, "n": n, "k": k, "seeds": list(range(seed, seed + k)),
+            "sample_sec_per_item": sample_sec / max(n, 1), "score_sec_per_item": score_sec / max(n, 1)}
+
+
 def paired(rows_a: list[list[dict]], rows_b: list[list[dict]]) -> tuple[dict, dict]:
     """(delta, delta_se) per metric of two row lists [seed][row] scored on the same rows and noise.
 
@@ -216,6 +292,18 @@ def evaluate(cfg) -> dict:
         base = evaluate_model(base_model, data, **kw)
         report["baseline"] = entry(cfg.baseline, base_manifest, base)
         report.update(compare(res, base))
+    if getattr(cfg, "consensus", 0):
+        if cfg.consensus < 1:
+            raise ValueError(f"--consensus must be >= 1 samples per row, got {cfg.consensus}")
+        con = evaluate_consensus(model, data, k=cfg.consensus, **kw)
+        gain, gain_se = paired([con["rows"]], [res["rows"]])
+        report["consensus"] = {"k": con["k"], "seeds": con["seeds"], "n": con["n"], "metrics": con["metrics"],
+                               "metrics_se": con["metrics_se"], "over_one_sample": gain, "over_one_sample_se": gain_se,
+                               "sample_sec_per_item": con["sample_sec_per_item"],
+                               "score_sec_per_item": con["score_sec_per_item"],
+                               "note": f"per row, the consensus of {con['k']} samples (seeds {con['seeds']}): the "
+                                       "voxels most samples occupy, as many as their mean volume; over_one_sample is "
+                                       f"paired with the single sample of seed {cfg.seed} (sample 0 of the consensus)"}
     if getattr(cfg, "image_use", False):
         use = image_use(model, data, seeds=(cfg.seed, cfg.seed + 1), **{k: v for k, v in kw.items() if k != "seed"})
         report["image_use"] = {k: v for k, v in use.items() if k != "rows"}

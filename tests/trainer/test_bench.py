@@ -83,6 +83,34 @@ def test_a_tiny_bench_reports_novel_instances_and_novel_categories_apart(tmp_pat
     assert "Held-out novel instances" in tables and "Held-out novel categories" in tables
     assert "| category_mean_shape | none: no training row shows" in tables
 
+    # the fair comparisons: the best stage's point estimate (consensus of 4) on both splits, the category's random
+    # training instance where the category is known, and the goals' point-estimate figures beside the old ones
+    for split in splits.values():
+        pe = split["point_estimate"]
+        assert pe["k"] == 4 and pe["seeds"] == [0, 1, 2, 3] and pe["row"] == f"consensus of 4 ({pe['stage']})"
+        assert pe["stage"] in STAGES and "viou" in split["stage_table"][pe["row"]]
+        assert "viou" in split["floor_to_ceiling_share"][pe["row"]] and f"| {pe['row']} |" in tables
+    assert "viou" in splits["novel_instances"]["point_estimate"]["over_one_sample"]
+    assert "viou" in splits["novel_instances"]["stage_table_bounds"]["category_random_instance"]
+    assert "category_random_instance" not in splits["novel_categories"]["stage_table_bounds"]
+    assert splits["novel_categories"]["category_random_instance"].startswith("none: no training row shows")
+    goals = report["goals"]
+    assert {"best_share", "best_share_at_least_half", "best_share_point_estimate",
+            "best_share_over_sampler_floor"} <= set(goals)
+    assert set(goals["best_share_point_estimate"]) == {"viou", "chamfer"}
+
+    # and the new rows alone, from the finished work dir (no training): what a bench run before them needs
+    from trainer.bench import point_estimates
+    again = point_estimates(argparse.Namespace(work=args.work, poses="upright", consensus=2, dense_points=0))
+    new = again["splits"]["novel_instances"]
+    assert new["point_estimate"]["stage"] == splits["novel_instances"]["point_estimate"]["stage"]
+    assert set(new["new_rows"]) == {new["point_estimate"]["row"], "category_random_instance"}
+    # the random instance is fixed by (draw, row): the same figure as the bench's
+    assert new["new_rows"]["category_random_instance"] == splits["novel_instances"]["stage_table_bounds"][
+        "category_random_instance"]
+    assert "best_share_point_estimate" in new["goals"] and (tmp_path / "work/point_estimates.md").exists()
+    assert "category_random_instance" in again["splits"]["novel_categories"]
+
 
 def test_the_bench_without_a_shape_folder_says_how_to_make_one(tmp_path, capsys):
     from trainer.cli import main

@@ -76,7 +76,9 @@ def test_reference_rows_of_a_checkpoint(tiny_ckpt, tiny_cache):
     rows = reference_rows(model, data, data, n=3, points=1000, dense_points=2000, heldout_categories=cats,
                           train_categories=cats)
     assert set(rows) == {"vae_reconstruction", "mean_shape", "category_mean_shape", "nearest_training_shape",
-                         "ground_truth"}
+                         "ground_truth", "category_random_instance"}
+    # drawn from the training set that holds each truth: a random instance of the category is at best the truth
+    assert 0 < rows["category_random_instance"]["viou"] <= 1.0 and "f1@0.01_dense" in rows["category_random_instance"]
     # the oracle finds each truth itself (the training set holds it), and the truth scores perfectly but for the
     # dense F1, which is its sampling ceiling
     for name in ("nearest_training_shape", "ground_truth"):
@@ -97,6 +99,7 @@ def test_no_per_category_mean_shape_for_a_category_training_lacks(tiny_ckpt, tin
     assert missing_categories(novel[:3], cats) == ["vase"]
     rows = reference_rows(model, data, data, n=3, points=1000, heldout_categories=novel, train_categories=cats)
     assert "category_mean_shape" not in rows and {"mean_shape", "nearest_training_shape"} <= set(rows)
+    assert "category_random_instance" not in rows
     # only the first n rows count: with their categories all known, the floor is there
     later = cats[:3] + ["vase"]
     assert "category_mean_shape" in reference_rows(model, data, data, n=3, points=1000, heldout_categories=later,
