@@ -149,7 +149,8 @@ def consensus(probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     Returned as probabilities whose level set at `threshold` is exactly those voxels: the samples' mean
     probability, raised to the threshold on chosen voxels and kept below it elsewhere. A stage row is
     scored on its probabilities (the marching-cubes surface interpolates them), so the consensus is too:
-    K identical samples give that sample back unchanged, and an empty mean volume an empty grid.
+    K identical samples give that sample back (exactly for K = 1, else to the float rounding of their mean),
+    and an empty mean volume an empty grid.
     """
     probs = np.asarray(probs, np.float32)
     votes, mean = (probs >= threshold).mean(0).ravel(), probs.mean(0).ravel()
