@@ -1,4 +1,4 @@
-"""`python -m trainer {prepare,pretrain,sft,dpo,distill,evaluate,compare,sample,bench}`: flags built from the configs.
+"""`python -m trainer {prepare,pretrain,sft,dpo,distill,evaluate,compare,sample,probe,bench}`: flags built from the configs.
 
 Each flag is a config field (`--batch-size` sets `batch_size`) with the field's help text.
 `--config` gives the defaults, and flags given on the command line override them. It is either
@@ -147,6 +147,8 @@ def parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=(cls.__doc__ or "").splitlines()[0])
         add_config(s, presets=name not in NO_PRESETS)
         add_fields(s, cls, skip=("config",))      # TrainConfig.config (the preset) is set through --config
+    from .probe import add_arguments as probe_arguments
+    probe_arguments(sub.add_parser("probe", help="a linear probe of the category from the image features (JSON)"))
     s = sub.add_parser("bench", help="benchmark the cpu config; prints JSON")
     s.add_argument("--work", default="var/bench", help="scratch folder for data and runs (default: var/bench)")
     s.add_argument("--scale", type=float, default=1.0, help="multiply every step/sample count (0.1 = smoke run)")
@@ -194,6 +196,10 @@ def config_for(args: argparse.Namespace):
 
 def run(argv=None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "probe":
+        from .probe import main as probe_main
+        probe_main(args=args)
+        return 0
     if args.command == "bench":
         from .bench import main as bench_main
         bench_main(args)

@@ -24,14 +24,12 @@ import json
 import math
 import sys
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data.cache import shape_names
-from .data.loader import open_dataset
+from .data.cache import load_cache, shape_names
 from .references import row_categories
 
 
@@ -49,6 +47,9 @@ def features(dataset, n: int, ckpt: str = "", encoder: str = "effnet", batch: in
         from .checkpoints import load_checkpoint
         model, _ = load_checkpoint(ckpt)
         model.eval()
+        if model.cfg.image_size != dataset.image_size:
+            raise ValueError(f"{ckpt} sees {model.cfg.image_size} px views and the cache holds {dataset.image_size} px "
+                             "ones: probe a cache prepared at the checkpoint's sizes")
     elif encoder == "effnet":
         from .effnet import EffNetEncoder
         backbone = EffNetEncoder(8, dataset.image_size).eval()
@@ -121,8 +122,8 @@ def category_probe(train, eval_set, train_cats: list[str], eval_cats: list[str],
             "top_confusions": [{"truth": a, "predicted": b, "rows": k} for (a, b), k in confusions.most_common(5)]}
 
 
-def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(prog="python -m trainer.probe", description=__doc__.split("\n\n")[0])
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The probe's flags (shared by `python -m trainer.probe` and `python -m trainer probe`)."""
     p.add_argument("--train", required=True, help="a data cache whose rows train the probe (the bench's sft cache)")
     p.add_argument("--eval", required=True, help="a held-out cache of the same categories (novel instances)")
     p.add_argument("--ckpt", default="", help="probe this checkpoint's condition tokens (default: the frozen backbone)")
@@ -133,18 +134,24 @@ def main(argv=None) -> dict:
                    help="L2 penalty on the probe's weights, per mean cross-entropy (default 0.01; the held-out "
                         "accuracy moved by under one SE across 0.002-0.08 in the measurement of trainer/README.md)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None, args: argparse.Namespace | None = None) -> dict:
+    """Run the probe from argv (or parsed args); print and return its report; exit 2 with a message on bad input."""
+    if args is None:
+        args = add_arguments(argparse.ArgumentParser(prog="python -m trainer.probe",
+                                                     description=__doc__.split("\n\n")[0])).parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
         caches = {}
         for key in ("train", "eval"):
             folder = getattr(args, key)
+            ds = load_cache(folder)                    # raises, with the reason, on a folder that is no cache
             names = shape_names(folder)
             if names is None:
                 raise ValueError(f"--{key} {folder}: the cache names no shapes, so its rows have no categories")
-            index = json.loads((Path(folder) / "index.json").read_text())
-            ds = open_dataset(folder, index["grid"], index["image_size"], progress=False)
             caches[key] = (ds, row_categories(ds, names))
         report = category_probe(caches["train"][0], caches["eval"][0], caches["train"][1], caches["eval"][1],
                                 args.n_train, args.n_eval, args.ckpt, args.encoder, args.l2)

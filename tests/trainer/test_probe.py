@@ -1,6 +1,8 @@
 """The category probe: its fit separates what is separable, its pooling reads the mask, and it runs on caches."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -56,4 +58,12 @@ def test_the_command_says_what_is_wrong_without_a_stack_trace(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         probe.main(["--train", str(tmp_path), "--eval", str(tmp_path)])
     assert e.value.code == 2
-    assert "probe:" in capsys.readouterr().err
+    assert "is not a data cache" in capsys.readouterr().err
+
+
+def test_python_m_trainer_probe_prints_the_report(tiny_cache, tiny_ckpt, capsys):
+    from trainer.cli import run
+    assert run(["probe", "--train", str(tiny_cache), "--eval", str(tiny_cache), "--ckpt", str(tiny_ckpt),
+                "--n-eval", "8"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["eval_rows"] == 8 and report["features"] == f"checkpoint {tiny_ckpt}"
