@@ -343,13 +343,17 @@ def summarize(project, report, depth, opts, timings, cpu, run_seconds, steady=No
     starved_share = round(len(starved) / len(during), 3) if during else None
     # People waiting while objects wait for candidates: generation is what they wait on. (A sample seldom
     # finds no task open at all: a set's tasks are claimed within a poll, so the idle share is the test.)
+    behind = None
     if idle_share and idle_share > 0.01 and any(r["generating"] for r in during):
         bottleneck = (f"candidate generation: annotators were idle {idle_share:.0%} of the time while up to "
                       f"{max(r['generating'] for r in during)} objects waited for candidates (Celery cpu queue up "
                       f"to {max(r['celery_cpu'] for r in during)} jobs; no Stage 1-3 task open in "
                       f"{starved_share:.0%} of the samples)")
-    else:
-        bottleneck = f"{busiest}: the most machine CPU" if busiest else None
+    else:  # the machine kept up: name the people's stage that fell behind, if one did
+        behind = human_backlog(during)
+        bottleneck = (f"{behind['stage']} (people, not the machine): {behind['open_at_end']} tasks open at the end "
+                      f"of the annotation, up from {behind['open_at_half']} at its half; the most machine CPU: "
+                      f"{busiest}" if behind else f"{busiest}: the most machine CPU" if busiest else None)
     through = done.get("align", 0)  # objects through Stage 3: training samples
     machine_cpu_per_object = round(sum(machine.values()) / through, 2) if through else None
     # Demand at factor f: each annotator finishes one object per (80 + 150 + select) / f seconds of work.
@@ -361,8 +365,7 @@ def summarize(project, report, depth, opts, timings, cpu, run_seconds, steady=No
         "objects_through": through, "tasks_done": dict(done), "objects_per_hour": per_stage,
         "api": api, "http_errors": dict(errors),
         "queue_depths": depth,
-        "max_queue_depth": {k: max((r[k] for r in depth), default=0) for k in ("celery_cpu", "celery_gpu",
-                                                                              "rq_trainer", "generating")},
+        **queue_maxima(depth, timings["annotation"]),
         "candidate_set_latency_s": {"selection_to_first_stage2_claim": _spread(latency),
                                     "set_generation": _spread(ready)},
         "duplicates": sum(1 for n in samples.values() if n > 1),
@@ -374,7 +377,7 @@ def summarize(project, report, depth, opts, timings, cpu, run_seconds, steady=No
                                   "steady_state": steady, "factor": opts.factor, "goal": 0.99},
         "cpu_seconds": cpu, "machine_cpu_seconds_per_object": machine_cpu_per_object,
         "bottleneck": {"found": bottleneck, "people_waiting_on_generation_share": starved_share,
-                       "busiest_component": busiest,
+                       "busiest_component": busiest, "people_stage_behind": behind,
                        "share_of_machine_cpu": round(machine[busiest] / sum(machine.values()), 3)
                        if busiest and sum(machine.values()) else None},
         "saturation_factor_estimate": saturation,
@@ -384,6 +387,43 @@ def summarize(project, report, depth, opts, timings, cpu, run_seconds, steady=No
         "wall_seconds": timings, "iteration_step_seconds": run_seconds,
         "pool": {k: v for k, v in report.as_dict().items() if k != "errors"}, "pool_errors": report.errors[:20],
     }
+
+
+QUEUES = ("celery_cpu", "celery_gpu", "rq_trainer", "generating")
+
+
+def queue_maxima(depth, annotation_seconds):
+    """Return the most jobs or objects waiting per queue during the annotation, and after it (the flywheel run).
+
+    Kept apart: the flywheel's redeploy re-offers every object waiting for an artist to the new
+    generator, so the samples after the annotation hold a burst of generation no annotator met.
+    """
+    def most(rows):
+        return {k: max((r[k] for r in rows), default=0) for k in QUEUES}
+    return {"max_queue_depth": most([r for r in depth if r["t"] <= annotation_seconds]),
+            "max_queue_depth_after_annotation": most([r for r in depth if r["t"] > annotation_seconds])}
+
+
+STAGE_NAMES = {"rank": "Stage 2 (ranking)", "artist": "Stage 2.5 (artists)", "align": "Stage 3 (alignment)"}
+
+
+def human_backlog(samples, stages=tuple(STAGE_NAMES)):
+    """Return the people's stage whose open tasks grew most over the annotation's second half, or None.
+
+    `samples` are the queue-depth rows of the annotation (t, open_tasks by stage). Stage 1 is left out:
+    its pool only shrinks. A stage whose backlog grows while the machine keeps up is the one that
+    falls behind (at a person's pace, the artists: 600 s a mesh).
+    """
+    if len(samples) < 2:
+        return None
+    last = samples[-1]
+    half = min(samples, key=lambda r: abs(r["t"] - last["t"] / 2))
+    growth = {s: last["open_tasks"].get(s, 0) - half["open_tasks"].get(s, 0) for s in stages}
+    stage = max(growth, key=growth.get)
+    if growth[stage] <= 0:
+        return None
+    return {"stage": STAGE_NAMES.get(stage, stage), "open_at_half": half["open_tasks"].get(stage, 0),
+            "open_at_end": last["open_tasks"].get(stage, 0)}
 
 
 def _steady_state(project, report, opts, started_at):

@@ -44,3 +44,29 @@ def test_the_bench_refuses_a_negative_warmup_and_splits_the_cpu_worker_processes
         parse(["--warmup", "-5"])
     assert "--warmup is -5" in capsys.readouterr().err
     assert parse(["--cpu-concurrency", "2"]).cpu_concurrency == 2 and parse([]).cpu_concurrency == 1
+
+
+def test_the_bench_names_the_peoples_stage_that_fell_behind_when_the_machine_kept_up():
+    from engine.loadtest.engine_bench import human_backlog
+
+    def row(t, **open_tasks):
+        return {"t": t, "open_tasks": open_tasks}
+    # Artists at 600 s a mesh: Stage 2.5 grows; Stage 1's pool shrinks and is not a backlog; ranking keeps pace.
+    samples = [row(0, select=2000), row(100, select=1500, rank=3, artist=20), row(200, select=1000, rank=2, artist=45)]
+    assert human_backlog(samples) == {"stage": "Stage 2.5 (artists)", "open_at_half": 20, "open_at_end": 45}
+    # Nothing grew over the second half (people caught up): no stage named, the bench names the busiest component.
+    assert human_backlog([row(0, rank=5), row(50, rank=9), row(100, rank=4)]) is None
+    assert human_backlog([row(0, select=10)]) is None
+
+
+def test_the_queue_maxima_of_the_annotation_leave_out_the_flywheel_runs_redeploy():
+    from engine.loadtest.engine_bench import queue_maxima
+
+    def row(t, cpu, generating):
+        return {"t": t, "celery_cpu": cpu, "celery_gpu": 0, "rq_trainer": 0, "generating": generating}
+    # The 80-minute run: at most a few jobs waiting while people worked, then the redeploy re-offered 441 objects.
+    depth = [row(0.1, 0, 0), row(2000.0, 27, 15), row(4800.0, 0, 0), row(4881.4, 776, 168)]
+    maxima = queue_maxima(depth, 4800.5)
+    assert maxima["max_queue_depth"] == {"celery_cpu": 27, "celery_gpu": 0, "rq_trainer": 0, "generating": 15}
+    assert maxima["max_queue_depth_after_annotation"]["celery_cpu"] == 776
+    assert queue_maxima([], 10.0)["max_queue_depth"]["generating"] == 0
