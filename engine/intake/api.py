@@ -14,9 +14,9 @@ from engine.core.idempotency import Once, idempotency_key
 from engine.core.models import Project
 from engine.core.permissions import IsAnnotator, IsEngineer
 from engine.core.schema import errors
-from engine.intake import importing, masks, segmenters, services
+from engine.intake import importing, segmenters, services
 from engine.intake.models import Image, ObjectInstance
-from engine.intake.rendering import load_rgb, mask_png
+from engine.intake.rendering import mask_png
 from engine.intake.serializers import (
     FlagImageSerializer,
     ImageSerializer,
