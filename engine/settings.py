@@ -249,6 +249,8 @@ if _curriculum_every > 0:
 RQ_QUEUES = {
     "trainer": {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 24 * 3600},
 }
+# `manage.py rqworker` runs this class: it stops within about a second of SIGTERM (engine/flywheel/rqworker.py).
+RQ = {"WORKER_CLASS": "engine.flywheel.rqworker.TrainerWorker"}
 
 # --- Engine ---------------------------------------------------------------------------------
 ENGINE = {
