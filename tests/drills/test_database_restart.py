@@ -15,6 +15,9 @@ from tests.drills.services import engine_env, engine_server, manage, postgres, w
 pytestmark = [pytest.mark.timeout(300)]
 
 TASKS, CLIENTS = 40, 4
+# The annotators leave this many tasks until the database is back, so their work spans the outage
+# however fast the machine is (else they could finish all 40 before the crash and see nothing).
+HELD_FOR_AFTER = 8
 # Asynchronous commits reach the disk when the WAL writer wakes (wal_writer_delay, 200 ms by default)
 # or with the next synchronous commit. The drill's cluster waits the longest it may (10 s), so a commit
 # that is not flushed before it is acknowledged is certainly lost in the crash, and the drill sees it.
@@ -64,8 +67,9 @@ def test_clients_see_retryable_errors_and_lose_no_acknowledged_submit(tmp_path):
     A PostgreSQL cluster of the drill's own (never the shared one) serves a gunicorn engine; four
     annotators claim and submit 40 Stage 3 tasks through HTTP, each submit with an Idempotency-Key
     and each 503 retried as it was sent. Mid-run the cluster crashes (`pg_ctl stop -m immediate`:
-    no checkpoint, WAL replayed at start) and is started again 2 s later; the engine is not.
-    Then: every error a client saw was a 503 `unavailable` with Retry-After (no 500, no other
+    no checkpoint, WAL replayed at start) and is started again 2 s later; the engine is not. The
+    annotators keep their last 8 tasks for after the restart, and a watcher calls /api/me/ without
+    pause through the outage, so the crash is seen however fast the annotators are. Then: every error a client saw was a 503 `unavailable` with Retry-After (no 500, no other
     error), every submit answered 200 is DONE by its annotator, no user holds two leases, every
     task ends DONE once, served by the same server process. A last probe shows the loss window the
     claim leaves open: a claim answered 200 and then a crash before any WAL flush is gone after the
@@ -86,12 +90,14 @@ def test_clients_see_retryable_errors_and_lose_no_acknowledged_submit(tmp_path):
             "print(json.dumps({'project': p.pk, 'tokens': t, 'probe': [q.pk, u[0]]}))")
         ).strip().splitlines()[-1])
         with engine_server(env, tmp_path / "server.log") as (url, server):
-            log, acked, claims = [], {}, []
+            log, acked, claims, watched = [], {}, [], []
             annotators = [Annotator(url, seeded["project"], token, log) for token in seeded["tokens"][:CLIENTS]]
-            stop = threading.Event()
+            stop, back, crashing = threading.Event(), threading.Event(), threading.Event()
 
             def work(a, index):
                 while not stop.is_set():
+                    if len(acked) >= TASKS - HELD_FOR_AFTER and not back.is_set():
+                        back.wait(60)
                     task = a.claim()
                     if task is None:
                         return
@@ -102,21 +108,40 @@ def test_clients_see_retryable_errors_and_lose_no_acknowledged_submit(tmp_path):
                     else:  # its lease was lost in the crash: a clear refusal, then claim again
                         assert (response.status_code, _code(response)) == (403, "lease_not_held"), response.text
 
+            def watch():
+                """Call a database-backed endpoint without pause through the outage: the crash is seen for certain."""
+                http = requests.Session()
+                http.headers["Authorization"] = f"Token {seeded['tokens'][0]}"
+                crashing.wait(60)
+                while not back.is_set():
+                    try:
+                        response = http.get(f"{url}/api/me/", timeout=30)
+                        watched.append((response.status_code, _code(response) if response.status_code >= 400 else None))
+                    except requests.ConnectionError:
+                        watched.append(("connection", None))
+                    time.sleep(0.05)
+
             threads = [threading.Thread(target=work, args=(a, i)) for i, a in enumerate(annotators)]
-            for t in threads:
+            watcher = threading.Thread(target=watch)
+            for t in [*threads, watcher]:
                 t.start()
             wait_for(lambda: len(acked) >= 8, 60, "the annotators to submit 8 tasks")
+            crashing.set()
             crashed = time.monotonic()
             pg.stop("immediate")
             time.sleep(2.0)
             pg.start()
             restarted = time.monotonic()
+            back.set()
+            watcher.join(timeout=60)
             for t in threads:
                 t.join(timeout=180)
             stop.set()
             assert not any(t.is_alive() for t in threads), "annotators still working after 180 s"
             assert server.poll() is None, "the server died"
             errors = Counter((status, code) for status, _, code, _ in log if status != 200 and status != 204)
+            seen = Counter(row for row in watched if row[0] != 200)
+            after_restart = [row for row in log if row[1].endswith("/submit/") and row[0] == 200 and row[3] > restarted]
             after = [row for row in log if row[3] > restarted + 5 and row[0] not in (200, 204)]
             probe = _probe(pg, url, *seeded["probe"])
             booted = (tmp_path / "server.log").read_text().count("Booting worker")
@@ -132,13 +157,16 @@ def test_clients_see_retryable_errors_and_lose_no_acknowledged_submit(tmp_path):
     finally:
         pg.destroy()
 
-    print(f"\nerrors seen by clients: {dict(errors)}; outage {restarted - crashed:.1f} s; probe: {probe}")
+    print(f"\nerrors seen by clients: {dict(errors)}; by the watcher: {dict(seen)}; "
+          f"outage {restarted - crashed:.1f} s; probe: {probe}")
     # A retry whose first attempt committed before the crash is told the truth: the lease is gone
     # (403) or the task is closed (409). Neither is a wrong answer; the loss check below holds them.
     assert all(status == 503 and code == "unavailable" or (status, code) in ((403, "lease_not_held"),
                                                                           (409, "task_closed"))
                for status, code in errors if status != "connection"), errors
-    assert errors[(503, "unavailable")] >= 1, "the crash was not seen: the drill tested nothing"
+    assert all(row == (503, "unavailable") or row[0] == "connection" for row in seen), seen
+    assert seen[(503, "unavailable")] >= 1, "the crash was not seen: the drill tested nothing"
+    assert after_restart, "no submit was acknowledged after the restart: the annotators' work did not span it"
     assert booted == 1, "the server's worker was restarted: it did not recover by itself"
     assert not after, f"errors 5 s after the restart: the server did not recover: {after[:5]}"
     user_of = [users[token] for token in seeded["tokens"][:CLIENTS]]
