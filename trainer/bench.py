@@ -46,7 +46,7 @@ from .bench_table import split_tables
 from .checkpoints import load_checkpoint
 from .config import MODEL_PRESETS, DataConfig, DistillConfig, DPOConfig, SampleConfig, TrainConfig
 from .data.cache import prepare, shape_names
-from .data.loader import open_dataset
+from .data.loader import attach_categories, open_dataset
 from .data.splits import split_vocabulary
 from .data.views import views_to_tensor
 from .dpo import dpo_step
@@ -459,6 +459,7 @@ def main(args) -> dict:
                           "load_avg_at_start": os.getloadavg()},
               "config": config, "scale": s, "train_scale": train_scale, "seed": seed,
               "poses": getattr(args, "poses", "upright"), "encoder": getattr(args, "encoder", "") or "preset",
+              "cond_layers": getattr(args, "cond_layers", -1), "category_loss": getattr(args, "category_loss", 0.0),
               "data_note": "SFT uses render-paste composites held apart from mid-training; DPO uses pairs of the "
                            "SFT model's own samples ordered by Chamfer distance to the ground truth. Every "
                            "training set shows the training instances of the training categories; the novel "
@@ -493,7 +494,8 @@ def main(args) -> dict:
     # The training seed fixes initial weights, batch order, noise and the self-pairs' samples; the data
     # and the held-out set do not depend on it, so runs with other seeds are replicates of one recipe.
     base = TrainConfig(config=config, encoder=getattr(args, "encoder", ""), batch_size=32, log_every=10, ckpt_every=100,
-                       warmup=20, seed=seed)
+                       warmup=20, seed=seed, cond_layers=getattr(args, "cond_layers", -1),
+                       category_loss=getattr(args, "category_loss", 0.0))
     runs = {}
     # Data is cheap (the caches take a few minutes) and steps are not: with 768 renders and 768 composites
     # the image pathway overfitted (SFT train loss 0.45 against held-out 0.86, and samples barely
@@ -534,12 +536,14 @@ def main(args) -> dict:
     report["distill_sec"] = time.time() - t
     # 3. Step-time figures, measured in this process on the same batch size --------------------
     model, _ = load_checkpoint(runs["sft"], weights="model")
-    model.train().set_trainable()
+    model.train().set_trainable(category_head=base.category_loss > 0)
     ref, _ = load_checkpoint(runs["sft"])
     ref.requires_grad_(False)
     B, reps = 16, 10 if config != "tiny" else 2
     pairs = open_dataset(str(pairs_out), grid, image_size, kind="pairs")
     sft_sub = attach_latents(model, sft_data.subset(range(min(B, len(sft_data)))), progress=False)
+    if base.category_loss > 0:        # the SFT step is timed as it trains, with its category loss
+        attach_categories(sft_sub, model.cfg.categories)
     pair_sub = attach_latents(model, pairs.subset(range(min(B, len(pairs)))), progress=False)
     obj = FlowObjective(model, loss_weights(base))
     sft_fn, sft_flops = train_step_fn(sft_step(base, model), obj, sft_sub, B)

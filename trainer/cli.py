@@ -164,6 +164,11 @@ def parser() -> argparse.ArgumentParser:
                    help="object poses of every data set: upright (as photographed) or hard (random 3D rotations)")
     s.add_argument("--encoder", default="", choices=("", "cnn", "attn", "effnet"),
                    help="image encoder of the pretrained model ('' = the cpu preset's)")
+    s.add_argument("--cond-layers", type=int, default=-1,
+                   help="self-attention layers over the condition tokens of the pretrained model "
+                        "(-1 = the preset's, 0)")
+    s.add_argument("--category-loss", type=float, default=0.0,
+                   help="weight of the auxiliary category loss in pretraining, mid-training and SFT (0 = off)")
     s.add_argument("--dense-points", type=int, default=100_000,
                    help="points per surface of the stage table's F1@0.01 the paper's way (0 = off; ~1 s per row)")
     s.add_argument("--consensus", type=int, default=4,

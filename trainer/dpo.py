@@ -109,6 +109,9 @@ def train(cfg):
     """Run DPO from cfg.init against the frozen reference (cfg.ref or cfg.init)."""
     if not cfg.init:
         raise ValueError("DPO needs --init (the SFT checkpoint to start from)")
+    if cfg.category_loss > 0:
+        raise ValueError("--category-loss trains in the flow-matching stages (pretrain, sft); DPO keeps its "
+                         "parent's category head as it is")
     device, rank, world = setup(cfg)
     model, parent = build_model(cfg, device)
     ref_path = cfg.ref or cfg.init

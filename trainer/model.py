@@ -130,6 +130,13 @@ class FlowModel(nn.Module):
         self.vae = OccupancyVAE(C, cfg.vae_width)
         self.encoder = build_encoder(cfg)
         self.null_cond = nn.Parameter(torch.zeros(1, 1, D))
+        # Context among the condition tokens (cfg.cond_layers) and the auxiliary category head (cfg.categories).
+        self.cond_attn = nn.ModuleList([nn.TransformerEncoderLayer(D, cfg.heads, int(cfg.mlp_ratio * D), dropout=0.0,
+                                                                   activation="gelu", batch_first=True, norm_first=True)
+                                        for _ in range(cfg.cond_layers)])
+        if cfg.categories:
+            self.category_pool = nn.Linear(D, 1)
+            self.category_head = nn.Sequential(nn.LayerNorm(D), nn.Linear(D, len(cfg.categories)))
         self.shape_in = nn.Linear(p ** 3 * C, D)
         self.shape_pos = nn.Parameter(sincos_3d(cfg.latent_grid // p, D)[None])   # (1, T, D), learned from here
         self.layout_in = nn.Linear(LAYOUT_DIM, D)
@@ -145,9 +152,16 @@ class FlowModel(nn.Module):
     def encode_condition(self, views: torch.Tensor, drop: torch.Tensor | None = None) -> torch.Tensor:
         """(B, 2, 4, S, S) -> (B, N, D); rows with drop=True get the learned null condition."""
         c = self.encoder(views)
+        for layer in self.cond_attn:
+            c = layer(c)
         if drop is not None:
             c = torch.where(drop[:, None, None], self.null_cond.to(c.dtype).expand_as(c), c)
         return c
+
+    def category_logits(self, cond: torch.Tensor) -> torch.Tensor:
+        """(B, N, D) condition tokens -> (B, K) logits over cfg.categories (attention pooling, then linear)."""
+        weights = self.category_pool(cond).softmax(1)                        # (B, N, 1)
+        return self.category_head((weights * cond).sum(1))
 
     def null_condition(self, like: torch.Tensor) -> torch.Tensor:
         """The unconditional condition, shaped like `like` (B, N, D)."""
@@ -183,12 +197,17 @@ class FlowModel(nn.Module):
         v_layout = self.final["layout"](xs["layout"], emb)[:, 0]
         return v_shape, v_layout
 
-    def set_trainable(self, layout_only: bool = False, step_embedding: bool = False) -> None:
+    def set_trainable(self, layout_only: bool = False, step_embedding: bool = False,
+                      category_head: bool = False) -> None:
         """Choose what a stage trains. Always frozen: the VAE (the latent is the flow's data) and a
-        pretrained image backbone; the step-size embedding only trains in distillation."""
+        pretrained image backbone; the step-size embedding only trains in distillation, the category
+        head only under a category loss (a parameter no loss reaches would stall DDP)."""
         self.requires_grad_(not layout_only)
         self.vae.requires_grad_(False)
         self.d_embed.requires_grad_(step_embedding and not layout_only)
+        if self.cfg.categories:
+            for m in (self.category_pool, self.category_head):
+                m.requires_grad_(category_head and not layout_only)
         if hasattr(self.encoder, "backbone"):
             for p in self.encoder.backbone.parameters():
                 p.requires_grad_(False)
@@ -210,4 +229,5 @@ class FlowModel(nn.Module):
         T, N, D = cfg.n_shape_tokens + 1, 2 * (cfg.image_size // 8) ** 2, cfg.dim
         per_block = 2 * T * (3 * D * D + D * D + 2 * cfg.mlp_ratio * D * D) + 2 * N * 2 * D * D
         per_block += 2 * 2 * T * (T + N) * D  # QK^T and AV
-        return float(cfg.depth * per_block)
+        cond = 2 * N * (4 * D * D + 2 * cfg.mlp_ratio * D * D) + 2 * 2 * N * N * D   # a layer over the condition
+        return float(cfg.depth * per_block + cfg.cond_layers * cond)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .flow import FlowBatch, logit_normal, make_flow_batch, per_sample_mse
 from .layout import encode_layout
@@ -16,13 +17,23 @@ class FlowObjective(nn.Module):
         super().__init__()
         self.model, self.weights = model, weights
 
-    def forward(self, views, drop, fb: FlowBatch, layout_mask, d=None, repeat: int = 1) -> torch.Tensor:
-        """views (B', 2, 4, S, S) with B' = B / repeat: rows that share a condition encode it once."""
+    def forward(self, views, drop, fb: FlowBatch, layout_mask, d=None, repeat: int = 1, category=None):
+        """views (B', 2, 4, S, S) with B' = B / repeat: rows that share a condition encode it once.
+
+        With `category` (B,) (indices into the model's categories, -1 = unknown), also return the
+        per-row cross-entropy of the category head, 0 where the row has no category or was dropped.
+        """
         cond = self.model.encode_condition(views, drop)
+        ce = None
+        if category is not None:
+            keep = (category >= 0) & ~drop
+            ce = F.cross_entropy(self.model.category_logits(cond).float(), category.clamp_min(0), reduction="none")
+            ce = ce * keep
         if repeat > 1:
             cond = torch.cat([cond] * repeat)
         ps, pl = self.model(fb.x_shape, fb.x_layout, fb.t, cond, d)
-        return per_sample_mse(ps, pl, fb, layout_mask, self.weights)
+        m = per_sample_mse(ps, pl, fb, layout_mask, self.weights)
+        return m if category is None else (m, ce)
 
 
 @torch.no_grad()

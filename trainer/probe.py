@@ -28,6 +28,7 @@ from collections import Counter
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from .data.cache import load_cache, shape_names
 from .references import row_categories
@@ -41,7 +42,8 @@ def pooled(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.cat([tokens.mean(1), inside], 1)
 
 
-def features(dataset, n: int, ckpt: str = "", encoder: str = "effnet", batch: int = 64) -> np.ndarray:
+def features(dataset, n: int, ckpt: str = "", encoder: str = "effnet", batch: int = 64, desc: str = "features",
+             progress: bool = True) -> np.ndarray:
     """(n, F) pooled features of the first n rows: a checkpoint's condition tokens, or the frozen backbone's."""
     if ckpt:
         from .checkpoints import load_checkpoint
@@ -57,7 +59,7 @@ def features(dataset, n: int, ckpt: str = "", encoder: str = "effnet", batch: in
         raise ValueError(f"probe needs --ckpt, or --encoder effnet (a frozen encoder); got encoder {encoder!r}")
     out = []
     with torch.no_grad():
-        for i in range(0, n, batch):
+        for i in tqdm(range(0, n, batch), desc=desc, unit="batch", disable=not progress):
             views = dataset.batch(list(range(i, min(n, i + batch))))["views"].float()
             views = views / 255.0 if views.max() > 1.5 else views
             masks = [views[:, v, 3:4] for v in range(views.shape[1])]
@@ -93,7 +95,7 @@ def predict(w: torch.Tensor, x: np.ndarray) -> np.ndarray:
 
 
 def category_probe(train, eval_set, train_cats: list[str], eval_cats: list[str], n_train: int = 0, n_eval: int = 0,
-                   ckpt: str = "", encoder: str = "effnet", l2: float = 0.01) -> dict:
+                   ckpt: str = "", encoder: str = "effnet", l2: float = 0.01, progress: bool = True) -> dict:
     """The probe's report: accuracy on the held-out rows (with SE and chance), train accuracy, confusions."""
     n_train = min(n_train or len(train), len(train))
     n_eval = min(n_eval or len(eval_set), len(eval_set))
@@ -105,13 +107,12 @@ def category_probe(train, eval_set, train_cats: list[str], eval_cats: list[str],
     index = {c: i for i, c in enumerate(names)}
     y_train = np.array([index[c] for c in train_cats[:n_train]])
     y_eval = np.array([index[c] for c in eval_cats[:n_eval]])
-    x_train = features(train, n_train, ckpt, encoder)
-    x_eval = features(eval_set, n_eval, ckpt, encoder)
+    x_train = features(train, n_train, ckpt, encoder, desc="probe: training rows", progress=progress)
+    x_eval = features(eval_set, n_eval, ckpt, encoder, desc="probe: held-out rows", progress=progress)
     mu, sd = x_train.mean(0), x_train.std(0) + 1e-6
     w = fit((x_train - mu) / sd, y_train, len(names), l2)
-    hits = predict(w, (x_eval - mu) / sd) == y_eval
-    acc = float(hits.mean())
     pred = predict(w, (x_eval - mu) / sd)
+    acc = float((pred == y_eval).mean())
     confusions = Counter((names[a], names[b]) for a, b in zip(y_eval, pred) if a != b)
     commonest = Counter(y_train.tolist()).most_common(1)[0][0]
     return {"features": f"checkpoint {ckpt}" if ckpt else f"frozen {encoder} backbone (crop view)",

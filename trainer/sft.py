@@ -19,6 +19,7 @@ from .flow import loss_weights
 from .latents import attach_latents
 from .loop import batch_indices, fit, step_generator
 from .objectives import FlowObjective, flow_inputs
+from .data.loader import attach_categories, data_vocabulary
 from .stage import base_manifest, build_model, load_data, setup
 
 
@@ -46,12 +47,31 @@ def train_vae(model, dataset, cfg, device) -> None:
 
 
 def sft_step(cfg, model):
-    """Return step_fn(objective, batch, gen) -> (loss, logs) for flow matching."""
+    """Return step_fn(objective, batch, gen) -> (loss, logs) for flow matching (+ the category loss, when on)."""
     def step_fn(objective, batch, gen):
         views, drop, fb, mask = flow_inputs(model, batch, gen, cfg)
-        m = objective(views, drop, fb, mask)
-        return m.mean(), {"loss": m.mean().item()}
+        if cfg.category_loss <= 0:
+            m = objective(views, drop, fb, mask)
+            return m.mean(), {"loss": m.mean().item()}
+        m, ce = objective(views, drop, fb, mask, category=batch["category"])
+        counted = ((batch["category"] >= 0) & ~drop).sum().clamp_min(1)
+        category = ce.sum() / counted
+        return m.mean() + cfg.category_loss * category, {"loss": m.mean().item(), "category_loss": category.item()}
     return step_fn
+
+
+def category_setup(cfg, model, data) -> dict:
+    """Check the category loss can train and give `data` its category array; return the manifest's note."""
+    if cfg.category_loss <= 0:
+        return {}
+    if not model.cfg.categories:
+        raise ValueError(f"--category-loss {cfg.category_loss}: the parent {cfg.init} has no category head; train "
+                         "its stages from scratch with the loss (the head's vocabulary is fixed at pretraining)")
+    rows = attach_categories(data, model.cfg.categories)
+    if rows == 0:
+        raise ValueError(f"--category-loss {cfg.category_loss}: no training row has a category of the model's "
+                         f"vocabulary ({', '.join(model.cfg.categories)}); categories come from a cache's shape names")
+    return {"category_loss": {"weight": cfg.category_loss, "rows_with_category": rows, "rows": len(data)}}
 
 
 def eval_loss_fn(cfg, model, dataset, n_batches: int = 4):
@@ -76,8 +96,13 @@ def eval_loss_fn(cfg, model, dataset, n_batches: int = 4):
 def train(cfg):
     """Run one flow-matching stage; return the trained model (raw weights) and its EMA state."""
     device, rank, world = setup(cfg)
-    model, parent = build_model(cfg, device)
+    vocabulary = data_vocabulary(cfg.data) if cfg.category_loss > 0 and not cfg.init else None
+    if vocabulary == []:
+        raise ValueError(f"--category-loss {cfg.category_loss}: the training data names no categories (a cache's "
+                         "shape names give them; exports have none)")
+    model, parent = build_model(cfg, device, categories=vocabulary)
     data = load_data(cfg.data, model, progress=cfg.progress)
+    category_note = category_setup(cfg, model, data)
     eval_data = load_data([cfg.eval_data], model, progress=cfg.progress) if cfg.eval_data else None
     vae_ckpt = Path(cfg.out) / "vae.safetensors"
     if not bool(model.vae.trained):
@@ -88,12 +113,12 @@ def train(cfg):
             if D.is_main():
                 Path(cfg.out).mkdir(parents=True, exist_ok=True)
                 save_file({k: v.contiguous() for k, v in model.vae.state_dict().items()}, str(vae_ckpt))
-    model.set_trainable(layout_only=cfg.freeze_shape)
+    model.set_trainable(layout_only=cfg.freeze_shape, category_head=cfg.category_loss > 0)
     if cfg.cache_latents:
         for ds in (data, eval_data) if eval_data is not None else (data,):
             attach_latents(model, ds, progress=cfg.progress and D.is_main())
     objective = FlowObjective(model, loss_weights(cfg))
-    manifest = base_manifest(parent, [data, eval_data], world, model)
+    manifest = {**base_manifest(parent, [data, eval_data], world, model), **category_note}
     ev = eval_loss_fn(cfg, model, eval_data) if eval_data is not None else None
     ema = fit(cfg, model, objective, data, sft_step(cfg, model), manifest, device, rank, world, ev)
     return model, ema

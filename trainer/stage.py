@@ -24,14 +24,19 @@ def setup(cfg):
     return device, rank, world
 
 
-def build_model(cfg, device) -> tuple[FlowModel, dict]:
-    """The model to train: the --init checkpoint's EMA weights, or a fresh `cfg.config` preset."""
+def build_model(cfg, device, categories: list[str] | None = None) -> tuple[FlowModel, dict]:
+    """The model to train: the --init checkpoint's EMA weights, or a fresh `cfg.config` preset (with the
+    category head's vocabulary `categories`, when given)."""
     if cfg.init:
         model, parent = load_checkpoint(cfg.init, weights="ema", device=device)
         parent_info = {"parent": str(resolve(cfg.init)), "parent_hash": parent["hash"],
                        "parent_stage": parent.get("stage")}
     else:
         overrides = {"encoder": cfg.encoder} if getattr(cfg, "encoder", "") else {}
+        if getattr(cfg, "cond_layers", -1) >= 0:
+            overrides["cond_layers"] = cfg.cond_layers
+        if categories:
+            overrides["categories"] = list(categories)
         model, parent_info = FlowModel(model_config(cfg.config, **overrides)).to(device), {"parent": None, "parent_hash": None}
     model.train()
     return model, parent_info

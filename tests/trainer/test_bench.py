@@ -39,7 +39,8 @@ def test_stage_deltas_pair_consecutive_stages_and_ask_for_two_standard_errors():
 
 
 def test_a_tiny_bench_reports_novel_instances_and_novel_categories_apart(tmp_path):
-    """The whole bench at the tiny preset (a minute or two): both splits reported, from caches that keep them apart."""
+    """The whole bench at the tiny preset (a minute or two), with the category head: both splits reported, from
+    caches that keep them apart."""
     import argparse
     import json
 
@@ -51,8 +52,16 @@ def test_a_tiny_bench_reports_novel_instances_and_novel_categories_apart(tmp_pat
 
     generate_shapes(tmp_path / "shapes", count=4 * len(CATEGORIES), seed=0)   # 2 training + 2 novel instances each
     args = argparse.Namespace(work=str(tmp_path / "work"), shapes=str(tmp_path / "shapes"), config="tiny", scale=0.01,
-                              train_scale=1.0, threads=1, poses="upright", encoder="", dense_points=0, seed=0)
+                              train_scale=1.0, threads=1, poses="upright", encoder="", dense_points=0, seed=0,
+                              cond_layers=1, category_loss=0.5)
     report = main(args)
+    # the recipe with the category head: every stage carries it, and the flow-matching stages trained it
+    from trainer.checkpoints import load_checkpoint
+    for stage in STAGES:
+        model, manifest = load_checkpoint(tmp_path / "work/runs" / stage)
+        assert model.cfg.cond_layers == 1 and model.cfg.categories == report["vocabulary"]["train_categories"]
+        assert ("category_loss" in manifest) == (stage in ("pretrain", "midtrain", "sft")), stage
+    assert report["category_loss"] == 0.5 and report["throughput"]["sft_step_sec_min"] > 0
 
     data = tmp_path / "work/data/procedural-upright"
     names = {key: set(shape_names(data / key)) for key in ("render", "mid", "sft", "heldout-novel-instances",

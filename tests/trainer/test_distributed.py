@@ -19,8 +19,9 @@ SCRIPT = textwrap.dedent('''
     stage, out, data, init = sys.argv[1:5]
     run = dict(config="tiny", out=out, data=[data], steps=4, batch_size=8, lr=1e-3, warmup=1, log_every=2,
                ckpt_every=4, progress=False, threads=1)
-    if stage == "sft":
-        model, ema = sft.train(TrainConfig(stage="sft", vae_steps=2, **run))
+    if stage.startswith("sft"):   # sft-category: with the category loss and a layer over the condition tokens
+        extra = dict(category_loss=1.0, cond_layers=1) if stage == "sft-category" else {}
+        model, ema = sft.train(TrainConfig(stage="sft", vae_steps=2, **run, **extra))
     else:
         model, ema = dpo.train(DPOConfig(init=init, beta=50.0, sft_weight=0.1, **run))
     torch.save(model.state_dict(), os.path.join(out, "rank%s.pt" % os.environ["RANK"]))
@@ -28,7 +29,7 @@ SCRIPT = textwrap.dedent('''
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", ["sft", "dpo"])
+@pytest.mark.parametrize("stage", ["sft", "sft-category", "dpo"])
 def test_two_gloo_ranks_end_with_identical_weights(stage, tmp_path, tiny_cache, tiny_ckpt):
     script = tmp_path / "ddp.py"
     script.write_text(SCRIPT)
@@ -43,7 +44,9 @@ def test_two_gloo_ranks_end_with_identical_weights(stage, tmp_path, tiny_cache, 
     assert all(torch.equal(a[k], b[k]) for k in a)
     from trainer.checkpoints import load_checkpoint
     _, manifest = load_checkpoint(out)
-    assert manifest["world_size"] == 2 and manifest["step"] == 4 and manifest["stage"] == stage
+    assert manifest["world_size"] == 2 and manifest["step"] == 4 and manifest["stage"] == stage.split("-")[0]
+    if stage == "sft-category":                  # the head trained on both ranks alike
+        assert manifest["category_loss"]["rows_with_category"] == 32 and "category_head.1.weight" in a
     assert not torch.equal(a["shape_in.weight"], torch.zeros_like(a["shape_in.weight"]))
     if stage == "dpo":                           # both ranks moved away from the reference they started from
         ref, _ = load_checkpoint(tiny_ckpt)

@@ -88,8 +88,10 @@ def unique_rows(a, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
 class ArrayDataset:
     """Rows of `arrays` (dict name -> (N, ...) array). Keys starting with 'occ' are packed bits."""
 
-    def __init__(self, arrays: dict, grid: int, image_size: int, snapshot: str):
+    def __init__(self, arrays: dict, grid: int, image_size: int, snapshot: str, row_categories: list | None = None):
         self.arrays, self.grid, self.image_size, self.snapshot = arrays, grid, image_size, snapshot
+        # Each row's category name (None: unknown), where the source names its shapes (see loader.open_dataset).
+        self.row_categories = row_categories
 
     def __len__(self) -> int:
         return len(self.arrays["views"])
@@ -109,7 +111,8 @@ class ArrayDataset:
         """A dataset of some rows (e.g. a held-out split)."""
         idx = np.asarray(indices, dtype=np.int64)
         return ArrayDataset({k: v[idx] for k, v in self.arrays.items()}, self.grid, self.image_size,
-                            f"{self.snapshot}[{len(idx)}]")
+                            f"{self.snapshot}[{len(idx)}]",
+                            None if self.row_categories is None else [self.row_categories[i] for i in idx])
 
 
 def concat(datasets: list[ArrayDataset]) -> ArrayDataset:

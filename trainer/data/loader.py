@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from .arrays import ArrayDataset, concat
-from .cache import load_cache
+from .cache import load_cache, shape_names
 from .export import is_export, load_export
 
 
@@ -14,10 +16,11 @@ def open_dataset(paths: list[str] | str, grid: int, image_size: int, kind: str =
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     if not paths:
         raise ValueError("no training data given: pass --data FOLDER (a `prepare` cache or an engine export)")
-    parts = []
+    parts, categories = [], []
     for p in paths:
         if is_export(p):
             parts.append(load_export(p, grid, image_size, kind, progress))
+            categories += [None] * len(parts[-1])
             continue
         ds = load_cache(p)
         if (ds.grid, ds.image_size) != (grid, image_size):
@@ -26,4 +29,32 @@ def open_dataset(paths: list[str] | str, grid: int, image_size: int, kind: str =
         if kind == "pairs" and "occ_rejected" not in ds.arrays:
             raise ValueError(f"cache {p} holds samples, not preference pairs (no occ_rejected)")
         parts.append(ds)
-    return concat(parts)
+        categories += cache_categories(ds, p) or [None] * len(ds)
+    out = concat(parts)
+    out.row_categories = categories
+    return out
+
+
+def cache_categories(ds: ArrayDataset, folder) -> list[str] | None:
+    """The category of every row of a cache, from its shape names (None when it names no shapes)."""
+    from ..references import row_categories
+    return row_categories(ds, shape_names(folder))
+
+
+def data_vocabulary(paths: list[str]) -> list[str]:
+    """The sorted categories of the rows of some caches (exports and unnamed caches add none)."""
+    found = set()
+    for p in [paths] if isinstance(paths, (str, Path)) else paths:
+        if not is_export(p):
+            found.update(cache_categories(load_cache(p), p) or [])
+    return sorted(found)
+
+
+def attach_categories(dataset: ArrayDataset, vocabulary: list[str]) -> int:
+    """Add a `category` array (index into vocabulary, -1 = none or unknown) from open_dataset's row categories;
+    return how many rows have one."""
+    index = {c: i for i, c in enumerate(vocabulary)}
+    names = dataset.row_categories or [None] * len(dataset)
+    ids = np.array([index.get(c, -1) if c is not None else -1 for c in names], dtype=np.int64)
+    dataset.arrays["category"] = ids
+    return int((ids >= 0).sum())
