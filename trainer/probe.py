@@ -72,6 +72,28 @@ def features(dataset, n: int, ckpt: str = "", encoder: str = "effnet", batch: in
     return torch.cat(out).numpy().astype(np.float64)
 
 
+def head_accuracy(ckpt: str, dataset, categories: list[str], n: int, batch: int = 64) -> dict | None:
+    """The checkpoint's own category head (`--category-loss`) on the first n rows: accuracy over the rows whose
+    category is in its vocabulary, with its SE; None when the checkpoint has no head."""
+    from .checkpoints import load_checkpoint
+    from .data.views import views_to_tensor
+    model = load_checkpoint(ckpt)[0].eval()
+    if not model.cfg.categories:
+        return None
+    index = {c: i for i, c in enumerate(model.cfg.categories)}
+    rows = [i for i in range(n) if categories[i] in index]
+    hits = []
+    with torch.no_grad():
+        for i in range(0, len(rows), batch):
+            part = rows[i:i + batch]
+            views = views_to_tensor(dataset.batch(part)["views"])
+            pred = model.category_logits(model.encode_condition(views)).argmax(1).tolist()
+            hits += [p == index[categories[r]] for p, r in zip(pred, part)]
+    acc = float(np.mean(hits)) if hits else float("nan")
+    return {"accuracy": acc, "accuracy_se": math.sqrt(acc * (1 - acc) / len(hits)) if hits else float("nan"),
+            "rows": len(hits)}
+
+
 def fit(x: np.ndarray, y: np.ndarray, classes: int, l2: float, iters: int = 200) -> torch.Tensor:
     """Weights (F + 1, classes) of a multinomial logistic regression, L2 penalty l2 on the weights, by L-BFGS."""
     xt = torch.from_numpy(np.concatenate([x, np.ones((len(x), 1))], 1))
@@ -115,7 +137,8 @@ def category_probe(train, eval_set, train_cats: list[str], eval_cats: list[str],
     acc = float((pred == y_eval).mean())
     confusions = Counter((names[a], names[b]) for a, b in zip(y_eval, pred) if a != b)
     commonest = Counter(y_train.tolist()).most_common(1)[0][0]
-    return {"features": f"checkpoint {ckpt}" if ckpt else f"frozen {encoder} backbone (crop view)",
+    head = head_accuracy(ckpt, eval_set, eval_cats, n_eval) if ckpt else None
+    return {**({"category_head": head} if head else {}),"features": f"checkpoint {ckpt}" if ckpt else f"frozen {encoder} backbone (crop view)",
             "train_rows": n_train, "eval_rows": n_eval, "categories": len(names), "l2": l2,
             "accuracy": acc, "accuracy_se": math.sqrt(acc * (1 - acc) / n_eval),
             "chance": float((y_eval == commonest).mean()),

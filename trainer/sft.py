@@ -15,11 +15,11 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from . import distributed as D
+from .data.loader import attach_categories, data_vocabulary
 from .flow import loss_weights
 from .latents import attach_latents
 from .loop import batch_indices, fit, step_generator
 from .objectives import FlowObjective, flow_inputs
-from .data.loader import attach_categories, data_vocabulary
 from .stage import base_manifest, build_model, load_data, setup
 
 

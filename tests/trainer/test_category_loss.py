@@ -80,3 +80,16 @@ def test_misuse_is_refused_with_the_reason(tiny_ckpt, category_run, tiny_cache, 
                  "--data", str(tiny_cache), "--out", str(tmp_path / "cli")]) == 2
     assert "has no category head" in capsys.readouterr().err
     assert not (tmp_path / "cli").exists()
+
+
+def test_the_probe_reports_the_checkpoints_own_head(category_run, tiny_ckpt, tiny_cache):
+    from trainer import probe
+    from trainer.data.cache import shape_names
+    from trainer.references import row_categories
+    ds = open_dataset(str(tiny_cache), 16, 32, progress=False)
+    cats = row_categories(ds, shape_names(tiny_cache))
+    report = probe.category_probe(ds, ds, cats, cats, ckpt=str(category_run), progress=False)
+    model = load_checkpoint(category_run)[0]
+    assert report["category_head"] == {"accuracy": head_accuracy(model, ds), "rows": 32,
+                                       "accuracy_se": report["category_head"]["accuracy_se"]}
+    assert "category_head" not in probe.category_probe(ds, ds, cats, cats, ckpt=str(tiny_ckpt), progress=False)
