@@ -7,7 +7,7 @@ import trimesh
 from PIL import Image
 
 from trainer.data.export import load_export
-from trainer.data.loader import open_dataset
+from trainer.data.loader import data_vocabulary, open_dataset
 
 
 def mesh_ref(path, source="model"):
@@ -50,6 +50,8 @@ def test_samples_carry_views_occupancy_and_pose(export_dir):
     assert b["occ"].mean() > 0.9                     # the unit box fills the grid
     assert b["translation"].tolist() == [[pytest.approx(0.1), pytest.approx(0.2), 3.0]]
     assert b["scale"].item() == pytest.approx(0.8) and b["layout_mask"].tolist() == [[1.0, 1.0, 1.0]]
+    # Stage 1's category reaches the trainer (the category loss reads it), and names the export's vocabulary
+    assert ds.row_categories == ["box"] and data_vocabulary([str(export_dir)]) == ["box"]
 
 
 def test_pairs_skip_non_model_rejections(export_dir):

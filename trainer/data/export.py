@@ -132,4 +132,6 @@ def load_export(folder: str | Path, grid: int, image_size: int, kind: str = "sam
                 cols["layout_mask"].append(np.zeros(3, dtype=np.float32))
     except (KeyError, TypeError, IndexError) as e:
         raise ValueError(f"{folder / name} line {line}: malformed row (missing or wrong field {e})") from None
-    return ArrayDataset({k: np.stack(v) for k, v in cols.items()}, grid, image_size, snap)
+    # Stage 1's category of each row (what the category loss reads; None where the annotator gave none).
+    categories = [row.get("category") or None for _, row in rows]
+    return ArrayDataset({k: np.stack(v) for k, v in cols.items()}, grid, image_size, snap, categories)

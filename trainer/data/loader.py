@@ -7,7 +7,7 @@ import numpy as np
 
 from .arrays import ArrayDataset, concat
 from .cache import load_cache, shape_names
-from .export import is_export, load_export
+from .export import is_export, load_export, read_jsonl
 
 
 def open_dataset(paths: list[str] | str, grid: int, image_size: int, kind: str = "samples",
@@ -20,7 +20,7 @@ def open_dataset(paths: list[str] | str, grid: int, image_size: int, kind: str =
     for p in paths:
         if is_export(p):
             parts.append(load_export(p, grid, image_size, kind, progress))
-            categories += [None] * len(parts[-1])
+            categories += parts[-1].row_categories or [None] * len(parts[-1])
             continue
         ds = load_cache(p)
         if (ds.grid, ds.image_size) != (grid, image_size):
@@ -42,12 +42,14 @@ def cache_categories(ds: ArrayDataset, folder) -> list[str] | None:
 
 
 def data_vocabulary(paths: list[str]) -> list[str]:
-    """The sorted categories of the rows of some caches (exports and unnamed caches add none)."""
+    """The sorted categories of the rows of some sources: a cache's shape names, an export's Stage 1 categories."""
     found = set()
     for p in [paths] if isinstance(paths, (str, Path)) else paths:
-        if not is_export(p):
+        if is_export(p):
+            found.update(row.get("category") for row in read_jsonl(Path(p) / "samples.jsonl"))
+        else:
             found.update(cache_categories(load_cache(p), p) or [])
-    return sorted(found)
+    return sorted(c for c in found if c)
 
 
 def attach_categories(dataset: ArrayDataset, vocabulary: list[str]) -> int:
