@@ -115,6 +115,9 @@ def test_exported_meshes_load_with_their_true_geometry_in_trimesh_and_open3d(exp
 def test_each_rows_occupancy_is_the_voxelised_original_mesh(exported, unit_meshes, unit_glbs, grid):
     original = originals(unit_meshes, unit_glbs)
     samples = load_export(exported, grid, 32, "samples", progress=False)
+    # Stage 1's category rides along to the trainer (what --category-loss reads), row for row
+    assert samples.row_categories == [row["category"] for row in rows(exported, "samples")]
+    assert all(samples.row_categories)
     for row, packed in zip(rows(exported, "samples"), samples.arrays["occ"], strict=True):
         occ = unpack_occ(packed[None], grid)[0]
         assert_voxelises_as(occ, original(row["mesh"]["path"]), grid)
