@@ -43,11 +43,13 @@ def pooled(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def features(dataset, n: int, ckpt: str = "", encoder: str = "effnet", batch: int = 64, desc: str = "features",
-             progress: bool = True) -> np.ndarray:
-    """(n, F) pooled features of the first n rows: a checkpoint's condition tokens, or the frozen backbone's."""
+             progress: bool = True, model=None) -> np.ndarray:
+    """(n, F) pooled features of the first n rows: a checkpoint's condition tokens (`model`, the checkpoint
+    loaded, when the caller has it), or the frozen backbone's."""
     if ckpt:
-        from .checkpoints import load_checkpoint
-        model, _ = load_checkpoint(ckpt)
+        if model is None:
+            from .checkpoints import load_checkpoint
+            model = load_checkpoint(ckpt)[0]
         model.eval()
         if model.cfg.image_size != dataset.image_size:
             raise ValueError(f"{ckpt} sees {model.cfg.image_size} px views and the cache holds {dataset.image_size} px "
@@ -72,12 +74,11 @@ def features(dataset, n: int, ckpt: str = "", encoder: str = "effnet", batch: in
     return torch.cat(out).numpy().astype(np.float64)
 
 
-def head_accuracy(ckpt: str, dataset, categories: list[str], n: int, batch: int = 64) -> dict | None:
-    """The checkpoint's own category head (`--category-loss`) on the first n rows: accuracy over the rows whose
-    category is in its vocabulary, with its SE; None when the checkpoint has no head."""
-    from .checkpoints import load_checkpoint
+def head_accuracy(model, dataset, categories: list[str], n: int, batch: int = 64) -> dict | None:
+    """A checkpoint's own category head (`--category-loss`) on the first n rows: accuracy over the rows whose
+    category is in its vocabulary, with its SE; None when the model has no head."""
     from .data.views import views_to_tensor
-    model = load_checkpoint(ckpt)[0].eval()
+    model.eval()
     if not model.cfg.categories:
         return None
     index = {c: i for i, c in enumerate(model.cfg.categories)}
@@ -129,15 +130,19 @@ def category_probe(train, eval_set, train_cats: list[str], eval_cats: list[str],
     index = {c: i for i, c in enumerate(names)}
     y_train = np.array([index[c] for c in train_cats[:n_train]])
     y_eval = np.array([index[c] for c in eval_cats[:n_eval]])
-    x_train = features(train, n_train, ckpt, encoder, desc="probe: training rows", progress=progress)
-    x_eval = features(eval_set, n_eval, ckpt, encoder, desc="probe: held-out rows", progress=progress)
+    model = None
+    if ckpt:                                    # loaded once for both feature passes and the head
+        from .checkpoints import load_checkpoint
+        model = load_checkpoint(ckpt)[0]
+    x_train = features(train, n_train, ckpt, encoder, desc="probe: training rows", progress=progress, model=model)
+    x_eval = features(eval_set, n_eval, ckpt, encoder, desc="probe: held-out rows", progress=progress, model=model)
     mu, sd = x_train.mean(0), x_train.std(0) + 1e-6
     w = fit((x_train - mu) / sd, y_train, len(names), l2)
     pred = predict(w, (x_eval - mu) / sd)
     acc = float((pred == y_eval).mean())
     confusions = Counter((names[a], names[b]) for a, b in zip(y_eval, pred) if a != b)
     commonest = Counter(y_train.tolist()).most_common(1)[0][0]
-    head = head_accuracy(ckpt, eval_set, eval_cats, n_eval) if ckpt else None
+    head = head_accuracy(model, eval_set, eval_cats, n_eval) if model is not None else None
     return {**({"category_head": head} if head else {}),"features": f"checkpoint {ckpt}" if ckpt else f"frozen {encoder} backbone (crop view)",
             "train_rows": n_train, "eval_rows": n_eval, "categories": len(names), "l2": l2,
             "accuracy": acc, "accuracy_se": math.sqrt(acc * (1 - acc) / n_eval),
