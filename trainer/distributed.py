@@ -6,12 +6,15 @@ import os
 import torch
 import torch.distributed as dist
 
+from .lifeline import die_with_launcher
+
 
 def init(device: torch.device) -> tuple[int, int]:
     """Join the process group when launched by torchrun; return (rank, world_size)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return 0, 1
+    die_with_launcher()
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return dist.get_rank(), dist.get_world_size()

@@ -1,9 +1,7 @@
 """Trainer runs as jobs: the trainer CLI in a child process, its checkpoint registered after."""
 
-import ctypes
 import json
 import logging
-import signal
 import subprocess
 import sys
 import tempfile
@@ -13,6 +11,7 @@ from django.conf import settings
 
 from engine.core.models import Iteration
 from engine.flywheel.models import ModelCheckpoint
+from trainer.lifeline import die_with_parent
 
 log = logging.getLogger("engine.flywheel")
 
@@ -76,24 +75,6 @@ def _watch(argv, log_path, progress, poll):
                 break
         err.seek(0)
         return child.returncode, err.read()
-
-
-def die_with_parent():
-    """Be killed when the parent process dies (Linux; elsewhere nothing): a trainer with its job, a job with its worker.
-
-    A job killed mid-run (its RQ work horse, by an OOM kill or `kill -9`) left the trainer running as
-    an orphan, writing into the run folder that the retried job then resumes from: two trainers in one
-    folder. PR_SET_PDEATHSIG ends the trainer with the process that started it. prctl is looked up
-    before the fork: between fork and exec the child only calls it.
-    """
-    if _PRCTL is not None:
-        _PRCTL(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-try:
-    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):  # not Linux
-    _PRCTL = None
 
 
 def _rows(path):

@@ -1,9 +1,13 @@
 """Two CPU processes with the gloo backend end with identical weights (torchrun, as on GPUs)."""
+import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
+import psutil
 import pytest
 import torch
 
@@ -51,3 +55,62 @@ def test_two_gloo_ranks_end_with_identical_weights(stage, tmp_path, tiny_cache, 
     if stage == "dpo":                           # both ranks moved away from the reference they started from
         ref, _ = load_checkpoint(tiny_ckpt)
         assert any(not torch.equal(a[k], v) for k, v in ref.state_dict().items())
+
+
+@pytest.mark.slow
+def test_a_killed_torchrun_takes_its_ranks_with_it(tmp_path, tiny_cache):
+    """Proves `trainer.lifeline.die_with_launcher`: the ranks of a SIGKILLed torchrun die within 3 s.
+
+    torchrun starts its ranks in sessions of their own and, killed (its RQ work horse lost, so the
+    engine's `die_with_parent` killed it), does not take them down: they trained on as orphans in the
+    run folder a retried job resumes from. Broken on purpose (`die_with_launcher` returning at once),
+    both ranks outlive the launcher and the test fails.
+    """
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "trainer",
+            "sft", "--config", "tiny", "--data", str(tiny_cache), "--out", str(out), "--steps", "100000",
+            "--vae-steps", "2", "--log-every", "1", "--ckpt-every", "100000", "--no-progress", "--threads", "1"]
+    with open(tmp_path / "torchrun.log", "w") as err:
+        launcher = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    ranks = []
+    try:
+        deadline = time.monotonic() + 120
+        while not _logged_steps(out / "log.jsonl"):   # both ranks past the process group, training
+            assert launcher.poll() is None, (tmp_path / "torchrun.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no training step logged in 120 s"
+            time.sleep(0.2)
+        ranks = psutil.Process(launcher.pid).children()
+        assert len(ranks) == 2, ranks
+        launcher.send_signal(signal.SIGKILL)
+        launcher.wait(timeout=10)
+        alive = _alive(ranks, within=3.0)
+        assert not alive, f"{len(alive)} of 2 ranks outlived their killed torchrun"
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+        for rank in _alive(ranks, within=0):
+            rank.kill()
+
+
+def _logged_steps(path) -> int:
+    try:
+        return sum(1 for line in path.read_text().splitlines() if "step" in json.loads(line))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+
+
+def _alive(procs, within: float) -> list:
+    """The processes still running (zombies count as gone) after waiting up to `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        alive = []
+        for p in procs:
+            try:
+                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(p)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.1)
