@@ -16,10 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from .checkpoints import load_checkpoint
-from .compare import paired_deltas
 from .data.loader import open_dataset
 from .distributed import pick_device
-from .evaluate import evaluate_remembered, standard_error
+from .evaluate import evaluate_remembered, paired, standard_error
 
 
 def summarize(results: list[dict]) -> tuple[dict, dict]:
@@ -64,8 +63,8 @@ def cascade(stages: list[tuple], data: str, seeds=(0, 1), n: int = 64, steps: in
         per_seed = [r["rows"] for r in results]
         if parent is not None:
             entry["parent"] = parent
-            entry["step"], entry["step_se"] = paired_deltas(per_seed, rows[parent])
-            entry["from_first"], entry["from_first_se"] = paired_deltas(per_seed, rows[out[0]["label"]])
+            entry["step"], entry["step_se"] = paired(per_seed, rows[parent])
+            entry["from_first"], entry["from_first_se"] = paired(per_seed, rows[out[0]["label"]])
         rows[label] = per_seed
         out.append(entry)
     return {"n": min(n, len(dataset)), "seeds": list(seeds), "steps": steps, "stages": out}

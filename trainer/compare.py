@@ -29,24 +29,10 @@ from .data.loader import open_dataset
 from .data.views import views_to_tensor
 from .distributed import pick_device
 from .config import DPOConfig
-from .evaluate import HIGHER_IS_BETTER, evaluate_remembered, standard_error
+from .evaluate import HIGHER_IS_BETTER, evaluate_remembered, paired, standard_error
 from .flow import FlowBatch, interpolate, per_sample_mse
 from .layout import LAYOUT_DIM
 from .rewards import reward_settings
-
-
-def paired_deltas(rows_a: list[list[dict]], rows_b: list[list[dict]]) -> tuple[dict, dict]:
-    """(delta, delta_se) per metric from per-seed row lists [seed][row] of both checkpoints."""
-    delta, delta_se = {}, {}
-    for k in HIGHER_IS_BETTER:
-        per_row = []
-        for i in range(len(rows_a[0])):
-            d = [ra[i][k] - rb[i][k] for ra, rb in zip(rows_a, rows_b) if k in ra[i] and k in rb[i]]
-            if d:
-                per_row.append(float(np.mean(d)))
-        if per_row:
-            delta[k], delta_se[k] = float(np.mean(per_row)), standard_error(per_row)
-    return delta, delta_se
 
 
 @torch.no_grad()
@@ -124,7 +110,7 @@ def compare(cfg) -> dict:
     for seed in cfg.seeds:
         runs["a"].append(evaluate_remembered(model_a, cfg.a, data, cfg.data, seed=seed, **kw))
         runs["b"].append(evaluate_remembered(model_b, cfg.b, data, cfg.data, seed=seed, **kw))
-    delta, delta_se = paired_deltas([r["rows"] for r in runs["a"]], [r["rows"] for r in runs["b"]])
+    delta, delta_se = paired([r["rows"] for r in runs["a"]], [r["rows"] for r in runs["b"]])
 
     def entry(path, manifest, results):
         """Means over rows and seeds, and the SE across rows of each row's mean over seeds."""

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from trainer.compare import paired_deltas
 from trainer.config import CompareConfig
+from trainer.evaluate import paired
 
 
 def rows(values):
@@ -14,7 +14,7 @@ def rows(values):
 def test_paired_delta_averages_seeds_per_row_before_the_standard_error():
     a = [rows([0.5, 0.6, 0.7]), rows([0.7, 0.6, 0.5])]       # [seed][row]
     b = [rows([0.4, 0.6, 0.5]), rows([0.6, 0.4, 0.5])]
-    delta, se = paired_deltas(a, b)
+    delta, se = paired(a, b)
     per_row = np.array([(0.1 + 0.1) / 2, (0.0 + 0.2) / 2, (0.2 + 0.0) / 2])
     assert delta["viou"] == pytest.approx(per_row.mean())
     assert se["viou"] == pytest.approx(per_row.std(ddof=1) / np.sqrt(3))
@@ -22,9 +22,21 @@ def test_paired_delta_averages_seeds_per_row_before_the_standard_error():
     assert "f1@0.01" not in delta                             # a metric no row has is left out
 
 
+def test_a_metric_only_some_seeds_scored_is_paired_over_those():
+    """F1@0.01 on 100k points is scored on the first seed only: its delta is that seed's, not dropped."""
+    a, b = [rows([0.5, 0.6]), rows([0.7, 0.6])], [rows([0.4, 0.6]), rows([0.6, 0.4])]
+    for r, v in zip(a[0], (0.3, 0.2)):
+        r["f1@0.01_dense"] = v
+    for r, v in zip(b[0], (0.1, 0.1)):
+        r["f1@0.01_dense"] = v
+    delta, se = paired(a, b)
+    assert delta["f1@0.01_dense"] == pytest.approx(0.15) and se["f1@0.01_dense"] == pytest.approx(0.05)
+    assert delta["viou"] == pytest.approx((0.1 + 0.1 + 0.0 + 0.2) / 4)
+
+
 def test_identical_checkpoints_differ_by_zero():
     a = [rows([0.1, 0.9])]
-    delta, se = paired_deltas(a, a)
+    delta, se = paired(a, a)
     assert delta["viou"] == 0 and se["viou"] == 0
 
 
