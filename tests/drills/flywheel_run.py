@@ -38,19 +38,22 @@ def create_run(glb_meshes, base_checkpoint, runs_root):
     return run, runs_root / "drill" / f"it1-run{run.pk}-sft"
 
 
-def worker_env(redis_url):
-    """The environment of the drill's `rqworker trainer`: the test database, this Redis, slowed trainer steps."""
+def worker_env(redis_url, procs=1):
+    """The environment of the drill's `rqworker trainer`: the test database, this Redis, slowed trainer steps,
+    and `procs` trainer processes (torchrun ranks when more than one)."""
     return engine_env(suite_database_url(), redis_url, media_root=settings.MEDIA_ROOT, RUNS_ROOT=settings.RUNS_ROOT,
-                      TRAINER_DRILL_STEP_SLEEP=STEP_SLEEP)
+                      TRAINER_DRILL_STEP_SLEEP=STEP_SLEEP, ENGINE_TRAINER_PROCS=procs)
 
 
-def trainer_processes(worker):
-    """Return (work horse, its trainer child) of an RQ worker process, or None while it has none."""
+def trainer_processes(worker, ranks=0):
+    """Return (work horse, its trainer child, the child's torchrun ranks) of an RQ worker process, or None while
+    it has none or, with ranks > 0, while the trainer child (torchrun) has fewer ranks than that."""
     try:
         for horse in psutil.Process(worker.pid).children():
             for child in horse.children():
                 if "trainer" in child.cmdline():
-                    return horse, child
+                    started = child.children() if ranks else []
+                    return (horse, child, started) if len(started) >= ranks else None
     except psutil.Error:
         pass
     return None

@@ -64,7 +64,7 @@ def test_a_lost_rq_worker_s_run_is_taken_up_by_another_worker(glb_meshes, base_c
         try:
             wait_for(lambda: any(r.get("step", 0) >= KILL_AFTER for r in log_steps(sft_folder)), 300,
                      f"SFT to log step {KILL_AFTER} (worker A's log: {_tail(logs['A'])})")
-            horse, trainer = wait_for(lambda: trainer_processes(a), 30, "worker A's work horse and trainer")
+            horse, trainer, _ = wait_for(lambda: trainer_processes(a), 30, "worker A's work horse and trainer")
             assert (sft_folder / f"step-{CKPT_EVERY:07d}").is_dir()
             a.send_signal(signal.SIGKILL)  # the worker's process alone: its horse is in a process group of its own
             killed_at = log_steps(sft_folder)
