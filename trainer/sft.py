@@ -99,7 +99,7 @@ def train(cfg):
     vocabulary = data_vocabulary(cfg.data) if cfg.category_loss > 0 and not cfg.init else None
     if vocabulary == []:
         raise ValueError(f"--category-loss {cfg.category_loss}: the training data names no categories (a cache's "
-                         "shape names give them; exports have none)")
+                         "shape names give them, and an engine export's Stage 1 categories)")
     model, parent = build_model(cfg, device, categories=vocabulary)
     data = load_data(cfg.data, model, progress=cfg.progress)
     category_note = category_setup(cfg, model, data)

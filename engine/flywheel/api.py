@@ -124,7 +124,8 @@ class FlywheelRunsView(APIView):
                                       sft_steps=options.get("sft_steps"), dpo_steps=options.get("dpo_steps"),
                                       simulate=options["simulate"], artist_delay=options["artist_delay"],
                                       user=request.user,
-                                      dpo_sft_weight=options.get("dpo_sft_weight", flywheel.DPO_SFT_WEIGHT))
+                                      dpo_sft_weight=options.get("dpo_sft_weight", flywheel.DPO_SFT_WEIGHT),
+                                      category_loss=options["category_loss"])
         except flywheel.RunError as exc:
             raise EngineError(str(exc), status_code=409 if exc.field == "project" else 400,
                               fields={exc.field: [str(exc)]} if exc.field else None) from None

@@ -43,13 +43,16 @@ JOB_RETRIES = 3  # times a run's RQ job is queued again after its worker died (t
 
 
 def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=None, seeds=(0, 1), simulate=0,
-               artist_delay=0.0, heldout_share=0.2, base=None, user=None, dpo_sft_weight=DPO_SFT_WEIGHT):
+               artist_delay=0.0, heldout_share=0.2, base=None, user=None, dpo_sft_weight=DPO_SFT_WEIGHT,
+               category_loss=0.0):
     """Check the options and record a queued FlywheelRun for the project's open iteration k.
 
     `alpha` sets α_k of iteration k (the training bar of this run); `base` registers and deploys
     a checkpoint folder when none is deployed yet (π_0); `dpo_sft_weight` anchors DPO to the chosen
     shapes (see DPO_SFT_WEIGHT); `artist_delay` is the seconds a simulated artist models a mesh (with
-    `simulate`; failures the artist has not reached when the target is met wait for the next iteration's tail).
+    `simulate`; failures the artist has not reached when the target is met wait for the next iteration's tail);
+    `category_loss` > 0 has SFT also train π_{k-1}'s category head on the samples' Stage 1 categories (trainer
+    `sft --category-loss`), which needs a deployed checkpoint with a head (trained with the loss from scratch).
     """
     if alpha is not None and not 0 <= alpha <= 1:
         raise RunError(f"α_k is a rating bar between 0 and 1, got {alpha}.", "alpha")
@@ -60,6 +63,8 @@ def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=No
             raise RunError(f"{name} is a number of optimizer steps, at least 1; got {value}.", name)
     if dpo_sft_weight is None or not dpo_sft_weight >= 0:
         raise RunError(f"dpo_sft_weight is a loss weight, 0 or more; got {dpo_sft_weight}.", "dpo_sft_weight")
+    if category_loss is None or not category_loss >= 0:
+        raise RunError(f"category_loss is a loss weight, 0 or more; got {category_loss}.", "category_loss")
     if simulate < 0:
         raise RunError(f"simulate is a number of simulated annotators, got {simulate}.", "simulate")
     if artist_delay is None or not artist_delay >= 0:
@@ -80,15 +85,32 @@ def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=No
             raise RunError(f"No checkpoint of {project.name} (or shared) is deployed, so there is nothing to train "
                            "from: pass a pretrained checkpoint as the base (flywheel run --base RUNS/pretrain), or "
                            "promote one.", "base")
+        if category_loss > 0:
+            _check_category_head(deploy.newest_deployed(project), category_loss)
         iteration = project.current_iteration()
         if alpha is not None and alpha != iteration.alpha:
             iteration.alpha = alpha
             iteration.save(update_fields=["alpha"])
         options = {"preset": preset, "sft_steps": sft_steps, "dpo_steps": dpo_steps, "seeds": list(seeds),
                    "simulate": simulate, "artist_delay": float(artist_delay), "heldout_share": heldout_share,
-                   "dpo_sft_weight": float(dpo_sft_weight)}
+                   "dpo_sft_weight": float(dpo_sft_weight), "category_loss": float(category_loss)}
         return FlywheelRun.objects.create(project=project, iteration=iteration, alpha=iteration.alpha,
                                           options=options, created_by=user)
+
+
+def _check_category_head(checkpoint, weight):
+    """Refuse the category loss unless the checkpoint SFT starts from has a category head (a vocabulary)."""
+    from trainer.checkpoints import read_manifest, resolve
+
+    try:
+        categories = read_manifest(resolve(checkpoint.path)).get("model_config", {}).get("categories") or []
+    except (FileNotFoundError, ValueError) as exc:
+        raise RunError(f"category_loss {weight:g}: cannot read the deployed checkpoint {checkpoint.name}: {exc}",
+                       "category_loss") from None
+    if not categories:
+        raise RunError(f"category_loss {weight:g}: the deployed checkpoint {checkpoint.name} has no category head; "
+                       "pretrain π_0 with the loss (trainer pretrain --category-loss W --cond-layers N) to give it "
+                       "one, or leave category_loss at 0.", "category_loss")
 
 
 def _deploy_base(project, path):

@@ -17,6 +17,10 @@ class RunRequest(serializers.Serializer):
     dpo_steps = serializers.IntegerField(required=False, min_value=1)
     dpo_sft_weight = serializers.FloatField(required=False, min_value=0.0,
                                             help_text="DPO's anchor on the chosen shapes (default: 1; 0 is plain DPO).")
+    category_loss = strict.FloatField(required=False, min_value=0.0, default=0.0,
+                                      help_text="SFT also trains the deployed checkpoint's category head on the "
+                                                "samples' Stage 1 categories, at this weight (default 0: off; "
+                                                "needs a checkpoint with a head).")
     simulate = serializers.IntegerField(required=False, min_value=0, default=0,
                                         help_text="Simulated annotators collecting before training (0: none).")
     artist_delay = strict.FloatField(required=False, min_value=0.0, default=0.0,

@@ -136,8 +136,10 @@ def step_sft(run, echo):
         run.save(update_fields=["baseline"])
     if run.baseline is None:
         raise RunError("No checkpoint is deployed any more (rolled back?); promote one and resume.", "base")
-    train = str(Path(run.export_dir) / "train")
-    run.sft_checkpoint = _train(run, echo, "sft", run.baseline.path, ["--data", train], run.options.get("sft_steps"))
+    args = ["--data", str(Path(run.export_dir) / "train")]
+    if run.options.get("category_loss"):   # the samples' Stage 1 categories train π_{k-1}'s category head
+        args += ["--category-loss", run.options["category_loss"]]
+    run.sft_checkpoint = _train(run, echo, "sft", run.baseline.path, args, run.options.get("sft_steps"))
 
 
 def step_dpo(run, echo):

@@ -30,3 +30,20 @@ def base_checkpoint(tmp_path_factory):
     sft.train(TrainConfig(config="tiny", out=str(root / "pretrain"), data=[str(root / "render")], steps=4, vae_steps=4,
                           batch_size=8, lr=1e-3, warmup=1, log_every=2, ckpt_every=4, progress=False))
     return root / "pretrain"
+
+
+@pytest.fixture(scope="session")
+def category_base(tmp_path_factory):
+    """π_0 with a category head: the tiny model pretrained with the category loss and one layer over the
+    condition tokens on 16 renders; its vocabulary is the primitive kinds those renders show (chair, mug, ...)."""
+    from trainer import sft
+    from trainer.config import DataConfig, TrainConfig
+    from trainer.data.cache import prepare
+
+    root = tmp_path_factory.mktemp("flywheel-category-base")
+    prepare(DataConfig(out=str(root / "render"), kind="render", n=16, primitives=4, grid=16, render_size=64,
+                       image_size=32, shard_size=16), progress=False)
+    sft.train(TrainConfig(config="tiny", out=str(root / "pretrain"), data=[str(root / "render")], steps=4, vae_steps=4,
+                          batch_size=8, lr=1e-3, warmup=1, log_every=2, ckpt_every=4, progress=False,
+                          category_loss=1.0, cond_layers=1))
+    return root / "pretrain"

@@ -47,7 +47,8 @@ def test_a_failed_run_resumes_at_the_step_that_failed(run, monkeypatch):
 def test_create_run_records_the_options_and_sets_alpha_k(run, project):
     assert run.status == RunStatus.QUEUED and run.alpha == 0.4 and project.current_iteration().alpha == 0.4
     assert run.options == {"preset": None, "sft_steps": 3, "dpo_steps": None, "seeds": [0, 1], "simulate": 0,
-                           "artist_delay": 0.0, "heldout_share": 0.2, "dpo_sft_weight": iteration.DPO_SFT_WEIGHT}
+                           "artist_delay": 0.0, "heldout_share": 0.2, "dpo_sft_weight": iteration.DPO_SFT_WEIGHT,
+                           "category_loss": 0.0}
     with pytest.raises(iteration.RunError, match="is queued") as busy:
         iteration.create_run(project)
     assert busy.value.field == "project"
@@ -57,6 +58,29 @@ def test_a_negative_dpo_anchor_is_refused_and_named(project):
     with pytest.raises(iteration.RunError, match="dpo_sft_weight is a loss weight") as bad:
         iteration.create_run(project, dpo_sft_weight=-1.0)
     assert bad.value.field == "dpo_sft_weight"
+
+
+def test_the_category_loss_is_refused_without_a_head_to_train(project, base_checkpoint):
+    """A negative weight, and a deployed checkpoint without a category head, are refused before anything queues."""
+    with pytest.raises(iteration.RunError, match="category_loss is a loss weight") as bad:
+        iteration.create_run(project, category_loss=-0.5)
+    assert bad.value.field == "category_loss"
+    with pytest.raises(iteration.RunError, match="has no category head") as bad:
+        iteration.create_run(project, base=str(base_checkpoint), category_loss=0.5)
+    assert bad.value.field == "category_loss"
+    assert not project.flywheel_runs.exists()
+
+
+def test_sft_gets_the_category_loss_of_the_run(run, monkeypatch):
+    from engine.flywheel import steps
+
+    seen = []
+    monkeypatch.setattr(steps, "_train", lambda run, echo, stage, init, args, n: seen.append(args) or run.baseline)
+    run.export_dir = "/x"
+    steps.step_sft(run, print)
+    run.options["category_loss"] = 0.5
+    steps.step_sft(run, print)
+    assert "--category-loss" not in seen[0] and seen[1][seen[1].index("--category-loss") + 1] == 0.5
 
 
 def test_a_negative_artist_delay_is_refused_and_named(project):

@@ -63,6 +63,33 @@ def test_a_whole_iteration_on_the_tiny_preset_with_simulated_annotators(flywheel
     assert run.baseline.project == run.project == new.project                   # π_0 and π_k are the project's
 
 
+def test_an_iteration_trains_the_category_head_on_stage1_categories(flywheel_suite, category_base, capsys):
+    """`flywheel run --category-loss`: the samples' Stage 1 categories reach SFT through the real export, and
+    train π_0's category head there; DPO, which refuses the loss, leaves the head as SFT left it."""
+    from trainer.checkpoints import load_checkpoint, read_manifest, resolve
+
+    vocabulary = load_checkpoint(category_base)[0].cfg.categories
+    taxonomy = [c for c in TAXONOMY if c in vocabulary]   # every simulated object's category is one the head knows
+    assert taxonomy, vocabulary
+    Project.objects.create(name="fly", alpha=0.3, n_candidates=4, taxonomy=taxonomy,
+                           generators=[*FAST_GENERATORS, "flow_model"], collection_target=4,
+                           alpha_schedule=[0.0, 0.4], tail_share=0.5)
+    call_command("flywheel", "run", "--project", "fly", "--base", str(category_base), "--config", "tiny",
+                 "--steps", "4", "--seeds", "0", "--simulate", "1", "--heldout-share", "0", "--category-loss", "0.5",
+                 "--sync")
+    capsys.readouterr()
+    run = FlywheelRun.objects.get()
+    assert run.status == RunStatus.DONE, run.error
+    assert run.options["category_loss"] == 0.5
+    samples = run.counts["export"]["train"]["samples"]
+    assert samples >= 1
+    sft = read_manifest(resolve(run.sft_checkpoint.path))
+    assert sft["category_loss"] == {"weight": 0.5, "rows_with_category": samples, "rows": samples}, sft["category_loss"]
+    assert sft["model_config"]["categories"] == vocabulary
+    if run.checkpoint.stage == "dpo":
+        assert "category_loss" not in read_manifest(resolve(run.checkpoint.path))
+
+
 def _status(capsys):
     call_command("flywheel", "status", "--project", "fly")
     return capsys.readouterr().out

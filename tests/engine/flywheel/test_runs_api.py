@@ -49,6 +49,10 @@ def test_the_api_refuses_bad_options_with_the_field(api, engineer, annotator, pr
     assert response.status_code == 400 and "config" in response.json()["fields"]
     response = api(engineer).post(url, {"simulate": 2, "artist_delay": -1}, format="json")
     assert response.status_code == 400 and "artist_delay" in response.json()["fields"]
+    response = api(engineer).post(url, {"category_loss": -1}, format="json")
+    assert response.status_code == 400 and "category_loss" in response.json()["fields"]
+    response = api(engineer).post(url, {"category_loss": 0.5}, format="json")   # `deployed` is no checkpoint
+    assert response.status_code == 400 and "cannot read" in response.json()["fields"]["category_loss"][0]
     assert api(engineer).post("/api/projects/999/flywheel/", {}, format="json").status_code == 404
     assert api(annotator).post(url, {}, format="json").status_code == 403
     assert not queued
