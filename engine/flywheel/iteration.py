@@ -104,7 +104,7 @@ def _check_category_head(checkpoint, weight):
 
     try:
         categories = read_manifest(resolve(checkpoint.path)).get("model_config", {}).get("categories") or []
-    except (FileNotFoundError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # missing, not a folder, unreadable, not JSON
         raise RunError(f"category_loss {weight:g}: cannot read the deployed checkpoint {checkpoint.name}: {exc}",
                        "category_loss") from None
     if not categories:
