@@ -15,7 +15,8 @@ objects per hour per stage, API p50/p99 per endpoint, queue depths over time, ca
 step, the busiest component (the bottleneck), the share of claim rounds and of the annotators' time
 that found work waiting (over the whole annotation, and in its steady state: without the warm-up
 before the first set is ready and the dry tail after the last, engine/loadtest/waiting.py), and the
-factor at which the engine would saturate, from the machine's measured cost per object.
+factor at which the engine would saturate, from the engine's measured share of the cores (and,
+beside it, from its measured cost per object through Stage 3).
 """
 
 import argparse
@@ -359,7 +360,14 @@ def summarize(project, report, depth, opts, timings, cpu, run_seconds, steady=No
     # Demand at factor f: each annotator finishes one object per (80 + 150 + select) / f seconds of work.
     person_seconds = STAGE2_SECONDS + STAGE3_SECONDS + opts.select_seconds
     cores = os.cpu_count() or 1
-    saturation = (round(cores * person_seconds / (opts.annotators * machine_cpu_per_object), 1)
+    # Two readings of the factor that would fill the machine. By use: the engine's share of the cores
+    # over the annotation, scaled linearly (it took 0.43 of them at factor 3, so it fills them near 7).
+    # Per object: the demand of one object per person_seconds/factor at the CPU cost per object
+    # through Stage 3; objects still in flight (selected and generated, not yet aligned) add to the
+    # cost and not to the count, so in a run that does not drain this reads low (3.4 against 7).
+    used = sum(machine.values()) / (cores * timings["annotation"]) if timings["annotation"] else 0.0
+    saturation = round(opts.factor / used, 1) if used else None
+    per_object = (round(cores * person_seconds / (opts.annotators * machine_cpu_per_object), 1)
                   if machine_cpu_per_object else None)
     return {
         "objects_through": through, "tasks_done": dict(done), "objects_per_hour": per_stage,
@@ -380,10 +388,14 @@ def summarize(project, report, depth, opts, timings, cpu, run_seconds, steady=No
                        "busiest_component": busiest, "people_stage_behind": behind,
                        "share_of_machine_cpu": round(machine[busiest] / sum(machine.values()), 3)
                        if busiest and sum(machine.values()) else None},
+        "machine_share_of_cores": round(used, 3),
         "saturation_factor_estimate": saturation,
-        "saturation_rule": f"factor at which {opts.annotators} annotators' demand, one object per "
-                           f"{person_seconds:g}/factor s each, uses all {cores} cores at the measured machine CPU "
-                           "seconds per object",
+        "saturation_rule": f"factor {opts.factor:g} divided by the engine's share of the {cores} cores over the "
+                           "annotation: the factor at which the same mix of work fills them",
+        "saturation_factor_per_object": per_object,
+        "saturation_per_object_rule": f"factor at which {opts.annotators} annotators' demand, one object per "
+                                      f"{person_seconds:g}/factor s each, uses all {cores} cores at the machine CPU "
+                                      "seconds per object through Stage 3 (low while objects are in flight)",
         "wall_seconds": timings, "iteration_step_seconds": run_seconds,
         "pool": {k: v for k, v in report.as_dict().items() if k != "errors"}, "pool_errors": report.errors[:20],
     }

@@ -1,6 +1,7 @@
 """`make bench` small: the whole engine on real processes takes two objects through every stage (no timings checked)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -29,6 +30,11 @@ def test_the_engine_bench_takes_objects_through_every_stage_on_real_workers(tmp_
     assert {"POST /api/tasks/claim/", "POST /api/tasks/{id}/submit/"} <= set(figures["api"])
     assert figures["queue_depths"] and figures["candidate_set_latency_s"]["selection_to_first_stage2_claim"]["n"] == 2
     assert figures["bottleneck"]["busiest_component"] in figures["cpu_seconds"]
+    # The saturation factor reads the engine's share of the cores (the simulated people left out).
+    engine_cpu = sum(v for k, v in figures["cpu_seconds"].items() if k != "clients")
+    share = engine_cpu / ((os.cpu_count() or 1) * figures["wall_seconds"]["annotation"])
+    assert figures["machine_share_of_cores"] == pytest.approx(share, abs=1e-3)
+    assert figures["saturation_factor_estimate"] == pytest.approx(1000 / share, rel=0.02)
     assert 0 <= figures["annotators_found_work"]["share_of_claim_rounds"] <= 1
     steady = figures["annotators_found_work"]["steady_state"]
     assert steady["every_object_had_its_set"] is True, steady  # both objects through: the tail is left out
