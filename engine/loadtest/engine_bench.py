@@ -66,6 +66,10 @@ def parse(argv=None):
     p.add_argument("--work", default="", help="Folder for media, runs and logs (default: a temporary one).")
     p.add_argument("--out", default="", help="Also write the JSON figures here.")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--clients-nice", type=int, default=0, choices=range(0, 20), metavar="0-19",
+                   help="Run the simulated people at this nice value, so that on a machine they share with the "
+                        "engine its processes are served first (people's browsers are not on the engine's hosts). "
+                        "Their CPU is still reported apart (cpu_seconds.clients).")
     opts = p.parse_args(argv)
     if opts.warmup is not None and opts.warmup < 0:
         p.error(f"--warmup is {opts.warmup:g}; give the seconds to leave out, 0 or more.")
@@ -268,8 +272,8 @@ def run(opts):
         sampler = threading.Thread(target=lambda: depth.setdefault("rows", sample_queues(redis_url, project.pk, stop)))
         sampler.start()
         t, started_at = time.monotonic(), time.time()  # started_at: the sets' ready_at in seconds of the annotation
-        report = run_pool(pool, url, project, behaviour=behaviour, deadline=opts.seconds, idle_seconds=20.0,
-                          target=opts.objects, seed=opts.seed, client_class=Timed.client_class())
+        report = people(opts.clients_nice, run_pool, pool, url, project, behaviour=behaviour, deadline=opts.seconds,
+                        idle_seconds=20.0, target=opts.objects, seed=opts.seed, client_class=Timed.client_class())
         timings["annotation"] = round(time.monotonic() - t, 1)
         # Before the flywheel run: its redeploy re-offers failed objects, which generate again.
         steady = _steady_state(project, report, opts, started_at)
@@ -289,6 +293,30 @@ def run(opts):
         figures.update(summarize(project, report, depth.get("rows", []), opts, timings, annotation_cpu, run_seconds,
                                  steady))
     return figures
+
+
+def people(nice, run, *args, **kwargs):
+    """run(*args, **kwargs) in a thread at `nice` (the simulated people's threads inherit it), or here if 0.
+
+    On Linux a nice value belongs to a thread, and the threads a thread starts inherit it: the people's
+    threads then yield the CPU to the engine's processes, as people on other computers would.
+    """
+    if not nice:
+        return run(*args, **kwargs)
+    out = {}
+
+    def body():
+        os.nice(nice)
+        try:
+            out["report"] = run(*args, **kwargs)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            out["error"] = e
+    thread = threading.Thread(target=body, name="simulated-people")
+    thread.start()
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out["report"]
 
 
 def _finished(run_id):

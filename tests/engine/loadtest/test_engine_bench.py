@@ -76,3 +76,32 @@ def test_the_queue_maxima_of_the_annotation_leave_out_the_flywheel_runs_redeploy
     assert maxima["max_queue_depth"] == {"celery_cpu": 27, "celery_gpu": 0, "rq_trainer": 0, "generating": 15}
     assert maxima["max_queue_depth_after_annotation"]["celery_cpu"] == 776
     assert queue_maxima([], 10.0)["max_queue_depth"]["generating"] == 0
+
+
+def test_the_simulated_people_run_at_their_nice_value_and_the_threads_they_start_inherit_it(capsys):
+    import threading
+
+    from engine.loadtest.engine_bench import parse, people
+
+    def nice_here():
+        return os.getpriority(os.PRIO_PROCESS, 0)  # on Linux, the calling thread's
+
+    def pool():  # as run_pool does: the people are threads the caller starts
+        seen = []
+        member = threading.Thread(target=lambda: seen.append(nice_here()))
+        member.start()
+        member.join()
+        return nice_here(), seen[0]
+    base = nice_here()
+    assert people(0, pool) == (base, base)
+    assert people(5, pool) == (min(19, base + 5),) * 2
+    assert nice_here() == base  # the bench's own thread (and the processes it starts later) keep theirs
+
+    def broken():
+        raise ValueError("a pool that fails")
+    with pytest.raises(ValueError, match="a pool that fails"):
+        people(5, broken)
+    assert parse(["--clients-nice", "10"]).clients_nice == 10 and parse([]).clients_nice == 0
+    with pytest.raises(SystemExit):
+        parse(["--clients-nice", "40"])
+    assert "--clients-nice" in capsys.readouterr().err
