@@ -42,6 +42,10 @@ class DemoConfig:
     pretrain_n: int = 1024  # renders π_0 is pretrained on
     pretrain_shapes: int = 12  # procedural shapes per category those renders are drawn from
     pretrain_steps: int = 600
+    # The trainer's category recipe (trainer/README.md): self-attention layers over π_0's condition tokens (-1: the
+    # preset's) and the weight of its category loss, in π_0's pretraining and in every iteration's SFT (0: off).
+    cond_layers: int = -1
+    category_loss: float = 0.0
     vae_steps: int = 150
     iterations: int = 2
     alphas: list = field(default_factory=lambda: [0.5, 0.55])  # α_k, the rising SFT bar
@@ -83,7 +87,9 @@ def pretrain_base(cfg, project, echo):
 
     cache = cfg.cache_dir()
     tag = f"{cfg.preset}-procedural{cfg.pretrain_shapes}-{cfg.pretrain_n}"
-    out = cache / f"pretrain-{tag}-{cfg.encoder}-{cfg.pretrain_steps}"
+    recipe = (f"-cond{cfg.cond_layers}" if cfg.cond_layers >= 0 else "") + (
+        f"-cat{cfg.category_loss:g}" if cfg.category_loss > 0 else "")
+    out = cache / f"pretrain-{tag}-{cfg.encoder}{recipe}-{cfg.pretrain_steps}"
     try:
         if read_manifest(resolve(out)).get("step") == cfg.pretrain_steps:
             echo(f"π_0: reusing the cached pretrained checkpoint {out}")
@@ -102,6 +108,10 @@ def pretrain_base(cfg, project, echo):
     argv = [sys.executable, "-m", "trainer", "pretrain", "--config", cfg.preset, "--data", str(data), "--out", str(out),
             "--encoder", cfg.encoder, "--steps", str(cfg.pretrain_steps), "--vae-steps", str(cfg.vae_steps), "--log-every", "50",
             "--ckpt-every", str(max(50, cfg.pretrain_steps // 3))]
+    if cfg.cond_layers >= 0:
+        argv += ["--cond-layers", str(cfg.cond_layers)]
+    if cfg.category_loss > 0:  # the project's categories name π_0's head: the renders carry their shapes' categories
+        argv += ["--category-loss", f"{cfg.category_loss:g}"]
     code = subprocess.run(argv, cwd=settings.BASE_DIR).returncode
     if code != 0:
         raise DemoError(f"pretraining failed (exit status {code}; its output is above); run the demo again to "
@@ -140,7 +150,7 @@ def run_demo(cfg, echo=print):
         t = time.monotonic()
         run = flywheel.create_run(project, alpha=cfg.alphas[k], preset=cfg.preset, sft_steps=cfg.sft_steps,
                                   dpo_steps=cfg.dpo_steps, seeds=cfg.seeds, simulate=cfg.annotators,
-                                  artist_delay=cfg.artist_delay,
+                                  artist_delay=cfg.artist_delay, category_loss=cfg.category_loss,
                                   base=str(base) if k == 0 else None)
         runs.append(flywheel.execute(run.pk, echo=echo))
         wall[f"iteration {run.iteration.number}"] = round(time.monotonic() - t, 1)

@@ -59,7 +59,31 @@ def test_the_demo_runs_two_iterations_and_reports_the_cascade_and_ratings(demo_s
                                            (["--serve", "nowhere"], "HOST:PORT"),
                                            (["--artist-delay", "-1"], "--artist-delay is seconds"),
                                            (["--ranking-overlap", "11"], "--ranking-overlap is at most 10"),
+                                           (["--cond-layers", "-2"], "--cond-layers is a number of layers"),
+                                           (["--category-loss", "-0.5"], "--category-loss is a loss weight"),
                                            (["--generators", "flow_model", "nope"], "--generators: Unknown generators: nope")])
 def test_bad_demo_options_are_one_clear_message(demo_suite, args, message):
     with pytest.raises(CommandError, match=message):
         call_command("flywheel", "demo", *TINY, *args)
+
+
+def test_the_demo_trains_the_category_recipe_into_pi0_and_each_iterations_sft(demo_suite, capsys):
+    """`flywheel demo --cond-layers N --category-loss W`: π_0 is pretrained with the recipe (cached apart from a
+    π_0 without it), and each iteration's SFT trains its category head on the samples' Stage 1 categories."""
+    from trainer.checkpoints import load_checkpoint, read_manifest, resolve
+
+    call_command("flywheel", "demo", *TINY, "--iterations", "1", "--project", "recipe", "--cond-layers", "1",
+                 "--category-loss", "0.5", "--cache", str(demo_suite / "cache"))
+    capsys.readouterr()
+    run = FlywheelRun.objects.get(project__name="recipe")
+    assert run.status == RunStatus.DONE, run.error
+    assert run.options["category_loss"] == 0.5
+    base = resolve(run.baseline.path)
+    assert "-cond1-cat0.5-" in str(run.baseline.path), run.baseline.path  # not the cache of a π_0 without it
+    pi0 = load_checkpoint(base)[0]
+    assert pi0.cfg.cond_layers == 1 and pi0.cfg.categories, pi0.cfg
+    assert read_manifest(base)["category_loss"]["weight"] == 0.5
+    samples = run.counts["export"]["train"]["samples"]
+    sft = read_manifest(resolve(run.sft_checkpoint.path))
+    assert sft["category_loss"]["weight"] == 0.5 and sft["category_loss"]["rows"] == samples >= 1, sft["category_loss"]
+    assert sft["model_config"]["categories"] == pi0.cfg.categories

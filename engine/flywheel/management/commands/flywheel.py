@@ -71,6 +71,11 @@ class Command(BaseCommand):
                      "dpo_steps", "ranking_overlap"):
             demo.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name),
                               help=f"(default: {getattr(defaults, name)})")
+        demo.add_argument("--cond-layers", type=int, default=defaults.cond_layers, metavar="N",
+                          help="Self-attention layers over π_0's condition tokens (default: the preset's).")
+        demo.add_argument("--category-loss", type=float, default=defaults.category_loss, metavar="W",
+                          help="Weight of the category loss in π_0's pretraining and each iteration's SFT (default: "
+                               "off; the recipe of trainer/README.md is --cond-layers 2 --category-loss 0.5).")
         demo.add_argument("--artist-delay", type=float, default=defaults.artist_delay, metavar="SECONDS",
                           help=f"Seconds the simulated artist takes per mesh (default: {defaults.artist_delay:g}).")
         demo.add_argument("--eval-n", type=int, help="Held-out rows of the table (default: the rows each run's "
@@ -138,7 +143,7 @@ class Command(BaseCommand):
             self.stdout.write(f"rolled back {out.name}; deployed: {', '.join(c.name for c in restored)}")
 
     def do_demo(self, project, config, encoder, iterations, annotators, artist_delay, cache, report, serve, alphas,
-                generators, verbosity, **options):
+                generators, verbosity, cond_layers, category_loss, **options):
         self.verbosity = verbosity
         fields = {k: options[k] for k in ("pretrain_steps", "vae_steps", "pretrain_n", "collection_target",
                                           "n_candidates", "sft_steps", "dpo_steps", "eval_n", "ranking_overlap")}
@@ -152,6 +157,10 @@ class Command(BaseCommand):
             raise CommandError("; ".join(bad) + ".")
         if not artist_delay >= 0:
             raise CommandError(f"--artist-delay is seconds, 0 or more; got {artist_delay}.")
+        if cond_layers < -1:
+            raise CommandError(f"--cond-layers is a number of layers, 0 or more (-1: the preset's); got {cond_layers}.")
+        if not category_loss >= 0:
+            raise CommandError(f"--category-loss is a loss weight, 0 or more; got {category_loss}.")
         if any(not 0 <= a <= 1 for a in alphas):
             raise CommandError(f"--alphas are rating bars between 0 and 1, got {alphas}.")
         from django.core.exceptions import ValidationError
@@ -163,7 +172,7 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(f"--generators: {' '.join(exc.messages)}") from None
         cfg = DemoConfig(project=project, preset=config, encoder=encoder, iterations=iterations, annotators=annotators,
-                         artist_delay=artist_delay, cache=cache,
+                         artist_delay=artist_delay, cache=cache, cond_layers=cond_layers, category_loss=category_loss,
                          alphas=list(alphas), generators=list(generators), **fields)
         with ExitStack() as stack:
             if serve:
