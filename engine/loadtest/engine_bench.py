@@ -296,14 +296,18 @@ def run(opts):
 
 
 def people(nice, run, *args, **kwargs):
-    """run(*args, **kwargs) in a thread at `nice` (the simulated people's threads inherit it), or here if 0.
+    """run(*args, **kwargs) at `nice` (the simulated people's threads inherit it), or as it is if 0.
 
-    On Linux a nice value belongs to a thread, and the threads a thread starts inherit it: the people's
-    threads then yield the CPU to the engine's processes, as people on other computers would.
+    Two settings, because one is not enough on Linux: a nice value belongs to a thread (the threads it
+    starts inherit it), and with autogroup scheduling (`/proc/sys/kernel/sched_autogroup_enabled`) it
+    only ranks threads within their session; between sessions the scheduler shares the CPU evenly. The
+    engine's processes each run in a session of their own (services.start), so the people's session
+    gets the nice value too (`/proc/self/autogroup`), and its old one back at the end.
     """
     if not nice:
         return run(*args, **kwargs)
-    out = {}
+    out, group = {}, Path("/proc/self/autogroup")
+    before = autogroup_nice(group)
 
     def body():
         os.nice(nice)
@@ -311,12 +315,30 @@ def people(nice, run, *args, **kwargs):
             out["report"] = run(*args, **kwargs)
         except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
             out["error"] = e
-    thread = threading.Thread(target=body, name="simulated-people")
-    thread.start()
-    thread.join()
+    if before is not None:
+        group.write_text(str(max(before, nice)))
+    try:
+        thread = threading.Thread(target=body, name="simulated-people")
+        thread.start()
+        thread.join()
+    finally:
+        if before is not None:
+            try:
+                group.write_text(str(before))
+            except OSError as exc:  # lowering a nice value needs CAP_SYS_NICE
+                print(f"could not restore this session's autogroup nice value {before}: {exc}", file=sys.stderr)
     if "error" in out:
         raise out["error"]
     return out["report"]
+
+
+def autogroup_nice(group=Path("/proc/self/autogroup")):
+    """This session's autogroup nice value, or None where the kernel schedules without autogroups."""
+    try:
+        enabled = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+        return int(group.read_text().split("nice")[1]) if enabled else None
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _finished(run_id):

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 
 import pytest
 from django.db import connection
@@ -79,28 +80,46 @@ def test_the_queue_maxima_of_the_annotation_leave_out_the_flywheel_runs_redeploy
 
 
 def test_the_simulated_people_run_at_their_nice_value_and_the_threads_they_start_inherit_it(capsys):
-    import threading
+    """Both halves of --clients-nice: the people's threads' nice value, and their session's autogroup (without
+    which, on a kernel scheduling by autogroup, the engine's sessions would still share the CPU evenly with
+    them). Run in a session of its own, so that the suite's is never touched."""
+    from engine.loadtest.engine_bench import parse
 
-    from engine.loadtest.engine_bench import parse, people
+    probe = textwrap.dedent("""
+        import json, os, threading
+        from engine.loadtest.engine_bench import autogroup_nice, people
 
-    def nice_here():
-        return os.getpriority(os.PRIO_PROCESS, 0)  # on Linux, the calling thread's
+        def nice_here():
+            return os.getpriority(os.PRIO_PROCESS, 0)  # on Linux, the calling thread's
 
-    def pool():  # as run_pool does: the people are threads the caller starts
-        seen = []
-        member = threading.Thread(target=lambda: seen.append(nice_here()))
-        member.start()
-        member.join()
-        return nice_here(), seen[0]
-    base = nice_here()
-    assert people(0, pool) == (base, base)
-    assert people(5, pool) == (min(19, base + 5),) * 2
-    assert nice_here() == base  # the bench's own thread (and the processes it starts later) keep theirs
+        def pool():  # as run_pool does: the people are threads the caller starts
+            seen = []
+            member = threading.Thread(target=lambda: seen.append(nice_here()))
+            member.start()
+            member.join()
+            return [nice_here(), seen[0], autogroup_nice()]
 
-    def broken():
-        raise ValueError("a pool that fails")
-    with pytest.raises(ValueError, match="a pool that fails"):
-        people(5, broken)
+        def broken():
+            raise ValueError("a pool that fails")
+        out = {"base": [nice_here(), autogroup_nice()], "off": people(0, pool), "on": people(5, pool),
+               "after": [nice_here(), autogroup_nice()]}
+        try:
+            people(5, broken)
+        except ValueError as exc:
+            out["error"], out["after_error"] = str(exc), autogroup_nice()
+        print(json.dumps(out))
+    """)
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          start_new_session=True, env={**os.environ, "DJANGO_SETTINGS_MODULE": "engine.settings"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    nice, group = out["base"]
+    assert out["off"] == [nice, nice, group]
+    assert out["on"][:2] == [min(19, nice + 5)] * 2
+    assert out["after"] == [nice, group]  # the bench's own thread, and its session, get their values back
+    assert out["error"] == "a pool that fails" and out["after_error"] == group
+    if group is not None:  # the kernel schedules by autogroup (Debian's default): the session yields too
+        assert out["on"][2] == max(group, 5)
     assert parse(["--clients-nice", "10"]).clients_nice == 10 and parse([]).clients_nice == 0
     with pytest.raises(SystemExit):
         parse(["--clients-nice", "40"])
