@@ -416,7 +416,13 @@ def summarize(project, report, depth, opts, timings, cpu, run_seconds, steady=No
     # through Stage 3; objects still in flight (selected and generated, not yet aligned) add to the
     # cost and not to the count, so in a run that does not drain this reads low (3.4 against 7).
     used = sum(machine.values()) / (cores * timings["annotation"]) if timings["annotation"] else 0.0
-    saturation = round(opts.factor / used, 1) if used else None
+    # The factor the people delivered: their tasks done, at a person's time each, per annotator-second. It is
+    # the nominal factor when they keep pace; below it when they idle or are slowed (at --clients-nice their
+    # own threads wait for the CPU).
+    done_at_pace = (done.get("select", 0) * opts.select_seconds + done.get("rank", 0) * STAGE2_SECONDS
+                    + done.get("align", 0) * STAGE3_SECONDS)
+    delivered = done_at_pace / (opts.annotators * timings["annotation"]) if timings["annotation"] else 0.0
+    saturation = round(delivered / used, 1) if used and delivered else None
     per_object = (round(cores * person_seconds / (opts.annotators * machine_cpu_per_object), 1)
                   if machine_cpu_per_object else None)
     return {
@@ -439,9 +445,12 @@ def summarize(project, report, depth, opts, timings, cpu, run_seconds, steady=No
                        "share_of_machine_cpu": round(machine[busiest] / sum(machine.values()), 3)
                        if busiest and sum(machine.values()) else None},
         "machine_share_of_cores": round(used, 3),
+        "delivered_factor": round(delivered, 2),
         "saturation_factor_estimate": saturation,
-        "saturation_rule": f"factor {opts.factor:g} divided by the engine's share of the {cores} cores over the "
-                           "annotation: the factor at which the same mix of work fills them",
+        "saturation_rule": f"the delivered factor (Stage 1-3 tasks done at {opts.select_seconds:g}, "
+                           f"{STAGE2_SECONDS:g} and {STAGE3_SECONDS:g} s each, per annotator-second; nominal "
+                           f"{opts.factor:g}) divided by the engine's share of the {cores} cores over the annotation: "
+                           "the factor at which the same mix of work fills them",
         "saturation_factor_per_object": per_object,
         "saturation_per_object_rule": f"factor at which {opts.annotators} annotators' demand, one object per "
                                       f"{person_seconds:g}/factor s each, uses all {cores} cores at the machine CPU "
