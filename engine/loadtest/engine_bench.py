@@ -10,7 +10,8 @@ hidden truth, and starts gunicorn, a Celery worker per queue (`-Q cpu`, `-Q gpu`
 and 150 s per Stage 3 alignment, the published figures; --select-seconds for Stage 1); a member with
 no task asks again after the annotation page's 30 s, divided by --factor too. When the
 objects are through, or at --seconds, one flywheel run (tiny preset) goes on the RQ queue. It prints:
-objects per hour per stage, API p50/p99 per endpoint, queue depths over time, candidate-set latency
+objects per hour per stage, API p50/p99 per endpoint (`api` as the clients timed it, `api_server` as
+the server did, from its access log), queue depths over time, candidate-set latency
 (selection to the first Stage 2 claim), duplicates and lost submissions, the iteration's wall time by
 step, the busiest component (the bottleneck), the share of claim rounds and of the annotators' time
 that found work waiting (over the whole annotation, and in its steady state: without the warm-up
@@ -86,8 +87,6 @@ class Timed:
 
     @classmethod
     def client_class(cls):
-        import re
-
         from engine.simulation.client import ApiClient
 
         class TimedClient(ApiClient):
@@ -102,12 +101,31 @@ class Timed:
                     status = getattr(exc, "status", -1)
                     raise
                 finally:
-                    endpoint = f"{method} /" + re.sub(r"/\d+", "/{id}", path.split("?")[0].lstrip("/"))
-                    if "/media/" in endpoint:
-                        endpoint = f"{method} /media/…"
                     with cls.lock:
-                        cls.rows.append((endpoint, time.perf_counter() - started, status, path))
+                        cls.rows.append((endpoint_of(method, path), time.perf_counter() - started, status, path))
         return TimedClient
+
+
+def endpoint_of(method, path):
+    """'POST /api/tasks/{id}/submit/' for 'POST', '/api/tasks/17/submit/?x=1'; every media file is one endpoint."""
+    import re
+
+    endpoint = f"{method} /" + re.sub(r"/\d+", "/{id}", path.split("?")[0].lstrip("/"))
+    return f"{method} /media/…" if "/media/" in endpoint else endpoint
+
+
+def server_times(access_log, start, end):
+    """{endpoint: {n, p50_ms, p99_ms}} of the requests the server logged between byte offsets start and end of
+    its access log (services.ACCESS_LOG_FORMAT): its own time per request, whatever the clients waited."""
+    by_endpoint = defaultdict(list)
+    with open(access_log, "rb") as f:
+        f.seek(start)
+        for line in f.read(max(0, end - start)).decode(errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) == 4 and parts[3].isdigit():
+                by_endpoint[endpoint_of(parts[0], parts[1])].append(int(parts[3]) / 1e6)
+    return {e: {"n": len(v), "p50_ms": pct(v, 50), "p99_ms": pct(v, 99)}
+            for e, v in sorted(by_endpoint.items(), key=lambda kv: -len(kv[1]))}
 
 
 def sample_queues(redis_url, project_id, stop, every=2.0):
@@ -241,8 +259,9 @@ def run(opts):
 
         logs = work / "logs"
         logs.mkdir(exist_ok=True)
+        access = logs / "access.log"
         url, server = stack.enter_context(services.engine_server(env, logs / "server.log", opts.server_workers,
-                                                                 opts.server_threads))
+                                                                 opts.server_threads, access_log=access))
         procs = {"server": server}
         ready = {}
         for queue, concurrency in (("cpu", opts.cpu_concurrency), ("gpu", opts.celery_concurrency)):
@@ -272,9 +291,11 @@ def run(opts):
         sampler = threading.Thread(target=lambda: depth.setdefault("rows", sample_queues(redis_url, project.pk, stop)))
         sampler.start()
         t, started_at = time.monotonic(), time.time()  # started_at: the sets' ready_at in seconds of the annotation
+        logged = [access.stat().st_size]  # the access log's part written during the annotation
         report = people(opts.clients_nice, run_pool, pool, url, project, behaviour=behaviour, deadline=opts.seconds,
                         idle_seconds=20.0, target=opts.objects, seed=opts.seed, client_class=Timed.client_class())
         timings["annotation"] = round(time.monotonic() - t, 1)
+        logged.append(access.stat().st_size)
         # Before the flywheel run: its redeploy re-offers failed objects, which generate again.
         steady = _steady_state(project, report, opts, started_at)
         annotation_cpu = meter.used()
@@ -292,6 +313,7 @@ def run(opts):
         sampler.join()
         figures.update(summarize(project, report, depth.get("rows", []), opts, timings, annotation_cpu, run_seconds,
                                  steady))
+        figures["api_server"] = server_times(access, *logged)
     return figures
 
 

@@ -29,6 +29,13 @@ def test_the_engine_bench_takes_objects_through_every_stage_on_real_workers(tmp_
     assert figures["objects_through"] == 2 and {"select", "rank", "align"} <= set(figures["tasks_done"])
     assert figures["duplicates"] == 0 and figures["lost_submissions"] == 0 and figures["http_errors"] == {}
     assert {"POST /api/tasks/claim/", "POST /api/tasks/{id}/submit/"} <= set(figures["api"])
+    # The server's own times, from its access log of the annotation: the same endpoints, never slower than
+    # the clients found them at the median (each request's server time is part of its client time).
+    server, client = figures["api_server"], figures["api"]
+    assert {"POST /api/tasks/claim/", "POST /api/tasks/{id}/submit/"} <= set(server), server
+    for endpoint in ("POST /api/tasks/claim/", "POST /api/tasks/{id}/submit/"):
+        assert 0 < server[endpoint]["n"] <= client[endpoint]["n"] + 1, (server[endpoint], client[endpoint])
+        assert server[endpoint]["p50_ms"] <= client[endpoint]["p50_ms"] + 1, (server[endpoint], client[endpoint])
     assert figures["queue_depths"] and figures["candidate_set_latency_s"]["selection_to_first_stage2_claim"]["n"] == 2
     assert figures["bottleneck"]["busiest_component"] in figures["cpu_seconds"]
     # The saturation factor reads the engine's share of the cores (the simulated people left out).
@@ -127,3 +134,16 @@ def test_the_simulated_people_run_at_their_nice_value_and_the_threads_they_start
     with pytest.raises(SystemExit):
         parse(["--clients-nice", "40"])
     assert "--clients-nice" in capsys.readouterr().err
+
+
+def test_the_servers_times_are_read_from_the_annotations_part_of_its_access_log(tmp_path):
+    from engine.loadtest.engine_bench import server_times
+
+    log = tmp_path / "access.log"
+    before = "GET /api/me/ 403 900\n"  # the start-up probe: before the annotation
+    during = ("POST /api/tasks/claim/ 200 12000\nPOST /api/tasks/claim/ 204 4000\n"
+              "POST /api/tasks/17/submit/ 200 30000\nGET /media/sets/3/a.glb 200 2500\nnot a request line\n")
+    log.write_text(before + during + "POST /api/flywheel/runs/ 201 50000\n")
+    times = server_times(log, len(before), len(before) + len(during))
+    assert set(times) == {"POST /api/tasks/claim/", "POST /api/tasks/{id}/submit/", "GET /media/…"}
+    assert times["POST /api/tasks/claim/"]["n"] == 2 and times["POST /api/tasks/{id}/submit/"]["p50_ms"] == 30.0
