@@ -4,6 +4,7 @@ import os
 import signal
 import sys
 import uuid
+from pathlib import Path
 
 import psutil
 import pytest
@@ -80,6 +81,14 @@ def test_honcho_runs_the_procfile_and_stops_it_cleanly(project, candidate_set, a
             wait_for(lambda: "beat: Starting" in log.read_text(errors="replace"), 60, "Celery beat to start")
             processes = psutil.Process(honcho.pid).children(recursive=True)
             assert len(processes) >= 10, processes  # honcho's 5 runners, 5 shells or commands, their children
+            # The trainer yields the CPU to the rest, by its nice value and its session's autogroup.
+            trainer = [p for p in processes if "rqworker" in " ".join(p.cmdline())]
+            lowered = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)  # honcho inherits the suite's own
+            assert trainer and all(p.nice() == lowered for p in trainer), [(p.cmdline(), p.nice()) for p in trainer]
+            for p in trainer:
+                group = Path(f"/proc/{p.pid}/autogroup")
+                if group.exists():
+                    assert group.read_text().split("nice")[1].strip() == "10", group.read_text()
 
             honcho.send_signal(signal.SIGTERM)
             assert honcho.wait(timeout=60) == 143, log.read_text(errors="replace")[-3000:]
