@@ -68,9 +68,11 @@ def parse(argv=None):
     p.add_argument("--out", default="", help="Also write the JSON figures here.")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--clients-nice", type=int, default=0, choices=range(0, 20), metavar="0-19",
-                   help="Run the simulated people at this nice value, so that on a machine they share with the "
-                        "engine its processes are served first (people's browsers are not on the engine's hosts). "
-                        "Their CPU is still reported apart (cpu_seconds.clients).")
+                   help="Run the simulated people (their threads, and their session's autogroup) at this nice "
+                        "value, so that on a machine they share with the engine its processes are served first "
+                        "(people's browsers are not on the engine's hosts); run the bench under setsid so that "
+                        "the autogroup is its own. Their CPU is still reported apart (cpu_seconds.clients), and "
+                        "delivered_factor says what pace they kept.")
     opts = p.parse_args(argv)
     if opts.warmup is not None and opts.warmup < 0:
         p.error(f"--warmup is {opts.warmup:g}; give the seconds to leave out, 0 or more.")
