@@ -30,8 +30,8 @@ from engine.flywheel import collect, deploy
 from engine.flywheel.jobs import die_with_parent, register
 from engine.flywheel.models import CheckpointStatus, FlywheelRun, RunStatus, RunStep
 from engine.flywheel.serializers import RunSerializer
-from engine.flywheel.steps import (DPO_SFT_WEIGHT, PRESETS, RunError, slug, step_aggregate, step_collect, step_dpo,
-                                   step_evaluate, step_promote, step_redeploy, step_sft)
+from engine.flywheel.steps import (DPO_SFT_WEIGHT, PRESETS, RunError, checkpoint_categories, slug, step_aggregate,
+                                   step_collect, step_dpo, step_evaluate, step_promote, step_redeploy, step_sft)
 from engine.jobs import TRAINER_QUEUE
 
 __all__ = ["PRESETS", "RunError", "create_run", "enqueue", "execute", "execute_job", "rollback", "status"]
@@ -100,10 +100,8 @@ def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=No
 
 def _check_category_head(checkpoint, weight):
     """Refuse the category loss unless the checkpoint SFT starts from has a category head (a vocabulary)."""
-    from trainer.checkpoints import read_manifest, resolve
-
     try:
-        categories = read_manifest(resolve(checkpoint.path)).get("model_config", {}).get("categories") or []
+        categories = checkpoint_categories(checkpoint.path)
     except (OSError, ValueError) as exc:  # missing, not a folder, unreadable, not JSON
         raise RunError(f"category_loss {weight:g}: cannot read the deployed checkpoint {checkpoint.name}: {exc}",
                        "category_loss") from None

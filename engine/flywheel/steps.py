@@ -137,9 +137,37 @@ def step_sft(run, echo):
     if run.baseline is None:
         raise RunError("No checkpoint is deployed any more (rolled back?); promote one and resume.", "base")
     args = ["--data", str(Path(run.export_dir) / "train")]
-    if run.options.get("category_loss"):   # the samples' Stage 1 categories train π_{k-1}'s category head
-        args += ["--category-loss", run.options["category_loss"]]
+    weight = run.options.get("category_loss")
+    if weight:  # the samples' Stage 1 categories train π_{k-1}'s category head
+        note = category_loss_note(run, weight)
+        run.counts = {**run.counts, "category_loss": note}
+        if isinstance(note, dict):
+            args += ["--category-loss", weight]
+        else:
+            echo(f"[run {run.pk}] {note}")
     run.sft_checkpoint = _train(run, echo, "sft", run.baseline.path, args, run.options.get("sft_steps"))
+
+
+def checkpoint_categories(path):
+    """The category head's vocabulary of the checkpoint at `path` ([] without a head)."""
+    from trainer.checkpoints import read_manifest, resolve
+
+    return read_manifest(resolve(path)).get("model_config", {}).get("categories") or []
+
+
+def category_loss_note(run, weight):
+    """{weight, samples, samples_in_vocabulary} when some training sample's Stage 1 category is one π_{k-1}'s head
+    knows; else why SFT trains without the loss this time (the head's vocabulary is fixed at pretraining, and a
+    project's categories need not all be in it: the loss has nothing to learn from, and the run goes on)."""
+    vocabulary = set(checkpoint_categories(run.baseline.path))
+    lines = (Path(run.export_dir) / "train" / "samples.jsonl").read_text().splitlines()
+    categories = [json.loads(line).get("category") for line in lines if line.strip()]
+    known = sum(1 for c in categories if c in vocabulary)
+    if not known:
+        return (f"category loss skipped: none of the {len(categories)} training samples' categories "
+                f"({', '.join(sorted({c for c in categories if c})) or 'none'}) is in the vocabulary of "
+                f"{run.baseline.name}'s category head")
+    return {"weight": weight, "samples": len(categories), "samples_in_vocabulary": known}
 
 
 def step_dpo(run, echo):

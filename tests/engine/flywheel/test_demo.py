@@ -72,8 +72,10 @@ def test_the_demo_trains_the_category_recipe_into_pi0_and_each_iterations_sft(de
     π_0 without it), and each iteration's SFT trains its category head on the samples' Stage 1 categories."""
     from trainer.checkpoints import load_checkpoint, read_manifest, resolve
 
-    call_command("flywheel", "demo", *TINY, "--iterations", "1", "--project", "recipe", "--cond-layers", "1",
-                 "--category-loss", "0.5", "--cache", str(demo_suite / "cache"))
+    # 64 renders (TINY's 16 name about 12 of the 20 categories) so that π_0's head knows the collected objects'
+    # categories: with none of them known, SFT trains without the loss (test_iteration.py checks that path).
+    call_command("flywheel", "demo", *TINY, "--pretrain-n", "64", "--iterations", "1", "--project", "recipe",
+                 "--cond-layers", "1", "--category-loss", "0.5", "--cache", str(demo_suite / "cache"))
     capsys.readouterr()
     run = FlywheelRun.objects.get(project__name="recipe")
     assert run.status == RunStatus.DONE, run.error
@@ -85,5 +87,6 @@ def test_the_demo_trains_the_category_recipe_into_pi0_and_each_iterations_sft(de
     assert read_manifest(base)["category_loss"]["weight"] == 0.5
     samples = run.counts["export"]["train"]["samples"]
     sft = read_manifest(resolve(run.sft_checkpoint.path))
+    assert run.counts["category_loss"]["samples_in_vocabulary"] >= 1, run.counts["category_loss"]
     assert sft["category_loss"]["weight"] == 0.5 and sft["category_loss"]["rows"] == samples >= 1, sft["category_loss"]
     assert sft["model_config"]["categories"] == pi0.cfg.categories

@@ -85,6 +85,7 @@ def test_an_iteration_trains_the_category_head_on_stage1_categories(flywheel_sui
     assert samples >= 1
     sft = read_manifest(resolve(run.sft_checkpoint.path))
     assert sft["category_loss"] == {"weight": 0.5, "rows_with_category": samples, "rows": samples}, sft["category_loss"]
+    assert run.counts["category_loss"] == {"weight": 0.5, "samples": samples, "samples_in_vocabulary": samples}
     assert sft["model_config"]["categories"] == vocabulary
     if run.checkpoint.stage == "dpo":
         assert "category_loss" not in read_manifest(resolve(run.checkpoint.path))
@@ -93,3 +94,28 @@ def test_an_iteration_trains_the_category_head_on_stage1_categories(flywheel_sui
 def _status(capsys):
     call_command("flywheel", "status", "--project", "fly")
     return capsys.readouterr().out
+
+
+def test_sft_trains_without_the_category_loss_when_no_sample_is_in_the_heads_vocabulary(category_base, tmp_path):
+    """The head's vocabulary is fixed at pretraining; a project's categories need not all be in it. An iteration
+    whose samples name none of them trains SFT without the loss (and says so) instead of failing after the
+    collection; one with some passes the loss and counts them."""
+    from types import SimpleNamespace
+
+    from engine.flywheel.steps import category_loss_note, checkpoint_categories
+
+    vocabulary = checkpoint_categories(category_base)
+    assert vocabulary
+    train = tmp_path / "export" / "train"
+    train.mkdir(parents=True)
+    run = SimpleNamespace(baseline=SimpleNamespace(path=str(category_base), name="fly/base"),
+                          export_dir=str(tmp_path / "export"))
+
+    def samples(*categories):
+        (train / "samples.jsonl").write_text("".join(json.dumps({"category": c}) + "\n" for c in categories))
+    samples("not-a-category", "", "another")
+    note = category_loss_note(run, 0.5)
+    assert isinstance(note, str) and note.startswith("category loss skipped: none of the 3 training samples"), note
+    assert "another, not-a-category" in note and "fly/base" in note
+    samples(vocabulary[0], "not-a-category")
+    assert category_loss_note(run, 0.5) == {"weight": 0.5, "samples": 2, "samples_in_vocabulary": 1}
