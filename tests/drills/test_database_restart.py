@@ -94,19 +94,27 @@ def test_clients_see_retryable_errors_and_lose_no_acknowledged_submit(tmp_path):
             annotators = [Annotator(url, seeded["project"], token, log) for token in seeded["tokens"][:CLIENTS]]
             stop, back, crashing = threading.Event(), threading.Event(), threading.Event()
 
+            failures = []  # an assertion in a thread only warns: the threads report here, the test fails below
+
             def work(a, index):
-                while not stop.is_set():
-                    if len(acked) >= TASKS - HELD_FOR_AFTER and not back.is_set():
-                        back.wait(60)
-                    task = a.claim()
-                    if task is None:
-                        return
-                    claims.append((index, task, time.monotonic()))
-                    response = a.submit(task)
-                    if response.status_code == 200:
-                        acked.setdefault(task, []).append(index)
-                    else:  # its lease was lost in the crash: a clear refusal, then claim again
-                        assert (response.status_code, _code(response)) == (403, "lease_not_held"), response.text
+                try:
+                    while not stop.is_set():
+                        if len(acked) >= TASKS - HELD_FOR_AFTER and not back.is_set():
+                            back.wait(60)
+                        task = a.claim()
+                        if task is None:
+                            return
+                        claims.append((index, task, time.monotonic()))
+                        response = a.submit(task)
+                        if response.status_code == 200:
+                            acked.setdefault(task, []).append(index)
+                        else:  # its claim was lost in the crash: a clear refusal, then claim again. The lease is
+                            # gone (403), or someone has claimed and submitted the task since (409).
+                            assert (response.status_code, _code(response)) in (
+                                (403, "lease_not_held"), (409, "task_closed")), response.text
+                except BaseException as exc:
+                    failures.append(f"annotator {index}: {exc!r}"[:500])
+                    raise
 
             def watch():
                 """Call a database-backed endpoint without pause through the outage: the crash is seen for certain."""
@@ -138,6 +146,7 @@ def test_clients_see_retryable_errors_and_lose_no_acknowledged_submit(tmp_path):
                 t.join(timeout=180)
             stop.set()
             assert not any(t.is_alive() for t in threads), "annotators still working after 180 s"
+            assert not failures, failures
             assert server.poll() is None, "the server died"
             errors = Counter((status, code) for status, _, code, _ in log if status != 200 and status != 204)
             seen = Counter(row for row in watched if row[0] != 200)
