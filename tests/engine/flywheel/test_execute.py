@@ -71,16 +71,25 @@ def test_the_category_loss_is_refused_without_a_head_to_train(project, base_chec
     assert not project.flywheel_runs.exists()
 
 
-def test_sft_gets_the_category_loss_of_the_run(run, monkeypatch):
+def test_sft_gets_the_category_loss_of_the_run(run, monkeypatch, tmp_path):
+    """The loss reaches SFT when the head knows some sample's category; with none it is left out, and said."""
     from engine.flywheel import steps
 
     seen = []
     monkeypatch.setattr(steps, "_train", lambda run, echo, stage, init, args, n: seen.append(args) or run.baseline)
-    run.export_dir = "/x"
+    monkeypatch.setattr(steps, "checkpoint_categories", lambda path: ["chair", "mug"])  # the head's vocabulary
+    train = tmp_path / "export" / "train"
+    train.mkdir(parents=True)
+    (train / "samples.jsonl").write_text('{"category": "chair"}\n{"category": "sofa"}\n')
+    run.export_dir = str(tmp_path / "export")
     steps.step_sft(run, print)
     run.options["category_loss"] = 0.5
     steps.step_sft(run, print)
     assert "--category-loss" not in seen[0] and seen[1][seen[1].index("--category-loss") + 1] == 0.5
+    assert run.counts["category_loss"] == {"weight": 0.5, "samples": 2, "samples_in_vocabulary": 1}
+    (train / "samples.jsonl").write_text('{"category": "sofa"}\n')
+    steps.step_sft(run, print)
+    assert "--category-loss" not in seen[2] and "category loss skipped" in run.counts["category_loss"]
 
 
 def test_a_negative_artist_delay_is_refused_and_named(project):
