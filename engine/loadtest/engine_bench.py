@@ -17,7 +17,9 @@ step, the busiest component (the bottleneck), the share of claim rounds and of t
 that found work waiting (over the whole annotation, and in its steady state: without the warm-up
 before the first set is ready and the dry tail after the last, engine/loadtest/waiting.py), and the
 factor at which the engine would saturate, from the engine's measured share of the cores (and,
-beside it, from its measured cost per object through Stage 3).
+beside it, from its measured cost per object through Stage 3). On a machine the people share with
+the engine, --engine-cpus pins the engine to some CPUs and the people to the rest, so that a factor
+sweep finds where the engine saturates on those CPUs without the people taking their CPU.
 """
 
 import argparse
@@ -73,12 +75,44 @@ def parse(argv=None):
                         "(people's browsers are not on the engine's hosts); run the bench under setsid so that "
                         "the autogroup is its own. Their CPU is still reported apart (cpu_seconds.clients), and "
                         "delivered_factor says what pace they kept.")
+    p.add_argument("--engine-cpus", default="", metavar="LIST",
+                   help="Pin the engine (PostgreSQL, Redis, the server, the Celery and RQ workers) to these CPUs "
+                        "(as 0 or 0,2 or 0-3) and the simulated people to the others, so that neither takes CPU "
+                        "from the other: on a small machine, the way to measure where the engine saturates "
+                        "(its share of cores is then of these). A database given by --database-url is not pinned.")
     opts = p.parse_args(argv)
+    try:
+        opts.engine_cpus, opts.people_cpus = split_cpus(opts.engine_cpus)
+    except ValueError as exc:
+        p.error(f"--engine-cpus {opts.engine_cpus!r}: {exc}")
     if opts.warmup is not None and opts.warmup < 0:
         p.error(f"--warmup is {opts.warmup:g}; give the seconds to leave out, 0 or more.")
     if opts.cpu_concurrency is None:
         opts.cpu_concurrency = opts.celery_concurrency
     return opts
+
+
+def split_cpus(text, available=None):
+    """Return (engine CPUs, people's CPUs) for --engine-cpus `text` ("0", "0,2", "0-3"), or ([], []) for "".
+
+    Raises ValueError when the list is malformed, names a CPU this process may not use, or leaves none
+    for the people.
+    """
+    if not text.strip():
+        return [], []
+    available = set(os.sched_getaffinity(0) if available is None else available)
+    cpus = set()
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()) or (dash and int(last) < int(first)):
+            raise ValueError(f"{part.strip()!r} is not a CPU number or a range such as 0-3")
+        cpus.update(range(int(first), int(last or first) + 1))
+    if not cpus <= available:
+        raise ValueError(f"CPU {sorted(cpus - available)[0]} is not one this process may run on "
+                         f"({', '.join(map(str, sorted(available)))})")
+    if not available - cpus:
+        raise ValueError("it leaves no CPU for the simulated people; name fewer")
+    return sorted(cpus), sorted(available - cpus)
 
 
 class Timed:
@@ -192,6 +226,21 @@ class CpuMeter:
             out[name] = total
         return out
 
+    def affinity(self):
+        """{component: the CPUs its processes may run on (their union)}: where the engine ran."""
+        out = {}
+        for name, procs in (*((n, self._tree(p.pid)) for n, p in self.procs.items()),
+                            ("postgresql", [self.psutil.Process(pid) for pid in (self.pg.pids() if self.pg else [])])):
+            cpus = set()
+            for p in procs:
+                try:
+                    cpus.update(p.cpu_affinity())
+                except self.psutil.Error:
+                    pass
+            if cpus:
+                out[name] = sorted(cpus)
+        return out
+
     def used(self):
         now = self.read()
         return {k: round(now[k] - self.start.get(k, 0.0), 1) for k in now}
@@ -224,10 +273,10 @@ def run(opts):
         if opts.database_url:
             database_url = opts.database_url
         else:
-            pg = services.Postgres(["synchronous_commit=on"]).init()
+            pg = services.Postgres(["synchronous_commit=on"], cpus=opts.engine_cpus).init()
             stack.callback(pg.destroy)
             database_url = pg.url
-        redis_url = stack.enter_context(services.redis_server())
+        redis_url = stack.enter_context(services.redis_server(cpus=opts.engine_cpus))
         env = services.engine_env(database_url, redis_url, media_root=work / "media", RUNS_ROOT=work / "runs",
                                   SHAPE_LIBRARY_DIR=work / "library", DEBUG=0, SECRET_KEY=os.urandom(16).hex(),
                                   ENGINE_LOG_LEVEL="WARNING")
@@ -263,17 +312,18 @@ def run(opts):
         logs.mkdir(exist_ok=True)
         access = logs / "access.log"
         url, server = stack.enter_context(services.engine_server(env, logs / "server.log", opts.server_workers,
-                                                                 opts.server_threads, access_log=access))
+                                                                 opts.server_threads, access_log=access,
+                                                                 cpus=opts.engine_cpus))
         procs = {"server": server}
         ready = {}
         for queue, concurrency in (("cpu", opts.cpu_concurrency), ("gpu", opts.celery_concurrency)):
             procs[f"celery_{queue}"] = services.start(
                 [sys.executable, "-m", "celery", "-A", "engine", "worker", "-Q", queue, "-c",
                  str(concurrency), "-n", f"{queue}@%h", "--without-gossip", "--without-mingle",
-                 "-l", "INFO"], env, logs / f"celery-{queue}.log")
+                 "-l", "INFO"], env, logs / f"celery-{queue}.log", cpus=opts.engine_cpus)
             ready[logs / f"celery-{queue}.log"] = " ready."
         procs["rq_trainer"] = services.start([sys.executable, "manage.py", "rqworker", "trainer"], env,
-                                             logs / "rqworker.log")
+                                             logs / "rqworker.log", cpus=opts.engine_cpus)
         ready[logs / "rqworker.log"] = "Listening on"
         for proc in procs.values():
             stack.callback(services.stop, proc)
@@ -282,6 +332,7 @@ def run(opts):
                                         for log, text in ready.items()), 300, "the workers to listen")
         timings["setup_until_workers_listen"] = round(time.monotonic() - t0, 1)
         meter = CpuMeter(procs, pg)
+        figures["cpu_affinity"] = meter.affinity()
 
         pool = create_pool(opts.annotators, opts.artists, prefix="bench", seed=opts.seed)
         f = opts.factor
@@ -295,7 +346,8 @@ def run(opts):
         t, started_at = time.monotonic(), time.time()  # started_at: the sets' ready_at in seconds of the annotation
         logged = [access.stat().st_size]  # the access log's part written during the annotation
         report = people(opts.clients_nice, run_pool, pool, url, project, behaviour=behaviour, deadline=opts.seconds,
-                        idle_seconds=20.0, target=opts.objects, seed=opts.seed, client_class=Timed.client_class())
+                        idle_seconds=20.0, target=opts.objects, seed=opts.seed, client_class=Timed.client_class(),
+                        cpus=opts.people_cpus, seen=figures["cpu_affinity"])
         timings["annotation"] = round(time.monotonic() - t, 1)
         logged.append(access.stat().st_size)
         # Before the flywheel run: its redeploy re-offers failed objects, which generate again.
@@ -319,8 +371,10 @@ def run(opts):
     return figures
 
 
-def people(nice, run, *args, **kwargs):
-    """run(*args, **kwargs) at `nice` (the simulated people's threads inherit it), or as it is if 0.
+def people(nice, run, *args, cpus=None, seen=None, **kwargs):
+    """run(*args, **kwargs) at `nice` and on `cpus` (the simulated people's threads inherit both), or as it is.
+
+    `seen`, a dict, gets the CPUs the people ran on under "clients".
 
     Two settings, because one is not enough on Linux: a nice value belongs to a thread (the threads it
     starts inherit it), and with autogroup scheduling (`/proc/sys/kernel/sched_autogroup_enabled`) it
@@ -328,14 +382,21 @@ def people(nice, run, *args, **kwargs):
     engine's processes each run in a session of their own (services.start), so the people's session
     gets the nice value too (`/proc/self/autogroup`), and its old one back at the end.
     """
-    if not nice:
+    if not nice and not cpus:
+        if seen is not None:
+            seen["clients"] = sorted(os.sched_getaffinity(0))
         return run(*args, **kwargs)
     out, group = {}, Path("/proc/self/autogroup")
-    before = autogroup_nice(group)
+    before = autogroup_nice(group) if nice else None
 
     def body():
-        os.nice(nice)
         try:
+            if cpus:  # pid 0: on Linux, this thread alone; the threads it starts inherit the mask
+                os.sched_setaffinity(0, cpus)
+            if seen is not None:
+                seen["clients"] = sorted(os.sched_getaffinity(0))
+            if nice:
+                os.nice(nice)
             out["report"] = run(*args, **kwargs)
         except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
             out["error"] = e
@@ -433,7 +494,7 @@ def summarize(project, report, depth, opts, timings, cpu, run_seconds, steady=No
     machine_cpu_per_object = round(sum(machine.values()) / through, 2) if through else None
     # Demand at factor f: each annotator finishes one object per (80 + 150 + select) / f seconds of work.
     person_seconds = STAGE2_SECONDS + STAGE3_SECONDS + opts.select_seconds
-    cores = os.cpu_count() or 1
+    cores = len(opts.engine_cpus) or os.cpu_count() or 1  # pinned (--engine-cpus): the engine's own
     # Two readings of the factor that would fill the machine. By use: the engine's share of the cores
     # over the annotation, scaled linearly (it took 0.43 of them at factor 3, so it fills them near 7).
     # Per object: the demand of one object per person_seconds/factor at the CPU cost per object

@@ -43,10 +43,22 @@ def wait_until(check, seconds, what):
         time.sleep(0.1)
 
 
-def start(argv, env, log=None):
-    """Start argv in the repository root, in a session of its own, its output to `log` (a path) or nowhere."""
+def pinned_to(cpus):
+    """A preexec_fn that keeps a child (and every process it starts) on `cpus`, or None to leave it anywhere."""
+    if not cpus:
+        return None
+    cpus = set(cpus)
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def start(argv, env, log=None, cpus=None):
+    """Start argv in the repository root, in a session of its own, its output to `log` (a path) or nowhere.
+
+    cpus: the CPUs it (and its children) may run on; default, any.
+    """
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (the child keeps it)
-    return subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
+    return subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True, stdout=out, stderr=subprocess.STDOUT,
+                            preexec_fn=pinned_to(cpus))
 
 
 def stop(proc, sig=signal.SIGKILL):
@@ -65,8 +77,8 @@ def stop(proc, sig=signal.SIGKILL):
 
 
 @contextmanager
-def redis_server():
-    """Run a Redis of our own on a free port; yield its URL."""
+def redis_server(cpus=None):
+    """Run a Redis of our own on a free port (on `cpus`, default any); yield its URL."""
     if not shutil.which("redis-server"):
         raise ServiceError("redis-server is not installed (scripts/system_deps.sh installs it)")
     import redis
@@ -74,7 +86,7 @@ def redis_server():
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="engine-redis-") as folder:
         proc = start(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                      "--dir", folder], env=dict(os.environ))
+                      "--dir", folder], env=dict(os.environ), cpus=cpus)
         url = f"redis://127.0.0.1:{port}/0"
 
         def up():
@@ -100,10 +112,12 @@ def pg_bin(name):
 class Postgres:
     """A PostgreSQL cluster of our own: initdb into a temporary folder, served on a free port.
 
-    PostgreSQL refuses to run as root; as root the cluster runs as the `postgres` user.
+    PostgreSQL refuses to run as root; as root the cluster runs as the `postgres` user. `cpus`: the
+    CPUs its processes may run on (default any).
     """
 
-    def __init__(self, settings=()):
+    def __init__(self, settings=(), cpus=None):
+        self.cpus = cpus
         self.port = free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="engine-pg-"))
         self.data = self.folder / "data"
@@ -117,7 +131,8 @@ class Postgres:
         self.url = f"postgres://postgres@127.0.0.1:{self.port}/engine"
 
     def _run(self, *argv, check=True):
-        done = subprocess.run([*self.prefix, *argv], capture_output=True, text=True, timeout=120)
+        done = subprocess.run([*self.prefix, *argv], capture_output=True, text=True, timeout=120,
+                              preexec_fn=pinned_to(self.cpus))
         if check and done.returncode:
             raise ServiceError(f"{' '.join(argv[:2])} exited {done.returncode}: {done.stderr[-1500:]}")
         return done
@@ -181,17 +196,18 @@ ACCESS_LOG_FORMAT = "%(m)s %(U)s %(s)s %(D)s"
 
 
 @contextmanager
-def engine_server(env, log, workers=1, threads=4, access_log=None):
+def engine_server(env, log, workers=1, threads=4, access_log=None, cpus=None):
     """Serve the engine with gunicorn (gthread workers) on a free port; yield (base URL, process).
 
     access_log: a path for one line per request in ACCESS_LOG_FORMAT (the server's own request times).
+    cpus: the CPUs the server may run on (default any).
     """
     import requests
 
     port = free_port()
     access = ["--access-logfile", str(access_log), "--access-logformat", ACCESS_LOG_FORMAT] if access_log else []
     proc = start([sys.executable, "-m", "gunicorn", "engine.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
-                  "-k", "gthread", "--threads", str(threads), "--graceful-timeout", "2", *access], env=env, log=log)
+                  "-k", "gthread", "--threads", str(threads), "--graceful-timeout", "2", *access], env=env, log=log, cpus=cpus)
     url = f"http://127.0.0.1:{port}"
     try:
         def up():

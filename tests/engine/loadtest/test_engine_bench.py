@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 from django.db import connection
@@ -19,13 +20,20 @@ def test_the_engine_bench_takes_objects_through_every_stage_on_real_workers(tmp_
     if connection.vendor != "postgresql":
         pytest.skip("the bench's processes share the test database, which needs PostgreSQL")
     out = tmp_path / "bench.json"
+    available = sorted(os.sched_getaffinity(0))
+    # With two CPUs or more, the engine is pinned to the first and the people to the rest (--engine-cpus).
+    pinned = available[:1] if len(available) > 1 else []
     done = subprocess.run(
         [sys.executable, "-m", "engine.loadtest.engine_bench", "--database-url", suite_database_url(),
          "--annotators", "2", "--artists", "1", "--objects", "2", "--no-flow", "--factor", "1000", "--seconds", "90",
-         "--server-workers", "1", "--server-threads", "4", "--work", str(tmp_path / "work"), "--out", str(out)],
+         "--server-workers", "1", "--server-threads", "4", "--work", str(tmp_path / "work"), "--out", str(out),
+         "--engine-cpus", ",".join(map(str, pinned))],
         cwd=ROOT, capture_output=True, text=True, timeout=280)
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(out.read_text())
+    engine_cpus = pinned or available
+    assert figures["cpu_affinity"] == {"server": engine_cpus, "celery_cpu": engine_cpus, "celery_gpu": engine_cpus,
+                                       "rq_trainer": engine_cpus, "clients": available[1:] if pinned else available}
     assert figures["objects_through"] == 2 and {"select", "rank", "align"} <= set(figures["tasks_done"])
     assert figures["duplicates"] == 0 and figures["lost_submissions"] == 0 and figures["http_errors"] == {}
     assert {"POST /api/tasks/claim/", "POST /api/tasks/{id}/submit/"} <= set(figures["api"])
@@ -40,7 +48,8 @@ def test_the_engine_bench_takes_objects_through_every_stage_on_real_workers(tmp_
     assert figures["bottleneck"]["busiest_component"] in figures["cpu_seconds"]
     # The saturation factor reads the engine's share of the cores (the simulated people left out).
     engine_cpu = sum(v for k, v in figures["cpu_seconds"].items() if k != "clients")
-    share = engine_cpu / ((os.cpu_count() or 1) * figures["wall_seconds"]["annotation"])
+    cores = len(pinned) or os.cpu_count() or 1  # the engine's share is of its own cores when pinned
+    share = engine_cpu / (cores * figures["wall_seconds"]["annotation"])
     assert figures["machine_share_of_cores"] == pytest.approx(share, abs=1e-3)
     done, annotation = figures["tasks_done"], figures["wall_seconds"]["annotation"]
     delivered = (done["select"] * 30 + done["rank"] * 80 + done["align"] * 150) / (2 * annotation)
@@ -137,6 +146,44 @@ def test_the_simulated_people_run_at_their_nice_value_and_the_threads_they_start
     with pytest.raises(SystemExit):
         parse(["--clients-nice", "40"])
     assert "--clients-nice" in capsys.readouterr().err
+
+
+def test_engine_cpus_are_parsed_checked_and_the_rest_go_to_the_people(capsys):
+    from engine.loadtest.engine_bench import parse, split_cpus
+
+    assert split_cpus("", {0, 1}) == ([], [])
+    assert split_cpus("0", {0, 1}) == ([0], [1])
+    assert split_cpus("0-2, 5", range(8)) == ([0, 1, 2, 5], [3, 4, 6, 7])
+    for text, reason in (("0,1", "leaves no CPU for the simulated people"), ("7", "CPU 7 is not one"),
+                         ("a", "'a' is not a CPU number"), ("1-", "'1-' is not a CPU number"),
+                         ("1-0", "'1-0' is not"), ("0,", "'' is not")):
+        with pytest.raises(ValueError, match=reason):
+            split_cpus(text, {0, 1})
+    with pytest.raises(SystemExit):
+        parse(["--engine-cpus", "0-99999"])
+    assert "--engine-cpus '0-99999': CPU" in capsys.readouterr().err
+
+
+def test_the_simulated_people_run_on_their_cpus_and_the_threads_they_start_inherit_them():
+    from engine.loadtest.engine_bench import people
+
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        pytest.skip("pinning the people apart needs two CPUs")
+
+    def pool():  # as run_pool does: the people are threads the caller starts
+        seen = []
+        member = threading.Thread(target=lambda: seen.append(sorted(os.sched_getaffinity(0))))
+        member.start()
+        member.join()
+        return [sorted(os.sched_getaffinity(0)), seen[0]]
+    seen = {}
+    assert people(0, pool, cpus=available[1:], seen=seen) == [available[1:]] * 2
+    assert seen == {"clients": available[1:]}
+    assert sorted(os.sched_getaffinity(0)) == available  # the caller's own thread is left as it was
+    assert people(0, pool, seen=seen) == [available] * 2 and seen == {"clients": available}
+    with pytest.raises(OSError):  # a CPU that does not exist: the error reaches the caller
+        people(0, pool, cpus=[10**5])
 
 
 def test_the_servers_times_are_read_from_the_annotations_part_of_its_access_log(tmp_path):
