@@ -480,11 +480,17 @@ def summarize(project, report, depth, opts, timings, cpu, run_seconds, steady=No
     # People waiting while objects wait for candidates: generation is what they wait on. (A sample seldom
     # finds no task open at all: a set's tasks are claimed within a poll, so the idle share is the test.)
     behind = None
+    backlog = generation_backlog(during, steady, timings["annotation"], opts.annotators)
     if idle_share and idle_share > 0.01 and any(r["generating"] for r in during):
         bottleneck = (f"candidate generation: annotators were idle {idle_share:.0%} of the time while up to "
                       f"{max(r['generating'] for r in during)} objects waited for candidates (Celery cpu queue up "
                       f"to {max(r['celery_cpu'] for r in during)} jobs; no Stage 1-3 task open in "
                       f"{starved_share:.0%} of the samples)")
+    elif backlog["kept_up"] is False:  # nobody waited (Stage 1 images kept them busy) but generation fell behind
+        bottleneck = (f"candidate generation: the objects waiting for candidates grew by "
+                      f"{backlog['growth_over_second_half']:g} over the steady state's second half, to "
+                      f"{backlog['waiting']['end']} (Celery cpu queue up to "
+                      f"{max(r['celery_cpu'] for r in during)} jobs); the annotators kept busy with Stage 1 images")
     else:  # the machine kept up: name the people's stage that fell behind, if one did
         behind = human_backlog(during)
         bottleneck = (f"{behind['stage']} (people, not the machine): {behind['open_at_end']} tasks open at the end "
@@ -515,6 +521,7 @@ def summarize(project, report, depth, opts, timings, cpu, run_seconds, steady=No
         "api": api, "http_errors": dict(errors),
         "queue_depths": depth,
         **queue_maxima(depth, timings["annotation"]),
+        "generation_backlog": backlog,
         "candidate_set_latency_s": {"selection_to_first_stage2_claim": _spread(latency),
                                     "set_generation": _spread(ready)},
         "duplicates": sum(1 for n in samples.values() if n > 1),
@@ -561,6 +568,23 @@ def queue_maxima(depth, annotation_seconds):
 
 
 STAGE_NAMES = {"rank": "Stage 2 (ranking)", "artist": "Stage 2.5 (artists)", "align": "Stage 3 (alignment)"}
+
+
+def generation_backlog(samples, steady, annotation_seconds, annotators):
+    """Return whether candidate generation kept up with the people over the steady state (waiting.BACKLOG_RULE).
+
+    `samples` are the queue-depth rows of the annotation; `steady` the steady-state figures (its window
+    and share of time with work; the whole annotation when it has no window).
+    """
+    start, end = (steady or {}).get("window_s") or (0.0, annotation_seconds)
+    growth = waiting.backlog_growth(samples, start, end)
+    share = (steady or {}).get("share_of_time")
+
+    def at(t):
+        return min(samples, key=lambda r: abs(r["t"] - t))["generating"] if samples else None
+    kept_up = None if growth is None or share is None else bool(growth < annotators and share >= 0.99)
+    return {"waiting": {"start": at(start), "half": at((start + end) / 2), "end": at(end)},
+            "growth_over_second_half": growth, "kept_up": kept_up, "rule": waiting.BACKLOG_RULE}
 
 
 def human_backlog(samples, stages=tuple(STAGE_NAMES)):

@@ -42,3 +42,25 @@ def share_with_work(spans, members, start, end):
     if members <= 0 or end <= start:
         return None
     return round(1 - idle_within(spans, start, end) / (members * (end - start)), 4)
+
+
+BACKLOG_RULE = ("the engine kept up when the objects waiting for candidates grew by fewer than one per annotator "
+                "over the second half of the steady state (a least-squares line through the queue samples there) "
+                "and the annotators found work 99 % of the steady state: people who take Stage 1 images while "
+                "their sets generate never wait, so their share alone cannot show an engine falling behind")
+
+
+def backlog_growth(samples, start, end, key="generating"):
+    """Return how much `key` grew over the second half of [start, end]: the least-squares slope through the
+    samples (dicts with "t" and `key`) in that half, times its length; None with fewer than 3 samples there."""
+    mid = (start + end) / 2
+    rows = [(r["t"], r[key]) for r in samples if mid <= r["t"] <= end]
+    if len(rows) < 3:
+        return None
+    n = len(rows)
+    mean_t, mean_y = sum(t for t, _ in rows) / n, sum(y for _, y in rows) / n
+    spread = sum((t - mean_t) ** 2 for t, _ in rows)
+    if not spread:
+        return None
+    slope = sum((t - mean_t) * (y - mean_y) for t, y in rows) / spread
+    return round(slope * (end - mid), 1)

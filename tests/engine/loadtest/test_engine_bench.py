@@ -197,3 +197,21 @@ def test_the_servers_times_are_read_from_the_annotations_part_of_its_access_log(
     times = server_times(log, len(before), len(before) + len(during))
     assert set(times) == {"POST /api/tasks/claim/", "POST /api/tasks/{id}/submit/", "GET /media/…"}
     assert times["POST /api/tasks/claim/"]["n"] == 2 and times["POST /api/tasks/{id}/submit/"]["p50_ms"] == 30.0
+
+
+def test_generation_fell_behind_when_its_backlog_grew_though_nobody_waited():
+    """People who take Stage 1 images while their sets generate never wait: the backlog shows the engine behind."""
+    from engine.loadtest.engine_bench import generation_backlog
+
+    def rows(values):
+        return [{"t": i * 30.0, "generating": v} for i, v in enumerate(values)]
+    steady = {"window_s": [30.0, 300.0], "share_of_time": 1.0}
+    behind = generation_backlog(rows([0, 60, 120, 180, 240, 300, 360, 420, 480, 540, 600]), steady, 300.0, 64)
+    assert behind["kept_up"] is False and behind["growth_over_second_half"] > 64
+    assert behind["waiting"] == {"start": 60, "half": 300, "end": 600}
+    level = generation_backlog(rows([0, 40, 30, 45, 35, 40, 30, 45, 35, 40, 38]), steady, 300.0, 64)
+    assert level["kept_up"] is True
+    idle = generation_backlog(rows([0, 40, 30, 45, 35, 40, 30, 45, 35, 40, 38]), {**steady, "share_of_time": 0.9},
+                              300.0, 64)
+    assert idle["kept_up"] is False  # people waited: not kept up, whatever the backlog did
+    assert generation_backlog([], None, 300.0, 64)["kept_up"] is None

@@ -34,3 +34,17 @@ def test_a_whole_run_share_mixes_the_warm_up_and_the_tail_that_the_steady_state_
     window = steady_window(300.0, [30.0, 199.0, 200.0], all_sets_ready=True)
     assert share_with_work(spans, 1, 0.0, 300.0) == pytest.approx(1 - 132 / 300, abs=1e-4)
     assert share_with_work(spans, 1, *window) == pytest.approx(1 - 2 / 170, abs=1e-4)
+
+
+def test_the_backlog_growth_is_the_slope_through_the_second_half_of_the_window():
+    from engine.loadtest.waiting import backlog_growth
+
+    def rows(values, every=10.0):
+        return [{"t": i * every, "generating": v} for i, v in enumerate(values)]
+    # 0-100 s: the first half rises fast (the start's burst of selections), the second by 2 every 10 s.
+    growing = rows([0, 40, 80, 120, 160, 200, 202, 204, 206, 208, 210])
+    assert backlog_growth(growing, 0.0, 100.0) == pytest.approx(10.0)  # 0.2 a second over the 50 s half
+    assert backlog_growth(rows([300, 250, 200, 150, 100, 50, 20, 10, 5, 0, 0]), 0.0, 100.0) < 0  # draining
+    noisy = rows([5, 9, 3, 8, 4, 7, 3, 9, 4, 8, 5])  # up and down around a level: about no growth
+    assert abs(backlog_growth(noisy, 0.0, 100.0)) < 3
+    assert backlog_growth(rows([1, 2]), 0.0, 100.0) is None  # too few samples to say
