@@ -193,12 +193,15 @@ def sample_queues(redis_url, project_id, stop, every=2.0):
 
 
 class CpuMeter:
-    """CPU seconds per component: server, Celery cpu, Celery gpu, RQ, PostgreSQL, the bench (clients) itself."""
+    """CPU seconds per component: server, Celery cpu, Celery gpu, RQ, Redis, PostgreSQL, the bench (clients) itself.
 
-    def __init__(self, procs, pg):
+    procs: {name: Popen}; pids: {name: a process id} of components started elsewhere (Redis).
+    """
+
+    def __init__(self, procs, pg, pids=None):
         import psutil
 
-        self.psutil, self.procs, self.pg = psutil, procs, pg
+        self.psutil, self.procs, self.pg, self.pids = psutil, procs, pg, dict(pids or {})
         self.start = self.read()
 
     def _tree(self, pid):
@@ -211,6 +214,7 @@ class CpuMeter:
     def read(self):
         out = {}
         groups = {name: self._tree(p.pid) for name, p in self.procs.items()}
+        groups.update({name: self._tree(pid) for name, pid in self.pids.items()})
         groups["postgresql"] = [self.psutil.Process(pid) for pid in (self.pg.pids() if self.pg else [])
                                 if self.psutil.pid_exists(pid)]
         groups["clients"] = [self.psutil.Process(os.getpid())]
@@ -230,6 +234,7 @@ class CpuMeter:
         """{component: the CPUs its processes may run on (their union)}: where the engine ran."""
         out = {}
         for name, procs in (*((n, self._tree(p.pid)) for n, p in self.procs.items()),
+                            *((n, self._tree(pid)) for n, pid in self.pids.items()),
                             ("postgresql", [self.psutil.Process(pid) for pid in (self.pg.pids() if self.pg else [])])):
             cpus = set()
             for p in procs:
@@ -331,7 +336,8 @@ def run(opts):
         services.wait_until(lambda: all(log.exists() and text in log.read_text(errors="replace")
                                         for log, text in ready.items()), 300, "the workers to listen")
         timings["setup_until_workers_listen"] = round(time.monotonic() - t0, 1)
-        meter = CpuMeter(procs, pg)
+        redis_pid = services.redis_pid(redis_url)
+        meter = CpuMeter(procs, pg, {"redis": redis_pid} if redis_pid else {})
         figures["cpu_affinity"] = meter.affinity()
 
         pool = create_pool(opts.annotators, opts.artists, prefix="bench", seed=opts.seed)

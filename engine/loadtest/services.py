@@ -101,6 +101,19 @@ def redis_server(cpus=None):
             stop(proc)
 
 
+def redis_pid(url):
+    """Return the process id of the redis-server serving `url` on this machine, or None."""
+    import psutil
+
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])  # Redis retitles itself "redis-server 127.0.0.1:PORT"
+        if (proc.info["name"] or "").startswith("redis-server") and (f":{port}" in cmdline
+                                                                     or f"--port {port}" in cmdline):
+            return proc.pid
+    return None
+
+
 def pg_bin(name):
     """Return the newest installed PostgreSQL server program `name` (initdb, pg_ctl...)."""
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(p.split("/")[4]))

@@ -33,7 +33,9 @@ def test_the_engine_bench_takes_objects_through_every_stage_on_real_workers(tmp_
     figures = json.loads(out.read_text())
     engine_cpus = pinned or available
     assert figures["cpu_affinity"] == {"server": engine_cpus, "celery_cpu": engine_cpus, "celery_gpu": engine_cpus,
-                                       "rq_trainer": engine_cpus, "clients": available[1:] if pinned else available}
+                                       "rq_trainer": engine_cpus, "redis": engine_cpus,
+                                       "clients": available[1:] if pinned else available}
+    assert {"server", "celery_cpu", "redis", "clients"} <= set(figures["cpu_seconds"])
     assert figures["objects_through"] == 2 and {"select", "rank", "align"} <= set(figures["tasks_done"])
     assert figures["duplicates"] == 0 and figures["lost_submissions"] == 0 and figures["http_errors"] == {}
     assert {"POST /api/tasks/claim/", "POST /api/tasks/{id}/submit/"} <= set(figures["api"])
