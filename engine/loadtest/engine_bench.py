@@ -202,7 +202,7 @@ class CpuMeter:
         import psutil
 
         self.psutil, self.procs, self.pg, self.pids = psutil, procs, pg, dict(pids or {})
-        self.start = self.read()
+        self.start, self.start_stat = self.read(), cpu_stat()
 
     def _tree(self, pid):
         try:
@@ -249,6 +249,32 @@ class CpuMeter:
     def used(self):
         now = self.read()
         return {k: round(now[k] - self.start.get(k, 0.0), 1) for k in now}
+
+    def busy(self, cpus):
+        """Return the share of the time `cpus` were busy since the meter started, by the kernel's count."""
+        return busy_share(self.start_stat, cpu_stat(), cpus)
+
+
+def cpu_stat(path="/proc/stat"):
+    """{cpu number: (busy, total) clock ticks} from the kernel's per-CPU counters; {} where there are none."""
+    out = {}
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        name, *ticks = line.split()
+        if name.startswith("cpu") and name[3:].isdigit():
+            ticks = [int(t) for t in ticks[:8]]  # user nice system idle iowait irq softirq steal
+            out[int(name[3:])] = (sum(ticks) - ticks[3] - ticks[4], sum(ticks))
+    return out
+
+
+def busy_share(before, after, cpus):
+    """Return the busy share of `cpus` between two cpu_stat readings, or None when they say nothing."""
+    busy = sum(after[c][0] - before[c][0] for c in cpus if c in before and c in after)
+    total = sum(after[c][1] - before[c][1] for c in cpus if c in before and c in after)
+    return round(busy / total, 3) if total > 0 else None
 
 
 def pct(values, q):
@@ -359,6 +385,11 @@ def run(opts):
         # Before the flywheel run: its redeploy re-offers failed objects, which generate again.
         steady = _steady_state(project, report, opts, started_at)
         annotation_cpu = meter.used()
+        # The kernel's count of the engine's CPUs' busy time: it also sees what the meter cannot (processes
+        # that ended during the annotation, such as PostgreSQL backends of closed connections; the kernel).
+        everything = sorted(os.sched_getaffinity(0))
+        figures["cpus_busy_share"] = {"engine_cpus": meter.busy(opts.engine_cpus or everything),
+                                      "people_cpus": meter.busy(opts.people_cpus) if opts.people_cpus else None}
 
         run_seconds = None
         if not opts.no_flow:

@@ -36,6 +36,8 @@ def test_the_engine_bench_takes_objects_through_every_stage_on_real_workers(tmp_
                                        "rq_trainer": engine_cpus, "redis": engine_cpus,
                                        "clients": available[1:] if pinned else available}
     assert {"server", "celery_cpu", "redis", "clients"} <= set(figures["cpu_seconds"])
+    busy = figures["cpus_busy_share"]
+    assert 0 < busy["engine_cpus"] <= 1 and (busy["people_cpus"] is None) == (not pinned), busy
     assert figures["objects_through"] == 2 and {"select", "rank", "align"} <= set(figures["tasks_done"])
     assert figures["duplicates"] == 0 and figures["lost_submissions"] == 0 and figures["http_errors"] == {}
     assert {"POST /api/tasks/claim/", "POST /api/tasks/{id}/submit/"} <= set(figures["api"])
@@ -217,3 +219,20 @@ def test_generation_fell_behind_when_its_backlog_grew_though_nobody_waited():
                               300.0, 64)
     assert idle["kept_up"] is False  # people waited: not kept up, whatever the backlog did
     assert generation_backlog([], None, 300.0, 64)["kept_up"] is None
+
+
+def test_the_kernels_count_of_busy_cpu_time_is_read_per_cpu(tmp_path):
+    from engine.loadtest.engine_bench import busy_share, cpu_stat
+
+    def stat(cpu0, cpu1):  # user nice system idle iowait irq softirq steal (guest columns after them)
+        path = tmp_path / "stat"
+        path.write_text(f"cpu  1 1 1 1 1 1 1 1 0 0\ncpu0 {cpu0} 0 0\ncpu1 {cpu1} 0 0\nintr 5 1 2\n")
+        return cpu_stat(path)
+    before = stat("100 0 50 800 50 0 0 0", "10 0 0 990 0 0 0 0")
+    after = stat("160 0 80 810 50 0 0 0", "20 0 0 1080 0 0 0 0")  # cpu0: 90 of 100 busy; cpu1: 10 of 100
+    assert before[0] == (150, 1000)
+    assert busy_share(before, after, [0]) == 0.9 and busy_share(before, after, [1]) == 0.1
+    assert busy_share(before, after, [0, 1]) == 0.5
+    assert busy_share(before, before, [0]) is None and busy_share(before, after, [7]) is None
+    assert cpu_stat(tmp_path / "absent") == {}
+    assert set(cpu_stat()) >= set(os.sched_getaffinity(0))  # this machine's own counters
