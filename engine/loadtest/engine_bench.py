@@ -403,7 +403,7 @@ def run(opts):
         stop.set()
         sampler.join()
         figures.update(summarize(project, report, depth.get("rows", []), opts, timings, annotation_cpu, run_seconds,
-                                 steady))
+                                 steady, figures["cpus_busy_share"]["engine_cpus"]))
         figures["api_server"] = server_times(access, *logged)
     return figures
 
@@ -470,8 +470,12 @@ def _finished(run_id):
     return run if run.status in (RunStatus.DONE, RunStatus.FAILED) else None
 
 
-def summarize(project, report, depth, opts, timings, cpu, run_seconds, steady=None):
-    """Return the JSON figures of a bench run from the database, the clients' log and the samples."""
+def summarize(project, report, depth, opts, timings, cpu, run_seconds, steady=None, engine_cpus_busy=None):
+    """Return the JSON figures of a bench run from the database, the clients' log and the samples.
+
+    engine_cpus_busy: the kernel's busy share of the engine's CPUs over the annotation; pinned
+    (--engine-cpus), the saturation factor reads it rather than the metered processes' share.
+    """
     from django.db.models import Min
 
     from engine.candidates.models import CandidateSet
@@ -550,7 +554,10 @@ def summarize(project, report, depth, opts, timings, cpu, run_seconds, steady=No
     done_at_pace = (done.get("select", 0) * opts.select_seconds + done.get("rank", 0) * STAGE2_SECONDS
                     + done.get("align", 0) * STAGE3_SECONDS)
     delivered = done_at_pace / (opts.annotators * timings["annotation"]) if timings["annotation"] else 0.0
-    saturation = round(delivered / used, 1) if used and delivered else None
+    # Pinned, the engine's CPUs run nothing else, and the kernel's count sees what the meter misses.
+    by_kernel = bool(opts.engine_cpus and engine_cpus_busy)
+    filled = engine_cpus_busy if by_kernel else used
+    saturation = round(delivered / filled, 1) if filled and delivered else None
     per_object = (round(cores * person_seconds / (opts.annotators * machine_cpu_per_object), 1)
                   if machine_cpu_per_object else None)
     return {
@@ -578,8 +585,9 @@ def summarize(project, report, depth, opts, timings, cpu, run_seconds, steady=No
         "saturation_factor_estimate": saturation,
         "saturation_rule": f"the delivered factor (Stage 1-3 tasks done at {opts.select_seconds:g}, "
                            f"{STAGE2_SECONDS:g} and {STAGE3_SECONDS:g} s each, per annotator-second; nominal "
-                           f"{opts.factor:g}) divided by the engine's share of the {cores} cores over the annotation: "
-                           "the factor at which the same mix of work fills them",
+                           f"{opts.factor:g}) divided by the engine's share of the {cores} cores over the annotation "
+                           + ("(the kernel's busy time of the CPUs it is pinned to)" if by_kernel else
+                              "(its metered processes)") + ": the factor at which the same mix of work fills them",
         "saturation_factor_per_object": per_object,
         "saturation_per_object_rule": f"factor at which {opts.annotators} annotators' demand, one object per "
                                       f"{person_seconds:g}/factor s each, uses all {cores} cores at the machine CPU "
