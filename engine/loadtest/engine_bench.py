@@ -387,9 +387,11 @@ def run(opts):
         annotation_cpu = meter.used()
         # The kernel's count of the engine's CPUs' busy time: it also sees what the meter cannot (processes
         # that ended during the annotation, such as PostgreSQL backends of closed connections; the kernel).
-        everything = sorted(os.sched_getaffinity(0))
-        figures["cpus_busy_share"] = {"engine_cpus": meter.busy(opts.engine_cpus or everything),
-                                      "people_cpus": meter.busy(opts.people_cpus) if opts.people_cpus else None}
+        # Unpinned, the engine shares every CPU with the people, and only the whole machine's share is read.
+        figures["cpus_busy_share"] = {
+            "engine_cpus": meter.busy(opts.engine_cpus) if opts.engine_cpus else None,
+            "people_cpus": meter.busy(opts.people_cpus) if opts.people_cpus else None,
+            "all_cpus": meter.busy(sorted(os.sched_getaffinity(0)))}
 
         run_seconds = None
         if not opts.no_flow:
