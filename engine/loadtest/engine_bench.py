@@ -13,9 +13,11 @@ objects are through, or at --seconds, one flywheel run (tiny preset) goes on the
 objects per hour per stage, API p50/p99 per endpoint (`api` as the clients timed it, `api_server` as
 the server did, from its access log), queue depths over time, candidate-set latency
 (selection to the first Stage 2 claim), duplicates and lost submissions, the iteration's wall time by
-step, the busiest component (the bottleneck), the share of claim rounds and of the annotators' time
-that found work waiting (over the whole annotation, and in its steady state: without the warm-up
-before the first set is ready and the dry tail after the last, engine/loadtest/waiting.py), and the
+step, the busiest component (the bottleneck), whether candidate generation kept up (its backlog over
+the steady state: people who take Stage 1 images never wait, so their share alone cannot show it),
+the share of claim rounds and of the annotators' time that found work waiting (over the whole
+annotation, and in its steady state: without the warm-up before the first set is ready and the dry
+tail after the last, engine/loadtest/waiting.py), and the
 factor at which the engine would saturate, from the engine's measured share of the cores (and,
 beside it, from its measured cost per object through Stage 3). On a machine the people share with
 the engine, --engine-cpus pins the engine to some CPUs and the people to the rest, so that a factor
