@@ -213,13 +213,17 @@ class CpuMeter:
         except self.psutil.Error:
             return []
 
-    def read(self):
-        out = {}
+    def _engine(self):
+        """{component: its processes now}: the started ones, those started elsewhere, PostgreSQL."""
         groups = {name: self._tree(p.pid) for name, p in self.procs.items()}
         groups.update({name: self._tree(pid) for name, pid in self.pids.items()})
         groups["postgresql"] = [self.psutil.Process(pid) for pid in (self.pg.pids() if self.pg else [])
                                 if self.psutil.pid_exists(pid)]
-        groups["clients"] = [self.psutil.Process(os.getpid())]
+        return groups
+
+    def read(self):
+        out = {}
+        groups = {**self._engine(), "clients": [self.psutil.Process(os.getpid())]}
         for name, procs in groups.items():
             total = 0.0
             for p in procs:
@@ -235,9 +239,7 @@ class CpuMeter:
     def affinity(self):
         """{component: the CPUs its processes may run on (their union)}: where the engine ran."""
         out = {}
-        for name, procs in (*((n, self._tree(p.pid)) for n, p in self.procs.items()),
-                            *((n, self._tree(pid)) for n, pid in self.pids.items()),
-                            ("postgresql", [self.psutil.Process(pid) for pid in (self.pg.pids() if self.pg else [])])):
+        for name, procs in self._engine().items():
             cpus = set()
             for p in procs:
                 try:
