@@ -30,38 +30,73 @@ class PosedSilhouette:
 
     Rays go into the object frame instead of moving the mesh: a camera ray o + l d (o = 0) is
     R^T (o - t) / s + l R^T d / s there, and hit or miss does not depend on the parametrisation.
+    Only the pixels inside the projection of the mesh's bounding box are cast (the silhouette
+    cannot leave it while the box is in front of the camera), as occlusion tests, which stop at the
+    first triangle a ray meets: the same silhouette as casting every pixel to its nearest hit.
     """
 
     def __init__(self, vertices: np.ndarray, faces: np.ndarray):
         self.scene = _scene(vertices, faces)
-        self._dirs: dict[tuple, np.ndarray] = {}
+        v = np.asarray(vertices, float)
+        lo, hi = (v.min(axis=0), v.max(axis=0)) if len(v) else (np.zeros(3), np.zeros(3))
+        self._corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
 
-    def _pixel_directions(self, intrinsics: dict) -> np.ndarray:
-        key = tuple(float(intrinsics[k]) for k in ("fx", "fy", "cx", "cy", "width", "height"))
-        if key not in self._dirs:
-            w, h = int(intrinsics["width"]), int(intrinsics["height"])
-            v, u = np.mgrid[0:h, 0:w]
-            self._dirs[key] = np.stack([(u.ravel() - intrinsics["cx"]) / intrinsics["fx"],
-                                        (v.ravel() - intrinsics["cy"]) / intrinsics["fy"], np.ones(w * h)], axis=1)
-        return self._dirs[key]
+    def window(self, pose: dict, intrinsics: dict) -> tuple[int, int, int, int] | None:
+        """Return (row0, row1, col0, col1), the pixels the posed mesh can cover, or None when it covers none.
+
+        The bounding box's corners are projected; when one is not in front of the camera, the whole image.
+        """
+        w, h = int(intrinsics["width"]), int(intrinsics["height"])
+        R, t, s = _pose_parts(pose)
+        p = s * self._corners @ R.T + t
+        if (p[:, 2] <= 1e-6).any():
+            return (0, h, 0, w) if (p[:, 2] > 0).any() else None
+        u = intrinsics["fx"] * p[:, 0] / p[:, 2] + intrinsics["cx"]
+        v = intrinsics["fy"] * p[:, 1] / p[:, 2] + intrinsics["cy"]
+        # One pixel of margin each side against rounding; pixel centres sit on integer coordinates.
+        c0, c1 = max(0, int(np.floor(u.min())) - 1), min(w, int(np.ceil(u.max())) + 2)
+        r0, r1 = max(0, int(np.floor(v.min())) - 1), min(h, int(np.ceil(v.max())) + 2)
+        return (r0, r1, c0, c1) if c0 < c1 and r0 < r1 else None
+
+    def _hits(self, pose: dict, intrinsics: dict, window: tuple[int, int, int, int]) -> np.ndarray:
+        """Return the bool silhouette inside ``window``."""
+        R, t, s = _pose_parts(pose)
+        r0, r1, c0, c1 = window
+        x = ((np.arange(c0, c1) - intrinsics["cx"]) / intrinsics["fx"])[None, :]  # pixel centres at z = 1
+        y = ((np.arange(r0, r1) - intrinsics["cy"]) / intrinsics["fy"])[:, None]
+        rays = np.empty((r1 - r0, c1 - c0, 6), np.float32)
+        rays[..., :3] = -(R.T @ t) / s
+        for j in range(3):  # R^T (x, y, 1) / s, one object axis at a time
+            rays[..., 3 + j] = (x * R[0, j] + y * R[1, j] + R[2, j]) / s
+        # Rays start at the camera: surfaces behind it are never met.
+        return self.scene.test_occlusions(o3d.core.Tensor(rays)).numpy()
 
     def render(self, pose: dict, intrinsics: dict) -> np.ndarray:
         """Return the (height, width) bool silhouette under ``pose``."""
-        R = np.asarray(pose["R"], float).reshape(3, 3)
-        t = np.asarray(pose.get("t", [0, 0, 0]), float).reshape(3)
-        s = float(pose.get("s", 1.0))
-        d = self._pixel_directions(intrinsics) @ R / s  # rows are R^T d / s
-        o = np.broadcast_to(-(R.T @ t) / s, d.shape)
-        rays = o3d.core.Tensor(np.hstack([o, d]).astype(np.float32))
-        t_hit = self.scene.cast_rays(rays)["t_hit"].numpy()
-        # t_hit < 0 never occurs (rays start at the camera); hits behind it are not cast at all.
-        return np.isfinite(t_hit).reshape(int(intrinsics["height"]), int(intrinsics["width"]))
+        out = np.zeros((int(intrinsics["height"]), int(intrinsics["width"])), bool)
+        window = self.window(pose, intrinsics)
+        if window is not None:
+            r0, r1, c0, c1 = window
+            out[r0:r1, c0:c1] = self._hits(pose, intrinsics, window)
+        return out
 
     def iou(self, pose: dict, intrinsics: dict, mask: np.ndarray) -> float:
         """Return the 2D IoU of the silhouette under ``pose`` with ``mask`` (0.0 when both are empty)."""
-        sil = self.render(pose, intrinsics)
-        union = np.logical_or(sil, mask).sum()
-        return float(np.logical_and(sil, mask).sum() / union) if union else 0.0
+        mask = np.asarray(mask, bool)
+        window = self.window(pose, intrinsics)
+        covered = int(np.count_nonzero(mask))
+        if window is None:
+            return 0.0
+        r0, r1, c0, c1 = window
+        sil = self._hits(pose, intrinsics, window)
+        inter = int(np.count_nonzero(sil & mask[r0:r1, c0:c1]))
+        union = covered + int(np.count_nonzero(sil)) - inter
+        return inter / union if union else 0.0
+
+
+def _pose_parts(pose: dict) -> tuple[np.ndarray, np.ndarray, float]:
+    return (np.asarray(pose["R"], float).reshape(3, 3), np.asarray(pose.get("t", [0, 0, 0]), float).reshape(3),
+            float(pose.get("s", 1.0)))
 
 
 def render_mask(vertices: np.ndarray, faces: np.ndarray, pose: dict, intrinsics: dict) -> np.ndarray:

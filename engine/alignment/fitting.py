@@ -1,8 +1,8 @@
 """Fit the pose a Stage 3 task starts from: the mesh placed over its object, before anyone moves it.
 
 A task opens with no fitted pose and is fitted in the background (`tasks.request` sends
-`tasks.fit_initial_pose` when the task's transaction commits): a few hundred milliseconds of raycasting that a Stage 2
-submit or an artist's upload should not wait for. Until then the page starts from the generator's
+`tasks.fit_initial_pose` when the task's transaction commits): a tenth to a third of a second of
+raycasting that a Stage 2 submit or an artist's upload should not wait for. Until then the page starts from the generator's
 pose, or in front of the camera; once fitted, from `Alignment.initial_pose`.
 """
 

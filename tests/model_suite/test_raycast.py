@@ -1,7 +1,7 @@
 import numpy as np
 import trimesh
 
-from model_suite.raycast import canonical_views, mask_iou, orthographic_silhouettes, render_mask, view_rotation
+from model_suite.raycast import PosedSilhouette, canonical_views, mask_iou, orthographic_silhouettes, render_mask, view_rotation
 
 K = dict(fx=200.0, fy=200.0, cx=64.0, cy=48.0, width=128, height=96)
 
@@ -47,3 +47,37 @@ def test_orthographic_silhouettes_of_a_tall_box_are_tall():
     sil = orthographic_silhouettes(m.vertices, m.faces, np.stack([view_rotation(0, 0)]), size=64)[0]
     rows, cols = np.flatnonzero(sil.any(axis=1)), np.flatnonzero(sil.any(axis=0))
     assert len(rows) > 2.5 * len(cols)
+
+
+def _every_pixel(mesh, pose, intrinsics):
+    """The silhouette by casting a ray through every pixel to its nearest hit: the reference the renderer must equal."""
+    import open3d as o3d
+
+    posed = pose["s"] * np.asarray(mesh[0], float) @ np.asarray(pose["R"], float).T + pose["t"]
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.core.Tensor(posed.astype(np.float32)), o3d.core.Tensor(np.asarray(mesh[1], np.uint32)))
+    v, u = np.mgrid[0:intrinsics["height"], 0:intrinsics["width"]]
+    d = np.stack([(u - intrinsics["cx"]) / intrinsics["fx"], (v - intrinsics["cy"]) / intrinsics["fy"],
+                  np.ones(u.shape)], axis=-1).reshape(-1, 3)
+    rays = np.hstack([np.zeros_like(d), d]).astype(np.float32)
+    hit = np.isfinite(scene.cast_rays(o3d.core.Tensor(rays))["t_hit"].numpy())
+    return hit.reshape(intrinsics["height"], intrinsics["width"])
+
+
+def test_the_windowed_silhouette_equals_casting_every_pixel():
+    # Poses near, far, off the image's edge, straddling the camera (the box partly behind it) and behind it.
+    m = trimesh.creation.annulus(0.2, 0.5, 0.6)
+    mesh = (np.asarray(m.vertices), np.asarray(m.faces))
+    renderer = PosedSilhouette(*mesh)
+    rng = np.random.default_rng(0)
+    poses = [{"R": view_rotation(*rng.uniform(-np.pi, np.pi, 2)), "t": [*rng.uniform(-1.5, 1.5, 2), z],
+              "s": rng.uniform(0.5, 2.0)} for z in (0.3, 1.0, 2.5, 6.0, 20.0) for _ in range(6)]
+    poses += [{"R": np.eye(3), "t": [0.0, 0.0, 0.1], "s": 1.0}, {"R": np.eye(3), "t": [0.0, 0.0, -3.0], "s": 1.0},
+              {"R": np.eye(3), "t": [40.0, 0.0, 2.0], "s": 1.0}]
+    for pose in poses:
+        expected = _every_pixel(mesh, pose, K)
+        assert (renderer.render(pose, K) == expected).all(), pose
+        mask = np.roll(expected, 3, axis=1)
+        union = (expected | mask).sum()
+        assert renderer.iou(pose, K, mask) == ((expected & mask).sum() / union if union else 0.0)
+    assert renderer.window({"R": np.eye(3), "t": [0.0, 0.0, -3.0], "s": 1.0}, K) is None
