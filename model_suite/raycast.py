@@ -19,9 +19,7 @@ def _scene(vertices: np.ndarray, faces: np.ndarray) -> o3d.t.geometry.Raycasting
 
 def pose_vertices(vertices: np.ndarray, pose: dict) -> np.ndarray:
     """Return vertices in camera coordinates: s * R @ v + t."""
-    R = np.asarray(pose["R"], float).reshape(3, 3)
-    t = np.asarray(pose.get("t", [0, 0, 0]), float).reshape(3)
-    s = float(pose.get("s", 1.0))
+    R, t, s = _pose_parts(pose)
     return (s * np.asarray(vertices, float) @ R.T + t).astype(np.float32)
 
 
@@ -82,19 +80,19 @@ class PosedSilhouette:
 
     def iou(self, pose: dict, intrinsics: dict, mask: np.ndarray) -> float:
         """Return the 2D IoU of the silhouette under ``pose`` with ``mask`` (0.0 when both are empty)."""
-        mask = np.asarray(mask, bool)
         window = self.window(pose, intrinsics)
-        covered = int(np.count_nonzero(mask))
         if window is None:
             return 0.0
+        mask = np.asarray(mask, bool)
         r0, r1, c0, c1 = window
         sil = self._hits(pose, intrinsics, window)
         inter = int(np.count_nonzero(sil & mask[r0:r1, c0:c1]))
-        union = covered + int(np.count_nonzero(sil)) - inter
+        union = int(np.count_nonzero(mask)) + int(np.count_nonzero(sil)) - inter
         return inter / union if union else 0.0
 
 
 def _pose_parts(pose: dict) -> tuple[np.ndarray, np.ndarray, float]:
+    """Return (R (3, 3), t (3,), s) of a pose dict; t defaults to the origin and s to 1."""
     return (np.asarray(pose["R"], float).reshape(3, 3), np.asarray(pose.get("t", [0, 0, 0]), float).reshape(3),
             float(pose.get("s", 1.0)))
 

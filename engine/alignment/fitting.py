@@ -2,8 +2,8 @@
 
 A task opens with no fitted pose and is fitted in the background (`tasks.request` sends
 `tasks.fit_initial_pose` when the task's transaction commits): a tenth to a third of a second of
-raycasting that a Stage 2 submit or an artist's upload should not wait for. Until then the page starts from the generator's
-pose, or in front of the camera; once fitted, from `Alignment.initial_pose`.
+raycasting that a Stage 2 submit or an artist's upload should not wait for. Until then the page
+starts from the generator's pose, or in front of the camera; once fitted, from `Alignment.initial_pose`.
 """
 
 import logging
