@@ -1,7 +1,9 @@
 """`flywheel demo`: the whole flywheel on the embedded defaults, annotated by simulated people.
 
-    1. π_0    pretrain the flow model (`trainer prepare` + `pretrain`), or reuse the cached one: the
-              cache folder outlives the demo's database, so a second `make demo` starts at step 2
+    1. π_0    pretrain the flow model (`trainer prepare` + `pretrain`), then mid-train it on synthetic
+              render-paste composites of its own shapes (`trainer prepare --kind composite` + `sft
+              --stage midtrain`), or reuse the cached ones: the cache folder outlives the demo's
+              database, so a second `make demo` starts at step 2
     2. data   a project of render-paste composites with a hidden truth (engine.simulation)
     3. loop   iterations 1..K of Algorithm 1 (engine.flywheel.iteration), each collected by simulated
               annotators through the HTTP API, trained (SFT then DPO), evaluated, promoted, redeployed
@@ -27,6 +29,7 @@ from engine.flywheel.models import FlywheelRun, ModelCheckpoint
 from engine.flywheel.steps import HELDOUT, heldout_cache, project_shapes
 
 PRETRAIN_SEED = 31337  # π_0's procedural shapes: neither the held-out seed nor any composite's truth seed
+MIDTRAIN_SEED = 7  # the mid-training composites' photographs, poses and crops (the held-out set's is HELDOUT_SEED)
 
 
 @dataclass
@@ -47,6 +50,11 @@ class DemoConfig:
     cond_layers: int = -1
     category_loss: float = 0.0
     vae_steps: int = 150
+    # Mid-training, the paper's stage between pretraining and the loop: SFT on synthetic render-paste composites of
+    # π_0's own shapes, labelled with the true shapes, before any annotation. Without it the table credits the loop
+    # with what such cheap composites give (trainer/README.md, session 23: half to two thirds of iteration 1's gain).
+    midtrain_n: int = 768  # composites (0: no mid-training; π_0 is then the pretrained model)
+    midtrain_steps: int = 120
     iterations: int = 2
     alphas: list = field(default_factory=lambda: [0.5, 0.55])  # α_k, the rising SFT bar
     annotators: int = 4
@@ -77,28 +85,33 @@ class DemoError(ValueError):
     """A demo that cannot start, with what to do."""
 
 
-def pretrain_base(cfg, project, echo):
-    """Return π_0's run folder, pretraining it (data included) unless the cache already holds it.
-
-    π_0 learns the engine's shape vocabulary (procedural shapes of the project's categories, a
-    seed of their own) from isolated renders; the flywheel's data then brings the photographs.
-    """
+def cached_run(out, steps):
+    """Whether `out` holds a finished training run of `steps` steps (an unfinished one resumes)."""
     from trainer.checkpoints import read_manifest, resolve
 
+    try:
+        return read_manifest(resolve(out)).get("step") == steps
+    except FileNotFoundError:
+        return False
+
+
+def pretrain_base(cfg, project, echo):
+    """Return the pretrained model's run folder, pretraining it (data included) unless the cache holds it.
+
+    It learns the engine's shape vocabulary (procedural shapes of the project's categories, a
+    seed of their own) from isolated renders; mid-training then brings the photographs.
+    """
     cache = cfg.cache_dir()
     tag = f"{cfg.preset}-procedural{cfg.pretrain_shapes}-{cfg.pretrain_n}"
     recipe = (f"-cond{cfg.cond_layers}" if cfg.cond_layers >= 0 else "") + (
         f"-cat{cfg.category_loss:g}" if cfg.category_loss > 0 else "")
     out = cache / f"pretrain-{tag}-{cfg.encoder}{recipe}-{cfg.pretrain_steps}"
-    try:
-        if read_manifest(resolve(out)).get("step") == cfg.pretrain_steps:
-            echo(f"π_0: reusing the cached pretrained checkpoint {out}")
-            return out
-    except FileNotFoundError:
-        pass
+    if cached_run(out, cfg.pretrain_steps):
+        echo(f"π_0: reusing the cached pretrained checkpoint {out}")
+        return out
     data = cache / f"render-{tag}"
     if not (data / "index.json").exists():
-        shapes = project_shapes(project, cache / f"shapes-{tag}", cfg.pretrain_shapes, PRETRAIN_SEED)
+        shapes = base_shapes(cfg, project)
         echo(f"π_0: rendering {cfg.pretrain_n} views of the procedural shapes in {shapes} into {data}")
         run_trainer_command("prepare", ["--config", cfg.preset, "--kind", "render", "--n", cfg.pretrain_n,
                                         "--shapes", shapes, "--primitives", 0, "--seed", 0, "--out", data])
@@ -115,6 +128,46 @@ def pretrain_base(cfg, project, echo):
     code = subprocess.run(argv, cwd=settings.BASE_DIR).returncode
     if code != 0:
         raise DemoError(f"pretraining failed (exit status {code}; its output is above); run the demo again to "
+                        f"resume it from {out}")
+    return out
+
+
+def base_shapes(cfg, project):
+    """The procedural shapes π_0 is pretrained and mid-trained on (written once into the cache)."""
+    return project_shapes(project, cfg.cache_dir() / f"shapes-{cfg.preset}-procedural{cfg.pretrain_shapes}-"
+                                                     f"{cfg.pretrain_n}", cfg.pretrain_shapes, PRETRAIN_SEED)
+
+
+def midtrain_base(cfg, project, pretrained, echo):
+    """Return π_0's run folder: the pretrained model mid-trained on synthetic composites (cached).
+
+    `midtrain_steps` of SFT on `midtrain_n` render-paste composites of π_0's own shapes on the
+    photographs, labelled with their true shapes: the photographs' domain, before any annotation.
+    With `midtrain_n` 0, π_0 is the pretrained model itself.
+    """
+    if not cfg.midtrain_n:
+        return pretrained
+    cache = cfg.cache_dir()
+    out = cache / f"midtrain-{Path(pretrained).name}-composite{cfg.midtrain_n}-{cfg.midtrain_steps}"
+    if cached_run(out, cfg.midtrain_steps):
+        echo(f"π_0: reusing the cached mid-trained checkpoint {out}")
+        return out
+    data = cache / f"composite-{cfg.preset}-procedural{cfg.pretrain_shapes}-{cfg.pretrain_n}-{cfg.midtrain_n}"
+    if not (data / "index.json").exists():
+        shapes = base_shapes(cfg, project)
+        echo(f"π_0: pasting {cfg.midtrain_n} renders of the procedural shapes in {shapes} onto photographs "
+             f"into {data}")
+        run_trainer_command("prepare", ["--config", cfg.preset, "--kind", "composite", "--n", cfg.midtrain_n,
+                                        "--shapes", shapes, "--primitives", 0, "--seed", MIDTRAIN_SEED, "--out", data])
+    echo(f"π_0: mid-training the pretrained model on the composites, {cfg.midtrain_steps} steps")
+    argv = [sys.executable, "-m", "trainer", "sft", "--config", cfg.preset, "--stage", "midtrain", "--init",
+            str(pretrained), "--data", str(data), "--out", str(out), "--steps", str(cfg.midtrain_steps),
+            "--log-every", str(max(1, cfg.midtrain_steps // 4)), "--ckpt-every", str(max(10, cfg.midtrain_steps // 2))]
+    if cfg.category_loss > 0:  # the composites carry their shapes' categories, as the renders do
+        argv += ["--category-loss", f"{cfg.category_loss:g}"]
+    code = subprocess.run(argv, cwd=settings.BASE_DIR).returncode
+    if code != 0:
+        raise DemoError(f"mid-training failed (exit status {code}; its output is above); run the demo again to "
                         f"resume it from {out}")
     return out
 
@@ -143,8 +196,12 @@ def run_demo(cfg, echo=print):
     wall = {}
     project = demo_project(cfg)
     t = time.monotonic()
-    base = pretrain_base(cfg, project, echo)
+    pretrained = pretrain_base(cfg, project, echo)
     wall["pretrain"] = round(time.monotonic() - t, 1)
+    t = time.monotonic()
+    base = midtrain_base(cfg, project, pretrained, echo)
+    if cfg.midtrain_n:
+        wall["mid-training"] = round(time.monotonic() - t, 1)
     runs = []
     for k in range(cfg.iterations):
         t = time.monotonic()
@@ -157,7 +214,7 @@ def run_demo(cfg, echo=print):
     t = time.monotonic()
     heldout = heldout_cache(project, cfg.preset)
     h = HELDOUT[cfg.preset]
-    table = cascade(cascade_stages(runs), str(heldout), seeds=cfg.seeds, n=cfg.eval_n or h["eval_n"],
+    table = cascade(cascade_stages(runs, pretrained if cfg.midtrain_n else None), str(heldout), seeds=cfg.seeds, n=cfg.eval_n or h["eval_n"],
                     steps=h["steps"] or None, points=h["points"], emd_points=h["emd_points"], icp=h["icp"], echo=echo)
     wall["table"] = round(time.monotonic() - t, 1)
     pair = head_to_head(project)
@@ -174,14 +231,16 @@ def run_demo(cfg, echo=print):
     }
 
 
-def cascade_stages(runs):
+def cascade_stages(runs, pretrained=None):
     """The table's (label, checkpoint, parent label) rows: π_0, then each run's SFT and DPO checkpoints.
 
     Each stage's step is taken from what it was trained from: SFT from the run's π_{k-1}, DPO
     from that SFT; a DPO that did not pay its way still has its row (the run then deployed SFT).
+    With `pretrained` (the model π_0 was mid-trained from), the table starts with it.
     """
-    label = {runs[0].baseline_id: "pretrain (π_0)"}
-    stages = [(label[runs[0].baseline_id], runs[0].baseline.path)]
+    stages = [("pretrain", str(pretrained))] if pretrained else []
+    label = {runs[0].baseline_id: "mid-training (π_0)" if pretrained else "pretrain (π_0)"}
+    stages.append((label[runs[0].baseline_id], runs[0].baseline.path))
     for run in runs:
         k = run.iteration.number
         parent = label.get(run.baseline_id, run.baseline.name)

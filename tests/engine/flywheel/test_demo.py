@@ -1,4 +1,5 @@
-"""`flywheel demo` on the tiny preset: π_0 pretrained, two simulated iterations, the tables and the report."""
+"""`flywheel demo` on the tiny preset: π_0 pretrained and mid-trained, two simulated iterations, the tables and the
+report."""
 
 import json
 
@@ -9,8 +10,8 @@ from django.core.management.base import CommandError
 from engine.flywheel.models import FlywheelRun, RunStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
-TINY = ["--config", "tiny", "--pretrain-n", "16", "--pretrain-steps", "4", "--vae-steps", "4", "--collection-target",
-        "3", "--n-candidates", "4", "--sft-steps", "2", "--dpo-steps", "2", "--eval-n", "4", "--annotators", "2"]
+TINY = ["--config", "tiny", "--pretrain-n", "16", "--pretrain-steps", "4", "--vae-steps", "4", "--midtrain-n", "8",
+        "--midtrain-steps", "2", "--collection-target", "3", "--n-candidates", "4", "--sft-steps", "2", "--dpo-steps", "2", "--eval-n", "4", "--annotators", "2"]
 
 
 @pytest.fixture
@@ -29,7 +30,14 @@ def test_the_demo_runs_two_iterations_and_reports_the_cascade_and_ratings(demo_s
     assert [r.status for r in runs] == [RunStatus.DONE, RunStatus.DONE], [r.error for r in runs]
     assert [r["iteration"] for r in data["runs"]] == [1, 2] and [r["alpha"] for r in data["runs"]] == [0.5, 0.55]
     stages = [s["label"] for s in data["cascade"]["stages"]]
-    assert stages[0] == "pretrain (π_0)" and stages[1] == "iteration 1 SFT" and "iteration 2 SFT" in stages
+    assert stages[:3] == ["pretrain", "mid-training (π_0)", "iteration 1 SFT"] and "iteration 2 SFT" in stages, stages
+    # π_0 is the pretrained model mid-trained on synthetic composites, and the table steps from one to the other.
+    from trainer.checkpoints import read_manifest, resolve
+
+    pi0 = read_manifest(resolve(runs[0].baseline.path))
+    assert pi0["stage"] == "midtrain" and pi0["step"] == 2, pi0
+    assert data["cascade"]["stages"][1]["path"] == str(runs[0].baseline.path)
+    assert "mid-training" in data["wall_seconds"]
     assert all("viou" in s["metrics"] and "viou" in s["metrics_se"] for s in data["cascade"]["stages"])
     assert all("viou" in s["step"] for s in data["cascade"]["stages"][1:])
     # Every comparison was made by simulated annotators through the API, and they rate the generators.
@@ -60,6 +68,7 @@ def test_the_demo_runs_two_iterations_and_reports_the_cascade_and_ratings(demo_s
                                            (["--artist-delay", "-1"], "--artist-delay is seconds"),
                                            (["--ranking-overlap", "11"], "--ranking-overlap is at most 10"),
                                            (["--cond-layers", "-2"], "--cond-layers is a number of layers"),
+                                           (["--midtrain-n", "-1"], "--midtrain-n must be at least 0"),
                                            (["--category-loss", "-0.5"], "--category-loss is a loss weight"),
                                            (["--generators", "flow_model", "nope"], "--generators: Unknown generators: nope")])
 def test_bad_demo_options_are_one_clear_message(demo_suite, args, message):
@@ -82,6 +91,7 @@ def test_the_demo_trains_the_category_recipe_into_pi0_and_each_iterations_sft(de
     assert run.options["category_loss"] == 0.5
     base = resolve(run.baseline.path)
     assert "-cond1-cat0.5-" in str(run.baseline.path), run.baseline.path  # not the cache of a π_0 without it
+    assert read_manifest(base)["stage"] == "midtrain"  # mid-trained with the loss too, its head kept
     pi0 = load_checkpoint(base)[0]
     assert pi0.cfg.cond_layers == 1 and pi0.cfg.categories, pi0.cfg
     assert read_manifest(base)["category_loss"]["weight"] == 0.5
@@ -90,3 +100,19 @@ def test_the_demo_trains_the_category_recipe_into_pi0_and_each_iterations_sft(de
     assert run.counts["category_loss"]["samples_in_vocabulary"] >= 1, run.counts["category_loss"]
     assert sft["category_loss"]["weight"] == 0.5 and sft["category_loss"]["rows"] == samples >= 1, sft["category_loss"]
     assert sft["model_config"]["categories"] == pi0.cfg.categories
+
+
+def test_without_mid_training_pi0_is_the_pretrained_model(demo_suite, capsys):
+    """`flywheel demo --midtrain-n 0`: the loop starts from the pretrained model, and the table from π_0."""
+    from trainer.checkpoints import read_manifest, resolve
+
+    report = demo_suite / "report.json"
+    call_command("flywheel", "demo", *TINY, "--midtrain-n", "0", "--iterations", "1", "--project", "no-midtrain",
+                 "--report", str(report))
+    capsys.readouterr()
+    run = FlywheelRun.objects.get(project__name="no-midtrain")
+    assert run.status == RunStatus.DONE, run.error
+    assert read_manifest(resolve(run.baseline.path))["stage"] == "pretrain"
+    data = json.loads(report.read_text())
+    assert [s["label"] for s in data["cascade"]["stages"]][:2] == ["pretrain (π_0)", "iteration 1 SFT"]
+    assert "mid-training" not in data["wall_seconds"]

@@ -52,8 +52,9 @@ class Command(BaseCommand):
         back.add_argument("--reason", default="", help="Recorded with the rollback.")
         status = sub.add_parser("status", help="Print the project's iteration, deployed checkpoints and runs as JSON.")
         status.add_argument("--project", required=True)
-        demo = sub.add_parser("demo", help="Pretrain π_0 (or reuse the cached one), then run simulated iterations "
-                                           "and print the cascading-improvements and rating tables.")
+        demo = sub.add_parser("demo", help="Pretrain and mid-train π_0 (or reuse the cached ones), then run "
+                                           "simulated iterations and print the cascading-improvements and rating "
+                                           "tables.")
         defaults = DemoConfig()
         demo.add_argument("--project", default=defaults.project, help=f"A new project (default: {defaults.project}).")
         demo.add_argument("--config", choices=flywheel.PRESETS, default=defaults.preset,
@@ -67,10 +68,13 @@ class Command(BaseCommand):
         demo.add_argument("--report", help="Write the report (tables, runs, ratings, wall times) here as JSON.")
         demo.add_argument("--serve", metavar="HOST:PORT",
                           help="Serve the app here from the start, and keep serving after the demo until Ctrl+C.")
-        for name in ("pretrain_steps", "vae_steps", "pretrain_n", "collection_target", "n_candidates", "sft_steps",
-                     "dpo_steps", "ranking_overlap"):
+        for name in ("pretrain_steps", "vae_steps", "pretrain_n", "midtrain_steps", "collection_target",
+                     "n_candidates", "sft_steps", "dpo_steps", "ranking_overlap"):
             demo.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name),
                               help=f"(default: {getattr(defaults, name)})")
+        demo.add_argument("--midtrain-n", type=int, default=defaults.midtrain_n, metavar="N",
+                          help=f"Synthetic render-paste composites π_0 is mid-trained on after pretraining, before "
+                               f"the loop (default: {defaults.midtrain_n}; 0: none, π_0 is the pretrained model).")
         demo.add_argument("--cond-layers", type=int, default=defaults.cond_layers, metavar="N",
                           help="Self-attention layers over π_0's condition tokens (default: the preset's).")
         demo.add_argument("--category-loss", type=float, default=defaults.category_loss, metavar="W",
@@ -145,9 +149,10 @@ class Command(BaseCommand):
     def do_demo(self, project, config, encoder, iterations, annotators, artist_delay, cache, report, serve, alphas,
                 generators, verbosity, cond_layers, category_loss, **options):
         self.verbosity = verbosity
-        fields = {k: options[k] for k in ("pretrain_steps", "vae_steps", "pretrain_n", "collection_target",
-                                          "n_candidates", "sft_steps", "dpo_steps", "eval_n", "ranking_overlap")}
-        least = {"eval_n": 2}  # rows for a standard error
+        fields = {k: options[k] for k in ("pretrain_steps", "vae_steps", "pretrain_n", "midtrain_n", "midtrain_steps",
+                                          "collection_target", "n_candidates", "sft_steps", "dpo_steps", "eval_n",
+                                          "ranking_overlap")}
+        least = {"eval_n": 2, "midtrain_n": 0}  # rows for a standard error; no mid-training
         bad = [f"--{k.replace('_', '-')} must be at least {least.get(k, 1)}"
                for k, v in {**fields, "iterations": iterations, "annotators": annotators}.items()
                if v is not None and v < least.get(k, 1)]
