@@ -102,7 +102,7 @@ def pretrain_base(cfg, project, echo):
     seed of their own) from isolated renders; mid-training then brings the photographs.
     """
     cache = cfg.cache_dir()
-    tag = f"{cfg.preset}-procedural{cfg.pretrain_shapes}-{cfg.pretrain_n}"
+    tag = shapes_tag(cfg)
     recipe = (f"-cond{cfg.cond_layers}" if cfg.cond_layers >= 0 else "") + (
         f"-cat{cfg.category_loss:g}" if cfg.category_loss > 0 else "")
     out = cache / f"pretrain-{tag}-{cfg.encoder}{recipe}-{cfg.pretrain_steps}"
@@ -117,25 +117,32 @@ def pretrain_base(cfg, project, echo):
                                         "--shapes", shapes, "--primitives", 0, "--seed", 0, "--out", data])
     echo(f"π_0: pretraining the {cfg.preset} flow model ({cfg.encoder} image encoder), {cfg.vae_steps} VAE + "
          f"{cfg.pretrain_steps} flow steps")
-    # The trainer's own progress bars (VAE, then flow steps) go straight to the terminal.
-    argv = [sys.executable, "-m", "trainer", "pretrain", "--config", cfg.preset, "--data", str(data), "--out", str(out),
-            "--encoder", cfg.encoder, "--steps", str(cfg.pretrain_steps), "--vae-steps", str(cfg.vae_steps), "--log-every", "50",
-            "--ckpt-every", str(max(50, cfg.pretrain_steps // 3))]
+    argv = ["pretrain", "--config", cfg.preset, "--data", data, "--out", out, "--encoder", cfg.encoder,
+            "--steps", cfg.pretrain_steps, "--vae-steps", cfg.vae_steps, "--log-every", 50,
+            "--ckpt-every", max(50, cfg.pretrain_steps // 3)]
     if cfg.cond_layers >= 0:
-        argv += ["--cond-layers", str(cfg.cond_layers)]
+        argv += ["--cond-layers", cfg.cond_layers]
     if cfg.category_loss > 0:  # the project's categories name π_0's head: the renders carry their shapes' categories
         argv += ["--category-loss", f"{cfg.category_loss:g}"]
-    code = subprocess.run(argv, cwd=settings.BASE_DIR).returncode
-    if code != 0:
-        raise DemoError(f"pretraining failed (exit status {code}; its output is above); run the demo again to "
-                        f"resume it from {out}")
+    train("pretraining", argv, out)
     return out
+
+
+def train(what, argv, out):
+    """Run one trainer stage (`python -m trainer ARGV`) into `out`; its progress bars go straight to the terminal."""
+    code = subprocess.run([sys.executable, "-m", "trainer", *map(str, argv)], cwd=settings.BASE_DIR).returncode
+    if code != 0:
+        raise DemoError(f"{what} failed (exit status {code}; its output is above); run the demo again to "
+                        f"resume it from {out}")
+
+
+def shapes_tag(cfg):
+    return f"{cfg.preset}-procedural{cfg.pretrain_shapes}-{cfg.pretrain_n}"
 
 
 def base_shapes(cfg, project):
     """The procedural shapes π_0 is pretrained and mid-trained on (written once into the cache)."""
-    return project_shapes(project, cfg.cache_dir() / f"shapes-{cfg.preset}-procedural{cfg.pretrain_shapes}-"
-                                                     f"{cfg.pretrain_n}", cfg.pretrain_shapes, PRETRAIN_SEED)
+    return project_shapes(project, cfg.cache_dir() / f"shapes-{shapes_tag(cfg)}", cfg.pretrain_shapes, PRETRAIN_SEED)
 
 
 def midtrain_base(cfg, project, pretrained, echo):
@@ -152,7 +159,7 @@ def midtrain_base(cfg, project, pretrained, echo):
     if cached_run(out, cfg.midtrain_steps):
         echo(f"π_0: reusing the cached mid-trained checkpoint {out}")
         return out
-    data = cache / f"composite-{cfg.preset}-procedural{cfg.pretrain_shapes}-{cfg.pretrain_n}-{cfg.midtrain_n}"
+    data = cache / f"composite-{shapes_tag(cfg)}-{cfg.midtrain_n}"
     if not (data / "index.json").exists():
         shapes = base_shapes(cfg, project)
         echo(f"π_0: pasting {cfg.midtrain_n} renders of the procedural shapes in {shapes} onto photographs "
@@ -160,15 +167,12 @@ def midtrain_base(cfg, project, pretrained, echo):
         run_trainer_command("prepare", ["--config", cfg.preset, "--kind", "composite", "--n", cfg.midtrain_n,
                                         "--shapes", shapes, "--primitives", 0, "--seed", MIDTRAIN_SEED, "--out", data])
     echo(f"π_0: mid-training the pretrained model on the composites, {cfg.midtrain_steps} steps")
-    argv = [sys.executable, "-m", "trainer", "sft", "--config", cfg.preset, "--stage", "midtrain", "--init",
-            str(pretrained), "--data", str(data), "--out", str(out), "--steps", str(cfg.midtrain_steps),
-            "--log-every", str(max(1, cfg.midtrain_steps // 4)), "--ckpt-every", str(max(10, cfg.midtrain_steps // 2))]
+    argv = ["sft", "--config", cfg.preset, "--stage", "midtrain", "--init", pretrained, "--data", data, "--out", out,
+            "--steps", cfg.midtrain_steps, "--log-every", max(1, cfg.midtrain_steps // 4),
+            "--ckpt-every", max(10, cfg.midtrain_steps // 2)]
     if cfg.category_loss > 0:  # the composites carry their shapes' categories, as the renders do
         argv += ["--category-loss", f"{cfg.category_loss:g}"]
-    code = subprocess.run(argv, cwd=settings.BASE_DIR).returncode
-    if code != 0:
-        raise DemoError(f"mid-training failed (exit status {code}; its output is above); run the demo again to "
-                        f"resume it from {out}")
+    train("mid-training", argv, out)
     return out
 
 
