@@ -137,6 +137,7 @@ def train(what, argv, out):
 
 
 def shapes_tag(cfg):
+    """The cache's name for π_0's procedural shapes and the renders and composites made of them."""
     return f"{cfg.preset}-procedural{cfg.pretrain_shapes}-{cfg.pretrain_n}"
 
 
@@ -218,8 +219,9 @@ def run_demo(cfg, echo=print):
     t = time.monotonic()
     heldout = heldout_cache(project, cfg.preset)
     h = HELDOUT[cfg.preset]
-    table = cascade(cascade_stages(runs, pretrained if cfg.midtrain_n else None), str(heldout), seeds=cfg.seeds, n=cfg.eval_n or h["eval_n"],
-                    steps=h["steps"] or None, points=h["points"], emd_points=h["emd_points"], icp=h["icp"], echo=echo)
+    stages = cascade_stages(runs, pretrained if cfg.midtrain_n else None)
+    table = cascade(stages, str(heldout), seeds=cfg.seeds, n=cfg.eval_n or h["eval_n"], steps=h["steps"] or None,
+                    points=h["points"], emd_points=h["emd_points"], icp=h["icp"], echo=echo)
     wall["table"] = round(time.monotonic() - t, 1)
     pair = head_to_head(project)
     wall["total"] = round(time.monotonic() - started, 1)

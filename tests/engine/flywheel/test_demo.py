@@ -11,7 +11,8 @@ from engine.flywheel.models import FlywheelRun, RunStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TINY = ["--config", "tiny", "--pretrain-n", "16", "--pretrain-steps", "4", "--vae-steps", "4", "--midtrain-n", "8",
-        "--midtrain-steps", "2", "--collection-target", "3", "--n-candidates", "4", "--sft-steps", "2", "--dpo-steps", "2", "--eval-n", "4", "--annotators", "2"]
+        "--midtrain-steps", "2", "--collection-target", "3", "--n-candidates", "4", "--sft-steps", "2", "--dpo-steps",
+        "2", "--eval-n", "4", "--annotators", "2"]
 
 
 @pytest.fixture
