@@ -110,11 +110,8 @@ def pretrain_base(cfg, project, echo):
         echo(f"π_0: reusing the cached pretrained checkpoint {out}")
         return out
     data = cache / f"render-{tag}"
-    if not (data / "index.json").exists():
-        shapes = base_shapes(cfg, project)
-        echo(f"π_0: rendering {cfg.pretrain_n} views of the procedural shapes in {shapes} into {data}")
-        run_trainer_command("prepare", ["--config", cfg.preset, "--kind", "render", "--n", cfg.pretrain_n,
-                                        "--shapes", shapes, "--primitives", 0, "--seed", 0, "--out", data])
+    prepare_once(cfg, project, data, "render", cfg.pretrain_n, 0, echo,
+                 "rendering {n} views of the procedural shapes in {shapes}")
     echo(f"π_0: pretraining the {cfg.preset} flow model ({cfg.encoder} image encoder), {cfg.vae_steps} VAE + "
          f"{cfg.pretrain_steps} flow steps")
     argv = ["pretrain", "--config", cfg.preset, "--data", data, "--out", out, "--encoder", cfg.encoder,
@@ -141,6 +138,19 @@ def shapes_tag(cfg):
     return f"{cfg.preset}-procedural{cfg.pretrain_shapes}-{cfg.pretrain_n}"
 
 
+def prepare_once(cfg, project, data, kind, n, seed, echo, doing):
+    """Make `data`, `n` samples of `kind` of π_0's procedural shapes (`trainer prepare`), unless it is complete.
+
+    `doing` says what it makes, with {n} and {shapes} (the shapes' folder) filled in.
+    """
+    if (data / "index.json").exists():
+        return
+    shapes = base_shapes(cfg, project)
+    echo(f"π_0: {doing.format(n=n, shapes=shapes)} into {data}")
+    run_trainer_command("prepare", ["--config", cfg.preset, "--kind", kind, "--n", n, "--shapes", shapes,
+                                    "--primitives", 0, "--seed", seed, "--out", data])
+
+
 def base_shapes(cfg, project):
     """The procedural shapes π_0 is pretrained and mid-trained on (written once into the cache)."""
     return project_shapes(project, cfg.cache_dir() / f"shapes-{shapes_tag(cfg)}", cfg.pretrain_shapes, PRETRAIN_SEED)
@@ -161,12 +171,8 @@ def midtrain_base(cfg, project, pretrained, echo):
         echo(f"π_0: reusing the cached mid-trained checkpoint {out}")
         return out
     data = cache / f"composite-{shapes_tag(cfg)}-{cfg.midtrain_n}"
-    if not (data / "index.json").exists():
-        shapes = base_shapes(cfg, project)
-        echo(f"π_0: pasting {cfg.midtrain_n} renders of the procedural shapes in {shapes} onto photographs "
-             f"into {data}")
-        run_trainer_command("prepare", ["--config", cfg.preset, "--kind", "composite", "--n", cfg.midtrain_n,
-                                        "--shapes", shapes, "--primitives", 0, "--seed", MIDTRAIN_SEED, "--out", data])
+    prepare_once(cfg, project, data, "composite", cfg.midtrain_n, MIDTRAIN_SEED, echo,
+                 "pasting {n} renders of the procedural shapes in {shapes} onto photographs")
     echo(f"π_0: mid-training the pretrained model on the composites, {cfg.midtrain_steps} steps")
     argv = ["sft", "--config", cfg.preset, "--stage", "midtrain", "--init", pretrained, "--data", data, "--out", out,
             "--steps", cfg.midtrain_steps, "--log-every", max(1, cfg.midtrain_steps // 4),
