@@ -22,7 +22,7 @@ def demo_suite(flywheel_suite, tmp_path):
 
 def test_the_demo_runs_two_iterations_and_reports_the_cascade_and_ratings(demo_suite, capsys):
     report = demo_suite / "report.json"
-    call_command("flywheel", "demo", *TINY, "--report", str(report))
+    call_command("flywheel", "demo", *TINY, "--sft-steps", "2", "3", "--report", str(report))
     out = capsys.readouterr().out
     with capsys.disabled():
         print("\n" + out[-3000:])
@@ -39,6 +39,8 @@ def test_the_demo_runs_two_iterations_and_reports_the_cascade_and_ratings(demo_s
     assert pi0["stage"] == "midtrain" and pi0["step"] == 2, pi0
     assert data["cascade"]["stages"][1]["path"] == str(runs[0].baseline.path)
     assert "mid-training" in data["wall_seconds"]
+    # SFT steps per iteration: iteration 2 trains on the winners of both iterations, for longer.
+    assert [read_manifest(resolve(r.sft_checkpoint.path))["step"] for r in runs] == [2, 3]
     assert all("viou" in s["metrics"] and "viou" in s["metrics_se"] for s in data["cascade"]["stages"])
     assert all("viou" in s["step"] for s in data["cascade"]["stages"][1:])
     # Every comparison was made by simulated annotators through the API, and they rate the generators.
@@ -70,6 +72,7 @@ def test_the_demo_runs_two_iterations_and_reports_the_cascade_and_ratings(demo_s
                                            (["--ranking-overlap", "11"], "--ranking-overlap is at most 10"),
                                            (["--cond-layers", "-2"], "--cond-layers is a number of layers"),
                                            (["--midtrain-n", "-1"], "--midtrain-n must be at least 0"),
+                                           (["--sft-steps", "4", "0"], "--sft-steps must each be at least 1"),
                                            (["--category-loss", "-0.5"], "--category-loss is a loss weight"),
                                            (["--generators", "flow_model", "nope"], "--generators: Unknown generators: nope")])
 def test_bad_demo_options_are_one_clear_message(demo_suite, args, message):

@@ -69,9 +69,13 @@ class Command(BaseCommand):
         demo.add_argument("--serve", metavar="HOST:PORT",
                           help="Serve the app here from the start, and keep serving after the demo until Ctrl+C.")
         for name in ("pretrain_steps", "vae_steps", "pretrain_n", "midtrain_steps", "collection_target",
-                     "n_candidates", "sft_steps", "dpo_steps", "ranking_overlap"):
+                     "n_candidates", "dpo_steps", "ranking_overlap"):
             demo.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name),
                               help=f"(default: {getattr(defaults, name)})")
+        demo.add_argument("--sft-steps", type=int, nargs="+", default=defaults.sft_steps, metavar="N",
+                          help=f"SFT steps per iteration; the last serves any later iteration (default: "
+                               f"{' '.join(map(str, defaults.sft_steps))}: iteration k trains on the winners of "
+                               f"iterations 1..k, and more rows need more steps).")
         demo.add_argument("--midtrain-n", type=int, default=defaults.midtrain_n, metavar="N",
                           help=f"Synthetic render-paste composites π_0 is mid-trained on after pretraining, before "
                                f"the loop (default: {defaults.midtrain_n}; 0: none, π_0 is the pretrained model).")
@@ -150,12 +154,14 @@ class Command(BaseCommand):
                 generators, verbosity, cond_layers, category_loss, **options):
         self.verbosity = verbosity
         fields = {k: options[k] for k in ("pretrain_steps", "vae_steps", "pretrain_n", "midtrain_n", "midtrain_steps",
-                                          "collection_target", "n_candidates", "sft_steps", "dpo_steps", "eval_n",
+                                          "collection_target", "n_candidates", "dpo_steps", "eval_n",
                                           "ranking_overlap")}
         least = {"eval_n": 2, "midtrain_n": 0}  # rows for a standard error; no mid-training
         bad = [f"--{k.replace('_', '-')} must be at least {least.get(k, 1)}"
                for k, v in {**fields, "iterations": iterations, "annotators": annotators}.items()
                if v is not None and v < least.get(k, 1)]
+        if min(options["sft_steps"]) < 1:
+            bad.append("--sft-steps must each be at least 1")
         if fields["ranking_overlap"] > 10:
             bad.append("--ranking-overlap is at most 10 annotators per set")
         if bad:
@@ -178,7 +184,8 @@ class Command(BaseCommand):
             raise CommandError(f"--generators: {' '.join(exc.messages)}") from None
         cfg = DemoConfig(project=project, preset=config, encoder=encoder, iterations=iterations, annotators=annotators,
                          artist_delay=artist_delay, cache=cache, cond_layers=cond_layers, category_loss=category_loss,
-                         alphas=list(alphas), generators=list(generators), **fields)
+                         alphas=list(alphas), generators=list(generators), sft_steps=list(options["sft_steps"]),
+                         **fields)
         with ExitStack() as stack:
             if serve:
                 host, _, port = serve.rpartition(":")
