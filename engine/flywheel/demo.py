@@ -34,7 +34,7 @@ MIDTRAIN_SEED = 7  # the mid-training composites' photographs, poses and crops (
 
 @dataclass
 class DemoConfig:
-    """What the demo trains and collects; the defaults fit the 15-minute goal on two CPU cores."""
+    """What the demo trains and collects; README.md gives the defaults' wall time on two CPU cores."""
 
     project: str = "flywheel-demo"
     preset: str = "cpu"
