@@ -73,9 +73,9 @@ class DemoConfig:
     # lifted visual hull faces the camera, so as an SFT target it would teach a frame of its own per image.
     generators: list = field(default_factory=lambda: ["flow_model", "text_retrieval"])
     # SFT steps per iteration (the last one serves any later iteration). Iteration k trains on the winners of
-    # iterations 1..k, so its rows grow; 120 steps were enough for iteration 1's dozen rows, not for iteration 2's
-    # two dozen (trainer/README.md, session 25: 360 steps gain +0.018 ± 0.008 over 120 on them, in two
-    # collections; on iteration 1's 12 rows +0.001 ± 0.008).
+    # iterations 1..k, so its rows grow; 120 steps were enough for iteration 1's dozen rows (360: +0.001 ± 0.008),
+    # while on iteration 2's rows 360 steps gained +0.018, +0.018 and -0.003 (± 0.008) in three collections
+    # (trainer/README.md, session 25).
     sft_steps: list = field(default_factory=lambda: [120, 360])
     dpo_steps: int = 60
     eval_n: int | None = None  # held-out rows of the table (None: the runs' comparison rows, which it reuses)
