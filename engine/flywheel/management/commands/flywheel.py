@@ -151,7 +151,7 @@ class Command(BaseCommand):
             self.stdout.write(f"rolled back {out.name}; deployed: {', '.join(c.name for c in restored)}")
 
     def do_demo(self, project, config, encoder, iterations, annotators, artist_delay, cache, report, serve, alphas,
-                generators, verbosity, cond_layers, category_loss, **options):
+                sft_steps, generators, verbosity, cond_layers, category_loss, **options):
         self.verbosity = verbosity
         fields = {k: options[k] for k in ("pretrain_steps", "vae_steps", "pretrain_n", "midtrain_n", "midtrain_steps",
                                           "collection_target", "n_candidates", "dpo_steps", "eval_n",
@@ -160,7 +160,7 @@ class Command(BaseCommand):
         bad = [f"--{k.replace('_', '-')} must be at least {least.get(k, 1)}"
                for k, v in {**fields, "iterations": iterations, "annotators": annotators}.items()
                if v is not None and v < least.get(k, 1)]
-        if min(options["sft_steps"]) < 1:
+        if min(sft_steps) < 1:
             bad.append("--sft-steps must each be at least 1")
         if fields["ranking_overlap"] > 10:
             bad.append("--ranking-overlap is at most 10 annotators per set")
@@ -184,8 +184,7 @@ class Command(BaseCommand):
             raise CommandError(f"--generators: {' '.join(exc.messages)}") from None
         cfg = DemoConfig(project=project, preset=config, encoder=encoder, iterations=iterations, annotators=annotators,
                          artist_delay=artist_delay, cache=cache, cond_layers=cond_layers, category_loss=category_loss,
-                         alphas=list(alphas), generators=list(generators), sft_steps=list(options["sft_steps"]),
-                         **fields)
+                         alphas=list(alphas), sft_steps=list(sft_steps), generators=list(generators), **fields)
         with ExitStack() as stack:
             if serve:
                 host, _, port = serve.rpartition(":")
