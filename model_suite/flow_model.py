@@ -5,9 +5,11 @@ Taubin-smoothed; the pose is the decoded layout token (p_cam = s R p_obj + t).
 
 Best-of-N (as in the published data engine): sample M seeds, rank them, keep the top k = n.
 Ranking is the trainer's DPO implicit reward (``trainer.rewards.implicit_reward``) when the
-checkpoint is a DPO one (its manifest names a reference ``ref`` and ``beta``); before a DPO
-checkpoint exists, the silhouette agreement (mask IoU of the posed mesh, Open3D raycasting). Each kept
-candidate records M, k, the ranking, its reward, and the pool's size, mean and best reward.
+checkpoint is a DPO one (its manifest names a reference ``ref`` and ``beta``); otherwise the fit to
+the shape library's shapes of the object's Stage 1 category (``model_suite.category_fit``) when the
+library holds any; otherwise the silhouette agreement (mask IoU of the posed mesh, Open3D
+raycasting), which measured no better than seed order at keeping the shapes closest to the truth.
+Each kept candidate records M, k, the ranking, its reward, and the pool's size, mean and best reward.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from skimage.measure import marching_cubes
 
 from .base import Availability, CandidateMesh, Generator
 from .candidates import make_candidate
+from .category_fit import category_fit, category_references
 from .posing import virtual_intrinsics
 from .raycast import mask_iou
 
@@ -52,6 +55,13 @@ def _load(path: str, device: str):
     return load_checkpoint(path, device=device)
 
 
+@functools.lru_cache(maxsize=4)
+def _library(library_dir: str):
+    from .library import Library
+
+    return Library(library_dir)
+
+
 class FlowModelGenerator(Generator):
     """Sample the geometry flow model of one checkpoint; ``best_of`` = M > n turns on best-of-N."""
 
@@ -60,8 +70,10 @@ class FlowModelGenerator(Generator):
     kind = "model"
 
     def __init__(self, checkpoint: str | Path | None = None, steps: int | None = None, mode: str = "flow",
-                 best_of: int | None = None, device: str = "cpu", name: str | None = None, queue: str | None = None):
+                 best_of: int | None = None, device: str = "cpu", name: str | None = None, queue: str | None = None,
+                 library_dir: str | Path | None = None):
         self.checkpoint = str(checkpoint) if checkpoint else None
+        self.library_dir = str(library_dir) if library_dir else None  # its shapes of the category rank best-of-N
         self.steps, self.mode, self.best_of, self.device = steps, mode, best_of, device
         self.queue = queue or ("cpu" if device == "cpu" else "gpu")
         if name:
@@ -126,7 +138,8 @@ class FlowModelGenerator(Generator):
         return out
 
     def rank(self, model, manifest, meshes, image, mask, context, seed) -> tuple[str, list[float]]:
-        """Return (method, reward per sample): DPO implicit reward when possible, else silhouette IoU."""
+        """Return (method, reward per sample): DPO implicit reward when possible, else the category fit, else
+        silhouette IoU."""
         if "ref" in manifest and meshes:
             try:
                 from trainer.rewards import implicit_reward, reward_settings
@@ -138,7 +151,17 @@ class FlowModelGenerator(Generator):
                 return "implicit_reward", [float(x) for x in rewards]
             except Exception as exc:  # a reward that cannot be computed must not lose the candidates
                 return f"mask_iou (implicit reward failed: {type(exc).__name__}: {exc})", self._silhouette(meshes, mask, context)
+        references = self._references(context.category)
+        if references and meshes:
+            return "category_fit", [category_fit(mesh.vertices, mesh.faces, references) for _, _, mesh in meshes]
         return "mask_iou", self._silhouette(meshes, mask, context)
+
+    def _references(self, category):
+        """Surface points of the library's shapes of `category` (none without a library, a category or such shapes)."""
+        if not (self.library_dir and category):
+            return ()
+        library = _library(self.library_dir)
+        return category_references(library, category) if len(library) else ()
 
     def _silhouette(self, meshes, mask, context) -> list[float]:
         intrinsics = context.intrinsics or virtual_intrinsics(*np.asarray(mask).shape)

@@ -70,7 +70,8 @@ def _flow_generators(cfg: dict) -> list[Generator]:
         name = spec.get("name") or (FLOW_MODEL if len(entries) == 1 else f"{FLOW_MODEL}@{path.parent.name}-{path.name}")
         out.append(FlowModelGenerator(spec.get("path"), steps=spec.get("steps", cfg["flow_steps"]),
                                       mode=spec.get("mode", cfg["flow_mode"]), best_of=spec.get("best_of", cfg["flow_best_of"]),
-                                      device=spec.get("device", cfg["flow_device"]), name=name))
+                                      device=spec.get("device", cfg["flow_device"]), name=name,
+                                      library_dir=cfg["library_dir"]))
     return out
 
 

@@ -123,7 +123,9 @@ def prepare(object_id):
     """
     obj = ObjectInstance.objects.select_related("image__project").get(pk=object_id)
     project = obj.image.project
-    cset, _ = CandidateSet.objects.get_or_create(object=obj, iteration=project.current_iteration())
+    # A re-offered failure's set is opened by the flywheel's tail, with its own amplification; this one, the project's.
+    cset, _ = CandidateSet.objects.get_or_create(object=obj, iteration=project.current_iteration(),
+                                                 defaults={"best_of": project.best_of})
     if cset.status != SetStatus.GENERATING:
         return cset, []
     ObjectInstance.objects.filter(pk=obj.pk).update(status=ObjectStatus.GENERATING)

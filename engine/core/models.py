@@ -78,6 +78,12 @@ class Project(models.Model):
         default=0.2, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of the next collection that re-offers objects failed in earlier iterations.",
     )
+    best_of = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(64)],
+        help_text="Best-of-N for every candidate set: our model samples this many and its candidates are the best of "
+                  "them, ranked by their fit to the library's shapes of the object's category "
+                  "(model_suite.category_fit); 0 leaves the suite's setting.",
+    )
     tail_best_of = models.PositiveSmallIntegerField(
         default=8, validators=[MaxValueValidator(64)],
         help_text="Best-of-N for a re-offered failure: our model samples this many and its candidates are the best "

@@ -73,9 +73,9 @@ class ProjectSerializer(strict.ModelSerializer):
     class Meta:
         model = Project
         fields = ["id", "name", "alpha", "n_candidates", "taxonomy", "route_failures", "ranking_overlap",
-                  "generators", "alpha_schedule", "collection_target", "tail_share", "tail_best_of",
+                  "generators", "alpha_schedule", "collection_target", "tail_share", "best_of", "tail_best_of",
                   "checkpoints_deployed", "promote_metric", "promote_max_drop_se", "promote_tolerance",
-                  "promote_min_preference",                  "curriculum", "curriculum_floor",
+                  "promote_min_preference", "curriculum", "curriculum_floor",
                   "gold_rate", "overlap_rate", "review_min_compare_seconds", "review_min_align_seconds",
                   "artist_share", "artist_cluster_distance", "artist_representatives", "artist_mesh_serves_cluster",
                   "created_at"]

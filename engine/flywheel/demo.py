@@ -72,6 +72,9 @@ class DemoConfig:
     # (the amplification gap). Retrieved shapes stand in the library's upright frame, as our model's do; a
     # lifted visual hull faces the camera, so as an SFT target it would teach a frame of its own per image.
     generators: list = field(default_factory=lambda: ["flow_model", "text_retrieval"])
+    # Best-of-N on every set: our model samples this many and proposes the best of them by their fit to the library's
+    # shapes of the Stage 1 category (model_suite.category_fit; 0: the suite's setting, no amplification).
+    best_of: int = 0
     # SFT steps per iteration (the last one serves any later iteration). Iteration k trains on the winners of
     # iterations 1..k, so its rows grow; 120 steps were enough for iteration 1's dozen rows (360: +0.001 ± 0.008),
     # while on iteration 2's rows 360 steps gained +0.018, +0.018 and -0.003 (± 0.008) in three collections
@@ -191,7 +194,7 @@ def demo_project(cfg):
     """Create the demo's project; refuse one that already ran iterations (the table would mix two demos)."""
     project, created = Project.objects.get_or_create(name=cfg.project, defaults={
         "alpha": cfg.alphas[0], "n_candidates": cfg.n_candidates, "collection_target": cfg.collection_target,
-        "ranking_overlap": cfg.ranking_overlap,
+        "ranking_overlap": cfg.ranking_overlap, "best_of": cfg.best_of,
         "generators": list(cfg.generators), "alpha_schedule": list(cfg.alphas), "route_failures": True})
     if not created and FlywheelRun.objects.filter(project=project).exists():
         raise DemoError(f"Project {cfg.project!r} already ran flywheel iterations; pass --project NEW for a fresh "

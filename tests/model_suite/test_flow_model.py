@@ -93,3 +93,22 @@ def test_best_of_n_uses_the_dpo_implicit_reward_when_the_checkpoint_is_a_dpo_one
     assert all(i["ranked_by"] == "implicit_reward" for i in info), info
     assert info[0]["reward"] >= info[-1]["reward"]
     assert info[0]["reward"] == info[0]["pool_max"] and np.mean([i["reward"] for i in info]) >= info[0]["pool_mean"]
+
+
+def test_best_of_n_ranks_by_the_category_fit_when_the_library_holds_the_category(checkpoint, scene, small_library):
+    from model_suite.category_fit import category_fit, category_references
+    from model_suite.library import Library
+
+    library = Library(small_library)
+    category = library.entries[0].category
+    gen = FlowModelGenerator(checkpoint, steps=2, best_of=6, library_dir=small_library)
+    out = gen.generate(*scene, GenerationContext(category=category), 2, seed=1)
+    info = [c.extra["best_of"] for c in out]
+    assert all(i["ranked_by"] == "category_fit" for i in info), info
+    assert info[0]["reward"] == info[0]["pool_max"] and info[0]["reward"] >= info[-1]["reward"]
+    # The recorded reward is the kept mesh's fit (taken before the candidate's simplification: close, not equal).
+    refs = category_references(library, category)
+    assert abs(category_fit(out[0].vertices, out[0].faces, refs) - info[0]["reward"]) < 0.01
+    # A category the library lacks, or none, falls back to the silhouette agreement.
+    for context in (GenerationContext(category="no-such-category"), GenerationContext()):
+        assert gen.generate(*scene, context, 2, seed=1)[0].extra["best_of"]["ranked_by"] == "mask_iou"

@@ -113,7 +113,8 @@ def test_the_admin_checks_a_projects_generators_and_taxonomy_as_the_api_does(eng
     form = {"name": "from-admin", "alpha": "0.5", "n_candidates": "8", "ranking_overlap": "1",
             "route_failures": "on", "taxonomy": json.dumps(["chair"]), "generators": json.dumps(["warp_drive"]),
             # the flywheel's settings, as the add form shows them (their defaults)
-            "alpha_schedule": "[]", "collection_target": "100", "tail_share": "0.2", "tail_best_of": "8",
+            "alpha_schedule": "[]", "collection_target": "100", "tail_share": "0.2", "best_of": "0",
+            "tail_best_of": "8",
             "checkpoints_deployed": "2",
             "promote_metric": "viou", "promote_max_drop_se": "2", "promote_tolerance": "0.005",
             "promote_min_preference": "0.5", "curriculum": "[]", "curriculum_floor": "0.005",

@@ -74,6 +74,8 @@ def test_the_demo_runs_two_iterations_and_reports_the_cascade_and_ratings(demo_s
                                            (["--midtrain-n", "-1"], "--midtrain-n must be at least 0"),
                                            (["--sft-steps", "4", "0"], "--sft-steps must each be at least 1"),
                                            (["--category-loss", "-0.5"], "--category-loss is a loss weight"),
+                                           (["--best-of", "65"], "--best-of is at most 64"),
+                                           (["--best-of", "-1"], "--best-of must be at least 0"),
                                            (["--generators", "flow_model", "nope"], "--generators: Unknown generators: nope")])
 def test_bad_demo_options_are_one_clear_message(demo_suite, args, message):
     with pytest.raises(CommandError, match=message):

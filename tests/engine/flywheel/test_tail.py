@@ -100,3 +100,29 @@ def test_the_tail_set_reaches_our_model_amplified(project, annotator, obj, candi
     cset.candidates.all().delete()
     generation.generate(cset.pk, FLOW_MODEL, 2)
     assert all("best_of" not in c.extra for c in cset.candidates.all())
+
+
+def test_a_projects_best_of_amplifies_its_new_sets_ranked_by_the_category_fit(project, obj, deployed_tiny, settings,
+                                                                              tmp_path):
+    """The seam project.best_of → generation.prepare → the set → our model ranking against the library's category."""
+    from engine.candidates import generation
+    from model_suite import library, procedural
+    from model_suite.registry import FLOW_MODEL
+
+    procedural.generate_shapes(tmp_path / "src", 2, seed=0)
+    library.import_directory(tmp_path / "src", tmp_path / "lib")
+    settings.SHAPE_LIBRARY_DIR = tmp_path / "lib"
+    generation._suite.cache_clear()
+    try:
+        obj.category = library.Library(tmp_path / "lib").entries[0].category
+        obj.save(update_fields=["category"])
+        project.best_of, project.n_candidates, project.generators = 4, 2, [FLOW_MODEL]
+        project.save()
+        cset, jobs = generation.prepare(obj.pk)
+        assert cset.best_of == 4 and [name for name, _, _ in jobs] == [FLOW_MODEL]
+        report = generation.generate(cset.pk, FLOW_MODEL, 2)
+        assert report["ok"] and report["count"] == 2, report
+        kept = [c.extra["best_of"] for c in cset.candidates.all()]
+        assert [k["M"] for k in kept] == [4, 4] and {k["ranked_by"] for k in kept} == {"category_fit"}, kept
+    finally:
+        generation._suite.cache_clear()

@@ -76,6 +76,10 @@ class Command(BaseCommand):
                           help=f"SFT steps per iteration; the last serves any later iteration (default: "
                                f"{' '.join(map(str, defaults.sft_steps))}: iteration k trains on the winners of "
                                f"iterations 1..k, and more rows need more steps).")
+        demo.add_argument("--best-of", type=int, default=defaults.best_of, metavar="M",
+                          help=f"Our model samples M shapes per candidate set and proposes the best of them, by their "
+                               f"fit to the library's shapes of the object's category (default: {defaults.best_of}; "
+                               f"0: no amplification, outside the tail).")
         demo.add_argument("--midtrain-n", type=int, default=defaults.midtrain_n, metavar="N",
                           help=f"Synthetic render-paste composites π_0 is mid-trained on after pretraining, before "
                                f"the loop (default: {defaults.midtrain_n}; 0: none, π_0 is the pretrained model).")
@@ -155,8 +159,8 @@ class Command(BaseCommand):
         self.verbosity = verbosity
         fields = {k: options[k] for k in ("pretrain_steps", "vae_steps", "pretrain_n", "midtrain_n", "midtrain_steps",
                                           "collection_target", "n_candidates", "dpo_steps", "eval_n",
-                                          "ranking_overlap")}
-        least = {"eval_n": 2, "midtrain_n": 0}  # rows for a standard error; no mid-training
+                                          "ranking_overlap", "best_of")}
+        least = {"eval_n": 2, "midtrain_n": 0, "best_of": 0}  # rows for a standard error; no mid-training; none
         bad = [f"--{k.replace('_', '-')} must be at least {least.get(k, 1)}"
                for k, v in {**fields, "iterations": iterations, "annotators": annotators}.items()
                if v is not None and v < least.get(k, 1)]
@@ -164,6 +168,8 @@ class Command(BaseCommand):
             bad.append("--sft-steps must each be at least 1")
         if fields["ranking_overlap"] > 10:
             bad.append("--ranking-overlap is at most 10 annotators per set")
+        if fields["best_of"] > 64:
+            bad.append("--best-of is at most 64 samples per set")
         if bad:
             raise CommandError("; ".join(bad) + ".")
         if not artist_delay >= 0:
