@@ -4,11 +4,12 @@ Occupancy (G^3, object frame, unit cube, index order x, y, z) becomes a mesh by 
 Taubin-smoothed; the pose is the decoded layout token (p_cam = s R p_obj + t).
 
 Best-of-N (as in the published data engine): sample M seeds, rank them, keep the top k = n.
-Ranking is the trainer's DPO implicit reward (``trainer.rewards.implicit_reward``) when the
-checkpoint is a DPO one (its manifest names a reference ``ref`` and ``beta``); otherwise the fit to
-the shape library's shapes of the object's Stage 1 category (``model_suite.category_fit``) when the
-library holds any; otherwise the silhouette agreement (mask IoU of the posed mesh, Open3D
-raycasting), which measured no better than seed order at keeping the shapes closest to the truth.
+Ranking is the fit to the shape library's shapes of the object's Stage 1 category
+(``model_suite.category_fit``) when the library holds any; otherwise the trainer's DPO implicit
+reward (``trainer.rewards.implicit_reward``) when the checkpoint is a DPO one (its manifest names a
+reference ``ref`` and ``beta``); otherwise the silhouette agreement (mask IoU of the posed mesh,
+Open3D raycasting). Measured against a hidden truth (``manage.py bench_best_of``, model_suite/README.md),
+only the category fit keeps shapes nearer it than seed order; the other two do not.
 Each kept candidate records M, k, the ranking, its reward, and the pool's size, mean and best reward.
 """
 
@@ -138,8 +139,12 @@ class FlowModelGenerator(Generator):
         return out
 
     def rank(self, model, manifest, meshes, image, mask, context, seed) -> tuple[str, list[float]]:
-        """Return (method, reward per sample): DPO implicit reward when possible, else the category fit, else
-        silhouette IoU."""
+        """Return (method, reward per sample): the category fit when the library holds the category, else the DPO
+        implicit reward when the checkpoint is a DPO one, else silhouette IoU (the order measured in
+        model_suite/README.md: only the category fit keeps shapes nearer the truth than seed order)."""
+        references = self._references(context.category)
+        if references and meshes:
+            return "category_fit", [category_fit(mesh.vertices, mesh.faces, references) for _, _, mesh in meshes]
         if "ref" in manifest and meshes:
             try:
                 from trainer.rewards import implicit_reward, reward_settings
@@ -151,9 +156,6 @@ class FlowModelGenerator(Generator):
                 return "implicit_reward", [float(x) for x in rewards]
             except Exception as exc:  # a reward that cannot be computed must not lose the candidates
                 return f"mask_iou (implicit reward failed: {type(exc).__name__}: {exc})", self._silhouette(meshes, mask, context)
-        references = self._references(context.category)
-        if references and meshes:
-            return "category_fit", [category_fit(mesh.vertices, mesh.faces, references) for _, _, mesh in meshes]
         return "mask_iou", self._silhouette(meshes, mask, context)
 
     def _references(self, category):

@@ -1,8 +1,9 @@
 """Push into the tail: objects whose sets failed in earlier iterations are offered again with the new suite.
 
 After a promotion the suite holds the new checkpoint, and the re-offered object's set is amplified:
-our model samples project.tail_best_of shapes and proposes the best of them (ranked by the DPO
-implicit reward, or by silhouette agreement), so an object no proposer got right before may get a
+our model samples project.tail_best_of shapes and proposes the best of them (ranked by their fit
+to the library's shapes of the object's category, else by the DPO implicit reward or by silhouette
+agreement: model_suite.flow_model), so an object no proposer got right before may get a
 good candidate now. An object is re-offered when a set of it failed before iteration k+1, it never became a
 training sample, and nobody is working on it: failed and not routed, or waiting for an artist
 whose task nobody has claimed (that task is cancelled, as the new set replaces it).

@@ -112,3 +112,18 @@ def test_best_of_n_ranks_by_the_category_fit_when_the_library_holds_the_category
     # A category the library lacks, or none, falls back to the silhouette agreement.
     for context in (GenerationContext(category="no-such-category"), GenerationContext()):
         assert gen.generate(*scene, context, 2, seed=1)[0].extra["best_of"]["ranked_by"] == "mask_iou"
+
+
+def test_the_category_fit_ranks_before_a_dpo_checkpoints_implicit_reward(checkpoint, scene, small_library, tmp_path):
+    """Measured against a hidden truth, the implicit reward keeps shapes no nearer it than seed order; the fit does."""
+    from model_suite.library import Library
+    from trainer.checkpoints import save_checkpoint
+    from trainer.config import model_config
+
+    dpo = save_checkpoint(tmp_path / "dpo", trainer_model.FlowModel(model_config("tiny")), None,
+                          {"stage": "dpo", "step": 1, "ref": str(checkpoint), "beta": 0.5, "sampler": {"steps": 2}})
+    gen = FlowModelGenerator(dpo, steps=2, best_of=4, library_dir=small_library)
+    category = Library(small_library).entries[0].category
+    assert gen.generate(*scene, GenerationContext(category=category), 2, seed=3)[0].extra["best_of"]["ranked_by"] == \
+        "category_fit"
+    assert gen.generate(*scene, GenerationContext(), 2, seed=3)[0].extra["best_of"]["ranked_by"] == "implicit_reward"
