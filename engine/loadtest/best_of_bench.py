@@ -4,7 +4,8 @@ On render-paste composites of new procedural shapes (engine/simulation, seeded a
 demo's), our model samples M shapes per object; each ranking keeps k of them: seed order (no
 amplification), the silhouette agreement (mask IoU of the posed mesh), the fit to the library's
 shapes of the object's category (model_suite.category_fit), the DPO implicit reward when the
-checkpoint is a DPO one, and the oracle (the true distance, an upper bound). Every kept candidate
+checkpoint is a DPO one, and the oracle (the true distance, an upper bound); the truth itself,
+voxelized at the model's grid and meshed as its samples are, gives the representation's floor. Every kept candidate
 is scored by the simulated annotators' distance to the hidden true shape (engine.simulation.judging:
 Chamfer in the unit cube, the best turn about the up axis), beside text retrieval's k candidates for
 the same object.
@@ -68,8 +69,30 @@ def score_objects(checkpoint, library_dir, n, best_of, seed, keep=3, progress=No
                             "implicit_reward": None if rewards is None else rewards[c.extra["sample_index"]]})
         retrieved = [judging.shape_distance(judging.surface_points(c.vertices, c.faces), truth)
                      for c in retrieval.generate(composite.image, composite.mask, context, keep, seed + i)]
-        rows.append({"category": shape.category, "samples": samples, "retrieval": retrieved})
+        rows.append({"category": shape.category, "samples": samples, "retrieval": retrieved,
+                     "voxelized_truth": voxelized_distance(shape, policy_grid(model), truth)})
     return rows
+
+
+def policy_grid(model):
+    """The occupancy grid side of the generator's checkpoint."""
+    return model.model()[0].cfg.grid
+
+
+def voxelized_distance(shape, grid, truth):
+    """The distance to the truth of the truth itself voxelized at the model's grid and meshed as its samples are:
+    how near a perfect sample could come."""
+    import trimesh
+
+    from model_suite.flow_model import occupancy_to_mesh
+    from model_suite.meshproc import prepare_candidate
+    from trainer.data.render import voxelize
+
+    mesh = occupancy_to_mesh(voxelize(trimesh.Trimesh(shape.vertices, shape.faces), grid).astype(np.float32))
+    if mesh is None:
+        return None
+    vertices, faces = prepare_candidate(mesh.vertices, mesh.faces)
+    return judging.shape_distance(judging.surface_points(vertices, faces), truth)
 
 
 def dpo_rewards(model, composite, m, seed):
@@ -112,6 +135,9 @@ def summarize(rows, k):
                         "kept_distance_minus_seed_order": mean_se(np.subtract(means, base)),
                         "beats_retrievals_best": mean_se([b < min(r["retrieval"]) for b, r in zip(bests, rows)]),
                         "beats_retrievals_mean": mean_se([m < np.mean(r["retrieval"]) for m, r in zip(means, rows)])}
+    grid = [r["voxelized_truth"] for r in rows if r.get("voxelized_truth") is not None]
+    if grid:  # what a sampler that drew the truth itself would score: the representation's floor
+        out["voxelized_truth"] = {"kept_distance": mean_se(grid)}
     out["text_retrieval"] = {"kept_distance": mean_se([np.mean(r["retrieval"]) for r in rows]),
                              "best_kept_distance": mean_se([min(r["retrieval"]) for r in rows])}
     return {"objects": len(rows), "rankings": out}
