@@ -142,9 +142,12 @@ class FlowModelGenerator(Generator):
         """Return (method, reward per sample): the category fit when the library holds the category, else the DPO
         implicit reward when the checkpoint is a DPO one, else silhouette IoU (the order measured in
         model_suite/README.md: only the category fit keeps shapes nearer the truth than seed order)."""
-        references = self._references(context.category)
-        if references and meshes:
-            return "category_fit", [category_fit(mesh.vertices, mesh.faces, references) for _, _, mesh in meshes]
+        try:
+            references = self._references(context.category)
+            if references and meshes:
+                return "category_fit", [category_fit(mesh.vertices, mesh.faces, references) for _, _, mesh in meshes]
+        except Exception as exc:  # an unreadable library shape must not lose the candidates either
+            return f"mask_iou (category fit failed: {type(exc).__name__}: {exc})", self._silhouette(meshes, mask, context)
         if "ref" in manifest and meshes:
             try:
                 from trainer.rewards import implicit_reward, reward_settings
@@ -162,8 +165,7 @@ class FlowModelGenerator(Generator):
         """Surface points of the library's shapes of `category` (none without a library, a category or such shapes)."""
         if not (self.library_dir and category):
             return ()
-        library = _library(self.library_dir)
-        return category_references(library, category) if len(library) else ()
+        return category_references(_library(self.library_dir), category)  # re-reads an index that changed
 
     def _silhouette(self, meshes, mask, context) -> list[float]:
         intrinsics = context.intrinsics or virtual_intrinsics(*np.asarray(mask).shape)

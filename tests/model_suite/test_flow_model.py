@@ -127,3 +127,26 @@ def test_the_category_fit_ranks_before_a_dpo_checkpoints_implicit_reward(checkpo
     assert gen.generate(*scene, GenerationContext(category=category), 2, seed=3)[0].extra["best_of"]["ranked_by"] == \
         "category_fit"
     assert gen.generate(*scene, GenerationContext(), 2, seed=3)[0].extra["best_of"]["ranked_by"] == "implicit_reward"
+
+
+def test_the_fit_finds_shapes_imported_later_and_a_broken_library_falls_back(checkpoint, scene, tmp_path):
+    import json
+
+    from model_suite.library import import_directory
+    from model_suite.procedural import generate_shapes
+
+    lib = tmp_path / "lib"
+    gen = FlowModelGenerator(checkpoint, steps=2, best_of=4, library_dir=lib)
+    generate_shapes(tmp_path / "src", 2, seed=0)
+    category = json.loads((tmp_path / "src" / "captions.jsonl").read_text().splitlines()[0])["category"]
+    context = GenerationContext(category=category)
+    assert gen.generate(*scene, context, 2, seed=4)[0].extra["best_of"]["ranked_by"] == "mask_iou"  # nothing yet
+    import_directory(tmp_path / "src", lib)  # a long-lived worker sees shapes imported meanwhile
+    assert gen.generate(*scene, context, 2, seed=4)[0].extra["best_of"]["ranked_by"] == "category_fit"
+    broken = tmp_path / "broken"
+    import_directory(tmp_path / "src", broken)
+    for mesh in (broken / "meshes").iterdir():
+        mesh.write_bytes(b"not a mesh")
+    ranked_by = FlowModelGenerator(checkpoint, steps=2, best_of=4, library_dir=broken).generate(
+        *scene, context, 2, seed=4)[0].extra["best_of"]["ranked_by"]
+    assert ranked_by.startswith("mask_iou (category fit failed"), ranked_by
