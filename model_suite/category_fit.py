@@ -32,13 +32,18 @@ def surface_points(vertices, faces, n: int = POINTS, seed: int = 0) -> np.ndarra
     return np.asarray(trimesh.sample.sample_surface(mesh, n, seed=seed)[0])
 
 
+def yaw_matrix(theta: float) -> np.ndarray:
+    """Return the (3, 3) turn by θ about the object's up axis (+y)."""
+    c, s = math.cos(theta), math.sin(theta)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
 def yaw_chamfer(points: np.ndarray, reference: np.ndarray, yaws: int = YAWS) -> float:
     """Return the symmetric Chamfer distance of `points` to `reference`, the smallest over `yaws` turns about +y."""
     ref_tree, tree = cKDTree(reference), cKDTree(points)
     best = math.inf
     for k in range(yaws):
-        c, s = math.cos(2 * math.pi * k / yaws), math.sin(2 * math.pi * k / yaws)
-        R = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+        R = yaw_matrix(2 * math.pi * k / yaws)
         d = 0.5 * (ref_tree.query(points @ R.T)[0].mean() + tree.query(reference @ R)[0].mean())
         best = min(best, float(d))
     return best

@@ -21,6 +21,9 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.special import ndtr
 
+from model_suite import category_fit
+from model_suite.category_fit import yaw_matrix  # the turn about the up axis (+y); best-of-N's fit turns alike
+
 LEFT, RIGHT, EQUAL = "left", "right", "equal"
 POINTS = 2048  # surface samples per mesh: Chamfer of a shape with itself comes out about 0.01
 YAWS = 12  # turns about the up axis tried, 30° apart
@@ -34,16 +37,7 @@ RATING_SCALE = 0.06  # r = exp(−d̃ / RATING_SCALE): the same shape ≈ 0.85, 
 
 def surface_points(vertices, faces, n=POINTS, seed=0):
     """Return (n, 3) points sampled uniformly on the mesh surface."""
-    import trimesh
-
-    mesh = trimesh.Trimesh(np.asarray(vertices, float), np.asarray(faces), process=False)
-    points, _ = trimesh.sample.sample_surface(mesh, n, seed=seed)
-    return np.asarray(points)
-
-
-def _yaw(theta):
-    c, s = math.cos(theta), math.sin(theta)
-    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+    return category_fit.surface_points(vertices, faces, n, seed)
 
 
 def best_yaw(candidate, truth, yaws=YAWS, fine_step=np.radians(2.5)):
@@ -55,7 +49,7 @@ def best_yaw(candidate, truth, yaws=YAWS, fine_step=np.radians(2.5)):
     truth_tree, candidate_tree = cKDTree(truth), cKDTree(candidate)
 
     def distance(theta):
-        R = _yaw(theta)
+        R = yaw_matrix(theta)
         to_truth = truth_tree.query(candidate @ R.T)[0].mean()  # R c against t
         to_candidate = candidate_tree.query(truth @ R)[0].mean()  # t against R c, as R⁻¹ t against c
         return 0.5 * (to_truth + to_candidate)
@@ -72,11 +66,6 @@ def best_yaw(candidate, truth, yaws=YAWS, fine_step=np.radians(2.5)):
 def shape_distance(candidate, truth, yaws=YAWS):
     """Return the Chamfer distance of (N, 3) candidate points to (M, 3) true points, the best over `yaws` turns."""
     return best_yaw(candidate, truth, yaws, fine_step=0)[0]
-
-
-def yaw_matrix(theta):
-    """Return the (3, 3) turn by θ about the object's up axis (+y)."""
-    return _yaw(theta)
 
 
 def answer_probabilities(delta, noise, margin=EQUAL_MARGIN):
