@@ -110,7 +110,9 @@ class FlowModelGenerator(Generator):
         started = time.perf_counter()
         model, manifest = self.model()
         m = max(n, context.best_of or self.best_of or n)  # a set's own amplification (the tail) wins
-        results = sample(model, np.asarray(image), np.asarray(mask, bool), m, seed, steps=self.steps, mode=self.mode)
+        # A checkpoint that conditions on the category is given Stage 1's (any other ignores it).
+        results = sample(model, np.asarray(image), np.asarray(mask, bool), m, seed, steps=self.steps, mode=self.mode,
+                         category=context.category)
         sampled = time.perf_counter() - started
         threshold = getattr(getattr(model, "sample_config", None), "threshold", 0.5)
         meshes = []
@@ -131,6 +133,8 @@ class FlowModelGenerator(Generator):
                     "s": float(r.scale), "source": "layout_token"}
             extra = {"sample_index": i, "steps": self.steps, "mode": self.mode,  # trainer.sample(..., seed)[i] reproduces it
                      "checkpoint_hash": manifest.get("hash"), "stage": manifest.get("stage"), "step": manifest.get("step")}
+            if model.cfg.category_condition:  # what the sampler was told (unknown: outside its vocabulary)
+                extra["category_condition"] = context.category if context.category in model.cfg.categories else "unknown"
             if m > n:
                 extra["best_of"] = {"M": m, "k": n, "ranked_by": ranked_by, "reward": rewards[j], "rank": rank, **pool_stats}
             c = make_candidate(self, mesh.vertices, mesh.faces, seed, time.perf_counter(), pose, self.checkpoint, **extra)
@@ -155,7 +159,7 @@ class FlowModelGenerator(Generator):
                 reference, _ = _load(str(manifest["ref"]), self.device)
                 rewards = implicit_reward(model, reference, np.asarray(image), np.asarray(mask, bool),
                                           [r for _, r, _ in meshes], float(manifest.get("beta", 1.0)), seed=seed,
-                                          **reward_settings(manifest))
+                                          category=context.category, **reward_settings(manifest))
                 return "implicit_reward", [float(x) for x in rewards]
             except Exception as exc:  # a reward that cannot be computed must not lose the candidates
                 return f"mask_iou (implicit reward failed: {type(exc).__name__}: {exc})", self._silhouette(meshes, mask, context)

@@ -50,7 +50,7 @@ from .data.loader import attach_categories, open_dataset
 from .data.splits import split_vocabulary
 from .data.views import views_to_tensor
 from .dpo import dpo_step
-from .evaluate import evaluate_consensus, evaluate_model, image_use, paired, standard_error
+from .evaluate import dataset_category_ids, evaluate_consensus, evaluate_model, image_use, paired, standard_error
 from .flow import loss_weights
 from .latents import attach_latents
 from .loop import make_optimizer, step_generator
@@ -127,9 +127,10 @@ def sampler_figures(model, heldout, n: int, reps: int, seeds=(0, 1, 2, 3), dense
     first seed: the stage table's row of this checkpoint, which need not be sampled twice (with
     f1@0.01_dense when dense_points > 0); a `flow_rows` list receives the flow rows of every seed.
     """
-    views = views_to_tensor(heldout.batch(list(range(min(16, len(heldout)))))["views"])
-    t = interleaved({"flow": lambda: sample_views(model, views, 0, mode="flow", steps=25),
-                     "shortcut": lambda: sample_views(model, views, 0, mode="shortcut", steps=4)}, reps)
+    first16 = list(range(min(16, len(heldout))))
+    views, cat = views_to_tensor(heldout.batch(first16)["views"]), dataset_category_ids(model, heldout, first16)
+    t = interleaved({"flow": lambda: sample_views(model, views, 0, mode="flow", steps=25, category=cat),
+                     "shortcut": lambda: sample_views(model, views, 0, mode="shortcut", steps=4, category=cat)}, reps)
     out = {"batch": len(views), "flow_25_cfg_sec_min": min(t["flow"]), "flow_25_cfg_sec_median": median(t["flow"]),
            "shortcut_4_sec_min": min(t["shortcut"]), "shortcut_4_sec_median": median(t["shortcut"]),
            "shortcut_over_flow_time": round_ratio(t, "shortcut", "flow")}
@@ -176,9 +177,10 @@ def sampler_agreement(model, heldout, n: int, seed: int = 0, batch_size: int = 3
     threshold = getattr(model, "sample_config", SampleConfig()).threshold
     n = min(n, len(heldout))
     for start in range(0, n, batch_size):
-        views = views_to_tensor(heldout.batch(list(range(start, min(n, start + batch_size))))["views"])
-        flow = sample_views(model, views, seed + start, mode="flow", steps=25)
-        short = sample_views(model, views, seed + start, mode="shortcut", steps=4)
+        idx = list(range(start, min(n, start + batch_size)))
+        views, cat = views_to_tensor(heldout.batch(idx)["views"]), dataset_category_ids(model, heldout, idx)
+        flow = sample_views(model, views, seed + start, mode="flow", steps=25, category=cat)
+        short = sample_views(model, views, seed + start, mode="shortcut", steps=4, category=cat)
         voxels = short[0].numpy() >= threshold, flow[0].numpy() >= threshold
         for k, v in agreement_rows(short[4], flow[4], *voxels).items():
             rows[k].extend(v.tolist())
@@ -460,6 +462,7 @@ def main(args) -> dict:
               "config": config, "scale": s, "train_scale": train_scale, "seed": seed,
               "poses": getattr(args, "poses", "upright"), "encoder": getattr(args, "encoder", "") or "preset",
               "cond_layers": getattr(args, "cond_layers", -1), "category_loss": getattr(args, "category_loss", 0.0),
+              "category_condition": bool(getattr(args, "category_condition", False)),
               "data_note": "SFT uses render-paste composites held apart from mid-training; DPO uses pairs of the "
                            "SFT model's own samples ordered by Chamfer distance to the ground truth. Every "
                            "training set shows the training instances of the training categories; the novel "
@@ -495,7 +498,8 @@ def main(args) -> dict:
     # and the held-out set do not depend on it, so runs with other seeds are replicates of one recipe.
     base = TrainConfig(config=config, encoder=getattr(args, "encoder", ""), batch_size=32, log_every=10, ckpt_every=100,
                        warmup=20, seed=seed, cond_layers=getattr(args, "cond_layers", -1),
-                       category_loss=getattr(args, "category_loss", 0.0))
+                       category_loss=getattr(args, "category_loss", 0.0),
+                       category_condition=bool(getattr(args, "category_condition", False)))
     runs = {}
     # Data is cheap (the caches take a few minutes) and steps are not: with 768 renders and 768 composites
     # the image pathway overfitted (SFT train loss 0.45 against held-out 0.86, and samples barely
@@ -542,7 +546,7 @@ def main(args) -> dict:
     B, reps = 16, 10 if config != "tiny" else 2
     pairs = open_dataset(str(pairs_out), grid, image_size, kind="pairs")
     sft_sub = attach_latents(model, sft_data.subset(range(min(B, len(sft_data)))), progress=False)
-    if base.category_loss > 0:        # the SFT step is timed as it trains, with its category loss
+    if base.category_loss > 0 or model.cfg.category_condition:   # the SFT step is timed as it trains
         attach_categories(sft_sub, model.cfg.categories)
     pair_sub = attach_latents(model, pairs.subset(range(min(B, len(pairs)))), progress=False)
     obj = FlowObjective(model, loss_weights(base))

@@ -171,6 +171,9 @@ def parser() -> argparse.ArgumentParser:
                    help="weight of the auxiliary category loss in pretraining, mid-training and SFT (0 = off; 0.5 "
                         "with --cond-layers 2: +0.09 vIoU on the novel instances at mid-training, paired, on two "
                         "seeds; its cost on the novel categories is not settled: trainer/README.md)")
+    s.add_argument("--category-condition", action="store_true",
+                   help="give the model each row's category (the Stage 1 label) as a condition token, from "
+                        "pretraining on (unknown for the novel categories; trainer/README.md)")
     s.add_argument("--dense-points", type=int, default=100_000,
                    help="points per surface of the stage table's F1@0.01 the paper's way (0 = off; ~1 s per row)")
     s.add_argument("--consensus", type=int, default=4,

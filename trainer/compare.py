@@ -29,7 +29,7 @@ from .data.loader import open_dataset
 from .data.views import views_to_tensor
 from .distributed import pick_device
 from .config import DPOConfig
-from .evaluate import HIGHER_IS_BETTER, evaluate_remembered, paired, standard_error
+from .evaluate import HIGHER_IS_BETTER, dataset_category_ids, evaluate_remembered, paired, standard_error
 from .flow import FlowBatch, interpolate, per_sample_mse
 from .layout import LAYOUT_DIM
 from .rewards import reward_settings
@@ -38,8 +38,9 @@ from .rewards import reward_settings
 @torch.no_grad()
 def pair_rewards(policy, reference, beta: float, views: torch.Tensor, occ_w: torch.Tensor, occ_l: torch.Tensor,
                  draws: int = 8, seed: int = 0, weights: dict | None = None, tau_mean: float = 1.0,
-                 tau_std: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """(chosen (N,), rejected (N,)) implicit rewards of N pairs; views (N, V, 3, S, S), occ (N, G, G, G).
+                 tau_std: float = 1.0, category: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(chosen (N,), rejected (N,)) implicit rewards of N pairs; views (N, V, 3, S, S), occ (N, G, G, G);
+    category (N,): the pairs' categories, for models that condition on one (`FlowModel.category_ids`).
 
     Each pair's two sides share its t and noise in every draw (common random numbers), as in DPO.
     """
@@ -49,7 +50,8 @@ def pair_rewards(policy, reference, beta: float, views: torch.Tensor, occ_w: tor
     occ = torch.cat([occ_w, occ_l]).to(device).float().ge(0.5).float()
     x0 = policy.vae.to_latent(occ)
     v = two(views.to(device))
-    cond_p, cond_r = policy.encode_condition(v), reference.encode_condition(v)
+    c = None if category is None else two(category)
+    cond_p, cond_r = policy.encode_condition(v, category=c), reference.encode_condition(v, category=c)
     layout, layout_mask = torch.zeros(2 * N, LAYOUT_DIM, device=device), torch.zeros(2 * N, 3, device=device)
     g = torch.Generator().manual_seed(seed)
     total = torch.zeros(2 * N, device=device)
@@ -82,9 +84,11 @@ def preference_accuracy(ckpt: str, pairs, draws: int = 8, seed: int = 0, batch_s
     beta = float(manifest.get("beta", DPOConfig().beta))
     wins, margins = [], []
     for start in range(0, len(pairs), batch_size):
-        batch = pairs.batch(list(range(start, min(len(pairs), start + batch_size))))
+        idx = list(range(start, min(len(pairs), start + batch_size)))
+        batch = pairs.batch(idx)
         c, r = pair_rewards(policy.eval(), reference.eval(), beta, views_to_tensor(batch["views"]),
-                            batch["occ"], batch["occ_rejected"], draws, seed + start, **settings)
+                            batch["occ"], batch["occ_rejected"], draws, seed + start,
+                            category=dataset_category_ids(policy, pairs, idx), **settings)
         wins += list((np.sign(c - r) + 1) / 2)
         margins += list(c - r)
     if not wins:

@@ -42,6 +42,12 @@ class ModelConfig:
     categories: list = _f([], "Category vocabulary of the auxiliary category head (attention pooling of the "
                           "condition tokens, then a linear classifier; trained with TrainConfig.category_loss). "
                           "Empty = no head.")
+    category_condition: bool = _f(False, "Give the model the object's category (the Stage 1 label the engine "
+                                  "holds for every object) as one more condition token: a learned embedding per "
+                                  "name of `categories`, and one for 'unknown' (no category, or a name outside the "
+                                  "vocabulary). Needs `categories`.")
+    category_dropout: float = _f(0.25, "Probability, in training, of replacing a row's category by 'unknown', so the "
+                                 "model still conditions on the image alone (novel categories, rows without one).")
     dinov2_path: str = _f("", "Path to a local DINOv2 TorchScript/state file; never downloaded.")
     cond_dropout: float = _f(0.1, "Probability of dropping the condition during training (for CFG).")
     translation_offset: float = _f(3.0, "Layout parameterisation: t_z is encoded as (t_z - offset) / t_scale.")
@@ -54,6 +60,8 @@ class ModelConfig:
             f"latent grid {lat} (= grid/4) is not divisible by latent_patch {self.latent_patch}")
         assert self.dim % self.heads == 0, f"dim {self.dim} is not divisible by heads {self.heads}"
         assert self.encoder in ENCODERS, f"unknown encoder {self.encoder!r}: use one of {', '.join(ENCODERS)}"
+        if self.category_condition and not self.categories:
+            raise ValueError("category_condition needs a category vocabulary (`categories`)")
 
     @property
     def latent_grid(self) -> int:
@@ -149,6 +157,10 @@ class TrainConfig:
                               "shape names; rows without one (engine exports) and condition-dropped rows do not "
                               "count. A model from scratch takes its vocabulary from the data; one with --init "
                               "needs a parent trained with the loss. 0 = off (the head, if any, is frozen).")
+    category_condition: bool = _f(False, "A model trained from scratch takes each row's category as a condition "
+                                  "token (ModelConfig.category_condition; vocabulary from the data, as the category "
+                                  "loss's); a run with --init keeps its parent's. Rows without a category, or with one "
+                                  "outside the vocabulary, get 'unknown'.")
     seed: int = _f(0, "Seed; (seed, step, rank) fixes the noise of each step, so resume is exact.")
     log_every: int = _f(10, "Log every N steps (JSON lines in out/log.jsonl).")
     ckpt_every: int = _f(100, "Checkpoint every N steps (and at the end).")

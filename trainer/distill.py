@@ -26,8 +26,9 @@ import torch
 from .flow import FlowBatch, loss_weights, make_flow_batch
 from .latents import attach_latents
 from .loop import fit
-from .objectives import FlowObjective, data_targets, draw_noise
+from .objectives import FlowObjective, condition_category, data_targets, draw_noise
 from .config import SampleConfig
+from .data.loader import attach_categories
 from .data.views import views_to_tensor
 from .dpo import load_reference
 from .sampling import guided_euler, time_grid
@@ -65,15 +66,17 @@ def shortcut_times(n: int, gen: torch.Generator, min_step_log2: int) -> tuple[to
 
 
 @torch.no_grad()
-def shortcut_targets(student, teacher, x_s, x_l, t, d, views, cfg):
+def shortcut_targets(student, teacher, x_s, x_l, t, d, views, cfg, category=None):
     """Targets (v_shape, v_layout) for one step of size 2d from two steps of size d, (B, ...) each.
 
-    Rows at the smallest d query only the teacher (guided), the others only the student.
+    Rows at the smallest d query only the teacher (guided), the others only the student; both are given
+    the rows' `category` (a model that conditions on it, `condition_category`).
     """
+    pick = lambda rows: None if category is None else category[rows]
     base = d <= 2.0 ** -cfg.min_step_log2 + 1e-9                       # (B,) smallest level: teacher
     rows_t, rows_s = base.nonzero()[:, 0], (~base).nonzero()[:, 0]
-    c_t = teacher.encode_condition(views[rows_t]) if len(rows_t) else None
-    c_s = student.encode_condition(views[rows_s]) if len(rows_s) else None
+    c_t = teacher.encode_condition(views[rows_t], category=pick(rows_t)) if len(rows_t) else None
+    c_s = student.encode_condition(views[rows_s], category=pick(rows_s)) if len(rows_s) else None
     interval = getattr(cfg, "cfg_interval", (0.0, 1.0))
 
     def u(xs, xl, tt):
@@ -94,13 +97,13 @@ def shortcut_targets(student, teacher, x_s, x_l, t, d, views, cfg):
 
 
 @torch.no_grad()
-def teacher_start_targets(teacher, eps_s, eps_l, views, cfg, span: float):
+def teacher_start_targets(teacher, eps_s, eps_l, views, cfg, span: float, category=None):
     """Targets (v_shape, v_layout) for one step of size `span` from the noise (eps_s, eps_l) at t = 1:
     (x_1 - x_{1-span}) / span, where x_{1-span} is the teacher's guided Euler integration over
     [1 - span, 1] in cfg.teacher_start_steps steps of the flow sampler's rescaled grid."""
     settings = getattr(teacher, "sample_config", None) or SampleConfig()
     grid = time_grid(cfg.teacher_start_steps, settings.rescale_t, end=1.0 - span)
-    x_s, x_l = guided_euler(teacher, teacher.encode_condition(views), eps_s, eps_l, grid,
+    x_s, x_l = guided_euler(teacher, teacher.encode_condition(views, category=category), eps_s, eps_l, grid,
                             cfg.cfg_weight, getattr(cfg, "cfg_interval", (0.0, 1.0)))
     return (eps_s - x_s) / span, (eps_l - x_l) / span
 
@@ -114,6 +117,8 @@ def distill_step(cfg, model, teacher):
         t, eps_s, eps_l, drop = draw_noise(model, B, gen, cfg, x0_s.device)
         n_ts = int(round(n_sc * getattr(cfg, "teacher_start_frac", 0.0)))  # the last rows: teacher start
         d_sc, t_sc = shortcut_times(n_sc, gen, cfg.min_step_log2)
+        given = condition_category(model, batch, gen)
+        part = lambda rows: None if given is None else given[rows]
         dev = x0_s.device
         rows = torch.arange(B, device=dev)
         is_sc, is_ts = rows >= B - n_sc, rows >= B - n_ts
@@ -128,13 +133,13 @@ def distill_step(cfg, model, teacher):
             sc, ts = slice(B - n_sc, B - n_ts), slice(B - n_ts, B)
             if n_sc > n_ts:
                 v_s[sc], v_l[sc] = shortcut_targets(model, teacher, fb.x_shape[sc], fb.x_layout[sc], t[sc], d[sc],
-                                                    views[sc], cfg)
+                                                    views[sc], cfg, part(sc))
             if n_ts:
                 v_s[ts], v_l[ts] = teacher_start_targets(teacher, eps_s[ts], eps_l[ts], views[ts], cfg,
-                                                         1.0 / SHORTCUT_STEPS)
+                                                         1.0 / SHORTCUT_STEPS, part(ts))
             fb = FlowBatch(fb.x_shape, fb.x_layout, t, v_s, v_l)
         drop = drop & ~is_sc
-        m = objective(views, drop, fb, batch["layout_mask"], d_in)
+        m = objective(views, drop, fb, batch["layout_mask"], d_in, given=given)
         logs = {"loss": m.mean().item(), "loss/flow": m[~is_sc].mean().item() if n_sc < B else 0.0,
                 "loss/shortcut": m[is_sc & ~is_ts].mean().item() if n_sc > n_ts else 0.0}
         if n_ts:
@@ -154,6 +159,8 @@ def train(cfg):
     model, parent = build_model(cfg, device)
     teacher = load_reference(cfg.init, device)
     data = load_data(cfg.data, model, progress=cfg.progress)
+    if model.cfg.category_condition:
+        attach_categories(data, model.cfg.categories)
     model.set_trainable(step_embedding=True)
     if cfg.cache_latents:
         for ds in (data,):

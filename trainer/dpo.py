@@ -20,8 +20,9 @@ import torch.nn.functional as F
 from .flow import loss_weights, make_flow_batch
 from .latents import attach_latents
 from .loop import fit, step_generator
-from .objectives import FlowObjective, data_targets, draw_noise
+from .objectives import FlowObjective, condition_category, data_targets, draw_noise
 from .checkpoints import load_checkpoint, resolve
+from .data.loader import attach_categories
 from .data.views import views_to_tensor
 from .stage import base_manifest, build_model, load_data, setup
 
@@ -68,10 +69,10 @@ def pair_inputs(model, batch: dict, gen: torch.Generator, cfg):
 def dpo_step(cfg, model, ref_objective):
     """Return step_fn(objective, batch, gen) -> (loss, logs)."""
     def step_fn(objective, batch, gen):
-        inputs = pair_inputs(model, batch, gen, cfg)
-        m_w, m_l = objective(*inputs, repeat=2).chunk(2)
+        inputs, given = pair_inputs(model, batch, gen, cfg), condition_category(model, batch)
+        m_w, m_l = objective(*inputs, repeat=2, given=given).chunk(2)
         with torch.no_grad():
-            r_w, r_l = ref_objective(*inputs, repeat=2).chunk(2)
+            r_w, r_l = ref_objective(*inputs, repeat=2, given=given).chunk(2)
         loss, chosen, rejected = dpo_loss(m_w, m_l, r_w, r_l, cfg.beta)
         logs = dpo_metrics(loss, chosen, rejected, m_w, m_l, r_w, r_l, cfg.sft_weight)
         return dpo_total(loss, m_w, cfg.sft_weight), logs
@@ -90,8 +91,9 @@ def dpo_eval_fn(cfg, model, ref_objective, dataset, n_batches: int = 4):
             rows = [i % len(dataset) for i in range(k * cfg.batch_size, (k + 1) * cfg.batch_size)]
             batch = {key: v.to(next(model.parameters()).device) for key, v in dataset.batch(rows).items()}
             inputs = pair_inputs(model, batch, step_generator(cfg.seed + 99, k, 0), cfg)
-            m_w, m_l = objective(*inputs, repeat=2).chunk(2)
-            r_w, r_l = ref_objective(*inputs, repeat=2).chunk(2)
+            given = condition_category(model, batch)
+            m_w, m_l = objective(*inputs, repeat=2, given=given).chunk(2)
+            r_w, r_l = ref_objective(*inputs, repeat=2, given=given).chunk(2)
             loss, c, r = dpo_loss(m_w, m_l, r_w, r_l, cfg.beta)
             parts.append(dpo_metrics(loss, c, r, m_w, m_l, r_w, r_l, cfg.sft_weight, prefix="eval_"))
         model.train()
@@ -120,6 +122,9 @@ def train(cfg):
         raise ValueError(f"reference {ref_path} has a different model config than --init {cfg.init}")
     data = load_data(cfg.data, model, kind="pairs", progress=cfg.progress)
     eval_data = load_data([cfg.eval_data], model, kind="pairs", progress=cfg.progress) if cfg.eval_data else None
+    if model.cfg.category_condition:      # each pair is conditioned on its category, as the policy samples it
+        for ds in (data, eval_data) if eval_data is not None else (data,):
+            attach_categories(ds, model.cfg.categories)
     model.set_trainable(layout_only=cfg.freeze_shape)
     if cfg.cache_latents:
         for ds in (data, eval_data) if eval_data is not None else (data,):

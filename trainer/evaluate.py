@@ -93,6 +93,13 @@ def evaluate_remembered(model, checkpoint, dataset, data, n: int, **kw) -> dict:
     return result
 
 
+def dataset_category_ids(model, dataset, idx):
+    """(B,) category indices of some rows for a model that conditions on the category (None otherwise): each
+    row's own category, from the source's shape names or an export's Stage 1 labels (unknown without one)."""
+    names = getattr(dataset, "row_categories", None)
+    return model.category_ids([names[i] if names else None for i in idx])
+
+
 def shuffled_rows(n: int) -> list[int]:
     """The row whose image row i is shown in the shuffled-image test: (i + n // 2) mod n, never i itself."""
     return [(i + n // 2) % n for i in range(n)]
@@ -105,7 +112,9 @@ def evaluate_model(model, dataset, n: int, mode: str = "flow", steps: int | None
 
     condition: 'image' (each row's own views), 'shuffled' (another row's views, `shuffled_rows`) or
     'none' (the null condition: the unconditional sampler). The noise depends only on (seed, row),
-    so the three score the same rows from the same noise.
+    so the three score the same rows from the same noise. A model that conditions on the category is
+    given each row's own category in all three (the null condition drops it with the image), so the
+    shuffled-image gap measures what the image adds beyond the category.
     """
     if condition not in CONDITIONS:
         raise ValueError(f"unknown condition {condition!r}: use one of {', '.join(CONDITIONS)}")
@@ -118,7 +127,8 @@ def evaluate_model(model, dataset, n: int, mode: str = "flow", steps: int | None
         views = batch["views"] if condition == "image" else dataset.batch([shown[i] for i in idx])["views"]
         t0 = time.perf_counter()
         probs, R, t, s, _, _ = sample_views(model, views_to_tensor(views), seed + start, mode=mode, steps=steps,
-                                            unconditional=condition == "none")
+                                            unconditional=condition == "none",
+                                            category=dataset_category_ids(model, dataset, idx))
         sample_sec += time.perf_counter() - t0
         for b in range(len(idx)):
             full_pose = bool(batch["layout_mask"][b].all())
@@ -162,7 +172,8 @@ def consensus(probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     return out.reshape(probs.shape[1:])
 
 
-def consensus_samples(model, views, k: int, seed: int, mode: str = "flow", steps: int | None = None):
+def consensus_samples(model, views, k: int, seed: int, mode: str = "flow", steps: int | None = None,
+                      category=None):
     """(B, K, G, G, G) occupancy probabilities: K samples of each of B rows, one batched call per sample.
 
     Sample j of the batch is `sample_views(..., seed + j)`, so with `evaluate_model`'s batches (seed + start)
@@ -172,7 +183,8 @@ def consensus_samples(model, views, k: int, seed: int, mode: str = "flow", steps
     seed's 16 rows (measured interleaved, cpu preset), so the larger batch is slower per sample there.
     """
     from .sampling import sample_views
-    probs = [sample_views(model, views, seed + j, mode=mode, steps=steps)[0].float().cpu().numpy() for j in range(k)]
+    probs = [sample_views(model, views, seed + j, mode=mode, steps=steps, category=category)[0].float().cpu().numpy()
+             for j in range(k)]
     return np.stack(probs, axis=1)
 
 
@@ -193,7 +205,8 @@ def evaluate_consensus(model, dataset, n: int, k: int = 4, mode: str = "flow", s
         idx = list(range(start, min(n, start + batch_size)))
         batch = dataset.batch(idx)
         t0 = time.perf_counter()
-        probs = consensus_samples(model, views_to_tensor(batch["views"]), k, seed + start, mode, steps)
+        probs = consensus_samples(model, views_to_tensor(batch["views"]), k, seed + start, mode, steps,
+                                  dataset_category_ids(model, dataset, idx))
         t1 = time.perf_counter()
         for b in range(len(idx)):
             try:

@@ -137,6 +137,9 @@ class FlowModel(nn.Module):
         if cfg.categories:
             self.category_pool = nn.Linear(D, 1)
             self.category_head = nn.Sequential(nn.LayerNorm(D), nn.Linear(D, len(cfg.categories)))
+        if cfg.category_condition:      # one condition token for the object's category; row K is 'unknown'
+            self.category_embed = nn.Embedding(len(cfg.categories) + 1, D)
+            nn.init.normal_(self.category_embed.weight, std=0.02)
         self.shape_in = nn.Linear(p ** 3 * C, D)
         self.shape_pos = nn.Parameter(sincos_3d(cfg.latent_grid // p, D)[None])   # (1, T, D), learned from here
         self.layout_in = nn.Linear(LAYOUT_DIM, D)
@@ -149,14 +152,32 @@ class FlowModel(nn.Module):
         self.final = nn.ModuleDict({"shape": FinalLayer(D, p ** 3 * C), "layout": FinalLayer(D, LAYOUT_DIM)})
 
     # -- condition ---------------------------------------------------------------------
-    def encode_condition(self, views: torch.Tensor, drop: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, 2, 4, S, S) -> (B, N, D); rows with drop=True get the learned null condition."""
+    def encode_condition(self, views: torch.Tensor, drop: torch.Tensor | None = None,
+                         category: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 2, 4, S, S) -> (B, N, D); rows with drop=True get the learned null condition.
+
+        With cfg.category_condition the last token is the category's: `category` (B,) indexes cfg.categories
+        (-1 = unknown; None = unknown for every row). The condition layers then mix it into the image tokens.
+        """
         c = self.encoder(views)
+        if self.cfg.category_condition:
+            K = len(self.cfg.categories)
+            ids = (torch.full((c.shape[0],), K, dtype=torch.long, device=c.device) if category is None
+                   else torch.where(category.to(c.device) < 0, K, category.to(c.device)))
+            c = torch.cat([c, self.category_embed(ids)[:, None].to(c.dtype)], 1)
         for layer in self.cond_attn:
             c = layer(c)
         if drop is not None:
             c = torch.where(drop[:, None, None], self.null_cond.to(c.dtype).expand_as(c), c)
         return c
+
+    def category_ids(self, names) -> torch.Tensor | None:
+        """Category names (None = none) -> (B,) indices into cfg.categories (-1 = unknown); None for a model
+        that does not condition on the category."""
+        if not self.cfg.category_condition:
+            return None
+        index = {c: i for i, c in enumerate(self.cfg.categories)}
+        return torch.tensor([index.get(n, -1) if n else -1 for n in names], dtype=torch.long)
 
     def category_logits(self, cond: torch.Tensor) -> torch.Tensor:
         """(B, N, D) condition tokens -> (B, K) logits over cfg.categories (attention pooling, then linear)."""

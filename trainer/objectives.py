@@ -17,13 +17,16 @@ class FlowObjective(nn.Module):
         super().__init__()
         self.model, self.weights = model, weights
 
-    def forward(self, views, drop, fb: FlowBatch, layout_mask, d=None, repeat: int = 1, category=None):
+    def forward(self, views, drop, fb: FlowBatch, layout_mask, d=None, repeat: int = 1, category=None, given=None):
         """views (B', 2, 4, S, S) with B' = B / repeat: rows that share a condition encode it once.
+
+        `given` (B',): the category each row is conditioned on, for a model with cfg.category_condition
+        (`condition_category`); None gives it 'unknown'.
 
         With `category` (B,) (indices into the model's categories, -1 = unknown), also return the
         per-row cross-entropy of the category head, 0 where the row has no category or was dropped.
         """
-        cond = self.model.encode_condition(views, drop)
+        cond = self.model.encode_condition(views, drop, given)
         ce = None
         if category is not None:
             keep = (category >= 0) & ~drop
@@ -47,6 +50,24 @@ def data_targets(model, batch: dict, occ_key: str = "occ"):
     lay = encode_layout(batch["rotation"], batch["translation"], batch["scale"],
                         model.cfg.translation_offset, model.cfg.translation_scale)
     return x0, lay
+
+
+def condition_category(model, batch: dict, gen: torch.Generator | None = None):
+    """The (B,) categories a batch is conditioned on (cfg.category_condition), or None when the model takes none.
+
+    From the batch's `category` array (`trainer.data.loader.attach_categories`; -1 = unknown). With `gen` (training),
+    each row's category turns to unknown with probability cfg.category_dropout, drawn after the step's noise, so a
+    model without the condition draws exactly what it drew before.
+    """
+    if not model.cfg.category_condition:
+        return None
+    if "category" not in batch:
+        raise ValueError("the model conditions on the category, but the batch has none: attach_categories first")
+    category = batch["category"].long()
+    if gen is not None:
+        unknown = (torch.rand(len(category), generator=gen) < model.cfg.category_dropout).to(category.device)
+        category = torch.where(unknown, -1, category)
+    return category
 
 
 def draw_noise(model, n: int, gen: torch.Generator, cfg, device):

@@ -39,12 +39,19 @@ def make_self_pairs(model, dataset, out: str, k: int = 4, steps: int = 10, seed:
     if chosen not in ("best", "truth"):
         raise ValueError(f"unknown chosen {chosen!r}: use 'best' (the best sample) or 'truth' (the ground truth)")
     rows = {key: [] for key in ("views", "occ", "occ_rejected", "rotation", "translation", "scale", "layout_mask")}
+    # Each pair keeps its row's category (as a one-name "shape" of the index), so DPO conditions a model that
+    # takes the category (ModelConfig.category_condition) on it; "" = none.
+    named = dataset.row_categories or [None] * len(dataset)
+    category_names = [""] + sorted({c for c in named if c})
+    if any(named):
+        rows["shape_id"] = []
     gaps = []
     for start in tqdm(range(0, len(dataset), batch_size), desc="self pairs", disable=not progress):
         idx = list(range(start, min(len(dataset), start + batch_size)))
         batch = dataset.batch(idx)
         views = views_to_tensor(batch["views"])
-        cands = [sample_views(model, views, seed=seed * 7919 + start * k + j, steps=steps)[0].cpu().numpy()
+        ids = model.category_ids([named[i] for i in idx])
+        cands = [sample_views(model, views, seed=seed * 7919 + start * k + j, steps=steps, category=ids)[0].cpu().numpy()
                  for j in range(k)]                                          # k x (B, G, G, G)
         gt = batch["occ"].numpy()
         for b, i in enumerate(idx):
@@ -60,12 +67,15 @@ def make_self_pairs(model, dataset, out: str, k: int = 4, steps: int = 10, seed:
             for key in ("rotation", "translation", "scale"):
                 rows[key].append(dataset.arrays[key][i])
             rows["layout_mask"].append(np.zeros(3, np.float32))   # the pair differs in shape only
+            if "shape_id" in rows:
+                rows["shape_id"].append(np.int64(category_names.index(named[i] or "")))
     if not gaps:
         raise ValueError("no pair had distinct samples; raise k or the sampling steps")
     arrays = {key: np.stack(v) for key, v in rows.items()}
     meta = {"kind": "pairs", "grid": dataset.grid, "image_size": dataset.image_size, "seed": seed,
             "source": dataset.snapshot, "ckpt": getattr(model, "checkpoint_hash", None),
-            "mean_chamfer_gap": float(np.mean(gaps)), "chosen": chosen}
+            "mean_chamfer_gap": float(np.mean(gaps)), "chosen": chosen,
+            **({"shapes": category_names} if "shape_id" in rows else {})}
     return write_shards(out, arrays, meta, 1024)
 
 

@@ -43,13 +43,14 @@ def load_reward_models(dpo_ckpt: str, device="cpu"):
 @torch.no_grad()
 def implicit_reward(policy, reference, image: np.ndarray, mask: np.ndarray, samples, beta: float,
                     draws: int = 8, seed: int = 0, weights: dict | None = None, tau_mean: float = 1.0,
-                    tau_std: float = 1.0, with_layout: bool = False) -> np.ndarray:
+                    tau_std: float = 1.0, with_layout: bool = False, category: str | None = None) -> np.ndarray:
     """(N,) rewards of N candidate shapes for one image + mask.
 
     `samples` is a list of SampleResult or an (N, G, G, G) occupancy array. Occupancies are
     thresholded at 0.5 and re-encoded with the VAE, exactly as DPO saw its training pairs. The
     pose of SampleResults is scored only with `with_layout`. `weights` (modality weights) and
     `tau_mean`/`tau_std` (the logit-normal of t) should be the DPO run's: see `reward_settings`.
+    `category`: the object's category, for models that condition on it (as they sampled the candidates).
     """
     weights = weights or WEIGHTS
     device = next(policy.parameters()).device
@@ -66,7 +67,8 @@ def implicit_reward(policy, reference, image: np.ndarray, mask: np.ndarray, samp
     views = views_to_tensor(make_views(np.asarray(image), np.asarray(mask, bool), policy.cfg.image_size))
     views = views[None].to(device).expand(N, -1, -1, -1, -1)
     x0 = policy.vae.to_latent(torch.as_tensor(occ, dtype=torch.float32, device=device))
-    cond_p, cond_r = policy.encode_condition(views), reference.encode_condition(views)
+    ids = policy.category_ids([category] * N)
+    cond_p, cond_r = policy.encode_condition(views, category=ids), reference.encode_condition(views, category=ids)
     g = torch.Generator().manual_seed(seed)
     total = torch.zeros(N, device=device)
     for _ in range(draws):
@@ -88,9 +90,10 @@ class ImplicitReward:
         self.settings = reward_settings(read_manifest(resolve(dpo_ckpt)))
         self.draws = draws
 
-    def __call__(self, image: np.ndarray, mask: np.ndarray, samples, seed: int = 0) -> np.ndarray:
+    def __call__(self, image: np.ndarray, mask: np.ndarray, samples, seed: int = 0,
+                 category: str | None = None) -> np.ndarray:
         return implicit_reward(self.policy, self.reference, image, mask, samples, self.beta, self.draws, seed,
-                               **self.settings)
+                               category=category, **self.settings)
 
     def rank(self, image: np.ndarray, mask: np.ndarray, samples, seed: int = 0) -> list[int]:
         """Indices of `samples`, best first."""

@@ -102,8 +102,11 @@ def initial_noise(model, n: int, seed: int, device) -> tuple[torch.Tensor, torch
 @torch.no_grad()
 def generate(model, views: torch.Tensor, noise_shape: torch.Tensor, noise_layout: torch.Tensor,
              settings: SampleConfig | None = None, mode: str = "flow", steps: int | None = None,
-             unconditional: bool = False):
+             unconditional: bool = False, category: torch.Tensor | None = None):
     """views (B, 2, 4, S, S) float + noise -> occupancy probs (B,G,G,G), R (B,3,3), t (B,3), s (B,), latent, layout.
+
+    category (B,): the rows' categories for a model that conditions on one (`FlowModel.category_ids`; None or -1 =
+    unknown); a model without the condition ignores it.
 
     unconditional: sample with the learned null condition instead of the views' (the branch CFG
     dropout trains; CFG then has nothing to amplify, v = v_u).
@@ -112,7 +115,7 @@ def generate(model, views: torch.Tensor, noise_shape: torch.Tensor, noise_layout
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    cond = model.encode_condition(views.to(device))
+    cond = model.encode_condition(views.to(device), category=category if model.cfg.category_condition else None)
     cond = model.null_condition(cond) if unconditional else cond
     x_s, x_l = integrate(model, cond, noise_shape.to(device), noise_layout.to(device), settings, mode, steps)
     probs = model.vae.from_latent(x_s)
@@ -122,15 +125,20 @@ def generate(model, views: torch.Tensor, noise_shape: torch.Tensor, noise_layout
 
 
 def sample_views(model, views: torch.Tensor, seed: int, settings: SampleConfig | None = None,
-                 mode: str = "flow", steps: int | None = None, unconditional: bool = False):
+                 mode: str = "flow", steps: int | None = None, unconditional: bool = False,
+                 category: torch.Tensor | None = None):
     """Like `generate`, with the noise of the whole batch drawn from one seed."""
     return generate(model, views, *initial_noise(model, views.shape[0], seed, "cpu"), settings, mode, steps,
-                    unconditional)
+                    unconditional, category)
 
 
 def sample(model, image: np.ndarray, mask: np.ndarray, n: int, seed: int, steps: int | None = None,
-           mode: str = "flow", settings: SampleConfig | None = None, batch_size: int = 16) -> list[SampleResult]:
+           mode: str = "flow", settings: SampleConfig | None = None, batch_size: int = 16,
+           category: str | None = None) -> list[SampleResult]:
     """Draw n samples of (shape, pose) for one object: image (H,W,3) uint8, mask (H,W) bool.
+
+    category: the object's category name (Stage 1's label), for a model that conditions on one; a name outside
+    its vocabulary, or None, is 'unknown'. A model without the condition ignores it.
 
     Sample i of seed s is the same whatever n is (one noise seed per sample), so callers can
     extend a set of candidates; the work is batched in chunks of `batch_size`.
@@ -144,9 +152,10 @@ def sample(model, image: np.ndarray, mask: np.ndarray, n: int, seed: int, steps:
     for start in range(0, n, batch_size):
         noise = [initial_noise(model, 1, seed * 1_000_003 + i, "cpu") for i in range(start, min(n, start + batch_size))]
         k = len(noise)
+        ids = model.category_ids([category] * k)
         probs, R, t, s, x_s, x_l = generate(model, views[None].expand(k, -1, -1, -1, -1),
                                             torch.cat([a for a, _ in noise]), torch.cat([b for _, b in noise]),
-                                            settings, mode, steps)
+                                            settings, mode, steps, category=ids)
         out += [SampleResult(probs[i].float().cpu().numpy(), R[i].cpu().numpy(), t[i].cpu().numpy(), float(s[i]),
                              x_s[i].cpu().numpy(), x_l[i].cpu().numpy()) for i in range(k)]
     return out

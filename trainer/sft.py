@@ -19,7 +19,7 @@ from .data.loader import attach_categories, data_vocabulary
 from .flow import loss_weights
 from .latents import attach_latents
 from .loop import batch_indices, fit, step_generator
-from .objectives import FlowObjective, flow_inputs
+from .objectives import FlowObjective, condition_category, flow_inputs
 from .stage import base_manifest, build_model, load_data, setup
 
 
@@ -50,10 +50,11 @@ def sft_step(cfg, model):
     """Return step_fn(objective, batch, gen) -> (loss, logs) for flow matching (+ the category loss, when on)."""
     def step_fn(objective, batch, gen):
         views, drop, fb, mask = flow_inputs(model, batch, gen, cfg)
+        given = condition_category(model, batch, gen)
         if cfg.category_loss <= 0:
-            m = objective(views, drop, fb, mask)
+            m = objective(views, drop, fb, mask, given=given)
             return m.mean(), {"loss": m.mean().item()}
-        m, ce = objective(views, drop, fb, mask, category=batch["category"])
+        m, ce = objective(views, drop, fb, mask, category=batch["category"], given=given)
         counted = ((batch["category"] >= 0) & ~drop).sum().clamp_min(1)
         category = ce.sum() / counted
         return m.mean() + cfg.category_loss * category, {"loss": m.mean().item(), "category_loss": category.item()}
@@ -62,6 +63,14 @@ def sft_step(cfg, model):
 
 def category_setup(cfg, model, data) -> dict:
     """Check the category loss can train and give `data` its category array; return the manifest's note."""
+    if model.cfg.category_condition:
+        if cfg.category_loss > 0:
+            raise ValueError(f"--category-loss {cfg.category_loss}: this model is given the category as a condition "
+                             "token, so a head that names it from the condition would learn nothing; use one or the "
+                             "other")
+        rows = attach_categories(data, model.cfg.categories)
+        return {"category_condition": {"rows_with_category": rows, "rows": len(data),
+                                       "dropout": model.cfg.category_dropout}}
     if cfg.category_loss <= 0:
         return {}
     if not model.cfg.categories:
@@ -86,7 +95,7 @@ def eval_loss_fn(cfg, model, dataset, n_batches: int = 4):
             rows = [i % len(dataset) for i in range(k * cfg.batch_size, (k + 1) * cfg.batch_size)]
             batch = {key: v.to(next(model.parameters()).device) for key, v in dataset.batch(rows).items()}
             views, drop, fb, mask = flow_inputs(model, batch, step_generator(cfg.seed + 99, k, 0), cfg)
-            total += objective(views, torch.zeros_like(drop), fb, mask).sum().item()
+            total += objective(views, torch.zeros_like(drop), fb, mask, given=condition_category(model, batch)).sum().item()
             count += len(rows)
         model.train()
         return {"eval_loss": total / count}
@@ -96,14 +105,18 @@ def eval_loss_fn(cfg, model, dataset, n_batches: int = 4):
 def train(cfg):
     """Run one flow-matching stage; return the trained model (raw weights) and its EMA state."""
     device, rank, world = setup(cfg)
-    vocabulary = data_vocabulary(cfg.data) if cfg.category_loss > 0 and not cfg.init else None
+    wants = cfg.category_loss > 0 or getattr(cfg, "category_condition", False)
+    vocabulary = data_vocabulary(cfg.data) if wants and not cfg.init else None
     if vocabulary == []:
-        raise ValueError(f"--category-loss {cfg.category_loss}: the training data names no categories (a cache's "
+        flag = f"--category-loss {cfg.category_loss}" if cfg.category_loss > 0 else "--category-condition"
+        raise ValueError(f"{flag}: the training data names no categories (a cache's "
                          "shape names give them, and an engine export's Stage 1 categories)")
     model, parent = build_model(cfg, device, categories=vocabulary)
     data = load_data(cfg.data, model, progress=cfg.progress)
     category_note = category_setup(cfg, model, data)
     eval_data = load_data([cfg.eval_data], model, progress=cfg.progress) if cfg.eval_data else None
+    if eval_data is not None and model.cfg.category_condition:
+        attach_categories(eval_data, model.cfg.categories)
     vae_ckpt = Path(cfg.out) / "vae.safetensors"
     if not bool(model.vae.trained):
         if cfg.resume and vae_ckpt.exists():

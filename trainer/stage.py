@@ -37,6 +37,8 @@ def build_model(cfg, device, categories: list[str] | None = None) -> tuple[FlowM
             overrides["cond_layers"] = cfg.cond_layers
         if categories:
             overrides["categories"] = list(categories)
+        if getattr(cfg, "category_condition", False):
+            overrides["category_condition"] = True
         model, parent_info = FlowModel(model_config(cfg.config, **overrides)).to(device), {"parent": None, "parent_hash": None}
     model.train()
     return model, parent_info

@@ -30,8 +30,9 @@ from engine.flywheel import collect, deploy
 from engine.flywheel.jobs import die_with_parent, register
 from engine.flywheel.models import CheckpointStatus, FlywheelRun, RunStatus, RunStep
 from engine.flywheel.serializers import RunSerializer
-from engine.flywheel.steps import (DPO_SFT_WEIGHT, PRESETS, RunError, checkpoint_categories, slug, step_aggregate,
-                                   step_collect, step_dpo, step_evaluate, step_promote, step_redeploy, step_sft)
+from engine.flywheel.steps import (DPO_SFT_WEIGHT, PRESETS, RunError, checkpoint_categories,
+                                   checkpoint_conditions_on_category, slug, step_aggregate, step_collect, step_dpo,
+                                   step_evaluate, step_promote, step_redeploy, step_sft)
 from engine.jobs import TRAINER_QUEUE
 
 __all__ = ["PRESETS", "RunError", "create_run", "enqueue", "execute", "execute_job", "rollback", "status"]
@@ -102,9 +103,14 @@ def _check_category_head(checkpoint, weight):
     """Refuse the category loss unless the checkpoint SFT starts from has a category head (a vocabulary)."""
     try:
         categories = checkpoint_categories(checkpoint.path)
+        conditioned = checkpoint_conditions_on_category(checkpoint.path)
     except (OSError, ValueError) as exc:  # missing, not a folder, unreadable, not JSON
         raise RunError(f"category_loss {weight:g}: cannot read the deployed checkpoint {checkpoint.name}: {exc}",
                        "category_loss") from None
+    if conditioned:
+        raise RunError(f"category_loss {weight:g}: the deployed checkpoint {checkpoint.name} is given the category as "
+                       "a condition token, so a head that names it has nothing to learn; leave category_loss at 0.",
+                       "category_loss")
     if not categories:
         raise RunError(f"category_loss {weight:g}: the deployed checkpoint {checkpoint.name} has no category head; "
                        "pretrain π_0 with the loss (trainer pretrain --category-loss W --cond-layers N) to give it "

@@ -155,6 +155,13 @@ def checkpoint_categories(path):
     return read_manifest(resolve(path)).get("model_config", {}).get("categories") or []
 
 
+def checkpoint_conditions_on_category(path):
+    """Whether the checkpoint at `path` takes the object's category as a condition token (trainer ModelConfig)."""
+    from trainer.checkpoints import read_manifest, resolve
+
+    return bool(read_manifest(resolve(path)).get("model_config", {}).get("category_condition"))
+
+
 def category_loss_note(run, weight):
     """{weight, samples, samples_in_vocabulary} when some training sample's Stage 1 category is one π_{k-1}'s head
     knows; else why SFT trains without the loss this time (the head's vocabulary is fixed at pretraining, and a

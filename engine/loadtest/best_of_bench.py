@@ -61,7 +61,7 @@ def score_objects(checkpoint, library_dir, n, best_of, seed, keep=3, progress=No
         references = category_references(library, shape.category)
         samples = []
         candidates = model.generate(composite.image, composite.mask, context, best_of, seed + i)
-        rewards = dpo_rewards(model, composite, best_of, seed + i)
+        rewards = dpo_rewards(model, composite, best_of, seed + i, shape.category)
         for c in candidates:
             samples.append({"distance": judging.shape_distance(judging.surface_points(c.vertices, c.faces), truth),
                             "mask_iou": mask_iou((c.vertices, c.faces), c.pose, intrinsics, composite.mask),
@@ -95,7 +95,7 @@ def voxelized_distance(shape, grid, truth):
     return judging.shape_distance(judging.surface_points(vertices, faces), truth)
 
 
-def dpo_rewards(model, composite, m, seed):
+def dpo_rewards(model, composite, m, seed, category=None):
     """The DPO implicit reward of each of the generator's m samples (sampled again, as it samples them), or None
     when the checkpoint is not a DPO one."""
     policy, manifest = model.model()
@@ -105,9 +105,11 @@ def dpo_rewards(model, composite, m, seed):
     from trainer.sampling import sample
 
     reference, _ = FlowModelGenerator(manifest["ref"]).model()
-    results = sample(policy, composite.image, composite.mask, m, seed, steps=model.steps, mode=model.mode)
+    results = sample(policy, composite.image, composite.mask, m, seed, steps=model.steps, mode=model.mode,
+                     category=category)
     return [float(x) for x in implicit_reward(policy, reference, composite.image, composite.mask, results,
-                                              float(manifest.get("beta", 1.0)), seed=seed, **reward_settings(manifest))]
+                                              float(manifest.get("beta", 1.0)), seed=seed, category=category,
+                                              **reward_settings(manifest))]
 
 
 def kept(samples, ranking, k):

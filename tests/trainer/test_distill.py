@@ -95,7 +95,7 @@ def test_flow_rows_are_told_d_zero_and_shortcut_rows_the_full_step(tiny_ckpt, ti
     cfg = DistillConfig(config="tiny", min_step_log2=3, shortcut_frac=0.25)
     seen = {}
 
-    def objective(views, drop, fb, layout_mask, d=None):
+    def objective(views, drop, fb, layout_mask, d=None, given=None):
         seen.update(drop=drop, t=fb.t, d=d)
         return torch.zeros(len(fb.t), requires_grad=True)
 
@@ -136,7 +136,7 @@ def test_teacher_start_rows_start_from_noise_with_the_first_step(tiny_ckpt, tiny
                         teacher_start_steps=2)
     seen = {}
 
-    def objective(views, drop, fb, layout_mask, d=None):
+    def objective(views, drop, fb, layout_mask, d=None, given=None):
         seen.update(fb=fb, d=d)
         return torch.zeros(len(fb.t), requires_grad=True)
 

@@ -71,6 +71,21 @@ def test_the_category_loss_is_refused_without_a_head_to_train(project, base_chec
     assert not project.flywheel_runs.exists()
 
 
+def test_the_category_loss_is_refused_for_a_model_given_the_category(project, base_checkpoint, tmp_path):
+    """A π_0 that takes the category as a condition token (flywheel demo --category-condition) has no head to train:
+    the run is refused before anything queues, not failed in SFT."""
+    from trainer import sft
+    from trainer.config import TrainConfig
+
+    out = tmp_path / "given"
+    sft.train(TrainConfig(config="tiny", out=str(out), data=[str(base_checkpoint.parent / "render")], steps=2,
+                          vae_steps=2, batch_size=8, warmup=1, ckpt_every=2, category_condition=True, progress=False))
+    with pytest.raises(iteration.RunError, match="given the category as a condition token") as bad:
+        iteration.create_run(project, base=str(out), category_loss=0.5)
+    assert bad.value.field == "category_loss"
+    assert not project.flywheel_runs.exists()
+
+
 def test_sft_gets_the_category_loss_of_the_run(run, monkeypatch, tmp_path):
     """The loss reaches SFT when the head knows some sample's category; with none it is left out, and said."""
     from engine.flywheel import steps

@@ -88,6 +88,9 @@ class Command(BaseCommand):
         demo.add_argument("--category-loss", type=float, default=defaults.category_loss, metavar="W",
                           help="Weight of the category loss in π_0's pretraining and each iteration's SFT (default: "
                                "off; the recipe of trainer/README.md is --cond-layers 2 --category-loss 0.5).")
+        demo.add_argument("--category-condition", action="store_true",
+                          help="π_0 takes each object's category (the Stage 1 label) as a condition token, and our "
+                               "model is given it when it proposes (default: off; trainer/README.md).")
         demo.add_argument("--artist-delay", type=float, default=defaults.artist_delay, metavar="SECONDS",
                           help=f"Seconds the simulated artist takes per mesh (default: {defaults.artist_delay:g}).")
         demo.add_argument("--eval-n", type=int, help="Held-out rows of the table (default: the rows each run's "
@@ -155,7 +158,7 @@ class Command(BaseCommand):
             self.stdout.write(f"rolled back {out.name}; deployed: {', '.join(c.name for c in restored)}")
 
     def do_demo(self, project, config, encoder, iterations, annotators, artist_delay, cache, report, serve, alphas,
-                sft_steps, generators, verbosity, cond_layers, category_loss, **options):
+                sft_steps, generators, verbosity, cond_layers, category_loss, category_condition=False, **options):
         self.verbosity = verbosity
         fields = {k: options[k] for k in ("pretrain_steps", "vae_steps", "pretrain_n", "midtrain_n", "midtrain_steps",
                                           "collection_target", "n_candidates", "dpo_steps", "eval_n",
@@ -178,6 +181,9 @@ class Command(BaseCommand):
             raise CommandError(f"--cond-layers is a number of layers, 0 or more (-1: the preset's); got {cond_layers}.")
         if not category_loss >= 0:
             raise CommandError(f"--category-loss is a loss weight, 0 or more; got {category_loss}.")
+        if category_condition and category_loss > 0:
+            raise CommandError("--category-condition gives π_0 the category, so a category loss has nothing to teach; "
+                               "use one or the other.")
         if any(not 0 <= a <= 1 for a in alphas):
             raise CommandError(f"--alphas are rating bars between 0 and 1, got {alphas}.")
         from django.core.exceptions import ValidationError
@@ -190,6 +196,7 @@ class Command(BaseCommand):
             raise CommandError(f"--generators: {' '.join(exc.messages)}") from None
         cfg = DemoConfig(project=project, preset=config, encoder=encoder, iterations=iterations, annotators=annotators,
                          artist_delay=artist_delay, cache=cache, cond_layers=cond_layers, category_loss=category_loss,
+                         category_condition=category_condition,
                          alphas=list(alphas), sft_steps=list(sft_steps), generators=list(generators), **fields)
         with ExitStack() as stack:
             if serve:
