@@ -287,6 +287,8 @@ class SampleRunConfig:
     seed: int = _f(0, "Seed.")
     mode: str = _f("flow", "Sampler: flow | shortcut.")
     steps: int = _f(0, "Sampling steps (0 = the checkpoint's sampler settings).")
+    category: str = _f("", "The object's category, for a checkpoint that conditions on one (ModelConfig."
+                        "category_condition); '' = unknown. A name outside its vocabulary is refused.")
     out: str = _f("var/samples", "Output folder.")
 
     def __post_init__(self):

@@ -43,10 +43,16 @@ def sample_to_folder(cfg: SampleRunConfig) -> list[Path]:
     m = np.asarray(_open_image(cfg.mask, "--mask").convert("L")) > 0
     if m.shape != img.shape[:2]:
         raise ValueError(f"mask {cfg.mask} is {m.shape[::-1]} px but the image is {img.shape[1::-1]} px")
+    category = getattr(cfg, "category", "")
+    if category and not model.cfg.category_condition:
+        raise ValueError(f"--category {category}: checkpoint {cfg.ckpt} does not condition on the category")
+    if category and category not in model.cfg.categories:
+        raise ValueError(f"--category {category}: not in the checkpoint's vocabulary ({', '.join(model.cfg.categories)})")
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for i, r in enumerate(sample(model, img, m, cfg.n, cfg.seed, steps=cfg.steps or None, mode=cfg.mode)):
+    for i, r in enumerate(sample(model, img, m, cfg.n, cfg.seed, steps=cfg.steps or None, mode=cfg.mode,
+                                 category=category or None)):
         p = out_dir / f"sample-{i:02d}.npz"
         np.savez(p, occupancy=r.occupancy, rotation=r.rotation, translation=r.translation, scale=r.scale)
         paths.append(p)

@@ -139,3 +139,27 @@ def test_misuse_is_refused(conditioned_run, tiny_cache, tmp_path):
     with pytest.raises(ValueError, match="category_condition needs a category vocabulary"):
         from trainer.config import model_config
         model_config("tiny", category_condition=True)
+
+
+def test_the_sample_command_takes_the_category(conditioned_run, tiny_ckpt, tmp_path, capsys):
+    from PIL import Image
+
+    from trainer.cli import main
+    image = np.full((24, 24, 3), 80, np.uint8)
+    mask = np.zeros((24, 24), np.uint8)
+    mask[6:18, 6:18] = 255
+    Image.fromarray(image).save(tmp_path / "i.png")
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    model, _ = load_checkpoint(conditioned_run)
+    args = lambda ckpt, out, *more: ["sample", "--ckpt", str(ckpt), "--image", str(tmp_path / "i.png"), "--mask",
+                                     str(tmp_path / "m.png"), "--n", "1", "--steps", "3", "--out", str(tmp_path / out),
+                                     *more]
+    assert main(args(conditioned_run, "a", "--category", model.cfg.categories[0])) == 0
+    assert main(args(conditioned_run, "b", "--category", model.cfg.categories[-1])) == 0
+    a, b = (np.load(tmp_path / k / "sample-00.npz")["occupancy"] for k in "ab")
+    assert not np.allclose(a, b)
+    for ckpt, flag, message in ((conditioned_run, "no-such-kind", "not in the checkpoint's vocabulary"),
+                                (tiny_ckpt, model.cfg.categories[0], "does not condition on the category")):
+        assert main(args(ckpt, "bad", "--category", flag)) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and not (tmp_path / "bad").exists()
