@@ -67,6 +67,8 @@ def features(dataset, n: int, ckpt: str = "", encoder: str = "effnet", batch: in
             masks = [views[:, v, 3:4] for v in range(views.shape[1])]
             if ckpt:
                 tok = model.encode_condition(views)                               # (B, V * hw, D)
+                if model.cfg.category_condition:      # the category's token ('unknown' here) is no view's
+                    tok = tok[:, :-1]
                 per_view = tok.reshape(tok.shape[0], views.shape[1], -1, tok.shape[-1])
                 out.append(torch.cat([pooled(per_view[:, v], masks[v]) for v in range(views.shape[1])], 1))
             else:
@@ -76,10 +78,10 @@ def features(dataset, n: int, ckpt: str = "", encoder: str = "effnet", batch: in
 
 def head_accuracy(model, dataset, categories: list[str], n: int, batch: int = 64) -> dict | None:
     """A checkpoint's own category head (`--category-loss`) on the first n rows: accuracy over the rows whose
-    category is in its vocabulary, with its SE; None when the model has no head."""
+    category is in its vocabulary, with its SE; None when the model has no head (or is given the category)."""
     from .data.views import views_to_tensor
     model.eval()
-    if not model.cfg.categories:
+    if not model.cfg.categories or model.cfg.category_condition:   # a model given the category trains no head
         return None
     index = {c: i for i, c in enumerate(model.cfg.categories)}
     rows = [i for i in range(n) if categories[i] in index]

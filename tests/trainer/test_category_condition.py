@@ -163,3 +163,14 @@ def test_the_sample_command_takes_the_category(conditioned_run, tiny_ckpt, tmp_p
         assert main(args(ckpt, "bad", "--category", flag)) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err and not (tmp_path / "bad").exists()
+
+
+def test_the_probe_reads_the_image_tokens_of_a_model_given_the_category(conditioned_run, tiny_cache):
+    from trainer import probe
+    from trainer.data.cache import shape_names
+    from trainer.references import row_categories
+    ds = open_dataset(str(tiny_cache), 16, 32, progress=False)
+    cats = row_categories(ds, shape_names(tiny_cache))
+    report = probe.category_probe(ds, ds, cats, cats, ckpt=str(conditioned_run))
+    assert report["train_rows"] == len(ds) and 0.0 <= report["accuracy"] <= 1.0
+    assert report.get("category_head") is None          # it trains no head: the category is given
