@@ -137,6 +137,11 @@ def summarize(rows, k):
                         "kept_distance_minus_seed_order": mean_se(np.subtract(means, base)),
                         "beats_retrievals_best": mean_se([b < min(r["retrieval"]) for b, r in zip(bests, rows)]),
                         "beats_retrievals_mean": mean_se([m < np.mean(r["retrieval"]) for m, r in zip(means, rows)])}
+    unfit = sum(1 for r in rows if all(s["category_fit"] is None for s in r["samples"]))
+    if unfit:  # no library shape of the object's category: the fit keeps seed order there, and says so
+        out["category_fit"]["objects_without_library_category"] = unfit
+        out["category_fit"]["note"] = (f"{unfit} of {len(rows)} objects have no library shape of their category; "
+                                       "the fit keeps their samples in seed order")
     grid = [r["voxelized_truth"] for r in rows if r.get("voxelized_truth") is not None]
     if grid:  # what a sampler that drew the truth itself would score: the representation's floor
         out["voxelized_truth"] = {"kept_distance": mean_se(grid)}

@@ -72,3 +72,19 @@ def test_bad_bench_options_are_one_clear_message(checkpoint, library_dir, tmp_pa
         call_command("bench_best_of", checkpoint=str(tmp_path / "missing"), library=str(library_dir))
     with pytest.raises(CommandError, match="--library: no shapes"):
         call_command("bench_best_of", checkpoint=str(checkpoint), library=str(tmp_path / "empty"))
+
+
+def test_a_library_without_the_objects_categories_is_said_not_hidden(checkpoint, tmp_path):
+    """The category fit keeps seed order where the library has no shape of an object's category; the report says
+    how many objects that was, rather than passing seed order off as the fit's."""
+    from model_suite import library, procedural
+
+    procedural.generate_shapes(tmp_path / "src", 2, seed=0, categories=procedural.CATEGORIES[:1])
+    library.import_directory(tmp_path / "src", tmp_path / "lib")
+    out = tmp_path / "best_of.json"
+    call_command("bench_best_of", checkpoint=str(checkpoint), library=str(tmp_path / "lib"), objects=3, best_of=3,
+                 keep=1, out=str(out), verbosity=0)
+    report = json.loads(out.read_text())
+    fit = report["rankings"]["category_fit"]
+    # Objects 2 and 3 are of the 2nd and 3rd categories (the shapes cycle them), which this library lacks.
+    assert 1 <= fit["objects_without_library_category"] < report["objects"] and "seed order" in fit["note"], fit
