@@ -549,6 +549,8 @@ def main(args) -> dict:
     if base.category_loss > 0 or model.cfg.category_condition:   # the SFT step is timed as it trains
         attach_categories(sft_sub, model.cfg.categories)
     pair_sub = attach_latents(model, pairs.subset(range(min(B, len(pairs)))), progress=False)
+    if model.cfg.category_condition:   # the DPO step is timed as it trains, each pair given its category
+        attach_categories(pair_sub, model.cfg.categories)
     obj = FlowObjective(model, loss_weights(base))
     sft_fn, sft_flops = train_step_fn(sft_step(base, model), obj, sft_sub, B)
     dpo_fn, _ = train_step_fn(dpo_step(dcfg, model, FlowObjective(ref, loss_weights(dcfg))), obj, pair_sub, B)

@@ -121,6 +121,31 @@ def test_a_tiny_bench_reports_novel_instances_and_novel_categories_apart(tmp_pat
     assert "category_random_instance" in again["splits"]["novel_categories"]
 
 
+def test_a_tiny_bench_gives_the_model_the_category(tmp_path):
+    """`bench --category-condition` at the tiny preset: every stage keeps the token and was trained and timed with
+    each row's category; the novel categories are sampled as 'unknown'."""
+    import argparse
+
+    from model_suite.procedural import CATEGORIES, generate_shapes
+    from trainer.bench import STAGES, main
+    from trainer.checkpoints import load_checkpoint
+
+    generate_shapes(tmp_path / "shapes", count=4 * len(CATEGORIES), seed=0)
+    args = argparse.Namespace(work=str(tmp_path / "work"), shapes=str(tmp_path / "shapes"), config="tiny", scale=0.01,
+                              train_scale=1.0, threads=1, poses="upright", encoder="", dense_points=0, seed=0,
+                              category_condition=True, consensus=0)
+    report = main(args)
+    assert report["category_condition"] and report["throughput"]["dpo_step_sec_min"] > 0
+    for stage in STAGES:
+        model, manifest = load_checkpoint(tmp_path / "work/runs" / stage)
+        assert model.cfg.category_condition and model.cfg.categories == report["vocabulary"]["train_categories"]
+        if stage in ("pretrain", "midtrain", "sft"):
+            assert manifest["category_condition"]["rows_with_category"] == manifest["category_condition"]["rows"]
+    assert not set(model.cfg.categories) & set(report["vocabulary"]["novel_categories"])
+    for split in report["splits"].values():
+        assert "viou" in split["stage_table"]["distill"] and "viou" in split["image_use"]["gap"]
+
+
 def test_the_bench_without_a_shape_folder_says_how_to_make_one(tmp_path, capsys):
     from trainer.cli import main
     assert main(["bench", "--work", str(tmp_path), "--config", "tiny"]) == 2
