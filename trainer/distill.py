@@ -28,7 +28,6 @@ from .latents import attach_latents
 from .loop import fit
 from .objectives import FlowObjective, condition_category, data_targets, draw_noise
 from .config import SampleConfig
-from .data.loader import attach_categories
 from .data.views import views_to_tensor
 from .dpo import load_reference
 from .sampling import guided_euler, time_grid
@@ -159,8 +158,6 @@ def train(cfg):
     model, parent = build_model(cfg, device)
     teacher = load_reference(cfg.init, device)
     data = load_data(cfg.data, model, progress=cfg.progress)
-    if model.cfg.category_condition:
-        attach_categories(data, model.cfg.categories)
     model.set_trainable(step_embedding=True)
     if cfg.cache_latents:
         for ds in (data,):

@@ -22,7 +22,6 @@ from .latents import attach_latents
 from .loop import fit, step_generator
 from .objectives import FlowObjective, condition_category, data_targets, draw_noise
 from .checkpoints import load_checkpoint, resolve
-from .data.loader import attach_categories
 from .data.views import views_to_tensor
 from .stage import base_manifest, build_model, load_data, setup
 
@@ -122,9 +121,6 @@ def train(cfg):
         raise ValueError(f"reference {ref_path} has a different model config than --init {cfg.init}")
     data = load_data(cfg.data, model, kind="pairs", progress=cfg.progress)
     eval_data = load_data([cfg.eval_data], model, kind="pairs", progress=cfg.progress) if cfg.eval_data else None
-    if model.cfg.category_condition:      # each pair is conditioned on its category, as the policy samples it
-        for ds in (data, eval_data) if eval_data is not None else (data,):
-            attach_categories(ds, model.cfg.categories)
     model.set_trainable(layout_only=cfg.freeze_shape)
     if cfg.cache_latents:
         for ds in (data, eval_data) if eval_data is not None else (data,):

@@ -115,7 +115,7 @@ def generate(model, views: torch.Tensor, noise_shape: torch.Tensor, noise_layout
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    cond = model.encode_condition(views.to(device), category=category if model.cfg.category_condition else None)
+    cond = model.encode_condition(views.to(device), category=category)   # ignored by a model without the token
     cond = model.null_condition(cond) if unconditional else cond
     x_s, x_l = integrate(model, cond, noise_shape.to(device), noise_layout.to(device), settings, mode, steps)
     probs = model.vae.from_latent(x_s)

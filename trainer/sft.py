@@ -68,7 +68,7 @@ def category_setup(cfg, model, data) -> dict:
             raise ValueError(f"--category-loss {cfg.category_loss}: this model is given the category as a condition "
                              "token, so a head that names it from the condition would learn nothing; use one or the "
                              "other")
-        rows = attach_categories(data, model.cfg.categories)
+        rows = int((data.arrays["category"] >= 0).sum())      # load_data gave the rows their categories
         return {"category_condition": {"rows_with_category": rows, "rows": len(data),
                                        "dropout": model.cfg.category_dropout}}
     if cfg.category_loss <= 0:
@@ -115,8 +115,6 @@ def train(cfg):
     data = load_data(cfg.data, model, progress=cfg.progress)
     category_note = category_setup(cfg, model, data)
     eval_data = load_data([cfg.eval_data], model, progress=cfg.progress) if cfg.eval_data else None
-    if eval_data is not None and model.cfg.category_condition:
-        attach_categories(eval_data, model.cfg.categories)
     vae_ckpt = Path(cfg.out) / "vae.safetensors"
     if not bool(model.vae.trained):
         if cfg.resume and vae_ckpt.exists():

@@ -8,7 +8,7 @@ import torch
 from . import distributed as D
 from .checkpoints import load_checkpoint, resolve
 from .config import SampleConfig, model_config
-from .data.loader import open_dataset
+from .data.loader import attach_categories, open_dataset
 from .model import FlowModel
 
 
@@ -45,8 +45,12 @@ def build_model(cfg, device, categories: list[str] | None = None) -> tuple[FlowM
 
 
 def load_data(paths, model, kind: str = "samples", progress: bool = True):
-    """Open the training sources for this model's grid and view size."""
-    return open_dataset(paths, model.cfg.grid, model.cfg.image_size, kind, progress)
+    """Open the training sources for this model's grid and view size; a model given the category
+    (ModelConfig.category_condition) gets each row's category array, which every stage conditions it on."""
+    data = open_dataset(paths, model.cfg.grid, model.cfg.image_size, kind, progress)
+    if model.cfg.category_condition:
+        attach_categories(data, model.cfg.categories)
+    return data
 
 
 def base_manifest(parent_info: dict, datasets: list, world: int, model) -> dict:
