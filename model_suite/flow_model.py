@@ -133,8 +133,8 @@ class FlowModelGenerator(Generator):
                     "s": float(r.scale), "source": "layout_token"}
             extra = {"sample_index": i, "steps": self.steps, "mode": self.mode,  # trainer.sample(..., seed)[i] reproduces it
                      "checkpoint_hash": manifest.get("hash"), "stage": manifest.get("stage"), "step": manifest.get("step")}
-            if model.cfg.category_condition:  # what the sampler was told (unknown: outside its vocabulary)
-                extra["category_condition"] = context.category if context.category in model.cfg.categories else "unknown"
+            if model.cfg.category_condition:  # what the sampler was told (unknown: outside a learned vocabulary)
+                extra["category_condition"] = model.category_name(context.category)
             if m > n:
                 extra["best_of"] = {"M": m, "k": n, "ranked_by": ranked_by, "reward": rewards[j], "rank": rank, **pool_stats}
             c = make_candidate(self, mesh.vertices, mesh.faces, seed, time.perf_counter(), pose, self.checkpoint, **extra)

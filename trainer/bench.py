@@ -456,13 +456,15 @@ def main(args) -> dict:
     n = lambda x: max(2, int(round(x * s)))
     nt = lambda x: max(2, int(round(x * s * train_scale)))
     t_start = time.time()
+    named = bool(getattr(args, "category_text", False))   # the category by its name's embedding (implies given)
+    given = named or bool(getattr(args, "category_condition", False))
     report = {"machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                           "processor": platform.processor() or platform.machine(), "torch": torch.__version__,
                           "load_avg_at_start": os.getloadavg()},
               "config": config, "scale": s, "train_scale": train_scale, "seed": seed,
               "poses": getattr(args, "poses", "upright"), "encoder": getattr(args, "encoder", "") or "preset",
               "cond_layers": getattr(args, "cond_layers", -1), "category_loss": getattr(args, "category_loss", 0.0),
-              "category_condition": bool(getattr(args, "category_condition", False)),
+              "category_condition": given, "category_text": named,
               "data_note": "SFT uses render-paste composites held apart from mid-training; DPO uses pairs of the "
                            "SFT model's own samples ordered by Chamfer distance to the ground truth. Every "
                            "training set shows the training instances of the training categories; the novel "
@@ -499,7 +501,7 @@ def main(args) -> dict:
     base = TrainConfig(config=config, encoder=getattr(args, "encoder", ""), batch_size=32, log_every=10, ckpt_every=100,
                        warmup=20, seed=seed, cond_layers=getattr(args, "cond_layers", -1),
                        category_loss=getattr(args, "category_loss", 0.0),
-                       category_condition=bool(getattr(args, "category_condition", False)))
+                       category_condition=given, category_text=named)
     runs = {}
     # Data is cheap (the caches take a few minutes) and steps are not: with 768 renders and 768 composites
     # the image pathway overfitted (SFT train loss 0.45 against held-out 0.86, and samples barely
@@ -547,10 +549,10 @@ def main(args) -> dict:
     pairs = open_dataset(str(pairs_out), grid, image_size, kind="pairs")
     sft_sub = attach_latents(model, sft_data.subset(range(min(B, len(sft_data)))), progress=False)
     if base.category_loss > 0 or model.cfg.category_condition:   # the SFT step is timed as it trains
-        attach_categories(sft_sub, model.cfg.categories)
+        attach_categories(sft_sub, model)
     pair_sub = attach_latents(model, pairs.subset(range(min(B, len(pairs)))), progress=False)
     if model.cfg.category_condition:   # the DPO step is timed as it trains, each pair given its category
-        attach_categories(pair_sub, model.cfg.categories)
+        attach_categories(pair_sub, model)
     obj = FlowObjective(model, loss_weights(base))
     sft_fn, sft_flops = train_step_fn(sft_step(base, model), obj, sft_sub, B)
     dpo_fn, _ = train_step_fn(dpo_step(dcfg, model, FlowObjective(ref, loss_weights(dcfg))), obj, pair_sub, B)

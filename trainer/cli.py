@@ -174,6 +174,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--category-condition", action="store_true",
                    help="give the model each row's category (the Stage 1 label) as a condition token, from "
                         "pretraining on (unknown for the novel categories; trainer/README.md)")
+    s.add_argument("--category-text", action="store_true",
+                   help="--category-condition with the token a projection of the name's sentence embedding, so the "
+                        "novel categories are given their names too (trainer.category_text)")
     s.add_argument("--dense-points", type=int, default=100_000,
                    help="points per surface of the stage table's F1@0.01 the paper's way (0 = off; ~1 s per row)")
     s.add_argument("--consensus", type=int, default=4,

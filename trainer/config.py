@@ -46,6 +46,10 @@ class ModelConfig:
                                   "holds for every object) as one more condition token: a learned embedding per "
                                   "name of `categories`, and one for 'unknown' (no category, or a name outside the "
                                   "vocabulary). Needs `categories`.")
+    category_text: bool = _f(False, "With category_condition: the category's token is a learned projection of the "
+                             "name's sentence embedding (offline all-MiniLM-L6-v2; trainer.category_text), not a "
+                             "learned row per name, so a name outside the vocabulary (a new Stage 1 label) still "
+                             "has one, near the names it resembles.")
     category_dropout: float = _f(0.25, "Probability, in training, of replacing a row's category by 'unknown', so the "
                                  "model still conditions on the image alone (novel categories, rows without one).")
     dinov2_path: str = _f("", "Path to a local DINOv2 TorchScript/state file; never downloaded.")
@@ -62,6 +66,8 @@ class ModelConfig:
         assert self.encoder in ENCODERS, f"unknown encoder {self.encoder!r}: use one of {', '.join(ENCODERS)}"
         if self.category_condition and not self.categories:
             raise ValueError("category_condition needs a category vocabulary (`categories`)")
+        if self.category_text and not self.category_condition:
+            raise ValueError("category_text gives the category's token by its name: it needs category_condition")
 
     @property
     def latent_grid(self) -> int:
@@ -161,6 +167,9 @@ class TrainConfig:
                                   "token (ModelConfig.category_condition; vocabulary from the data, as the category "
                                   "loss's); a run with --init keeps its parent's. Rows without a category, or with one "
                                   "outside the vocabulary, get 'unknown'.")
+    category_text: bool = _f(False, "With category_condition: the token is a projection of the category name's "
+                             "sentence embedding (ModelConfig.category_text), so names outside the vocabulary keep "
+                             "theirs instead of 'unknown'; a run with --init keeps its parent's.")
     seed: int = _f(0, "Seed; (seed, step, rank) fixes the noise of each step, so resume is exact.")
     log_every: int = _f(10, "Log every N steps (JSON lines in out/log.jsonl).")
     ckpt_every: int = _f(100, "Checkpoint every N steps (and at the end).")
@@ -288,7 +297,8 @@ class SampleRunConfig:
     mode: str = _f("flow", "Sampler: flow | shortcut.")
     steps: int = _f(0, "Sampling steps (0 = the checkpoint's sampler settings).")
     category: str = _f("", "The object's category, for a checkpoint that conditions on one (ModelConfig."
-                        "category_condition); '' = unknown. A name outside its vocabulary is refused.")
+                        "category_condition); '' = unknown. A name outside its vocabulary is refused, except by a model "
+                        "given names by their embedding (category_text).")
     out: str = _f("var/samples", "Output folder.")
 
     def __post_init__(self):

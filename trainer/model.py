@@ -137,7 +137,14 @@ class FlowModel(nn.Module):
         if cfg.categories:
             self.category_pool = nn.Linear(D, 1)
             self.category_head = nn.Sequential(nn.LayerNorm(D), nn.Linear(D, len(cfg.categories)))
-        if cfg.category_condition:      # one condition token for the object's category; row K is 'unknown'
+        if cfg.category_condition and cfg.category_text:
+            # The token is a projection of the name's sentence embedding (trainer.category_text), so a name outside
+            # the vocabulary has one too; the vocabulary's embeddings travel in the checkpoint.
+            from .category_text import TEXT_DIM, name_embeddings
+            self.register_buffer("category_text_vocab", name_embeddings(tuple(cfg.categories)).clone())
+            self.category_proj = nn.Sequential(nn.Linear(TEXT_DIM, D), nn.GELU(), nn.Linear(D, D))
+            self.category_unknown = nn.Parameter(torch.randn(1, D) * 0.02)
+        elif cfg.category_condition:    # one condition token for the object's category; row K is 'unknown'
             self.category_embed = nn.Embedding(len(cfg.categories) + 1, D)
             nn.init.normal_(self.category_embed.weight, std=0.02)
         self.shape_in = nn.Linear(p ** 3 * C, D)
@@ -157,27 +164,53 @@ class FlowModel(nn.Module):
         """(B, 2, 4, S, S) -> (B, N, D); rows with drop=True get the learned null condition.
 
         With cfg.category_condition the last token is the category's: `category` (B,) indexes cfg.categories
-        (-1 = unknown; None = unknown for every row). The condition layers then mix it into the image tokens.
+        (-1 = unknown; None = unknown for every row; with cfg.category_text, ids above K = len(categories) are
+        names outside the vocabulary, `category_ids`). The condition layers then mix it into the image tokens.
         """
         c = self.encoder(views)
         if self.cfg.category_condition:
             K = len(self.cfg.categories)
             ids = (torch.full((c.shape[0],), K, dtype=torch.long, device=c.device) if category is None
                    else torch.where(category.to(c.device) < 0, K, category.to(c.device)))
-            c = torch.cat([c, self.category_embed(ids)[:, None].to(c.dtype)], 1)
+            token = self.category_text_token(ids) if self.cfg.category_text else self.category_embed(ids)
+            c = torch.cat([c, token[:, None].to(c.dtype)], 1)
         for layer in self.cond_attn:
             c = layer(c)
         if drop is not None:
             c = torch.where(drop[:, None, None], self.null_cond.to(c.dtype).expand_as(c), c)
         return c
 
+    def category_text_token(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B,) ids (K = unknown) -> (B, D): the projection of each name's sentence embedding, the learned
+        'unknown' token for the rest."""
+        from .category_text import extra_embeddings
+        K = len(self.cfg.categories)
+        table = self.category_text_vocab
+        if bool((ids > K).any()):     # names outside the vocabulary, in this process's registry
+            extra = extra_embeddings(int(ids.max()) - K).to(table.device, table.dtype)
+            table = torch.cat([table, extra])
+        known = ids != K
+        rows = torch.where(ids > K, ids - 1, torch.where(known, ids, 0))
+        return torch.where(known[:, None], self.category_proj(table[rows]), self.category_unknown)
+
     def category_ids(self, names) -> torch.Tensor | None:
         """Category names (None = none) -> (B,) indices into cfg.categories (-1 = unknown); None for a model
-        that does not condition on the category."""
+        that does not condition on the category. A name outside the vocabulary is unknown, except to a model
+        given the name's embedding (cfg.category_text), for which it is K + 1 + its index in this process's
+        registry (trainer.category_text)."""
         if not self.cfg.category_condition:
             return None
-        index = {c: i for i, c in enumerate(self.cfg.categories)}
-        return torch.tensor([index.get(n, -1) if n else -1 for n in names], dtype=torch.long)
+        from .category_text import extra_index
+        index, K = {c: i for i, c in enumerate(self.cfg.categories)}, len(self.cfg.categories)
+        return torch.tensor([-1 if not n else index[n] if n in index else
+                             K + 1 + extra_index(n) if self.cfg.category_text else -1 for n in names], dtype=torch.long)
+
+    def category_name(self, name) -> str:
+        """What the model is told for a category name: the name, or 'unknown' (none, or outside a learned
+        vocabulary)."""
+        if not name or not self.cfg.category_condition:
+            return "unknown"
+        return name if self.cfg.category_text or name in self.cfg.categories else "unknown"
 
     def category_logits(self, cond: torch.Tensor) -> torch.Tensor:
         """(B, N, D) condition tokens -> (B, K) logits over cfg.categories (attention pooling, then linear)."""

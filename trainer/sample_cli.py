@@ -46,7 +46,7 @@ def sample_to_folder(cfg: SampleRunConfig) -> list[Path]:
     category = getattr(cfg, "category", "")
     if category and not model.cfg.category_condition:
         raise ValueError(f"--category {category}: checkpoint {cfg.ckpt} does not condition on the category")
-    if category and category not in model.cfg.categories:
+    if category and category not in model.cfg.categories and not model.cfg.category_text:
         raise ValueError(f"--category {category}: not in the checkpoint's vocabulary ({', '.join(model.cfg.categories)})")
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -39,6 +39,8 @@ def build_model(cfg, device, categories: list[str] | None = None) -> tuple[FlowM
             overrides["categories"] = list(categories)
         if getattr(cfg, "category_condition", False):
             overrides["category_condition"] = True
+        if getattr(cfg, "category_text", False):
+            overrides["category_text"] = True
         model, parent_info = FlowModel(model_config(cfg.config, **overrides)).to(device), {"parent": None, "parent_hash": None}
     model.train()
     return model, parent_info
@@ -49,7 +51,7 @@ def load_data(paths, model, kind: str = "samples", progress: bool = True):
     (ModelConfig.category_condition) gets each row's category array, which every stage conditions it on."""
     data = open_dataset(paths, model.cfg.grid, model.cfg.image_size, kind, progress)
     if model.cfg.category_condition:
-        attach_categories(data, model.cfg.categories)
+        attach_categories(data, model)
     return data
 
 

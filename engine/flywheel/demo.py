@@ -52,6 +52,9 @@ class DemoConfig:
     # π_0 takes the object's category (Stage 1's label) as a condition token, from pretraining on; every later stage
     # keeps it, and the flow model is given each object's Stage 1 category when it proposes (trainer/README.md).
     category_condition: bool = False
+    # ... by a projection of the category name's sentence embedding (ModelConfig.category_text), so a Stage 1 label
+    # outside π_0's vocabulary keeps a token of its own.
+    category_text: bool = False
     vae_steps: int = 150
     # Mid-training, the paper's stage between pretraining and the loop: SFT on synthetic render-paste composites of
     # π_0's own shapes, labelled with the true shapes, before any annotation. Without it the table credits the loop
@@ -114,7 +117,8 @@ def pretrain_base(cfg, project, echo):
     cache = cfg.cache_dir()
     tag = shapes_tag(cfg)
     recipe = (f"-cond{cfg.cond_layers}" if cfg.cond_layers >= 0 else "") + (
-        f"-cat{cfg.category_loss:g}" if cfg.category_loss > 0 else "") + ("-given" if cfg.category_condition else "")
+        f"-cat{cfg.category_loss:g}" if cfg.category_loss > 0 else "") + ("-given" if cfg.category_condition else "") + (
+        "-named" if cfg.category_text else "")
     out = cache / f"pretrain-{tag}-{cfg.encoder}{recipe}-{cfg.pretrain_steps}"
     if cached_run(out, cfg.pretrain_steps):
         echo(f"π_0: reusing the cached pretrained checkpoint {out}")
@@ -132,7 +136,7 @@ def pretrain_base(cfg, project, echo):
     if cfg.category_loss > 0:  # the project's categories name π_0's head: the renders carry their shapes' categories
         argv += ["--category-loss", f"{cfg.category_loss:g}"]
     if cfg.category_condition:  # the renders carry their shapes' categories, the names Stage 1 annotators give
-        argv += ["--category-condition"]
+        argv += ["--category-condition"] + (["--category-text"] if cfg.category_text else [])
     train("pretraining", argv, out)
     return out
 

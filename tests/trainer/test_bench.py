@@ -121,9 +121,11 @@ def test_a_tiny_bench_reports_novel_instances_and_novel_categories_apart(tmp_pat
     assert "category_random_instance" in again["splits"]["novel_categories"]
 
 
-def test_a_tiny_bench_gives_the_model_the_category(tmp_path):
+@pytest.mark.parametrize("named", [False, True], ids=["learned", "text"])
+def test_a_tiny_bench_gives_the_model_the_category(tmp_path, named):
     """`bench --category-condition` at the tiny preset: every stage keeps the token and was trained and timed with
-    each row's category; the novel categories are sampled as 'unknown'."""
+    each row's category; the novel categories are sampled as 'unknown', or by their names' embeddings with
+    `--category-text`."""
     import argparse
 
     from model_suite.procedural import CATEGORIES, generate_shapes
@@ -133,15 +135,20 @@ def test_a_tiny_bench_gives_the_model_the_category(tmp_path):
     generate_shapes(tmp_path / "shapes", count=4 * len(CATEGORIES), seed=0)
     args = argparse.Namespace(work=str(tmp_path / "work"), shapes=str(tmp_path / "shapes"), config="tiny", scale=0.01,
                               train_scale=1.0, threads=1, poses="upright", encoder="", dense_points=0, seed=0,
-                              category_condition=True, consensus=0)
+                              category_condition=not named, category_text=named, consensus=0)
     report = main(args)
-    assert report["category_condition"] and report["throughput"]["dpo_step_sec_min"] > 0
+    assert report["category_condition"] and report["category_text"] == named
+    assert report["throughput"]["dpo_step_sec_min"] > 0
     for stage in STAGES:
         model, manifest = load_checkpoint(tmp_path / "work/runs" / stage)
         assert model.cfg.category_condition and model.cfg.categories == report["vocabulary"]["train_categories"]
+        assert model.cfg.category_text == named
         if stage in ("pretrain", "midtrain", "sft"):
             assert manifest["category_condition"]["rows_with_category"] == manifest["category_condition"]["rows"]
-    assert not set(model.cfg.categories) & set(report["vocabulary"]["novel_categories"])
+    novel = report["vocabulary"]["novel_categories"]
+    assert not set(model.cfg.categories) & set(novel)
+    assert ((model.category_ids(novel) > len(model.cfg.categories)).all() if named
+            else (model.category_ids(novel) == -1).all())
     for split in report["splits"].values():
         assert "viou" in split["stage_table"]["distill"] and "viou" in split["image_use"]["gap"]
 

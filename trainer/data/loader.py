@@ -52,11 +52,18 @@ def data_vocabulary(paths: list[str]) -> list[str]:
     return sorted(c for c in found if c)
 
 
-def attach_categories(dataset: ArrayDataset, vocabulary: list[str]) -> int:
-    """Add a `category` array (index into vocabulary, -1 = none or unknown) from open_dataset's row categories;
-    return how many rows have one."""
-    index = {c: i for i, c in enumerate(vocabulary)}
+def attach_categories(dataset: ArrayDataset, vocabulary) -> int:
+    """Add a `category` array from open_dataset's row categories; return how many rows have one.
+
+    vocabulary: a list of names (index into it, -1 = none or unknown), or a model: one given the category reads
+    the names with `category_ids` (a model given names by their embedding, ModelConfig.category_text, keeps those
+    outside its vocabulary), any other indexes its cfg.categories."""
     names = dataset.row_categories or [None] * len(dataset)
-    ids = np.array([index.get(c, -1) if c is not None else -1 for c in names], dtype=np.int64)
+    if hasattr(vocabulary, "category_ids") and vocabulary.cfg.category_condition:
+        ids = vocabulary.category_ids(names).numpy().astype(np.int64)
+    else:
+        vocabulary = vocabulary.cfg.categories if hasattr(vocabulary, "cfg") else vocabulary
+        index = {c: i for i, c in enumerate(vocabulary)}
+        ids = np.array([index.get(c, -1) if c is not None else -1 for c in names], dtype=np.int64)
     dataset.arrays["category"] = ids
     return int((ids >= 0).sum())

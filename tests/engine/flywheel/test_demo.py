@@ -136,6 +136,8 @@ def test_the_demo_gives_pi0_the_stage1_category_through_the_loop(demo_suite, cap
     assert sft["model_config"]["category_condition"] and sft["model_config"]["categories"] == pi0.cfg.categories
     with pytest.raises(CommandError, match="use one or the other"):
         call_command("flywheel", "demo", *TINY, "--category-condition", "--category-loss", "0.5")
+    with pytest.raises(CommandError, match="add --category-condition"):
+        call_command("flywheel", "demo", *TINY, "--category-text")
 
 
 def test_without_mid_training_pi0_is_the_pretrained_model(demo_suite, capsys):

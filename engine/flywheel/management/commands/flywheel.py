@@ -91,6 +91,10 @@ class Command(BaseCommand):
         demo.add_argument("--category-condition", action="store_true",
                           help="π_0 takes each object's category (the Stage 1 label) as a condition token, and our "
                                "model is given it when it proposes (default: off; trainer/README.md).")
+        demo.add_argument("--category-text", action="store_true",
+                          help="With --category-condition: the token is a projection of the category name's sentence "
+                               "embedding, so a Stage 1 label outside π_0's vocabulary keeps one of its own (default: "
+                               "off; trainer/README.md).")
         demo.add_argument("--artist-delay", type=float, default=defaults.artist_delay, metavar="SECONDS",
                           help=f"Seconds the simulated artist takes per mesh (default: {defaults.artist_delay:g}).")
         demo.add_argument("--eval-n", type=int, help="Held-out rows of the table (default: the rows each run's "
@@ -158,7 +162,8 @@ class Command(BaseCommand):
             self.stdout.write(f"rolled back {out.name}; deployed: {', '.join(c.name for c in restored)}")
 
     def do_demo(self, project, config, encoder, iterations, annotators, artist_delay, cache, report, serve, alphas,
-                sft_steps, generators, verbosity, cond_layers, category_loss, category_condition=False, **options):
+                sft_steps, generators, verbosity, cond_layers, category_loss, category_condition=False, category_text=False,
+                **options):
         self.verbosity = verbosity
         fields = {k: options[k] for k in ("pretrain_steps", "vae_steps", "pretrain_n", "midtrain_n", "midtrain_steps",
                                           "collection_target", "n_candidates", "dpo_steps", "eval_n",
@@ -181,6 +186,8 @@ class Command(BaseCommand):
             raise CommandError(f"--cond-layers is a number of layers, 0 or more (-1: the preset's); got {cond_layers}.")
         if not category_loss >= 0:
             raise CommandError(f"--category-loss is a loss weight, 0 or more; got {category_loss}.")
+        if category_text and not category_condition:
+            raise CommandError("--category-text is how π_0 is given the category: add --category-condition.")
         if category_condition and category_loss > 0:
             raise CommandError("--category-condition gives π_0 the category, so a category loss has nothing to teach; "
                                "use one or the other.")
@@ -196,7 +203,7 @@ class Command(BaseCommand):
             raise CommandError(f"--generators: {' '.join(exc.messages)}") from None
         cfg = DemoConfig(project=project, preset=config, encoder=encoder, iterations=iterations, annotators=annotators,
                          artist_delay=artist_delay, cache=cache, cond_layers=cond_layers, category_loss=category_loss,
-                         category_condition=category_condition,
+                         category_condition=category_condition, category_text=category_text,
                          alphas=list(alphas), sft_steps=list(sft_steps), generators=list(generators), **fields)
         with ExitStack() as stack:
             if serve:
