@@ -232,6 +232,8 @@ class SampleConfig:
     cfg_interval: list = _f([0.0, 0.95], "Apply CFG only for t in [lo, hi] (the time convention: see trainer.flow).")
     rescale_t: float = _f(3.0, "Rescaled schedule t' = r t / (1 + (r - 1) t); 1 = uniform.")
     threshold: float = _f(0.5, "Occupancy threshold on the decoded probabilities.")
+    temperature: float = _f(1.0, "Scale of the initial noise (shape and layout): below 1 draws samples nearer the "
+                            "condition's typical shape, at the cost of their spread (1 = the model's own distribution).")
 
 
 @dataclass

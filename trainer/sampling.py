@@ -117,7 +117,10 @@ def generate(model, views: torch.Tensor, noise_shape: torch.Tensor, noise_layout
     model.eval()
     cond = model.encode_condition(views.to(device), category=category)   # ignored by a model without the token
     cond = model.null_condition(cond) if unconditional else cond
-    x_s, x_l = integrate(model, cond, noise_shape.to(device), noise_layout.to(device), settings, mode, steps)
+    if not settings.temperature > 0:
+        raise ValueError(f"the sampler's temperature scales its noise: it must be above 0, got {settings.temperature}")
+    x_s, x_l = integrate(model, cond, noise_shape.to(device) * settings.temperature,
+                         noise_layout.to(device) * settings.temperature, settings, mode, steps)
     probs = model.vae.from_latent(x_s)
     R, t, s = decode_layout(x_l, model.cfg.translation_offset, model.cfg.translation_scale)
     model.train(was_training)

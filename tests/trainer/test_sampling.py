@@ -99,3 +99,18 @@ def test_sampling_and_training_run_on_cuda(tiny_ckpt, tiny_cache, tmp_path):
     sft.train(cfg)
     model, manifest = load_checkpoint(tmp_path / "run")
     assert manifest["step"] == 4 and all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_the_temperature_scales_the_noise_and_narrows_the_samples(tiny_ckpt):
+    from dataclasses import replace
+
+    from trainer.sampling import sample_views
+    model, _ = load_checkpoint(tiny_ckpt)
+    views = torch.rand(1, 2, 4, model.cfg.image_size, model.cfg.image_size).expand(6, -1, -1, -1, -1)
+    latents = lambda settings: sample_views(model, views, seed=3, settings=settings, steps=6)[4]
+    default = model.sample_config
+    assert torch.equal(latents(default), latents(replace(default, temperature=1.0)))
+    spread = {T: latents(replace(default, temperature=T)).std(0).mean().item() for T in (1.0, 0.3)}
+    assert spread[0.3] < 0.8 * spread[1.0], spread            # six noises of one image: samples nearer each other
+    with pytest.raises(ValueError, match="temperature .* above 0"):
+        latents(replace(default, temperature=0.0))
