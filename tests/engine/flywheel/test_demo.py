@@ -108,32 +108,36 @@ def test_the_demo_trains_the_category_recipe_into_pi0_and_each_iterations_sft(de
     assert sft["model_config"]["categories"] == pi0.cfg.categories
 
 
-def test_the_demo_gives_pi0_the_stage1_category_through_the_loop(demo_suite, capsys):
+@pytest.mark.parametrize("named", [False, True], ids=["learned", "text"])
+def test_the_demo_gives_pi0_the_stage1_category_through_the_loop(demo_suite, capsys, named):
     """`flywheel demo --category-condition`: π_0 takes the category as a condition token (cached apart), our model
     proposes each Stage 2 set conditioned on its object's Stage 1 category, and SFT trains on the exported rows'
-    Stage 1 categories, which the deployed checkpoint keeps."""
+    Stage 1 categories, which the deployed checkpoint keeps; with --category-text, by the names' embeddings."""
     from engine.candidates.models import Candidate
     from trainer.checkpoints import load_checkpoint, read_manifest, resolve
 
-    call_command("flywheel", "demo", *TINY, "--pretrain-n", "64", "--iterations", "1", "--project", "given",
-                 "--category-condition", "--cache", str(demo_suite / "cache"))
+    project = "named" if named else "given"
+    call_command("flywheel", "demo", *TINY, "--pretrain-n", "64", "--iterations", "1", "--project", project,
+                 "--category-condition", *(["--category-text"] if named else []), "--cache", str(demo_suite / "cache"))
     capsys.readouterr()
-    run = FlywheelRun.objects.get(project__name="given")
+    run = FlywheelRun.objects.get(project__name=project)
     assert run.status == RunStatus.DONE, run.error
     assert "-given-" in str(run.baseline.path), run.baseline.path     # not the cache of a π_0 without it
+    assert ("-named-" in str(run.baseline.path)) == named, run.baseline.path
     pi0 = load_checkpoint(resolve(run.baseline.path))[0]
-    assert pi0.cfg.category_condition and pi0.cfg.categories, pi0.cfg
-    ours = Candidate.objects.filter(candidate_set__iteration__project__name="given", generator="flow_model")
+    assert pi0.cfg.category_condition and pi0.cfg.categories and pi0.cfg.category_text == named, pi0.cfg
+    ours = Candidate.objects.filter(candidate_set__iteration__project__name=project, generator="flow_model")
     assert ours.exists()
     for c in ours.select_related("candidate_set__object"):
         told = c.extra["category_condition"]
         category = c.candidate_set.object.category
-        assert told == (category if category in pi0.cfg.categories else "unknown"), (told, category)
+        assert told == (category if category in pi0.cfg.categories or named else "unknown"), (told, category)
     assert any(c.extra["category_condition"] != "unknown" for c in ours)
     sft = read_manifest(resolve(run.sft_checkpoint.path))
     samples = run.counts["export"]["train"]["samples"]
     assert sft["category_condition"]["rows"] == samples >= 1 and sft["category_condition"]["rows_with_category"] >= 1
     assert sft["model_config"]["category_condition"] and sft["model_config"]["categories"] == pi0.cfg.categories
+    assert sft["model_config"]["category_text"] == named
     with pytest.raises(CommandError, match="use one or the other"):
         call_command("flywheel", "demo", *TINY, "--category-condition", "--category-loss", "0.5")
     with pytest.raises(CommandError, match="add --category-condition"):
