@@ -251,6 +251,8 @@ class EvalConfig:
     icp: bool = _f(True, "ICP-align each prediction to its ground truth before shape metrics.")
     dense_points: int = _f(0, "Also report F1@0.01 the paper's way on this many points per surface "
                            "(f1@0.01_dense; >= 100000 recommended, ~1 s per row); 0 = off.")
+    temperature: float = _f(0.0, "Sample --ckpt at this temperature (SampleConfig.temperature; the baseline keeps its "
+                            "own, so --baseline of the same checkpoint measures it, paired); 0 = the checkpoint's.")
     image_use: bool = _f(False, "Also report the shuffled-image gap (each row conditioned on another row's image) "
                          "and the unconditional sampler, paired over seeds seed and seed + 1.")
     consensus: int = _f(0, "Also score the consensus of this many samples per row (seeds seed .. seed + K - 1, "
@@ -301,6 +303,7 @@ class SampleRunConfig:
     category: str = _f("", "The object's category, for a checkpoint that conditions on one (ModelConfig."
                         "category_condition); '' = unknown. A name outside its vocabulary is refused, except by a model "
                         "given names by their embedding (category_text).")
+    temperature: float = _f(0.0, "Scale of the initial noise (SampleConfig.temperature); 0 = the checkpoint's.")
     out: str = _f("var/samples", "Output folder.")
 
     def __post_init__(self):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from .data.loader import open_dataset
 from .data.views import views_to_tensor
 from .distributed import pick_device
 from .metrics import DENSE_F1, layout_metrics, occupancy_mesh, sample_points, shape_metrics
-from .sampling import sample_views
+from .sampling import at_temperature, sample_views
 
 HIGHER_IS_BETTER = {"f1@0.01": True, "f1@0.05": True, DENSE_F1: True, "viou": True, "chamfer": False, "emd": False,
                     "box_iou": True, "rot_err_deg": False, "add_s": False, "add_s@0.1": True}
@@ -296,6 +297,7 @@ def evaluate(cfg) -> dict:
         raise ValueError("evaluate needs --ckpt and --data (a held-out cache or export folder)")
     device = pick_device(cfg.device)
     model, manifest = load_checkpoint(cfg.ckpt, device=device)
+    at_temperature(model, getattr(cfg, "temperature", 0.0))
     data = open_dataset(cfg.data, model.cfg.grid, model.cfg.image_size, progress=cfg.progress)
     kw = dict(n=cfg.n, mode=cfg.mode, points=cfg.points, emd_points=cfg.emd_points, icp=cfg.icp, seed=cfg.seed,
               progress=cfg.progress, dense_points=getattr(cfg, "dense_points", 0))
@@ -304,6 +306,7 @@ def evaluate(cfg) -> dict:
                                   "step": man.get("step"), "metrics": r["metrics"], "metrics_se": r["metrics_se"],
                                   "sample_sec_per_item": r["sample_sec_per_item"]}
     report = {"data": data.snapshot, "n": res["n"], "mode": cfg.mode, "settings": {k: v for k, v in kw.items() if k != "progress"},
+              "sampler": asdict(model.sample_config),
               "metric_directions": HIGHER_IS_BETTER, "ckpt": entry(cfg.ckpt, manifest, res)}
     if cfg.baseline:
         base_model, base_manifest = load_checkpoint(cfg.baseline, device=device)

@@ -8,7 +8,7 @@ from PIL import Image
 
 from .checkpoints import load_checkpoint
 from .config import SampleRunConfig
-from .sampling import sample
+from .sampling import at_temperature, sample
 
 
 def occupancy_to_mesh(occ: np.ndarray, level: float = 0.5):
@@ -39,6 +39,7 @@ def sample_to_folder(cfg: SampleRunConfig) -> list[Path]:
     if not (cfg.ckpt and cfg.image and cfg.mask):
         raise ValueError("sample needs --ckpt, --image and --mask")
     model, _ = load_checkpoint(cfg.ckpt)
+    at_temperature(model, getattr(cfg, "temperature", 0.0))
     img = np.asarray(_open_image(cfg.image, "--image").convert("RGB"))
     m = np.asarray(_open_image(cfg.mask, "--mask").convert("L")) > 0
     if m.shape != img.shape[:2]:

@@ -8,7 +8,7 @@ Shortcut mode:  a uniform grid of `steps` steps of size d = 1/steps, one forward
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -125,6 +125,16 @@ def generate(model, views: torch.Tensor, noise_shape: torch.Tensor, noise_layout
     R, t, s = decode_layout(x_l, model.cfg.translation_offset, model.cfg.translation_scale)
     model.train(was_training)
     return probs, R, t, s, x_s, x_l
+
+
+def at_temperature(model, temperature: float):
+    """Set the model's sampler temperature (SampleConfig.temperature) unless it is 0 (keep the checkpoint's)."""
+    if temperature:
+        if not temperature > 0:
+            raise ValueError(f"--temperature scales the sampler's noise: give a number above 0 (or 0 for the "
+                             f"checkpoint's), got {temperature}")
+        model.sample_config = replace(getattr(model, "sample_config", None) or SampleConfig(), temperature=temperature)
+    return model
 
 
 def sample_views(model, views: torch.Tensor, seed: int, settings: SampleConfig | None = None,

@@ -114,3 +114,29 @@ def test_the_temperature_scales_the_noise_and_narrows_the_samples(tiny_ckpt):
     assert spread[0.3] < 0.8 * spread[1.0], spread            # six noises of one image: samples nearer each other
     with pytest.raises(ValueError, match="temperature .* above 0"):
         latents(replace(default, temperature=0.0))
+
+
+def test_the_sample_and_evaluate_commands_take_a_temperature(tiny_ckpt, tiny_cache, tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from trainer.cli import main
+    Image.fromarray(np.full((24, 24, 3), 80, np.uint8)).save(tmp_path / "i.png")
+    mask = np.zeros((24, 24), np.uint8)
+    mask[6:18, 6:18] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    args = lambda out, *more: ["sample", "--ckpt", str(tiny_ckpt), "--image", str(tmp_path / "i.png"), "--mask",
+                               str(tmp_path / "m.png"), "--n", "1", "--steps", "3", "--out", str(tmp_path / out), *more]
+    assert main(args("own")) == 0 and main(args("cool", "--temperature", "0.3")) == 0
+    own, cool = (np.load(tmp_path / k / "sample-00.npz")["occupancy"] for k in ("own", "cool"))
+    assert not np.allclose(own, cool)
+    assert main(args("bad", "--temperature", "-1")) == 2
+    err = capsys.readouterr().err
+    assert "--temperature" in err and "above 0" in err and "Traceback" not in err and not (tmp_path / "bad").exists()
+    # The baseline keeps its own sampler: the same checkpoint as baseline gives the temperature's paired change.
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", "--ckpt", str(tiny_ckpt), "--baseline", str(tiny_ckpt), "--data", str(tiny_cache),
+                 "--n", "4", "--points", "500", "--emd-points", "16", "--temperature", "0.3", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["sampler"]["temperature"] == 0.3 and report["delta"]["viou"] != 0
