@@ -112,13 +112,13 @@ def generate(model, views: torch.Tensor, noise_shape: torch.Tensor, noise_layout
     dropout trains; CFG then has nothing to amplify, v = v_u).
     """
     settings = settings or getattr(model, "sample_config", None) or SampleConfig()
+    if not settings.temperature > 0:
+        raise ValueError(f"the sampler's temperature scales its noise: it must be above 0, got {settings.temperature}")
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     cond = model.encode_condition(views.to(device), category=category)   # ignored by a model without the token
     cond = model.null_condition(cond) if unconditional else cond
-    if not settings.temperature > 0:
-        raise ValueError(f"the sampler's temperature scales its noise: it must be above 0, got {settings.temperature}")
     x_s, x_l = integrate(model, cond, noise_shape.to(device) * settings.temperature,
                          noise_layout.to(device) * settings.temperature, settings, mode, steps)
     probs = model.vae.from_latent(x_s)
