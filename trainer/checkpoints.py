@@ -106,7 +106,7 @@ def load_checkpoint(path: str | Path, weights: str = "ema", device: str | torch.
     manifest = read_manifest(path)
     if weights not in ("ema", "model"):
         raise ValueError(f"weights must be 'ema' or 'model', got {weights!r}")
-    model = FlowModel(model_config(manifest["model_config"]))
+    model = FlowModel(model_config(manifest["model_config"]), embed_names=False)   # the weights hold them
     model.load_state_dict(load_weights(path, f"{weights}.safetensors", manifest))
     model.sample_config = SampleConfig(**manifest.get("sampler", {}))
     model.checkpoint_hash = manifest["hash"]

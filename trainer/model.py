@@ -123,7 +123,9 @@ class FlowModel(nn.Module):
     model distilled from a flow checkpoint initially behaves exactly like it.
     """
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, embed_names: bool = True):
+        """embed_names=False: leave the vocabulary's name embeddings (cfg.category_text) at zero, for a caller that
+        loads a state dict holding them (load_checkpoint), so loading needs no sentence model."""
         super().__init__()
         self.cfg = cfg
         D, p, C = cfg.dim, cfg.latent_patch, cfg.vae_channels
@@ -141,7 +143,8 @@ class FlowModel(nn.Module):
             # The token is a projection of the name's sentence embedding (trainer.category_text), so a name outside
             # the vocabulary has one too; the vocabulary's embeddings travel in the checkpoint.
             from .category_text import TEXT_DIM, name_embeddings
-            self.register_buffer("category_text_vocab", name_embeddings(tuple(cfg.categories)).clone())
+            self.register_buffer("category_text_vocab", name_embeddings(tuple(cfg.categories)).clone() if embed_names
+                                 else torch.zeros(len(cfg.categories), TEXT_DIM))
             self.category_proj = nn.Sequential(nn.Linear(TEXT_DIM, D), nn.GELU(), nn.Linear(D, D))
             self.category_unknown = nn.Parameter(torch.randn(1, D) * 0.02)
         elif cfg.category_condition:    # one condition token for the object's category; row K is 'unknown'
@@ -202,8 +205,14 @@ class FlowModel(nn.Module):
             return None
         from .category_text import extra_index
         index, K = {c: i for i, c in enumerate(self.cfg.categories)}, len(self.cfg.categories)
-        return torch.tensor([-1 if not n else index[n] if n in index else
-                             K + 1 + extra_index(n) if self.cfg.category_text else -1 for n in names], dtype=torch.long)
+
+        def one(name) -> int:
+            if not name:
+                return -1
+            if name in index:
+                return index[name]
+            return K + 1 + extra_index(name) if self.cfg.category_text else -1
+        return torch.tensor([one(n) for n in names], dtype=torch.long)
 
     def category_name(self, name) -> str:
         """What the model is told for a category name: the name, or 'unknown' (none, or outside a learned
