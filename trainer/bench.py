@@ -50,7 +50,8 @@ from .data.loader import attach_categories, open_dataset
 from .data.splits import split_vocabulary
 from .data.views import views_to_tensor
 from .dpo import dpo_step
-from .evaluate import dataset_category_ids, evaluate_consensus, evaluate_model, image_use, paired, standard_error
+from .evaluate import (category_use, dataset_category_ids, evaluate_consensus, evaluate_model, image_use, paired,
+                       standard_error)
 from .flow import loss_weights
 from .latents import attach_latents
 from .loop import make_optimizer, step_generator
@@ -311,11 +312,16 @@ def evaluate_split(runs: dict, heldout, train, heldout_categories: list[str] | N
                                 if dense_points else f"{n} held-out rows x seeds {list(seeds)}; no f1@0.01_dense "
                                 "(--dense-points 0 for this split)"),
            "stage_deltas": stage_deltas(rows)}
-    use = image_use(load_checkpoint(runs["distill"])[0], heldout, n, seeds=seeds, own_rows=rows["distill"],
-                    mode="flow", steps=25, progress=False)
+    distilled = load_checkpoint(runs["distill"])[0]
+    use = image_use(distilled, heldout, n, seeds=seeds, own_rows=rows["distill"], mode="flow", steps=25, progress=False)
     out["image_use"] = {k: v for k, v in use.items() if k != "rows"}
     out["stage_table"]["unconditional (distill)"] = summarize_seeds(use["rows"]["none"])
     out["stage_table"]["shuffled image (distill)"] = summarize_seeds(use["rows"]["shuffled"])
+    if distilled.cfg.category_condition:
+        use = category_use(distilled, heldout, n, seeds=seeds, own_rows=rows["distill"], mode="flow", steps=25,
+                           progress=False)
+        out["category_use"] = {k: v for k, v in use.items() if k != "rows"}
+        out["stage_table"]["category unknown (distill)"] = summarize_seeds(use["rows"]["no_category"])
     if consensus_k:
         stage = best_stage(out["stage_table"])
         out["point_estimate"], row = consensus_row(runs[stage], heldout, consensus_k, stage, dense_points, rows[stage])

@@ -30,6 +30,11 @@ def split_table(name: str, split: dict) -> str:
     gap, se = split["image_use"]["gap"].get("viou"), split["image_use"]["gap_se"].get("viou")
     if gap is not None:
         lines += ["", f"shuffled-image gap (distill), vIoU: {gap:.3f}" + (f" +- {se:.3f}" if se is not None else "")]
+    if "category_use" in split:
+        use = split["category_use"]
+        gap, se = use["gap"].get("viou"), use["gap_se"].get("viou")
+        lines += ["", f"what the category adds (distill, {use['named']} of {use['n']} rows named), vIoU: {gap:.3f}"
+                  + (f" +- {se:.3f}" if se is not None else "")]
     return "\n".join(lines)
 
 

@@ -232,8 +232,9 @@ def run(argv=None) -> int:
         from .evaluate import evaluate
         report = evaluate(cfg)
         print(f"wrote {cfg.out}: " + ", ".join(f"{k}={v:.4g}" for k, v in report["ckpt"]["metrics"].items()))
-        if "consensus" in report:
-            print(json.dumps({"consensus": report["consensus"]}))
+        for key in ("consensus", "category_use"):
+            if key in report:
+                print(json.dumps({key: report[key]}))
     elif args.command == "compare":
         from .compare import compare
         print(json.dumps(compare(cfg)))
@@ -246,9 +247,10 @@ def run(argv=None) -> int:
 
 def main(argv=None) -> int:
     """Run the CLI; user errors print one line and exit with status 2."""
+    from model_suite.embeddings import SentenceModelMissing
     try:
         return run(argv)
-    except (CLIError, FileNotFoundError, ValueError) as e:
+    except (CLIError, FileNotFoundError, ValueError, SentenceModelMissing) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

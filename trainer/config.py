@@ -255,6 +255,9 @@ class EvalConfig:
                             "own, so --baseline of the same checkpoint measures it, paired); 0 = the checkpoint's.")
     image_use: bool = _f(False, "Also report the shuffled-image gap (each row conditioned on another row's image) "
                          "and the unconditional sampler, paired over seeds seed and seed + 1.")
+    category_use: bool = _f(False, "Also report what the category adds beyond the image (a checkpoint that conditions on "
+                            "it): each row given its own category and given unknown, same image and noise, paired "
+                            "over seeds seed and seed + 1.")
     consensus: int = _f(0, "Also score the consensus of this many samples per row (seeds seed .. seed + K - 1, "
                         "the voxels most samples occupy, as many as their mean volume): the model's point estimate, "
                         "to read against the mean-shape floors; printed as JSON. 0 = off.")

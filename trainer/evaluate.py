@@ -37,7 +37,7 @@ from .sampling import at_temperature, sample_views
 HIGHER_IS_BETTER = {"f1@0.01": True, "f1@0.05": True, DENSE_F1: True, "viou": True, "chamfer": False, "emd": False,
                     "box_iou": True, "rot_err_deg": False, "add_s": False, "add_s@0.1": True}
 WORST = {"f1@0.01": 0.0, "f1@0.05": 0.0, "viou": 0.0, "chamfer": 2 * 3 ** 0.5, "emd": 2 * 3 ** 0.5}
-CONDITIONS = ("image", "shuffled", "none")
+CONDITIONS = ("image", "shuffled", "none", "no_category")
 
 
 def score_sample(probs: np.ndarray, gt: np.ndarray, pose, gt_pose, with_layout: bool, points: int,
@@ -111,14 +111,18 @@ def evaluate_model(model, dataset, n: int, mode: str = "flow", steps: int | None
                    progress: bool = True, condition: str = "image", dense_points: int = 0) -> dict:
     """Mean metrics of `model` on the first n rows of `dataset`, plus per-sample rows and timing.
 
-    condition: 'image' (each row's own views), 'shuffled' (another row's views, `shuffled_rows`) or
-    'none' (the null condition: the unconditional sampler). The noise depends only on (seed, row),
-    so the three score the same rows from the same noise. A model that conditions on the category is
-    given each row's own category in all three (the null condition drops it with the image), so the
-    shuffled-image gap measures what the image adds beyond the category.
+    condition: 'image' (each row's own views), 'shuffled' (another row's views, `shuffled_rows`),
+    'none' (the null condition: the unconditional sampler) or 'no_category' (each row's own views, the
+    category given as unknown; only for a model that conditions on the category). The noise depends
+    only on (seed, row), so all four score the same rows from the same noise. A model that conditions
+    on the category is given each row's own category in the first two (the null condition drops it
+    with the image), so the shuffled-image gap measures what the image adds beyond the category, and
+    'no_category' what the category adds beyond the image.
     """
     if condition not in CONDITIONS:
         raise ValueError(f"unknown condition {condition!r}: use one of {', '.join(CONDITIONS)}")
+    if condition == "no_category" and not model.cfg.category_condition:
+        raise ValueError("this checkpoint does not condition on the category: there is no category to withhold")
     n = min(n, len(dataset))
     shown = shuffled_rows(n) if condition == "shuffled" else list(range(n))
     rows, sample_sec = [], 0.0
@@ -129,7 +133,9 @@ def evaluate_model(model, dataset, n: int, mode: str = "flow", steps: int | None
         t0 = time.perf_counter()
         probs, R, t, s, _, _ = sample_views(model, views_to_tensor(views), seed + start, mode=mode, steps=steps,
                                             unconditional=condition == "none",
-                                            category=dataset_category_ids(model, dataset, idx))
+                                            category=(model.category_ids([None] * len(idx))
+                                                      if condition == "no_category" else
+                                                      dataset_category_ids(model, dataset, idx)))
         sample_sec += time.perf_counter() - t0
         for b in range(len(idx)):
             full_pose = bool(batch["layout_mask"][b].all())
@@ -252,7 +258,7 @@ def image_use(model, dataset, n: int, seeds=(0, 1), own_rows: list | None = None
     own-image rows when already sampled with these seeds and settings.
     """
     rows = {c: [evaluate_model(model, dataset, n, seed=s, condition=c, **kw)["rows"] for s in seeds]
-            for c in CONDITIONS if not (c == "image" and own_rows is not None)}
+            for c in ("image", "shuffled", "none") if not (c == "image" and own_rows is not None)}
     if own_rows is not None:
         rows["image"] = [r[:min(n, len(dataset))] for r in own_rows]
     gap, gap_se = paired(rows["image"], rows["shuffled"])
@@ -261,6 +267,27 @@ def image_use(model, dataset, n: int, seeds=(0, 1), own_rows: list | None = None
                  for k in sorted({k for seed_rows in rs for r in seed_rows for k in r})} for c, rs in rows.items()}
     return {"n": min(n, len(dataset)), "seeds": list(seeds), "gap": gap, "gap_se": gap_se,
             "over_unconditional": over, "over_unconditional_se": over_se, "metrics": means, "rows": rows}
+
+
+def category_use(model, dataset, n: int, seeds=(0, 1), own_rows: list | None = None, **kw) -> dict:
+    """What the category adds beyond the image, for a model that conditions on it: each of the first n rows
+    sampled given its own category and given "unknown" (`condition='no_category'`), same image and noise,
+    over `seeds`. Returns {'gap': given - unknown, 'gap_se' (paired per metric: positive vIoU = the category
+    helps), the two conditions' mean metrics, 'named': how many rows the model reads a category for, and the
+    rows [seed][row] of each}. A row it reads as unknown (no category, or a name outside a learned vocabulary)
+    scores alike in both. `own_rows` [seed][row]: the
+    given-category rows when already sampled with these seeds and settings."""
+    n = min(n, len(dataset))
+    rows = {"no_category": [evaluate_model(model, dataset, n, seed=s, condition="no_category", **kw)["rows"]
+                            for s in seeds]}
+    rows["category"] = ([r[:n] for r in own_rows] if own_rows is not None else
+                        [evaluate_model(model, dataset, n, seed=s, **kw)["rows"] for s in seeds])
+    gap, gap_se = paired(rows["category"], rows["no_category"])
+    means = {c: {k: float(np.mean([r[k] for seed_rows in rs for r in seed_rows if k in r]))
+                 for k in sorted({k for seed_rows in rs for r in seed_rows for k in r})} for c, rs in rows.items()}
+    named = int((dataset_category_ids(model, dataset, list(range(n))) != -1).sum())
+    return {"n": n, "seeds": list(seeds), "named": named, "gap": gap, "gap_se": gap_se,
+            "metrics": means, "rows": rows}
 
 
 def standard_error(x) -> float | None:
@@ -298,6 +325,9 @@ def evaluate(cfg) -> dict:
     device = pick_device(cfg.device)
     model, manifest = load_checkpoint(cfg.ckpt, device=device)
     at_temperature(model, getattr(cfg, "temperature", 0.0))
+    if getattr(cfg, "category_use", False) and not model.cfg.category_condition:
+        raise ValueError(f"--category-use: {cfg.ckpt} does not condition on the category (trained without "
+                         "--category-condition), so there is no category to withhold")
     data = open_dataset(cfg.data, model.cfg.grid, model.cfg.image_size, progress=cfg.progress)
     kw = dict(n=cfg.n, mode=cfg.mode, points=cfg.points, emd_points=cfg.emd_points, icp=cfg.icp, seed=cfg.seed,
               progress=cfg.progress, dense_points=getattr(cfg, "dense_points", 0))
@@ -330,6 +360,9 @@ def evaluate(cfg) -> dict:
     if getattr(cfg, "image_use", False):
         use = image_use(model, data, seeds=(cfg.seed, cfg.seed + 1), **{k: v for k, v in kw.items() if k != "seed"})
         report["image_use"] = {k: v for k, v in use.items() if k != "rows"}
+    if getattr(cfg, "category_use", False):
+        use = category_use(model, data, seeds=(cfg.seed, cfg.seed + 1), **{k: v for k, v in kw.items() if k != "seed"})
+        report["category_use"] = {k: v for k, v in use.items() if k != "rows"}
     Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
     Path(cfg.out).write_text(json.dumps(report, indent=2))
     return report

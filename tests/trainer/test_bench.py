@@ -151,6 +151,15 @@ def test_a_tiny_bench_gives_the_model_the_category(tmp_path, named):
             else (model.category_ids(novel) == -1).all())
     for split in report["splits"].values():
         assert "viou" in split["stage_table"]["distill"] and "viou" in split["image_use"]["gap"]
+        assert "viou" in split["stage_table"]["category unknown (distill)"]
+    # What the category adds: every novel instance is named; the novel categories only by their names' embeddings
+    # (a learned vocabulary reads them as unknown, so withholding changes nothing there).
+    use = {name: split["category_use"] for name, split in report["splits"].items()}
+    assert use["novel_instances"]["named"] == use["novel_instances"]["n"] > 0
+    assert use["novel_categories"]["named"] == (use["novel_categories"]["n"] if named else 0)
+    if not named:
+        assert use["novel_categories"]["gap"]["viou"] == 0.0
+    assert "what the category adds (distill" in (tmp_path / "work/bench.md").read_text()
 
 
 def test_the_bench_without_a_shape_folder_says_how_to_make_one(tmp_path, capsys):

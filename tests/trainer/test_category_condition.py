@@ -174,3 +174,32 @@ def test_the_probe_reads_the_image_tokens_of_a_model_given_the_category(conditio
     report = probe.category_probe(ds, ds, cats, cats, ckpt=str(conditioned_run))
     assert report["train_rows"] == len(ds) and 0.0 <= report["accuracy"] <= 1.0
     assert report.get("category_head") is None          # it trains no head: the category is given
+
+
+def test_category_use_withholds_only_the_category(conditioned_run, tiny_cache, tiny_ckpt, tmp_path, capsys):
+    from trainer.cli import main
+    from trainer.evaluate import category_use
+    model, _ = load_checkpoint(conditioned_run)
+    ds = open_dataset(str(tiny_cache), 16, 32, progress=False)
+    kw = dict(points=500, emd_points=16, progress=False, steps=4)
+    use = category_use(model, ds, n=6, seeds=(0, 1), **kw)
+    assert use["named"] == 6 and len(use["rows"]["no_category"]) == 2 and len(use["rows"]["no_category"][0]) == 6
+    # Same image and noise, only the category withheld: the samples differ, so the paired change is not zero.
+    assert use["gap"]["viou"] != 0.0 and use["gap_se"]["viou"] > 0
+    given = [evaluate_model(model, ds, 6, seed=s, **kw)["rows"] for s in (0, 1)]
+    assert category_use(model, ds, n=6, seeds=(0, 1), own_rows=given, **kw)["gap"] == use["gap"]
+    # Rows without a category are unknown either way: the two conditions are the same samples.
+    ds.row_categories = None
+    blank = category_use(model, ds, n=6, seeds=(0, 1), **kw)
+    assert blank["named"] == 0 and blank["gap"]["viou"] == 0.0 and blank["gap"]["chamfer"] == 0.0
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", "--ckpt", str(conditioned_run), "--data", str(tiny_cache), "--n", "4", "--points", "500",
+                 "--emd-points", "16", "--category-use", "--out", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["category_use"]
+    assert printed == json.loads(out.read_text())["category_use"] and set(printed["metrics"]) == {"category", "no_category"}
+    assert main(["evaluate", "--ckpt", str(tiny_ckpt), "--data", str(tiny_cache), "--category-use",
+                 "--out", str(tmp_path / "bad.json")]) == 2
+    err = capsys.readouterr().err
+    assert "does not condition on the category" in err and "Traceback" not in err and not (tmp_path / "bad.json").exists()
+    with pytest.raises(ValueError, match="no category to withhold"):
+        evaluate_model(load_checkpoint(tiny_ckpt)[0], ds, 2, condition="no_category", **kw)
