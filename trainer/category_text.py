@@ -28,7 +28,7 @@ _extra_index: dict[str, int] = {}
 @functools.lru_cache(maxsize=64)
 def name_embeddings(names: tuple[str, ...]) -> torch.Tensor:
     """(len(names), TEXT_DIM) unit-norm float32 embeddings of category names, read the way a caption is."""
-    from model_suite.embeddings import embed     # a missing sentence model is a LookupError naming its package
+    from model_suite.embeddings import embed     # a missing sentence model: SentenceModelMissing
     if not names:
         return torch.zeros(0, TEXT_DIM)
     return torch.from_numpy(embed([n.replace("_", " ") for n in names])).float()

