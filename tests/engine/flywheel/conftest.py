@@ -47,3 +47,20 @@ def category_base(tmp_path_factory):
                           batch_size=8, lr=1e-3, warmup=1, log_every=2, ckpt_every=4, progress=False,
                           category_loss=1.0, cond_layers=1))
     return root / "pretrain"
+
+
+@pytest.fixture(scope="session")
+def named_base(tmp_path_factory):
+    """π_0 given the category by its name's sentence embedding (ModelConfig.category_text): the tiny model
+    pretrained for a few steps on 16 renders; its vocabulary is the primitive kinds those renders show."""
+    from trainer import sft
+    from trainer.config import DataConfig, TrainConfig
+    from trainer.data.cache import prepare
+
+    root = tmp_path_factory.mktemp("flywheel-named-base")
+    prepare(DataConfig(out=str(root / "render"), kind="render", n=16, primitives=4, grid=16, render_size=64,
+                       image_size=32, shard_size=16), progress=False)
+    sft.train(TrainConfig(config="tiny", out=str(root / "pretrain"), data=[str(root / "render")], steps=4, vae_steps=4,
+                          batch_size=8, lr=1e-3, warmup=1, log_every=2, ckpt_every=4, progress=False,
+                          category_condition=True, category_text=True))
+    return root / "pretrain"

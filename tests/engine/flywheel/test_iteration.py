@@ -91,6 +91,37 @@ def test_an_iteration_trains_the_category_head_on_stage1_categories(flywheel_sui
         assert "category_loss" not in read_manifest(resolve(run.checkpoint.path))
 
 
+def test_an_iteration_keeps_stage1_labels_outside_pi0s_vocabulary(flywheel_suite, named_base, capsys):
+    """`flywheel run` from a π_0 given the category by its name's embedding, on a project whose every Stage 1
+    label is one π_0 never saw: our model proposes given each object's own name (not "unknown"), the export's
+    names reach SFT as categories of their own, and the checkpoint it trains still reads them so."""
+    from engine.candidates.models import Candidate
+    from trainer.checkpoints import load_checkpoint, read_manifest, resolve
+    from trainer.data.shapes import ASSEMBLY_KINDS
+
+    pi0 = load_checkpoint(named_base)[0]
+    taxonomy = ["bench", "bowl"]                       # procedural categories no primitive render shows
+    assert pi0.cfg.category_text and not set(taxonomy) & (set(pi0.cfg.categories) | set(ASSEMBLY_KINDS))
+    Project.objects.create(name="fly", alpha=0.3, n_candidates=4, taxonomy=taxonomy,
+                           generators=[*FAST_GENERATORS, "flow_model"], collection_target=4,
+                           alpha_schedule=[0.0, 0.4], tail_share=0.5)
+    call_command("flywheel", "run", "--project", "fly", "--base", str(named_base), "--config", "tiny",
+                 "--steps", "4", "--seeds", "0", "--simulate", "1", "--heldout-share", "0", "--sync")
+    capsys.readouterr()
+    run = FlywheelRun.objects.get()
+    assert run.status == RunStatus.DONE, run.error
+    ours = list(Candidate.objects.filter(generator="flow_model").select_related("candidate_set__object"))
+    assert ours
+    for c in ours:                                      # told the object's own name, which π_0 never saw
+        assert c.extra["category_condition"] == c.candidate_set.object.category in taxonomy, c.extra
+    samples = run.counts["export"]["train"]["samples"]
+    sft = read_manifest(resolve(run.sft_checkpoint.path))
+    assert samples >= 1 and sft["category_condition"]["rows_with_category"] == sft["category_condition"]["rows"] == samples
+    assert sft["model_config"]["categories"] == pi0.cfg.categories and sft["model_config"]["category_text"]
+    trained = load_checkpoint(resolve(run.sft_checkpoint.path))[0]
+    assert (trained.category_ids(taxonomy) > len(trained.cfg.categories)).all()
+
+
 def _status(capsys):
     call_command("flywheel", "status", "--project", "fly")
     return capsys.readouterr().out
