@@ -42,6 +42,9 @@ class DemoConfig:
     # image far more than the from-scratch 'cnn' (trainer/README.md: shuffled-image gap 0.145 against 0.053 vIoU).
     encoder: str = "effnet"
     cache: str = ""  # folder of the pretraining data and π_0 (default: RUNS_ROOT/../cache/flywheel-demo)
+    # π_0 from a checkpoint of your own (a run folder or one step), e.g. a trainer bench's, instead of pretraining
+    # and mid-training one here; the options below that describe π_0's training then do not apply.
+    base: str = ""
     pretrain_n: int = 1024  # renders π_0 is pretrained on
     pretrain_shapes: int = 12  # procedural shapes per category those renders are drawn from
     pretrain_steps: int = 600
@@ -211,6 +214,25 @@ def demo_project(cfg):
     return project
 
 
+def given_base(cfg):
+    """The checkpoint folder of `--base`, checked before the demo creates anything: it must load, and see the
+    grid and views of the demo's preset (its held-out composites and every iteration's SFT use them)."""
+    from trainer.checkpoints import read_manifest, resolve
+    from trainer.config import model_config
+
+    try:
+        path = resolve(cfg.base)
+        manifest = read_manifest(path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise DemoError(f"--base {cfg.base} is not a trainer checkpoint: {exc}") from None
+    model, preset = manifest.get("model_config") or {}, model_config(cfg.preset)
+    seen = (model.get("grid"), model.get("image_size"))
+    if seen != (preset.grid, preset.image_size):
+        raise DemoError(f"--base {cfg.base} has grid {seen[0]} and {seen[1]} px views, but the {cfg.preset} preset "
+                        f"has grid {preset.grid} and {preset.image_size} px: pass the --config it was trained with")
+    return path
+
+
 def sft_steps(cfg, k):
     """SFT steps of iteration k + 1: its own entry of cfg.sft_steps, else the last one."""
     return cfg.sft_steps[min(k, len(cfg.sft_steps) - 1)]
@@ -228,14 +250,19 @@ def run_demo(cfg, echo=print):
         raise DemoError(f"give SFT steps of at least 1 per iteration, got {cfg.sft_steps}")
     started = time.monotonic()
     wall = {}
+    given = given_base(cfg) if cfg.base else None
     project = demo_project(cfg)
-    t = time.monotonic()
-    pretrained = pretrain_base(cfg, project, echo)
-    wall["pretrain"] = round(time.monotonic() - t, 1)
-    t = time.monotonic()
-    base = midtrain_base(cfg, project, pretrained, echo)
-    if cfg.midtrain_n:
-        wall["mid-training"] = round(time.monotonic() - t, 1)
+    if given:
+        echo(f"π_0: the given checkpoint {given}")
+        pretrained, base = None, given
+    else:
+        t = time.monotonic()
+        pretrained = pretrain_base(cfg, project, echo)
+        wall["pretrain"] = round(time.monotonic() - t, 1)
+        t = time.monotonic()
+        base = midtrain_base(cfg, project, pretrained, echo)
+        if cfg.midtrain_n:
+            wall["mid-training"] = round(time.monotonic() - t, 1)
     runs = []
     for k in range(cfg.iterations):
         t = time.monotonic()
@@ -248,7 +275,7 @@ def run_demo(cfg, echo=print):
     t = time.monotonic()
     heldout = heldout_cache(project, cfg.preset)
     h = HELDOUT[cfg.preset]
-    stages = cascade_stages(runs, pretrained if cfg.midtrain_n else None)
+    stages = cascade_stages(runs, pretrained if cfg.midtrain_n and not given else None, given=bool(given))
     table = cascade(stages, str(heldout), seeds=cfg.seeds, n=cfg.eval_n or h["eval_n"], steps=h["steps"] or None,
                     points=h["points"], emd_points=h["emd_points"], icp=h["icp"], echo=echo)
     wall["table"] = round(time.monotonic() - t, 1)
@@ -266,15 +293,16 @@ def run_demo(cfg, echo=print):
     }
 
 
-def cascade_stages(runs, pretrained=None):
+def cascade_stages(runs, pretrained=None, given=False):
     """The table's (label, checkpoint, parent label) rows: π_0, then each run's SFT and DPO checkpoints.
 
     Each stage's step is taken from what it was trained from: SFT from the run's π_{k-1}, DPO
     from that SFT; a DPO that did not pay its way still has its row (the run then deployed SFT).
-    With `pretrained` (the model π_0 was mid-trained from), the table starts with it.
+    With `pretrained` (the model π_0 was mid-trained from), the table starts with it; `given`: π_0 came from
+    --base, neither pretrained nor mid-trained here.
     """
     stages = [("pretrain", str(pretrained))] if pretrained else []
-    label = {runs[0].baseline_id: "mid-training (π_0)" if pretrained else "pretrain (π_0)"}
+    label = {runs[0].baseline_id: "given (π_0)" if given else "mid-training (π_0)" if pretrained else "pretrain (π_0)"}
     stages.append((label[runs[0].baseline_id], runs[0].baseline.path))
     for run in runs:
         k = run.iteration.number

@@ -158,3 +158,29 @@ def test_without_mid_training_pi0_is_the_pretrained_model(demo_suite, capsys):
     data = json.loads(report.read_text())
     assert [s["label"] for s in data["cascade"]["stages"]][:2] == ["pretrain (π_0)", "iteration 1 SFT"]
     assert "mid-training" not in data["wall_seconds"]
+
+
+def test_the_demo_runs_from_a_given_pi0(demo_suite, base_checkpoint, capsys):
+    """`flywheel demo --base CKPT`: π_0 is that checkpoint (a trainer bench's, say), nothing is pretrained, the loop
+    trains from it and the table starts at it; a checkpoint that is not one, or of another preset's grid, is refused
+    before the demo creates anything."""
+    from engine.core.models import Project
+    from trainer.checkpoints import resolve
+
+    call_command("flywheel", "demo", *TINY, "--iterations", "1", "--project", "given-base", "--base",
+                 str(base_checkpoint), "--cache", str(demo_suite / "cache"), "--report", str(demo_suite / "r.json"))
+    out = capsys.readouterr().out
+    run = FlywheelRun.objects.get(project__name="given-base")
+    assert run.status == RunStatus.DONE, run.error
+    assert run.baseline.path.rstrip("/") == str(resolve(base_checkpoint)) and run.sft_checkpoint.parent == run.baseline
+    report = json.loads((demo_suite / "r.json").read_text())
+    assert "pretrain" not in report["wall_seconds"] and "mid-training" not in report["wall_seconds"]
+    assert report["config"]["base"] == str(base_checkpoint) and "the given checkpoint" in out
+    assert [s["label"] for s in report["cascade"]["stages"]][:2] == ["given (π_0)", "iteration 1 SFT"]
+    assert not (demo_suite / "cache").exists() or not any((demo_suite / "cache").glob("pretrain-*"))
+    for args, message in (([str(demo_suite / "nothing")], "is not a trainer checkpoint"),
+                          ([str(base_checkpoint), "--config", "cpu"], "pass the --config it was trained with"),
+                          ([str(base_checkpoint), "--category-condition"], "drop --category-condition")):
+        with pytest.raises(CommandError, match=message):
+            call_command("flywheel", "demo", *TINY, "--project", "refused", "--base", *args)
+    assert not Project.objects.filter(name="refused").exists()

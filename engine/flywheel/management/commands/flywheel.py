@@ -65,6 +65,11 @@ class Command(BaseCommand):
         demo.add_argument("--annotators", type=int, default=defaults.annotators, help="Simulated annotators.")
         demo.add_argument("--cache", default="", help="Folder of π_0 and its data, kept between demos "
                                                       "(default: var/cache/flywheel-demo beside RUNS_ROOT).")
+        demo.add_argument("--base", default="", metavar="CKPT",
+                          help="π_0 from this trainer checkpoint (a run folder or one step, e.g. a trainer bench's "
+                               "runs/midtrain) instead of pretraining and mid-training one; the options of π_0's "
+                               "training (--pretrain-*, --midtrain-*, --vae-steps, --encoder, --cond-layers, "
+                               "--category-condition, --category-text) then do not apply, the checkpoint's own do.")
         demo.add_argument("--report", help="Write the report (tables, runs, ratings, wall times) here as JSON.")
         demo.add_argument("--serve", metavar="HOST:PORT",
                           help="Serve the app here from the start, and keep serving after the demo until Ctrl+C.")
@@ -163,7 +168,7 @@ class Command(BaseCommand):
 
     def do_demo(self, project, config, encoder, iterations, annotators, artist_delay, cache, report, serve, alphas,
                 sft_steps, generators, verbosity, cond_layers, category_loss, category_condition=False, category_text=False,
-                **options):
+                base="", **options):
         self.verbosity = verbosity
         fields = {k: options[k] for k in ("pretrain_steps", "vae_steps", "pretrain_n", "midtrain_n", "midtrain_steps",
                                           "collection_target", "n_candidates", "dpo_steps", "eval_n",
@@ -191,6 +196,9 @@ class Command(BaseCommand):
         if category_condition and category_loss > 0:
             raise CommandError("--category-condition gives π_0 the category, so a category loss has nothing to teach; "
                                "use one or the other.")
+        if base and (category_condition or category_text):
+            raise CommandError("--base: the checkpoint says whether π_0 is given the category; drop "
+                               "--category-condition and --category-text.")
         if any(not 0 <= a <= 1 for a in alphas):
             raise CommandError(f"--alphas are rating bars between 0 and 1, got {alphas}.")
         from django.core.exceptions import ValidationError
@@ -203,7 +211,7 @@ class Command(BaseCommand):
             raise CommandError(f"--generators: {' '.join(exc.messages)}") from None
         cfg = DemoConfig(project=project, preset=config, encoder=encoder, iterations=iterations, annotators=annotators,
                          artist_delay=artist_delay, cache=cache, cond_layers=cond_layers, category_loss=category_loss,
-                         category_condition=category_condition, category_text=category_text,
+                         category_condition=category_condition, category_text=category_text, base=base,
                          alphas=list(alphas), sft_steps=list(sft_steps), generators=list(generators), **fields)
         with ExitStack() as stack:
             if serve:
