@@ -132,6 +132,10 @@ class TrainConfig:
     out: str = _f("var/runs/run", "Run folder: checkpoints step-XXXXXXX/ and last -> newest.")
     data: list = _f([], "Training data: cache folders (from `prepare`) or engine export folders.")
     eval_data: str = _f("", "Held-out cache/export folder for eval loss (optional).")
+    replay: list = _f([], "Data the parent was trained on (e.g. its mid-training composites), replayed beside --data: "
+                      "a share of every batch (--replay-share) comes from it, so a few new rows teach without the "
+                      "model forgetting the rest (optional; trainer/README.md, session 29).")
+    replay_share: float = _f(0.5, "With --replay: the share of each batch drawn from the replayed data (0 < s < 1).")
     init: str = _f("", "Parent checkpoint to start from (SFT from pretraining, ...). Empty: from scratch.")
     stage: str = _f("pretrain", "Stage name written into the manifest (pretrain | midtrain | sft).")
     steps: int = _f(200, "Optimizer steps.")

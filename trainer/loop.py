@@ -33,6 +33,21 @@ def batch_indices(n: int, batch: int, seed: int, step: int, rank: int = 0, world
     return rows[rank::world].tolist()
 
 
+def mixed_batch_indices(dataset, batch: int, seed: int, step: int, share: float, rank: int = 0,
+                        world: int = 1) -> list[int]:
+    """Rows of this rank at this step for a dataset whose last `dataset.replay_rows` rows are replayed data:
+    round(share x batch) of the global batch from them, the rest from the new rows before them, each side in its
+    own epoch permutations (so the new rows are seen as often as without replay, whatever the replay's size)."""
+    replay = int(getattr(dataset, "replay_rows", 0) or 0)
+    if not replay:
+        return batch_indices(len(dataset), batch, seed, step, rank, world)
+    fresh = len(dataset) - replay
+    b_replay = min(batch - 1, max(1, round(share * batch)))
+    rows = batch_indices(fresh, batch - b_replay, seed, step)
+    rows += [fresh + r for r in batch_indices(replay, b_replay, seed + 7919, step)]
+    return rows[rank::world]
+
+
 def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
     """The generator of all noise at one step on one rank."""
     return torch.Generator().manual_seed((seed * 1_000_003 + step) * 1009 + rank)
@@ -136,7 +151,8 @@ def fit(cfg, model, objective: torch.nn.Module, dataset, step_fn: Callable, mani
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
-        rows = batch_indices(len(dataset), cfg.batch_size, cfg.seed, step, rank, world)
+        rows = mixed_batch_indices(dataset, cfg.batch_size, cfg.seed, step, getattr(cfg, "replay_share", 0.0),
+                                   rank, world)
         batch = {k: v.to(device) for k, v in dataset.batch(rows).items()}
         with autocast(device, cfg.dtype):
             loss, logs = step_fn(wrapped, batch, step_generator(cfg.seed, step, rank))

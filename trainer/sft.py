@@ -83,6 +83,24 @@ def category_setup(cfg, model, data) -> dict:
     return {"category_loss": {"weight": cfg.category_loss, "rows_with_category": rows, "rows": len(data)}}
 
 
+def with_replay(cfg, model, data):
+    """`data` followed by the replayed sources (cfg.replay), which the loop draws cfg.replay_share of each batch
+    from (`loop.mixed_batch_indices`); and the manifest's note. Replayed rows get their categories as the new ones
+    did."""
+    from .data.arrays import concat
+    if not 0 < cfg.replay_share < 1:
+        raise ValueError(f"--replay-share is the share of each batch drawn from --replay, between 0 and 1 (both "
+                         f"excluded); got {cfg.replay_share}")
+    replay = load_data(cfg.replay, model, progress=cfg.progress)
+    if cfg.category_loss > 0 and not model.cfg.category_condition:
+        attach_categories(replay, model.cfg.categories)
+    mixed = concat([data, replay])
+    mixed.row_categories = (data.row_categories or [None] * len(data)) + (replay.row_categories or [None] * len(replay))
+    mixed.replay_rows = len(replay)
+    return mixed, {"replay": {"sources": [str(p) for p in cfg.replay], "rows": len(replay), "new_rows": len(data),
+                              "share": cfg.replay_share}}
+
+
 def eval_loss_fn(cfg, model, dataset, n_batches: int = 4):
     """Held-out flow loss with fixed noise (comparable across steps): eval_loss."""
     objective = FlowObjective(model, loss_weights(cfg))
@@ -114,6 +132,9 @@ def train(cfg):
     model, parent = build_model(cfg, device, categories=vocabulary)
     data = load_data(cfg.data, model, progress=cfg.progress)
     category_note = category_setup(cfg, model, data)
+    replay_note = {}
+    if cfg.replay:
+        data, replay_note = with_replay(cfg, model, data)
     eval_data = load_data([cfg.eval_data], model, progress=cfg.progress) if cfg.eval_data else None
     vae_ckpt = Path(cfg.out) / "vae.safetensors"
     if not bool(model.vae.trained):
@@ -129,7 +150,7 @@ def train(cfg):
         for ds in (data, eval_data) if eval_data is not None else (data,):
             attach_latents(model, ds, progress=cfg.progress and D.is_main())
     objective = FlowObjective(model, loss_weights(cfg))
-    manifest = {**base_manifest(parent, [data, eval_data], world, model), **category_note}
+    manifest = {**base_manifest(parent, [data, eval_data], world, model), **category_note, **replay_note}
     ev = eval_loss_fn(cfg, model, eval_data) if eval_data is not None else None
     ema = fit(cfg, model, objective, data, sft_step(cfg, model), manifest, device, rank, world, ev)
     return model, ema

@@ -120,8 +120,12 @@ def concat(datasets: list[ArrayDataset]) -> ArrayDataset:
     if len(datasets) == 1:
         return datasets[0]
     a = datasets[0]
+    served = lambda d: sorted(k for k in d.arrays if k not in SKIP)
     for d in datasets[1:]:
-        if (d.grid, d.image_size, sorted(d.arrays)) != (a.grid, a.image_size, sorted(a.arrays)):
+        if (d.grid, d.image_size, served(d)) != (a.grid, a.image_size, served(a)):
             raise ValueError(f"cannot mix datasets {a.snapshot} and {d.snapshot}: grid, image size or fields differ")
-    arrays = {k: ShardedArray.join([d.arrays[k] for d in datasets]) for k in a.arrays}
+    # Metadata a batch never serves (SKIP: a cache's shape ids) is kept only where every part has it, so an engine
+    # export mixes with a cache.
+    arrays = {k: ShardedArray.join([d.arrays[k] for d in datasets]) for k in a.arrays
+              if all(k in d.arrays for d in datasets)}
     return ArrayDataset(arrays, a.grid, a.image_size, "+".join(d.snapshot for d in datasets))
