@@ -45,6 +45,10 @@ class DemoConfig:
     # π_0 from a checkpoint of your own (a run folder or one step), e.g. a trainer bench's, instead of pretraining
     # and mid-training one here; the options below that describe π_0's training then do not apply.
     base: str = ""
+    # Training data each iteration's SFT replays beside the collected samples (flywheel run --replay), and its share
+    # of every batch; without it SFT on a dozen rows lowers a strong π_0 (trainer/README.md, session 29).
+    replay: list = field(default_factory=list)
+    replay_share: float = 0.5
     pretrain_n: int = 1024  # renders π_0 is pretrained on
     pretrain_shapes: int = 12  # procedural shapes per category those renders are drawn from
     pretrain_steps: int = 600
@@ -269,7 +273,7 @@ def run_demo(cfg, echo=print):
         run = flywheel.create_run(project, alpha=cfg.alphas[k], preset=cfg.preset, sft_steps=sft_steps(cfg, k),
                                   dpo_steps=cfg.dpo_steps, seeds=cfg.seeds, simulate=cfg.annotators,
                                   artist_delay=cfg.artist_delay, category_loss=cfg.category_loss,
-                                  base=str(base) if k == 0 else None)
+                                  base=str(base) if k == 0 else None, replay=cfg.replay, replay_share=cfg.replay_share)
         runs.append(flywheel.execute(run.pk, echo=echo))
         wall[f"iteration {run.iteration.number}"] = round(time.monotonic() - t, 1)
     t = time.monotonic()

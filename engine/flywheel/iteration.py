@@ -21,6 +21,7 @@ import os
 import threading
 import time
 import traceback
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -45,7 +46,7 @@ JOB_RETRIES = 3  # times a run's RQ job is queued again after its worker died (t
 
 def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=None, seeds=(0, 1), simulate=0,
                artist_delay=0.0, heldout_share=0.2, base=None, user=None, dpo_sft_weight=DPO_SFT_WEIGHT,
-               category_loss=0.0):
+               category_loss=0.0, replay=(), replay_share=0.5):
     """Check the options and record a queued FlywheelRun for the project's open iteration k.
 
     `alpha` sets α_k of iteration k (the training bar of this run); `base` registers and deploys
@@ -53,7 +54,10 @@ def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=No
     shapes (see DPO_SFT_WEIGHT); `artist_delay` is the seconds a simulated artist models a mesh (with
     `simulate`; failures the artist has not reached when the target is met wait for the next iteration's tail);
     `category_loss` > 0 has SFT also train π_{k-1}'s category head on the samples' Stage 1 categories (trainer
-    `sft --category-loss`), which needs a deployed checkpoint with a head (trained with the loss from scratch).
+    `sft --category-loss`), which needs a deployed checkpoint with a head (trained with the loss from scratch);
+    `replay`: training data folders of the deployed model (its mid-training composites, say) that SFT replays
+    beside the collected samples, `replay_share` of every batch (trainer `sft --replay`): without it, SFT on a
+    dozen new rows lowers a strong π_0 (trainer/README.md, session 29).
     """
     if alpha is not None and not 0 <= alpha <= 1:
         raise RunError(f"α_k is a rating bar between 0 and 1, got {alpha}.", "alpha")
@@ -66,6 +70,14 @@ def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=No
         raise RunError(f"dpo_sft_weight is a loss weight, 0 or more; got {dpo_sft_weight}.", "dpo_sft_weight")
     if category_loss is None or not category_loss >= 0:
         raise RunError(f"category_loss is a loss weight, 0 or more; got {category_loss}.", "category_loss")
+    replay = [str(p) for p in replay or ()]
+    for path in replay:
+        if not is_training_data(path):
+            raise RunError(f"replay {path}: not a trainer cache (index.json) or an engine export (manifest.json).",
+                           "replay")
+    if replay and not 0 < replay_share < 1:
+        raise RunError(f"replay_share is the share of each SFT batch drawn from the replayed data, between 0 and 1 "
+                       f"(both excluded); got {replay_share}.", "replay_share")
     if simulate < 0:
         raise RunError(f"simulate is a number of simulated annotators, got {simulate}.", "simulate")
     if artist_delay is None or not artist_delay >= 0:
@@ -94,7 +106,8 @@ def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=No
             iteration.save(update_fields=["alpha"])
         options = {"preset": preset, "sft_steps": sft_steps, "dpo_steps": dpo_steps, "seeds": list(seeds),
                    "simulate": simulate, "artist_delay": float(artist_delay), "heldout_share": heldout_share,
-                   "dpo_sft_weight": float(dpo_sft_weight), "category_loss": float(category_loss)}
+                   "dpo_sft_weight": float(dpo_sft_weight), "category_loss": float(category_loss),
+                   **({"replay": replay, "replay_share": float(replay_share)} if replay else {})}
         return FlywheelRun.objects.create(project=project, iteration=iteration, alpha=iteration.alpha,
                                           options=options, created_by=user)
 
@@ -115,6 +128,13 @@ def _check_category_head(checkpoint, weight):
         raise RunError(f"category_loss {weight:g}: the deployed checkpoint {checkpoint.name} has no category head; "
                        "pretrain π_0 with the loss (trainer pretrain --category-loss W --cond-layers N) to give it "
                        "one, or leave category_loss at 0.", "category_loss")
+
+
+def is_training_data(path):
+    """Whether `path` is a folder the trainer reads as training data: a `prepare` cache or an engine export."""
+    from trainer.data.export import is_export
+
+    return Path(path).is_dir() and ((Path(path) / "index.json").exists() or is_export(path))
 
 
 def _deploy_base(project, path):

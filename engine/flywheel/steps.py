@@ -145,6 +145,8 @@ def step_sft(run, echo):
             args += ["--category-loss", weight]
         else:
             echo(f"[run {run.pk}] {note}")
+    if run.options.get("replay"):  # the deployed model's own data beside the few new rows (trainer sft --replay)
+        args += ["--replay", *run.options["replay"], "--replay-share", run.options["replay_share"]]
     run.sft_checkpoint = _train(run, echo, "sft", run.baseline.path, args, run.options.get("sft_steps"))
 
 

@@ -76,6 +76,7 @@ def test_the_demo_runs_two_iterations_and_reports_the_cascade_and_ratings(demo_s
                                            (["--category-loss", "-0.5"], "--category-loss is a loss weight"),
                                            (["--best-of", "65"], "--best-of is at most 64"),
                                            (["--best-of", "-1"], "--best-of must be at least 0"),
+                                           (["--replay", "/no/such/cache"], "--replay /no/such/cache: not a trainer"),
                                            (["--generators", "flow_model", "nope"], "--generators: Unknown generators: nope")])
 def test_bad_demo_options_are_one_clear_message(demo_suite, args, message):
     with pytest.raises(CommandError, match=message):

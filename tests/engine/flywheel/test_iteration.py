@@ -122,6 +122,36 @@ def test_an_iteration_keeps_stage1_labels_outside_pi0s_vocabulary(flywheel_suite
     assert (trained.category_ids(taxonomy) > len(trained.cfg.categories)).all()
 
 
+def test_sft_replays_the_deployed_models_data_beside_the_collected_samples(flywheel_suite, base_checkpoint, capsys):
+    """`flywheel run --replay DATA`: SFT draws a share of each batch from π_0's own training data (its renders here)
+    beside the export's rows, and says so in its manifest; a folder that is not training data, or a share outside
+    (0, 1), is refused before any run is recorded."""
+    from django.core.management.base import CommandError
+
+    from trainer.checkpoints import read_manifest, resolve
+
+    renders = base_checkpoint.parent / "render"                 # what π_0 was pretrained on
+    Project.objects.create(name="fly", alpha=0.3, n_candidates=4, taxonomy=TAXONOMY,
+                           generators=[*FAST_GENERATORS, "flow_model"], collection_target=4,
+                           alpha_schedule=[0.0, 0.4], tail_share=0.5)
+    for args, message in ((["--replay", str(base_checkpoint)], "not a trainer cache"),
+                          (["--replay", str(renders), "--replay-share", "1"], "between 0 and 1")):
+        with pytest.raises(CommandError, match=message):
+            call_command("flywheel", "run", "--project", "fly", "--base", str(base_checkpoint), "--sync", *args)
+    assert not FlywheelRun.objects.exists()
+    call_command("flywheel", "run", "--project", "fly", "--base", str(base_checkpoint), "--config", "tiny",
+                 "--steps", "4", "--seeds", "0", "--simulate", "1", "--heldout-share", "0", "--replay", str(renders),
+                 "--replay-share", "0.25", "--sync")
+    capsys.readouterr()
+    run = FlywheelRun.objects.get()
+    assert run.status == RunStatus.DONE, run.error
+    assert run.options["replay"] == [str(renders)] and run.options["replay_share"] == 0.25
+    sft = read_manifest(resolve(run.sft_checkpoint.path))
+    samples = run.counts["export"]["train"]["samples"]
+    assert sft["replay"] == {"sources": [str(renders)], "rows": 16, "new_rows": samples, "share": 0.25}
+    assert sft["config"]["replay"] == [str(renders)]
+
+
 def _status(capsys):
     call_command("flywheel", "status", "--project", "fly")
     return capsys.readouterr().out

@@ -41,6 +41,12 @@ class Command(BaseCommand):
                          help="SFT also trains the deployed checkpoint's category head on the samples' Stage 1 "
                               "categories, at weight W (default: 0, off; needs a checkpoint pretrained with "
                               "`trainer pretrain --category-loss`).")
+        run.add_argument("--replay", nargs="+", default=[], metavar="DATA",
+                         help="Training data of the deployed model (a trainer cache or export, e.g. its mid-training "
+                              "composites) that SFT replays beside the collected samples (default: none; "
+                              "trainer/README.md, session 29).")
+        run.add_argument("--replay-share", type=float, default=0.5,
+                         help="With --replay: the share of each SFT batch drawn from it (default: 0.5).")
         run.add_argument("--base", help="A pretrained checkpoint to deploy as the project's π_0 when it has "
                                            "none of its own deployed.")
         run.add_argument("--sync", action="store_true", help="Run here even when Redis is configured.")
@@ -70,6 +76,11 @@ class Command(BaseCommand):
                                "runs/midtrain) instead of pretraining and mid-training one; the options of π_0's "
                                "training (--pretrain-*, --midtrain-*, --vae-steps, --encoder, --cond-layers, "
                                "--category-condition, --category-text) then do not apply, the checkpoint's own do.")
+        demo.add_argument("--replay", nargs="+", default=[], metavar="DATA",
+                          help="Each iteration's SFT replays this training data (e.g. π_0's mid-training composites) "
+                               "beside the collected samples (default: none; see flywheel run --replay).")
+        demo.add_argument("--replay-share", type=float, default=0.5,
+                          help="With --replay: the share of each SFT batch drawn from it (default: 0.5).")
         demo.add_argument("--report", help="Write the report (tables, runs, ratings, wall times) here as JSON.")
         demo.add_argument("--serve", metavar="HOST:PORT",
                           help="Serve the app here from the start, and keep serving after the demo until Ctrl+C.")
@@ -125,13 +136,14 @@ class Command(BaseCommand):
             self.stdout.flush()
 
     def do_run(self, project, alpha, config, steps, sft_steps, dpo_steps, seeds, simulate, artist_delay,
-               heldout_share, base, sync, verbosity, dpo_sft_weight, category_loss, **_):
+               heldout_share, base, sync, verbosity, dpo_sft_weight, category_loss, replay=(), replay_share=0.5, **_):
         self.verbosity = verbosity
         try:
             run = flywheel.create_run(self.project(project), alpha=alpha, preset=config, sft_steps=sft_steps or steps,
                                       dpo_steps=dpo_steps or steps, seeds=seeds, simulate=simulate,
                                       artist_delay=artist_delay, heldout_share=heldout_share, base=base,
-                                      dpo_sft_weight=dpo_sft_weight, category_loss=category_loss)
+                                      dpo_sft_weight=dpo_sft_weight, category_loss=category_loss, replay=replay,
+                                      replay_share=replay_share)
         except flywheel.RunError as exc:
             raise CommandError(str(exc)) from None
         from django.conf import settings
@@ -168,7 +180,7 @@ class Command(BaseCommand):
 
     def do_demo(self, project, config, encoder, iterations, annotators, artist_delay, cache, report, serve, alphas,
                 sft_steps, generators, verbosity, cond_layers, category_loss, category_condition=False, category_text=False,
-                base="", **options):
+                base="", replay=(), replay_share=0.5, **options):
         self.verbosity = verbosity
         fields = {k: options[k] for k in ("pretrain_steps", "vae_steps", "pretrain_n", "midtrain_n", "midtrain_steps",
                                           "collection_target", "n_candidates", "dpo_steps", "eval_n",
@@ -196,6 +208,13 @@ class Command(BaseCommand):
         if category_condition and category_loss > 0:
             raise CommandError("--category-condition gives π_0 the category, so a category loss has nothing to teach; "
                                "use one or the other.")
+        bad_replay = [p for p in replay if not flywheel.is_training_data(p)]
+        if bad_replay:
+            raise CommandError(f"--replay {' '.join(bad_replay)}: not a trainer cache (index.json) or an engine "
+                               "export (manifest.json).")
+        if replay and not 0 < replay_share < 1:
+            raise CommandError(f"--replay-share is a share of each SFT batch, between 0 and 1 (both excluded); got "
+                               f"{replay_share}.")
         if base and (category_condition or category_text):
             raise CommandError("--base: the checkpoint says whether π_0 is given the category; drop "
                                "--category-condition and --category-text.")
@@ -212,6 +231,7 @@ class Command(BaseCommand):
         cfg = DemoConfig(project=project, preset=config, encoder=encoder, iterations=iterations, annotators=annotators,
                          artist_delay=artist_delay, cache=cache, cond_layers=cond_layers, category_loss=category_loss,
                          category_condition=category_condition, category_text=category_text, base=base,
+                         replay=list(replay), replay_share=replay_share,
                          alphas=list(alphas), sft_steps=list(sft_steps), generators=list(generators), **fields)
         with ExitStack() as stack:
             if serve:
