@@ -275,8 +275,8 @@ def category_use(model, dataset, n: int, seeds=(0, 1), own_rows: list | None = N
     over `seeds`. Returns {'gap': given - unknown, 'gap_se' (paired per metric: positive vIoU = the category
     helps), the two conditions' mean metrics, 'named': how many rows the model reads a category for, and the
     rows [seed][row] of each}. A row it reads as unknown (no category, or a name outside a learned vocabulary)
-    scores alike in both. `own_rows` [seed][row]: the
-    given-category rows when already sampled with these seeds and settings."""
+    scores alike in both. `own_rows` [seed][row]: the given-category rows when already sampled with these seeds
+    and settings."""
     n = min(n, len(dataset))
     rows = {"no_category": [evaluate_model(model, dataset, n, seed=s, condition="no_category", **kw)["rows"]
                             for s in seeds]}
@@ -357,12 +357,16 @@ def evaluate(cfg) -> dict:
                                "note": f"per row, the consensus of {con['k']} samples (seeds {con['seeds']}): the "
                                        "voxels most samples occupy, as many as their mean volume; over_one_sample is "
                                        f"paired with the single sample of seed {cfg.seed} (sample 0 of the consensus)"}
-    if getattr(cfg, "image_use", False):
-        use = image_use(model, data, seeds=(cfg.seed, cfg.seed + 1), **{k: v for k, v in kw.items() if k != "seed"})
-        report["image_use"] = {k: v for k, v in use.items() if k != "rows"}
-    if getattr(cfg, "category_use", False):
-        use = category_use(model, data, seeds=(cfg.seed, cfg.seed + 1), **{k: v for k, v in kw.items() if k != "seed"})
-        report["category_use"] = {k: v for k, v in use.items() if k != "rows"}
+    uses = [(name, fn) for name, fn in (("image_use", image_use), ("category_use", category_use))
+            if getattr(cfg, name, False)]
+    if uses:
+        # Both pair seeds seed and seed + 1; the first seed's own rows are the report's (the noise depends only on
+        # (seed, row)), so only the second is sampled again.
+        rest = {k: v for k, v in kw.items() if k != "seed"}
+        own = [res["rows"], evaluate_model(model, data, seed=cfg.seed + 1, **rest)["rows"]]
+        for name, fn in uses:
+            use = fn(model, data, seeds=(cfg.seed, cfg.seed + 1), own_rows=own, **rest)
+            report[name] = {k: v for k, v in use.items() if k != "rows"}
     Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
     Path(cfg.out).write_text(json.dumps(report, indent=2))
     return report

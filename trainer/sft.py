@@ -88,9 +88,6 @@ def with_replay(cfg, model, data):
     from (`loop.mixed_batch_indices`); and the manifest's note. Replayed rows get their categories as the new ones
     did."""
     from .data.arrays import concat
-    if not 0 < cfg.replay_share < 1:
-        raise ValueError(f"--replay-share is the share of each batch drawn from --replay, between 0 and 1 (both "
-                         f"excluded); got {cfg.replay_share}")
     replay = load_data(cfg.replay, model, progress=cfg.progress)
     if cfg.category_loss > 0 and not model.cfg.category_condition:
         attach_categories(replay, model.cfg.categories)
@@ -122,6 +119,9 @@ def eval_loss_fn(cfg, model, dataset, n_batches: int = 4):
 
 def train(cfg):
     """Run one flow-matching stage; return the trained model (raw weights) and its EMA state."""
+    if cfg.replay and not 0 < cfg.replay_share < 1:     # before any model or data is loaded
+        raise ValueError(f"--replay-share is the share of each batch drawn from --replay, between 0 and 1 (both "
+                         f"excluded); got {cfg.replay_share}")
     device, rank, world = setup(cfg)
     wants = cfg.category_loss > 0 or getattr(cfg, "category_condition", False)
     vocabulary = data_vocabulary(cfg.data) if wants and not cfg.init else None
