@@ -125,7 +125,8 @@ class FlywheelRunsView(APIView):
                                       simulate=options["simulate"], artist_delay=options["artist_delay"],
                                       user=request.user,
                                       dpo_sft_weight=options.get("dpo_sft_weight", flywheel.DPO_SFT_WEIGHT),
-                                      category_loss=options["category_loss"])
+                                      category_loss=options["category_loss"], replay=options["replay"],
+                                      replay_share=options["replay_share"])
         except flywheel.RunError as exc:
             raise EngineError(str(exc), status_code=409 if exc.field == "project" else 400,
                               fields={exc.field: [str(exc)]} if exc.field else None) from None

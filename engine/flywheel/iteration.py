@@ -134,7 +134,10 @@ def is_training_data(path):
     """Whether `path` is a folder the trainer reads as training data: a `prepare` cache or an engine export."""
     from trainer.data.export import is_export
 
-    return Path(path).is_dir() and ((Path(path) / "index.json").exists() or is_export(path))
+    try:
+        return Path(path).is_dir() and ((Path(path) / "index.json").exists() or is_export(path))
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte: no folder of ours
+        return False
 
 
 def _deploy_base(project, path):

@@ -21,6 +21,14 @@ class RunRequest(serializers.Serializer):
                                       help_text="SFT also trains the deployed checkpoint's category head on the "
                                                 "samples' Stage 1 categories, at this weight (default 0: off; "
                                                 "needs a checkpoint with a head).")
+    replay = serializers.ListField(child=strict.CharField(max_length=4096), required=False, default=list,
+                                   max_length=16,
+                                   help_text="Training data folders on the server (trainer caches or engine exports, "
+                                             "e.g. π_0's mid-training composites) that SFT replays beside the "
+                                             "collected samples (default: none; flywheel run --replay).")
+    replay_share = strict.FloatField(required=False, default=0.5,
+                                     help_text="With replay: the share of each SFT batch drawn from it, between 0 "
+                                               "and 1 (default 0.5).")
     simulate = serializers.IntegerField(required=False, min_value=0, default=0,
                                         help_text="Simulated annotators collecting before training (0: none).")
     artist_delay = strict.FloatField(required=False, min_value=0.0, default=0.0,

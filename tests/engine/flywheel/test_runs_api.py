@@ -53,6 +53,12 @@ def test_the_api_refuses_bad_options_with_the_field(api, engineer, annotator, pr
     assert response.status_code == 400 and "category_loss" in response.json()["fields"]
     response = api(engineer).post(url, {"category_loss": 0.5}, format="json")   # `deployed` is no checkpoint
     assert response.status_code == 400 and "cannot read" in response.json()["fields"]["category_loss"][0]
+    response = api(engineer).post(url, {"replay": ["/nonexistent/mid"]}, format="json")
+    assert response.status_code == 400 and "not a trainer cache" in response.json()["fields"]["replay"][0]
+    response = api(engineer).post(url, {"replay": ["x" * 3000]}, format="json")   # longer than a file name may be
+    assert response.status_code == 400 and "replay" in response.json()["fields"]
+    response = api(engineer).post(url, {"replay": "/one/path"}, format="json")   # a list, not a string
+    assert response.status_code == 400 and "replay" in response.json()["fields"]
     assert api(engineer).post("/api/projects/999/flywheel/", {}, format="json").status_code == 404
     assert api(annotator).post(url, {}, format="json").status_code == 403
     assert not queued
@@ -73,6 +79,20 @@ def test_the_api_queues_a_run_and_reports_it(api, engineer, project, deployed, q
     live = api(engineer).get(f"/api/flywheel/runs/{body['id']}/").json()
     assert live["step"] == "collect" and live["project"] == project.name
     assert [r["id"] for r in api(engineer).get(f"/api/projects/{project.pk}/flywheel/").json()] == [body["id"]]
+
+
+def test_the_api_passes_replay_to_the_run(api, engineer, project, deployed, queued, tmp_path):
+    mid = tmp_path / "mid"
+    mid.mkdir()
+    (mid / "index.json").write_text("{}")
+    url = f"/api/projects/{project.pk}/flywheel/"
+    response = api(engineer).post(url, {"replay": [str(mid)], "replay_share": 1.0}, format="json")
+    assert response.status_code == 400 and "between 0 and 1" in response.json()["fields"]["replay_share"][0]
+    assert not queued
+    response = api(engineer).post(url, {"replay": [str(mid)], "replay_share": 0.25}, format="json")
+    assert response.status_code == 202, response.json()
+    assert response.json()["options"]["replay"] == [str(mid)] and response.json()["options"]["replay_share"] == 0.25
+    assert queued == [response.json()["id"]]
 
 
 def test_alpha_schedule_sets_each_new_iterations_bar(project):
