@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+from tqdm import tqdm
 
 from .bench_table import split_tables
 from .checkpoints import load_checkpoint
@@ -292,7 +293,8 @@ def point_estimate_goals(split: dict) -> dict:
 
 def evaluate_split(runs: dict, heldout, train, heldout_categories: list[str] | None,
                    train_categories: list[str] | None, seeds=(0, 1), dense_points: int = 0,
-                   distill_rows: list | None = None, consensus_k: int = 4) -> dict:
+                   distill_rows: list | None = None, consensus_k: int = 4, name_of_split: str = "",
+                   progress: bool = True) -> dict:
     """One held-out split on its own: every stage's table row, the stage deltas, the distilled model's image
     use (shuffled image, null condition) and the reference rows, all on the same rows and seeds.
 
@@ -300,10 +302,30 @@ def evaluate_split(runs: dict, heldout, train, heldout_categories: list[str] | N
     With consensus_k, also the point estimate of the best stage (by single-sample vIoU): `consensus of K
     (stage)`, the consensus of K samples per row (`consensus_row`); the reference rows include the category's
     random training instance once per seed (`category_random_instance`, where categories are known).
+    With `progress`, a bar on stderr counts the parts (a stage's rows, image use, ...) and names the one under way.
     """
     n = len(heldout)
-    rows = {name: (distill_rows[:len(seeds)] if name == "distill" and distill_rows is not None else
-                   stage_rows(load_checkpoint(runs[name])[0], heldout, n, seeds, dense_points)) for name in STAGES}
+    distilled = load_checkpoint(runs["distill"])[0]
+    parts = ([name for name in STAGES if not (name == "distill" and distill_rows is not None)] + ["image use"]
+             + (["category use"] if distilled.cfg.category_condition else []) + (["consensus"] if consensus_k else [])
+             + ["references"])
+    bar = tqdm(total=len(parts), desc=f"evaluate {name_of_split or 'split'} ({n} rows x {len(seeds)} seeds)",
+               unit="part", disable=not progress)
+    begun = []
+
+    def part(label):   # the bar names the part under way, and counts the one before it as done
+        if begun:
+            bar.update(1)
+        begun.append(label)
+        bar.set_postfix_str(label)
+
+    rows = {}
+    for name in STAGES:
+        if name == "distill" and distill_rows is not None:
+            rows[name] = distill_rows[:len(seeds)]
+            continue
+        part(name)
+        rows[name] = stage_rows(load_checkpoint(runs[name])[0], heldout, n, seeds, dense_points)
     out = {"rows": n, "seeds": list(seeds), "categories": sorted(set(heldout_categories or [])),
            "stage_table": {name: summarize_seeds(r) for name, r in rows.items()},
            "stage_table_note": (f"{n} held-out rows x seeds {list(seeds)}; f1@0.01_dense is F1@0.01 on "
@@ -312,20 +334,23 @@ def evaluate_split(runs: dict, heldout, train, heldout_categories: list[str] | N
                                 if dense_points else f"{n} held-out rows x seeds {list(seeds)}; no f1@0.01_dense "
                                 "(--dense-points 0 for this split)"),
            "stage_deltas": stage_deltas(rows)}
-    distilled = load_checkpoint(runs["distill"])[0]
+    part("image use")
     use = image_use(distilled, heldout, n, seeds=seeds, own_rows=rows["distill"], mode="flow", steps=25, progress=False)
     out["image_use"] = {k: v for k, v in use.items() if k != "rows"}
     out["stage_table"]["unconditional (distill)"] = summarize_seeds(use["rows"]["none"])
     out["stage_table"]["shuffled image (distill)"] = summarize_seeds(use["rows"]["shuffled"])
     if distilled.cfg.category_condition:
+        part("category use")
         use = category_use(distilled, heldout, n, seeds=seeds, own_rows=rows["distill"], mode="flow", steps=25,
                            progress=False)
         out["category_use"] = {k: v for k, v in use.items() if k != "rows"}
         out["stage_table"]["category unknown (distill)"] = summarize_seeds(use["rows"]["no_category"])
     if consensus_k:
+        part("consensus")
         stage = best_stage(out["stage_table"])
         out["point_estimate"], row = consensus_row(runs[stage], heldout, consensus_k, stage, dense_points, rows[stage])
         out["stage_table"][out["point_estimate"]["row"]] = row
+    part("references")
     out["stage_table_bounds"] = reference_rows(load_checkpoint(runs["sft"])[0], heldout, train, n,
                                                dense_points=dense_points, heldout_categories=heldout_categories,
                                                train_categories=train_categories, keys=STAGE_METRICS + ("empty",),
@@ -333,6 +358,8 @@ def evaluate_split(runs: dict, heldout, train, heldout_categories: list[str] | N
     out.update(missing_category_notes(out["stage_table_bounds"], heldout_categories, train_categories))
     out["floor_to_ceiling_share"] = {name: floor_to_ceiling(out["stage_table"][name], out["stage_table_bounds"])
                                      for name in out["stage_table"] if name in STAGES or name.startswith("consensus")}
+    bar.update(1)
+    bar.close()
     return out
 
 
@@ -596,7 +623,7 @@ def main(args) -> dict:
             # F1@0.01 the paper's way costs ~1 s a row per stage: on the main split only.
             dense_points=dense if key == "novel_instances" else 0,
             distill_rows=flow_rows if key == "novel_instances" else None,
-            consensus_k=getattr(args, "consensus", 4))
+            consensus_k=getattr(args, "consensus", 4), name_of_split=key)
         report["splits"][key]["evaluation_sec"] = time.time() - t
     report["goals"] = goals(report)
     report["total_sec"] = time.time() - t_start

@@ -122,7 +122,7 @@ def test_a_tiny_bench_reports_novel_instances_and_novel_categories_apart(tmp_pat
 
 
 @pytest.mark.parametrize("named", [False, True], ids=["learned", "text"])
-def test_a_tiny_bench_gives_the_model_the_category(tmp_path, named):
+def test_a_tiny_bench_gives_the_model_the_category(tmp_path, capsys, named):
     """`bench --category-condition` at the tiny preset: every stage keeps the token and was trained and timed with
     each row's category; the novel categories are sampled as 'unknown', or by their names' embeddings with
     `--category-text`."""
@@ -160,6 +160,12 @@ def test_a_tiny_bench_gives_the_model_the_category(tmp_path, named):
     if not named:
         assert use["novel_categories"]["gap"]["viou"] == 0.0
     assert "what the category adds (distill" in (tmp_path / "work/bench.md").read_text()
+    # Each split's evaluation shows its progress, part by part, and ends at its count: the main split reuses the
+    # samplers' distilled rows (4 stages, image use, category use, references), the other samples all 5 stages.
+    err = capsys.readouterr().err.replace("\r", "\n")
+    assert "evaluate novel_instances (" in err and "category use" in err
+    main_split, _, other_split = err.partition("evaluate novel_categories")
+    assert "7/7" in main_split and "8/8" in other_split
 
 
 def test_the_bench_without_a_shape_folder_says_how_to_make_one(tmp_path, capsys):
