@@ -237,6 +237,19 @@ def given_base(cfg):
     return path
 
 
+def replay_hint(checkpoint):
+    """A line for a demo from a given π_0 without --replay: SFT on a dozen rows alone lowers a strong model, and the
+    training data its manifest names, where it is still on this machine, is what to replay."""
+    from trainer.checkpoints import read_manifest
+
+    data = (read_manifest(checkpoint).get("config") or {}).get("data") or []
+    found = [str(d) for d in data if flywheel.is_training_data(d)]
+    return ("note: without --replay, each iteration's SFT trains on the few rows it collected alone, which lowers a "
+            "strong π_0 (trainer/README.md, session 29); "
+            + (f"its own training data is here: --replay {' '.join(found)}" if found else
+               "its manifest names no training data on this machine to replay"))
+
+
 def sft_steps(cfg, k):
     """SFT steps of iteration k + 1: its own entry of cfg.sft_steps, else the last one."""
     return cfg.sft_steps[min(k, len(cfg.sft_steps) - 1)]
@@ -258,6 +271,8 @@ def run_demo(cfg, echo=print):
     project = demo_project(cfg)
     if given:
         echo(f"π_0: the given checkpoint {given}")
+        if not cfg.replay:
+            echo(replay_hint(given))
         pretrained, base = None, given
     else:
         t = time.monotonic()

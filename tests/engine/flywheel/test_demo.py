@@ -177,6 +177,8 @@ def test_the_demo_runs_from_a_given_pi0(demo_suite, base_checkpoint, capsys):
     report = json.loads((demo_suite / "r.json").read_text())
     assert "pretrain" not in report["wall_seconds"] and "mid-training" not in report["wall_seconds"]
     assert report["config"]["base"] == str(base_checkpoint) and "the given checkpoint" in out
+    # no --replay: the demo names the data π_0 was trained on, to replay beside the few collected rows
+    assert f"--replay {base_checkpoint.parent / 'render'}" in out
     assert [s["label"] for s in report["cascade"]["stages"]][:2] == ["given (π_0)", "iteration 1 SFT"]
     assert not (demo_suite / "cache").exists() or not any((demo_suite / "cache").glob("pretrain-*"))
     for args, message in (([str(demo_suite / "nothing")], "is not a trainer checkpoint"),
