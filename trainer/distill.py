@@ -154,6 +154,9 @@ def train(cfg):
     if cfg.category_loss > 0:
         raise ValueError("--category-loss trains in the flow-matching stages (pretrain, sft); distill keeps its "
                          "parent's category head as it is")
+    if cfg.replay:
+        raise ValueError("distill draws its batches from every --data source alike, so it has no --replay: give "
+                         "the data to replay as one more --data")
     device, rank, world = setup(cfg)
     model, parent = build_model(cfg, device)
     teacher = load_reference(cfg.init, device)

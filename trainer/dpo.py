@@ -3,10 +3,11 @@
 Winner w and loser l share the condition c, the time t and the noise eps. With per-sample
 flow errors m = ||v - v_theta(x_t, c, t)||^2 (policy) and r (the frozen reference, the SFT checkpoint):
 
-    loss = -log sigmoid( -(beta / 2) * [ (m_w - r_w) - (m_l - r_l) ] )  [+ sft_weight * m_w]
+    loss = -log sigmoid( -(beta / 2) * [ (m_w - r_w) - (m_l - r_l) ] )  [+ sft_weight * m_w]  [+ mean m_replay]
 
 The logged `loss` is the optimized one (the whole line above), with its parts `loss/dpo` (the
-DPO term) and `loss/sft` (mean m_w). The implicit rewards, logged under TRL's names, are
+DPO term), `loss/sft` (mean m_w) and, with --replay, `loss/replay` (the flow error of rows of
+the parent's training data drawn each step: `dpo_step`). The implicit rewards, logged under TRL's names, are
 rewards/chosen = -(beta/2)(m_w - r_w), rewards/rejected = -(beta/2)(m_l - r_l),
 rewards/margins = chosen - rejected and rewards/accuracies = mean[chosen > rejected] with ties
 counted as 1/2 (so policy = reference gives exactly 0.5 and loss/dpo log 2). No condition
@@ -20,9 +21,10 @@ import torch.nn.functional as F
 from .flow import loss_weights, make_flow_batch
 from .latents import attach_latents
 from .loop import fit, step_generator
-from .objectives import FlowObjective, condition_category, data_targets, draw_noise
+from .objectives import FlowObjective, condition_category, data_targets, draw_noise, flow_inputs
 from .checkpoints import load_checkpoint, resolve
 from .data.views import views_to_tensor
+from .sft import check_replay_share, load_replay
 from .stage import base_manifest, build_model, load_data, setup
 
 
@@ -65,16 +67,43 @@ def pair_inputs(model, batch: dict, gen: torch.Generator, cfg):
     return views, torch.zeros(B, dtype=torch.bool, device=x0_w.device), fb, two(batch["layout_mask"])
 
 
-def dpo_step(cfg, model, ref_objective):
-    """Return step_fn(objective, batch, gen) -> (loss, logs)."""
+def replay_rows(cfg) -> int:
+    """Replayed rows per DPO step: round(replay_share x batch_size), at least 1 (0 without --replay). A DPO batch
+    holds pairs, so the share sets how many rows each step adds, not a split of the batch as in SFT."""
+    return max(1, round(cfg.replay_share * cfg.batch_size)) if cfg.replay else 0
+
+
+def dpo_step(cfg, model, ref_objective, replay=None):
+    """Return step_fn(objective, batch, gen) -> (loss, logs).
+
+    With `replay` (a dataset of the parent's training rows), each step also draws replay_rows(cfg) of them at random
+    (from the step's generator, after the pairs' noise, so a resumed run draws the same) and adds their mean flow
+    error to the loss, an SFT step on them (`loss/replay`): without it, DPO on a few dozen pairs lowered a strong
+    π_0 as SFT on a dozen rows did (trainer/README.md, session 30).
+    """
+    n_replay = replay_rows(cfg) if replay is not None else 0
+
     def step_fn(objective, batch, gen):
         inputs, given = pair_inputs(model, batch, gen, cfg), condition_category(model, batch)
-        m_w, m_l = objective(*inputs, repeat=2, given=given).chunk(2)
+        extra = None
+        if n_replay:
+            rows = torch.randint(len(replay), (n_replay,), generator=gen).tolist()
+            device = inputs[0].device
+            rbatch = {k: v.to(device) for k, v in replay.batch(rows).items()}
+            extra = (*flow_inputs(model, rbatch, gen, cfg), condition_category(model, rbatch, gen))
+        m = objective(*inputs, repeat=2, given=given, extra=extra)
+        m_w, m_l = m[:2 * len(inputs[0])].chunk(2)
         with torch.no_grad():
             r_w, r_l = ref_objective(*inputs, repeat=2, given=given).chunk(2)
         loss, chosen, rejected = dpo_loss(m_w, m_l, r_w, r_l, cfg.beta)
         logs = dpo_metrics(loss, chosen, rejected, m_w, m_l, r_w, r_l, cfg.sft_weight)
-        return dpo_total(loss, m_w, cfg.sft_weight), logs
+        total = dpo_total(loss, m_w, cfg.sft_weight)
+        if n_replay:
+            m_r = m[2 * len(inputs[0]):]
+            logs["loss/replay"] = m_r.mean().item()
+            total = total + m_r.mean()
+            logs["loss"] = total.item()
+        return total, logs
     return step_fn
 
 
@@ -113,6 +142,7 @@ def train(cfg):
     if cfg.category_loss > 0:
         raise ValueError("--category-loss trains in the flow-matching stages (pretrain, sft); DPO keeps its "
                          "parent's category head as it is")
+    check_replay_share(cfg)
     device, rank, world = setup(cfg)
     model, parent = build_model(cfg, device)
     ref_path = cfg.ref or cfg.init
@@ -122,13 +152,18 @@ def train(cfg):
     data = load_data(cfg.data, model, kind="pairs", progress=cfg.progress)
     eval_data = load_data([cfg.eval_data], model, kind="pairs", progress=cfg.progress) if cfg.eval_data else None
     model.set_trainable(layout_only=cfg.freeze_shape)
+    replay = load_replay(cfg, model) if cfg.replay else None
     if cfg.cache_latents:
-        for ds in (data, eval_data) if eval_data is not None else (data,):
+        for ds in (d for d in (data, eval_data, replay) if d is not None):
             attach_latents(model, ds, progress=cfg.progress)
     objective = FlowObjective(model, loss_weights(cfg))
     ref_objective = FlowObjective(ref, loss_weights(cfg))
     manifest = base_manifest(parent, [data, eval_data], world, model)
     manifest.update(ref=str(resolve(ref_path)), ref_hash=ref.checkpoint_hash, beta=cfg.beta)
+    if replay is not None:
+        manifest["replay"] = {"sources": [str(p) for p in cfg.replay], "rows": len(replay), "pairs": len(data),
+                              "share": cfg.replay_share, "rows_per_step": replay_rows(cfg)}
     ev = dpo_eval_fn(cfg, model, ref_objective, eval_data) if eval_data is not None else None
-    ema = fit(cfg, model, objective, data, dpo_step(cfg, model, ref_objective), manifest, device, rank, world, ev)
+    ema = fit(cfg, model, objective, data, dpo_step(cfg, model, ref_objective, replay), manifest, device, rank, world,
+              ev)
     return model, ema

@@ -17,7 +17,8 @@ class FlowObjective(nn.Module):
         super().__init__()
         self.model, self.weights = model, weights
 
-    def forward(self, views, drop, fb: FlowBatch, layout_mask, d=None, repeat: int = 1, category=None, given=None):
+    def forward(self, views, drop, fb: FlowBatch, layout_mask, d=None, repeat: int = 1, category=None, given=None,
+                extra=None):
         """views (B', 2, 4, S, S) with B' = B / repeat: rows that share a condition encode it once.
 
         `given` (B',): the category each row is conditioned on, for a model with cfg.category_condition
@@ -25,6 +26,9 @@ class FlowObjective(nn.Module):
 
         With `category` (B,) (indices into the model's categories, -1 = unknown), also return the
         per-row cross-entropy of the category head, 0 where the row has no category or was dropped.
+
+        `extra` (views, drop, FlowBatch, layout_mask, given) of E more rows, each with its own condition (DPO's
+        replayed rows): their errors follow the B rows' in m, from the same forward pass (DDP sees one forward).
         """
         cond = self.model.encode_condition(views, drop, given)
         ce = None
@@ -34,9 +38,21 @@ class FlowObjective(nn.Module):
             ce = ce * keep
         if repeat > 1:
             cond = torch.cat([cond] * repeat)
+        if extra is not None:
+            if d is not None or category is not None:
+                raise ValueError("extra rows are for the flow-matching error alone (no shortcut d, no category head)")
+            e_views, e_drop, e_fb, e_mask, e_given = extra
+            cond = torch.cat([cond, self.model.encode_condition(e_views, e_drop, e_given)])
+            fb = FlowBatch(*(torch.cat([a, b]) for a, b in zip(astuple_fb(fb), astuple_fb(e_fb))))
+            layout_mask = torch.cat([layout_mask, e_mask])
         ps, pl = self.model(fb.x_shape, fb.x_layout, fb.t, cond, d)
         m = per_sample_mse(ps, pl, fb, layout_mask, self.weights)
         return m if category is None else (m, ce)
+
+
+def astuple_fb(fb: FlowBatch) -> tuple:
+    """A FlowBatch's tensors in field order (dataclasses.astuple would deep-copy them)."""
+    return fb.x_shape, fb.x_layout, fb.t, fb.v_shape, fb.v_layout
 
 
 @torch.no_grad()

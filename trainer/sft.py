@@ -83,14 +83,27 @@ def category_setup(cfg, model, data) -> dict:
     return {"category_loss": {"weight": cfg.category_loss, "rows_with_category": rows, "rows": len(data)}}
 
 
+def load_replay(cfg, model):
+    """The replayed sources (cfg.replay) as one dataset, its rows given their categories as new rows are."""
+    replay = load_data(cfg.replay, model, progress=cfg.progress)
+    if cfg.category_loss > 0 and not model.cfg.category_condition:
+        attach_categories(replay, model.cfg.categories)
+    return replay
+
+
+def check_replay_share(cfg):
+    """Refuse a replay share outside (0, 1), before any model or data is loaded."""
+    if cfg.replay and not 0 < cfg.replay_share < 1:
+        raise ValueError(f"--replay-share is the share of each batch drawn from --replay, between 0 and 1 (both "
+                         f"excluded); got {cfg.replay_share}")
+
+
 def with_replay(cfg, model, data):
     """`data` followed by the replayed sources (cfg.replay), which the loop draws cfg.replay_share of each batch
     from (`loop.mixed_batch_indices`); and the manifest's note. Replayed rows get their categories as the new ones
     did."""
     from .data.arrays import concat
-    replay = load_data(cfg.replay, model, progress=cfg.progress)
-    if cfg.category_loss > 0 and not model.cfg.category_condition:
-        attach_categories(replay, model.cfg.categories)
+    replay = load_replay(cfg, model)
     mixed = concat([data, replay])
     mixed.row_categories = (data.row_categories or [None] * len(data)) + (replay.row_categories or [None] * len(replay))
     mixed.replay_rows = len(replay)
@@ -119,9 +132,7 @@ def eval_loss_fn(cfg, model, dataset, n_batches: int = 4):
 
 def train(cfg):
     """Run one flow-matching stage; return the trained model (raw weights) and its EMA state."""
-    if cfg.replay and not 0 < cfg.replay_share < 1:     # before any model or data is loaded
-        raise ValueError(f"--replay-share is the share of each batch drawn from --replay, between 0 and 1 (both "
-                         f"excluded); got {cfg.replay_share}")
+    check_replay_share(cfg)
     device, rank, world = setup(cfg)
     wants = cfg.category_loss > 0 or getattr(cfg, "category_condition", False)
     vocabulary = data_vocabulary(cfg.data) if wants and not cfg.init else None

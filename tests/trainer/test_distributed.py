@@ -20,28 +20,29 @@ SCRIPT = textwrap.dedent('''
     import os, sys, torch
     from trainer import dpo, sft
     from trainer.config import DPOConfig, TrainConfig
-    stage, out, data, init = sys.argv[1:5]
+    stage, out, data, init, replay = sys.argv[1:6]
     run = dict(config="tiny", out=out, data=[data], steps=4, batch_size=8, lr=1e-3, warmup=1, log_every=2,
                ckpt_every=4, progress=False, threads=1)
     if stage.startswith("sft"):   # sft-category: with the category loss and a layer over the condition tokens
         extra = dict(category_loss=1.0, cond_layers=1) if stage == "sft-category" else {}
         model, ema = sft.train(TrainConfig(stage="sft", vae_steps=2, **run, **extra))
     else:
-        model, ema = dpo.train(DPOConfig(init=init, beta=50.0, sft_weight=0.1, **run))
+        extra = dict(replay=[replay], replay_share=0.5) if stage == "dpo-replay" else {}
+        model, ema = dpo.train(DPOConfig(init=init, beta=50.0, sft_weight=0.1, **run, **extra))
     torch.save(model.state_dict(), os.path.join(out, "rank%s.pt" % os.environ["RANK"]))
 ''')
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", ["sft", "sft-category", "dpo"])
+@pytest.mark.parametrize("stage", ["sft", "sft-category", "dpo", "dpo-replay"])
 def test_two_gloo_ranks_end_with_identical_weights(stage, tmp_path, tiny_cache, tiny_ckpt):
     script = tmp_path / "ddp.py"
     script.write_text(SCRIPT)
     out = tmp_path / "run"
-    data = pair_dataset(tiny_cache, tmp_path / "pairs") if stage == "dpo" else tiny_cache
+    data = pair_dataset(tiny_cache, tmp_path / "pairs") if stage.startswith("dpo") else tiny_cache
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(script), stage, str(out), str(data), str(tiny_ckpt)],
+                           str(script), stage, str(out), str(data), str(tiny_ckpt), str(tiny_cache)],
                           capture_output=True, text=True, timeout=180, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = torch.load(out / "rank0.pt"), torch.load(out / "rank1.pt")
@@ -52,7 +53,9 @@ def test_two_gloo_ranks_end_with_identical_weights(stage, tmp_path, tiny_cache, 
     if stage == "sft-category":                  # the head trained on both ranks alike
         assert manifest["category_loss"]["rows_with_category"] == 32 and "category_head.1.weight" in a
     assert not torch.equal(a["shape_in.weight"], torch.zeros_like(a["shape_in.weight"]))
-    if stage == "dpo":                           # both ranks moved away from the reference they started from
+    if stage == "dpo-replay":                    # one forward per step: DDP reduced the replayed rows' gradients
+        assert manifest["replay"]["rows_per_step"] == 4
+    if stage.startswith("dpo"):                  # both ranks moved away from the reference they started from
         ref, _ = load_checkpoint(tiny_ckpt)
         assert any(not torch.equal(a[k], v) for k, v in ref.state_dict().items())
 
