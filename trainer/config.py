@@ -134,8 +134,11 @@ class TrainConfig:
     eval_data: str = _f("", "Held-out cache/export folder for eval loss (optional).")
     replay: list = _f([], "Data the parent was trained on (e.g. its mid-training composites), replayed beside --data: "
                       "a share of every batch (--replay-share) comes from it, so a few new rows teach without the "
-                      "model forgetting the rest (optional; trainer/README.md, session 29).")
-    replay_share: float = _f(0.5, "With --replay: the share of each batch drawn from the replayed data (0 < s < 1).")
+                      "model forgetting the rest (optional; trainer/README.md, sessions 29 and 30). DPO, whose "
+                      "batches are pairs, adds round(share x batch) replayed rows' flow error to each step's loss; "
+                      "distill has no --replay.")
+    replay_share: float = _f(0.5, "With --replay: the share of each batch drawn from the replayed data (0 < s < 1; "
+                             "DPO: replayed rows per step = round(share x batch size)).")
     init: str = _f("", "Parent checkpoint to start from (SFT from pretraining, ...). Empty: from scratch.")
     stage: str = _f("pretrain", "Stage name written into the manifest (pretrain | midtrain | sft).")
     steps: int = _f(200, "Optimizer steps.")
