@@ -6,12 +6,15 @@ d_i = mean_s d_is (seeds are replicates of one row, not independent rows):
 
     delta_k = mean_i d_i,    delta_se_k = std_i(d_i) / sqrt(n)
 
-Held-out preference accuracy of a DPO checkpoint (its manifest names its reference) is the
-share of held-out pairs whose chosen side gets the higher implicit reward (trainer.rewards),
-ties counted 1/2, as DPO's own `rewards/accuracies`; its standard error is that of a mean of
-0 / 0.5 / 1 values. A checkpoint without a reference (pretrained, SFT) is scored against `--ref`
-when given (does it prefer the chosen shapes more than that checkpoint does?), with DPO's default
-beta, which scales the margin but not the accuracy; without `--ref` its entry is None.
+Held-out preference accuracy of a checkpoint against a reference is the share of held-out pairs
+whose chosen side gets the higher implicit reward (trainer.rewards), ties counted 1/2, as DPO's
+own `rewards/accuracies`; its standard error is that of a mean of 0 / 0.5 / 1 values. With `--ref`,
+both checkpoints are scored against it (does each prefer the chosen shapes more than the reference
+does?), a DPO checkpoint too: the promotion rule asks that of π_k against the deployed π_{k-1}.
+Without `--ref`, a DPO checkpoint is scored against its own reference (its manifest's: the SFT
+checkpoint it was trained from, which it was trained to beat on such pairs) and any other
+checkpoint's entry is None; the reference itself has none (every reward would be 0). A checkpoint
+that is not DPO's is scored with DPO's default beta, which scales the margin but not the accuracy.
 
 Each checkpoint's rows are remembered in its folder (trainer.evaluate.evaluate_remembered), so
 comparing it again on the same rows and settings samples nothing.
@@ -69,13 +72,13 @@ def pair_rewards(policy, reference, beta: float, views: torch.Tensor, occ_w: tor
 
 def preference_accuracy(ckpt: str, pairs, draws: int = 8, seed: int = 0, batch_size: int = 16,
                         device="cpu", ref: str = "") -> dict | None:
-    """{accuracy, se, n, margin, ref} of a checkpoint on a pair dataset, against its DPO reference or else `ref`.
+    """{accuracy, se, n, margin, ref} of a checkpoint on a pair dataset, against `ref` or else its DPO reference.
 
-    None when it has neither, or when `ref` is the checkpoint itself (every reward would be 0).
+    None when it has neither, or when the reference is the checkpoint itself (every reward would be 0).
     """
     path = resolve(ckpt)
     manifest = read_manifest(path)
-    reference_path = manifest.get("ref") or ref
+    reference_path = ref or manifest.get("ref")
     if not reference_path or resolve(reference_path) == path:
         return None
     policy, _ = load_checkpoint(path, device=device)

@@ -281,8 +281,9 @@ class CompareConfig:
     b: str = _f("", "The checkpoint it is compared with, e.g. the deployed one (required).")
     data: str = _f("", "Held-out cache or engine export folder of samples (required).")
     pairs: str = _f("", "Held-out preference pairs (export or pair cache) for preference accuracy (optional).")
-    ref: str = _f("", "Reference for the preference accuracy of a checkpoint that names none (not DPO), e.g. the "
-                      "deployed one; a DPO checkpoint is always scored against its own.")
+    ref: str = _f("", "Reference of both checkpoints' preference accuracy, e.g. the deployed one (does each prefer "
+                      "the chosen shapes more than it does?). Empty: a DPO checkpoint is scored against its own "
+                      "reference, any other has no preference accuracy.")
     seeds: list = _f([0, 1], "Sampling seeds; every row is sampled once per seed by both checkpoints.")
     n: int = _f(64, "Number of held-out samples (first n).")
     steps: int = _f(0, "Flow sampling steps (0 = the checkpoint's sampler settings).")

@@ -88,7 +88,8 @@ def test_compare_cli_on_a_dpo_checkpoint_and_its_reference(tmp_path, tiny_ckpt, 
     assert swapped["delta"]["viou"] == pytest.approx(-report["delta"]["viou"])
     mine = swapped["preference"]["a"]
     assert mine["ref"].startswith(str(tmp_path / "dpo")) and mine["n"] == acc["n"]
-    assert swapped["preference"]["b"]["ref"] == acc["ref"]  # the DPO side keeps its own reference
+    # --ref is the reference of both sides, DPO's too: scored against itself, the DPO side has no accuracy
+    assert swapped["preference"]["b"] is None
 
 
 def test_a_remembered_evaluation_is_keyed_by_every_option(tmp_path, tiny_ckpt, tiny_cache):
