@@ -236,9 +236,9 @@ def compare(run, a, b, name, with_pairs):
     """Run `trainer compare` of checkpoints a and b on the project's held-out set; return its report.
 
     With the held-out pairs, a is scored for preference against b (does it prefer the chosen shapes
-    more than the deployed checkpoint does?), a DPO checkpoint too: against its own SFT parent, which
-    it was just trained to beat on such pairs, DPO scored 0.76 to 0.95 in session 30's demos while
-    its held-out vIoU fell (trainer/README.md). Each checkpoint's
+    more than the deployed checkpoint does?), a DPO checkpoint too. Scored against its own SFT parent,
+    which it had just been trained to beat on such pairs, DPO read 0.76 to 0.95 in session 30's demos
+    while its held-out vIoU fell (trainer/README.md). Each checkpoint's
     rows are remembered in its folder, so scoring one again (π_k as the next run's baseline, the
     demo's table) samples nothing.
     """

@@ -5,7 +5,6 @@ refuses --replay."""
 from __future__ import annotations
 
 import pytest
-
 import torch
 
 from tests.trainer.conftest import assert_resume_is_exact, tiny_train_config
