@@ -78,8 +78,8 @@ def dpo_step(cfg, model, ref_objective, replay=None):
 
     With `replay` (a dataset of the parent's training rows), each step also draws replay_rows(cfg) of them at random
     (from the step's generator, after the pairs' noise, so a resumed run draws the same) and adds their mean flow
-    error to the loss, an SFT step on them (`loss/replay`): without it, DPO on a few dozen pairs lowered a strong
-    π_0 as SFT on a dozen rows did (trainer/README.md, session 30).
+    error to the loss, an SFT step on them (`loss/replay`). Measured in session 30 (trainer/README.md), it did not
+    stop DPO lowering a strong π_0's held-out vIoU, so the flywheel's DPO does not replay.
     """
     n_replay = replay_rows(cfg) if replay is not None else 0
 

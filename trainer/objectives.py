@@ -1,6 +1,8 @@
 """Objective modules: what DDP wraps. Each forward returns the per-sample flow error m, (B,)."""
 from __future__ import annotations
 
+from dataclasses import fields
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -43,16 +45,11 @@ class FlowObjective(nn.Module):
                 raise ValueError("extra rows are for the flow-matching error alone (no shortcut d, no category head)")
             e_views, e_drop, e_fb, e_mask, e_given = extra
             cond = torch.cat([cond, self.model.encode_condition(e_views, e_drop, e_given)])
-            fb = FlowBatch(*(torch.cat([a, b]) for a, b in zip(astuple_fb(fb), astuple_fb(e_fb))))
+            fb = FlowBatch(**{f.name: torch.cat([getattr(fb, f.name), getattr(e_fb, f.name)]) for f in fields(fb)})
             layout_mask = torch.cat([layout_mask, e_mask])
         ps, pl = self.model(fb.x_shape, fb.x_layout, fb.t, cond, d)
         m = per_sample_mse(ps, pl, fb, layout_mask, self.weights)
         return m if category is None else (m, ce)
-
-
-def astuple_fb(fb: FlowBatch) -> tuple:
-    """A FlowBatch's tensors in field order (dataclasses.astuple would deep-copy them)."""
-    return fb.x_shape, fb.x_layout, fb.t, fb.v_shape, fb.v_layout
 
 
 @torch.no_grad()
