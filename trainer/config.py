@@ -196,6 +196,8 @@ class DPOConfig(TrainConfig):
     ref: str = _f("", "Reference checkpoint (frozen). Empty: the --init checkpoint.")
     beta: float = _f(500.0, "DPO beta: loss = -log sigmoid(-(beta/2)[(m_w-r_w)-(m_l-r_l)]).")
     sft_weight: float = _f(0.0, "Optional + sft_weight * m_w (keeps the winner likely).")
+    dpop: float = _f(0.0, "DPO-Positive lambda: the margin loses (beta/2) lambda max(0, m_w - r_w), so DPO cannot win "
+                          "by making the chosen shapes less likely than the reference does (0 = plain DPO).")
     lr: float = _f(2e-5, "Peak AdamW learning rate (small: DPO moves a trained model).")
     steps: int = _f(100, "Optimizer steps.")
     warmup: int = _f(5, "Linear warmup steps.")

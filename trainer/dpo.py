@@ -3,7 +3,13 @@
 Winner w and loser l share the condition c, the time t and the noise eps. With per-sample
 flow errors m = ||v - v_theta(x_t, c, t)||^2 (policy) and r (the frozen reference, the SFT checkpoint):
 
-    loss = -log sigmoid( -(beta / 2) * [ (m_w - r_w) - (m_l - r_l) ] )  [+ sft_weight * m_w]  [+ mean m_replay]
+    loss = -log sigmoid( -(beta / 2) * [ (m_w - r_w) - (m_l - r_l) + dpop * max(0, m_w - r_w) ] )
+           [+ sft_weight * m_w]  [+ mean m_replay]
+
+dpop (lambda, DPO-Positive: Pal et al. 2024; 0 = the Diffusion-DPO loss) charges the margin for every bit the
+chosen side's flow error rose above the reference's. Plain DPO does raise it: it can widen the margin faster by
+pushing the rejected side's error up, and in the flywheel it lowered held-out vIoU against its SFT parent while
+rewards/chosen went negative (trainer/README.md, session 31).
 
 The logged `loss` is the optimized one (the whole line above), with its parts `loss/dpo` (the
 DPO term), `loss/sft` (mean m_w) and, with --replay, `loss/replay` (the flow error of rows of
@@ -28,11 +34,19 @@ from .sft import check_replay_share, load_replay
 from .stage import base_manifest, build_model, load_data, setup
 
 
-def dpo_loss(m_w, m_l, r_w, r_l, beta: float):
-    """Per-sample DPO loss and the implicit rewards (chosen, rejected), all (B,)."""
+def dpo_loss(m_w, m_l, r_w, r_l, beta: float, dpop: float = 0.0):
+    """Per-sample DPO loss and the implicit rewards (chosen, rejected), all (B,).
+
+    With dpop = lambda > 0 (DPO-Positive, Pal et al. 2024), the margin inside the sigmoid loses
+    (beta/2) lambda max(0, m_w - r_w): the policy gains nothing by raising the chosen side's flow error
+    above the reference's, which plain DPO does when it can push the rejected side up faster.
+    """
     chosen = -0.5 * beta * (m_w - r_w)
     rejected = -0.5 * beta * (m_l - r_l)
-    return -F.logsigmoid(chosen - rejected), chosen, rejected
+    margin = chosen - rejected
+    if dpop:
+        margin = margin - 0.5 * beta * dpop * torch.clamp(m_w - r_w, min=0)
+    return -F.logsigmoid(margin), chosen, rejected
 
 
 def dpo_total(loss, m_w, sft_weight: float) -> torch.Tensor:
@@ -95,7 +109,7 @@ def dpo_step(cfg, model, ref_objective, replay=None):
         m_w, m_l = m[:2 * len(inputs[0])].chunk(2)
         with torch.no_grad():
             r_w, r_l = ref_objective(*inputs, repeat=2, given=given).chunk(2)
-        loss, chosen, rejected = dpo_loss(m_w, m_l, r_w, r_l, cfg.beta)
+        loss, chosen, rejected = dpo_loss(m_w, m_l, r_w, r_l, cfg.beta, cfg.dpop)
         logs = dpo_metrics(loss, chosen, rejected, m_w, m_l, r_w, r_l, cfg.sft_weight)
         total = dpo_total(loss, m_w, cfg.sft_weight)
         if n_replay:
@@ -122,7 +136,7 @@ def dpo_eval_fn(cfg, model, ref_objective, dataset, n_batches: int = 4):
             given = condition_category(model, batch)
             m_w, m_l = objective(*inputs, repeat=2, given=given).chunk(2)
             r_w, r_l = ref_objective(*inputs, repeat=2, given=given).chunk(2)
-            loss, c, r = dpo_loss(m_w, m_l, r_w, r_l, cfg.beta)
+            loss, c, r = dpo_loss(m_w, m_l, r_w, r_l, cfg.beta, cfg.dpop)
             parts.append(dpo_metrics(loss, c, r, m_w, m_l, r_w, r_l, cfg.sft_weight, prefix="eval_"))
         model.train()
         return {k: sum(p[k] for p in parts) / len(parts) for k in parts[0]}
@@ -159,7 +173,7 @@ def train(cfg):
     objective = FlowObjective(model, loss_weights(cfg))
     ref_objective = FlowObjective(ref, loss_weights(cfg))
     manifest = base_manifest(parent, [data, eval_data], world, model)
-    manifest.update(ref=str(resolve(ref_path)), ref_hash=ref.checkpoint_hash, beta=cfg.beta)
+    manifest.update(ref=str(resolve(ref_path)), ref_hash=ref.checkpoint_hash, beta=cfg.beta, dpop=cfg.dpop)
     if replay is not None:
         manifest["replay"] = {"sources": [str(p) for p in cfg.replay], "rows": len(replay), "pairs": len(data),
                               "share": cfg.replay_share, "rows_per_step": replay_rows(cfg)}

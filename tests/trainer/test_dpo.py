@@ -26,6 +26,26 @@ def test_loss_matches_hand_computation():
     assert loss.item() == pytest.approx(math.log(1 + math.exp(-1.5)))
 
 
+def test_dpop_charges_only_a_chosen_side_made_less_likely():
+    r_w, r_l = torch.tensor([1.0]), torch.tensor([1.0])
+    m_l = torch.tensor([1.5])
+    # The chosen side's error fell below the reference's: DPO-Positive changes nothing.
+    better = torch.tensor([0.9])
+    assert dpo_loss(better, m_l, r_w, r_l, 10.0, dpop=50.0)[0].item() == dpo_loss(better, m_l, r_w, r_l, 10.0)[0].item()
+    # It rose (0.1 above), less than the rejected side's (0.5): plain DPO sees margin 2 and is content;
+    # with lambda = 50 the margin loses 5 * 50 * 0.1 = 25.
+    worse = torch.tensor([1.1], requires_grad=True)
+    plain, chosen, rejected = dpo_loss(worse, m_l, r_w, r_l, 10.0)
+    assert (chosen - rejected).item() == pytest.approx(2.0)
+    positive, chosen_p, _ = dpo_loss(worse, m_l, r_w, r_l, 10.0, dpop=50.0)
+    assert chosen_p.item() == pytest.approx(chosen.item())      # the logged implicit rewards are DPO's own
+    assert positive.item() == pytest.approx(math.log(1 + math.exp(23.0)))
+    # and its gradient pulls the chosen side's error down far harder than plain DPO's does
+    grad_plain, = torch.autograd.grad(plain.sum(), worse)
+    grad_positive, = torch.autograd.grad(positive.sum(), worse)
+    assert grad_positive.item() > 100 * grad_plain.item() > 0
+
+
 def test_policy_equal_to_reference_gives_log2_and_half_accuracy(tiny_ckpt, tiny_cache):
     model, _ = load_checkpoint(tiny_ckpt)
     ds = pair_dataset(tiny_cache)
