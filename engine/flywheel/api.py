@@ -125,6 +125,7 @@ class FlywheelRunsView(APIView):
                                       simulate=options["simulate"], artist_delay=options["artist_delay"],
                                       user=request.user,
                                       dpo_sft_weight=options.get("dpo_sft_weight", flywheel.DPO_SFT_WEIGHT),
+                                      dpo_dpop=options.get("dpo_dpop", flywheel.DPO_DPOP),
                                       category_loss=options["category_loss"], replay=options["replay"],
                                       replay_share=options["replay_share"])
         except flywheel.RunError as exc:

@@ -31,7 +31,7 @@ from engine.flywheel import collect, deploy
 from engine.flywheel.jobs import die_with_parent, register
 from engine.flywheel.models import CheckpointStatus, FlywheelRun, RunStatus, RunStep
 from engine.flywheel.serializers import RunSerializer
-from engine.flywheel.steps import (DPO_SFT_WEIGHT, PRESETS, RunError, checkpoint_categories,
+from engine.flywheel.steps import (DPO_DPOP, DPO_SFT_WEIGHT, PRESETS, RunError, checkpoint_categories,
                                    checkpoint_conditions_on_category, slug, step_aggregate, step_collect, step_dpo,
                                    step_evaluate, step_promote, step_redeploy, step_sft)
 from engine.jobs import TRAINER_QUEUE
@@ -46,12 +46,12 @@ JOB_RETRIES = 3  # times a run's RQ job is queued again after its worker died (t
 
 def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=None, seeds=(0, 1), simulate=0,
                artist_delay=0.0, heldout_share=0.2, base=None, user=None, dpo_sft_weight=DPO_SFT_WEIGHT,
-               category_loss=0.0, replay=(), replay_share=0.5):
+               category_loss=0.0, replay=(), replay_share=0.5, dpo_dpop=DPO_DPOP):
     """Check the options and record a queued FlywheelRun for the project's open iteration k.
 
     `alpha` sets α_k of iteration k (the training bar of this run); `base` registers and deploys
     a checkpoint folder when none is deployed yet (π_0); `dpo_sft_weight` anchors DPO to the chosen
-    shapes (see DPO_SFT_WEIGHT); `artist_delay` is the seconds a simulated artist models a mesh (with
+    shapes (see DPO_SFT_WEIGHT) and `dpo_dpop` keeps DPO from making them less likely (DPO_DPOP); `artist_delay` is the seconds a simulated artist models a mesh (with
     `simulate`; failures the artist has not reached when the target is met wait for the next iteration's tail);
     `category_loss` > 0 has SFT also train π_{k-1}'s category head on the samples' Stage 1 categories (trainer
     `sft --category-loss`), which needs a deployed checkpoint with a head (trained with the loss from scratch);
@@ -68,6 +68,8 @@ def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=No
             raise RunError(f"{name} is a number of optimizer steps, at least 1; got {value}.", name)
     if dpo_sft_weight is None or not dpo_sft_weight >= 0:
         raise RunError(f"dpo_sft_weight is a loss weight, 0 or more; got {dpo_sft_weight}.", "dpo_sft_weight")
+    if dpo_dpop is None or not dpo_dpop >= 0:
+        raise RunError(f"dpo_dpop is DPO-Positive's lambda, 0 or more; got {dpo_dpop}.", "dpo_dpop")
     if category_loss is None or not category_loss >= 0:
         raise RunError(f"category_loss is a loss weight, 0 or more; got {category_loss}.", "category_loss")
     replay = [str(p) for p in replay or ()]
@@ -106,7 +108,7 @@ def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=No
             iteration.save(update_fields=["alpha"])
         options = {"preset": preset, "sft_steps": sft_steps, "dpo_steps": dpo_steps, "seeds": list(seeds),
                    "simulate": simulate, "artist_delay": float(artist_delay), "heldout_share": heldout_share,
-                   "dpo_sft_weight": float(dpo_sft_weight), "category_loss": float(category_loss),
+                   "dpo_sft_weight": float(dpo_sft_weight), "dpo_dpop": float(dpo_dpop), "category_loss": float(category_loss),
                    **({"replay": replay, "replay_share": float(replay_share)} if replay else {})}
         return FlywheelRun.objects.create(project=project, iteration=iteration, alpha=iteration.alpha,
                                           options=options, created_by=user)

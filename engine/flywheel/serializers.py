@@ -17,6 +17,9 @@ class RunRequest(serializers.Serializer):
     dpo_steps = serializers.IntegerField(required=False, min_value=1)
     dpo_sft_weight = serializers.FloatField(required=False, min_value=0.0,
                                             help_text="DPO's anchor on the chosen shapes (default: 1; 0 is plain DPO).")
+    dpo_dpop = strict.FloatField(required=False, min_value=0.0,
+                                 help_text="DPO-Positive's lambda: DPO may not make the chosen shapes less likely "
+                                           "than the SFT checkpoint does (default: 50; 0 is plain DPO).")
     category_loss = strict.FloatField(required=False, min_value=0.0, default=0.0,
                                       help_text="SFT also trains the deployed checkpoint's category head on the "
                                                 "samples' Stage 1 categories, at this weight (default 0: off; "

@@ -30,6 +30,11 @@ PRESETS = ("tiny", "cpu", "gpu")
 # weight 0 gave ΔvIoU -0.0192 ± 0.0066, weight 1 gave -0.0083 ± 0.0039. DPO alone moves the model away
 # from its own samples faster than towards the chosen ones; the anchor keeps the chosen shapes likely.
 DPO_SFT_WEIGHT = 1.0
+# DPO-Positive's lambda (trainer dpo --dpop). Plain DPO raised the flow error of the chosen shapes above the SFT
+# reference's (rewards/chosen < 0) while pushing the rejected ones further, and lowered held-out vIoU by
+# 0.018 +- 0.006 against its SFT parent; with lambda = 50 it moved vIoU by +0.000 +- 0.004 (trainer/README.md,
+# session 31). 0 is plain DPO.
+DPO_DPOP = 50.0
 
 
 class RunError(ValueError):
@@ -189,7 +194,9 @@ def step_dpo(run, echo):
         echo(f"[run {run.pk}] {run.counts['dpo']}")
         return
     export = Path(run.export_dir)
-    args = ["--data", str(export / "train"), "--sft-weight", run.options.get("dpo_sft_weight", DPO_SFT_WEIGHT)]
+    # A run recorded before DPO-Positive existed has no dpo_dpop: it resumes as it started, with plain DPO.
+    args = ["--data", str(export / "train"), "--sft-weight", run.options.get("dpo_sft_weight", DPO_SFT_WEIGHT),
+            "--dpop", run.options.get("dpo_dpop", 0.0)]
     if counts["heldout"]["dpo_pairs"]:
         args += ["--eval-data", str(export / "heldout")]
     # No --replay here: DPO's loss on the collected pairs is what lowers the held-out vIoU, not forgetting (with

@@ -48,7 +48,7 @@ def test_create_run_records_the_options_and_sets_alpha_k(run, project):
     assert run.status == RunStatus.QUEUED and run.alpha == 0.4 and project.current_iteration().alpha == 0.4
     assert run.options == {"preset": None, "sft_steps": 3, "dpo_steps": None, "seeds": [0, 1], "simulate": 0,
                            "artist_delay": 0.0, "heldout_share": 0.2, "dpo_sft_weight": iteration.DPO_SFT_WEIGHT,
-                           "category_loss": 0.0}
+                           "dpo_dpop": iteration.DPO_DPOP, "category_loss": 0.0}
     with pytest.raises(iteration.RunError, match="is queued") as busy:
         iteration.create_run(project)
     assert busy.value.field == "project"
@@ -58,6 +58,9 @@ def test_a_negative_dpo_anchor_is_refused_and_named(project):
     with pytest.raises(iteration.RunError, match="dpo_sft_weight is a loss weight") as bad:
         iteration.create_run(project, dpo_sft_weight=-1.0)
     assert bad.value.field == "dpo_sft_weight"
+    with pytest.raises(iteration.RunError, match="dpo_dpop is DPO-Positive's lambda") as bad:
+        iteration.create_run(project, dpo_dpop=-0.5)
+    assert bad.value.field == "dpo_dpop"
 
 
 def test_the_category_loss_is_refused_without_a_head_to_train(project, base_checkpoint):
@@ -133,5 +136,9 @@ def test_dpo_is_anchored_to_the_chosen_shapes_by_the_runs_weight(run, monkeypatc
     run.counts = {"export": {"train": {"dpo_pairs": 3}, "heldout": {"dpo_pairs": 0}}}
     steps.step_dpo(run, print)
     run.options["dpo_sft_weight"] = 0.0
+    run.options["dpo_dpop"] = 5.0
     steps.step_dpo(run, print)
-    assert [a[a.index("--sft-weight") + 1] for a in seen] == [iteration.DPO_SFT_WEIGHT, 0.0]
+    del run.options["dpo_dpop"]  # a run recorded before DPO-Positive resumes with plain DPO, as it started
+    steps.step_dpo(run, print)
+    assert [a[a.index("--sft-weight") + 1] for a in seen] == [iteration.DPO_SFT_WEIGHT, 0.0, 0.0]
+    assert [a[a.index("--dpop") + 1] for a in seen] == [iteration.DPO_DPOP, 5.0, 0.0]

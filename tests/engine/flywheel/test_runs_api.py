@@ -51,6 +51,8 @@ def test_the_api_refuses_bad_options_with_the_field(api, engineer, annotator, pr
     assert response.status_code == 400 and "artist_delay" in response.json()["fields"]
     response = api(engineer).post(url, {"category_loss": -1}, format="json")
     assert response.status_code == 400 and "category_loss" in response.json()["fields"]
+    response = api(engineer).post(url, {"dpo_dpop": -1}, format="json")
+    assert response.status_code == 400 and "dpo_dpop" in response.json()["fields"]
     response = api(engineer).post(url, {"category_loss": 0.5}, format="json")   # `deployed` is no checkpoint
     assert response.status_code == 400 and "cannot read" in response.json()["fields"]["category_loss"][0]
     response = api(engineer).post(url, {"replay": ["/nonexistent/mid"]}, format="json")
@@ -72,6 +74,7 @@ def test_the_api_queues_a_run_and_reports_it(api, engineer, project, deployed, q
     assert queued == [body["id"]] and body["status"] == "queued" and body["alpha"] == 0.6
     assert body["options"]["sft_steps"] == 3 and body["iteration"] == 1
     assert body["options"]["simulate"] == 2 and body["options"]["artist_delay"] == 20.0
+    assert body["options"]["dpo_dpop"] == 50.0  # DPO-Positive by default (engine/flywheel/steps.py: DPO_DPOP)
     assert project.current_iteration().alpha == 0.6                     # α_k of iteration k
     # One run at a time per project.
     again = api(engineer).post(f"/api/projects/{project.pk}/flywheel/", {}, format="json")
@@ -89,8 +92,9 @@ def test_the_api_passes_replay_to_the_run(api, engineer, project, deployed, queu
     response = api(engineer).post(url, {"replay": [str(mid)], "replay_share": 1.0}, format="json")
     assert response.status_code == 400 and "between 0 and 1" in response.json()["fields"]["replay_share"][0]
     assert not queued
-    response = api(engineer).post(url, {"replay": [str(mid)], "replay_share": 0.25}, format="json")
+    response = api(engineer).post(url, {"replay": [str(mid)], "replay_share": 0.25, "dpo_dpop": 0}, format="json")
     assert response.status_code == 202, response.json()
+    assert response.json()["options"]["dpo_dpop"] == 0.0   # plain DPO, asked for
     assert response.json()["options"]["replay"] == [str(mid)] and response.json()["options"]["replay_share"] == 0.25
     assert queued == [response.json()["id"]]
 

@@ -37,6 +37,9 @@ class Command(BaseCommand):
         run.add_argument("--dpo-sft-weight", type=float, default=flywheel.DPO_SFT_WEIGHT,
                          help="DPO's anchor: + this weight x the chosen side's flow error "
                               f"(default: {flywheel.DPO_SFT_WEIGHT:g}; 0 is plain DPO).")
+        run.add_argument("--dpo-dpop", type=float, default=flywheel.DPO_DPOP, metavar="LAMBDA",
+                         help="DPO-Positive's lambda: DPO may not make the chosen shapes less likely than the SFT "
+                              f"checkpoint does (default: {flywheel.DPO_DPOP:g}; 0 is plain DPO; trainer/README.md).")
         run.add_argument("--category-loss", type=float, default=0.0, metavar="W",
                          help="SFT also trains the deployed checkpoint's category head on the samples' Stage 1 "
                               "categories, at weight W (default: 0, off; needs a checkpoint pretrained with "
@@ -136,14 +139,15 @@ class Command(BaseCommand):
             self.stdout.flush()
 
     def do_run(self, project, alpha, config, steps, sft_steps, dpo_steps, seeds, simulate, artist_delay,
-               heldout_share, base, sync, verbosity, dpo_sft_weight, category_loss, replay=(), replay_share=0.5, **_):
+               heldout_share, base, sync, verbosity, dpo_sft_weight, category_loss, replay=(), replay_share=0.5, dpo_dpop=None, **_):
         self.verbosity = verbosity
         try:
             run = flywheel.create_run(self.project(project), alpha=alpha, preset=config, sft_steps=sft_steps or steps,
                                       dpo_steps=dpo_steps or steps, seeds=seeds, simulate=simulate,
                                       artist_delay=artist_delay, heldout_share=heldout_share, base=base,
                                       dpo_sft_weight=dpo_sft_weight, category_loss=category_loss, replay=replay,
-                                      replay_share=replay_share)
+                                      replay_share=replay_share,
+                                      dpo_dpop=flywheel.DPO_DPOP if dpo_dpop is None else dpo_dpop)
         except flywheel.RunError as exc:
             raise CommandError(str(exc)) from None
         from django.conf import settings
