@@ -51,8 +51,9 @@ def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=No
 
     `alpha` sets α_k of iteration k (the training bar of this run); `base` registers and deploys
     a checkpoint folder when none is deployed yet (π_0); `dpo_sft_weight` anchors DPO to the chosen
-    shapes (see DPO_SFT_WEIGHT) and `dpo_dpop` keeps DPO from making them less likely (DPO_DPOP); `artist_delay` is the seconds a simulated artist models a mesh (with
-    `simulate`; failures the artist has not reached when the target is met wait for the next iteration's tail);
+    shapes (see DPO_SFT_WEIGHT) and `dpo_dpop` keeps DPO from making them less likely (DPO_DPOP);
+    `artist_delay` is the seconds a simulated artist models a mesh (with `simulate`; failures the artist has not
+    reached when the target is met wait for the next iteration's tail);
     `category_loss` > 0 has SFT also train π_{k-1}'s category head on the samples' Stage 1 categories (trainer
     `sft --category-loss`), which needs a deployed checkpoint with a head (trained with the loss from scratch);
     `replay`: training data folders of the deployed model (its mid-training composites, say) that SFT replays
@@ -108,7 +109,8 @@ def create_run(project, *, alpha=None, preset=None, sft_steps=None, dpo_steps=No
             iteration.save(update_fields=["alpha"])
         options = {"preset": preset, "sft_steps": sft_steps, "dpo_steps": dpo_steps, "seeds": list(seeds),
                    "simulate": simulate, "artist_delay": float(artist_delay), "heldout_share": heldout_share,
-                   "dpo_sft_weight": float(dpo_sft_weight), "dpo_dpop": float(dpo_dpop), "category_loss": float(category_loss),
+                   "dpo_sft_weight": float(dpo_sft_weight), "dpo_dpop": float(dpo_dpop),
+                   "category_loss": float(category_loss),
                    **({"replay": replay, "replay_share": float(replay_share)} if replay else {})}
         return FlywheelRun.objects.create(project=project, iteration=iteration, alpha=iteration.alpha,
                                           options=options, created_by=user)

@@ -139,15 +139,15 @@ class Command(BaseCommand):
             self.stdout.flush()
 
     def do_run(self, project, alpha, config, steps, sft_steps, dpo_steps, seeds, simulate, artist_delay,
-               heldout_share, base, sync, verbosity, dpo_sft_weight, category_loss, replay=(), replay_share=0.5, dpo_dpop=None, **_):
+               heldout_share, base, sync, verbosity, dpo_sft_weight, dpo_dpop, category_loss, replay=(),
+               replay_share=0.5, **_):
         self.verbosity = verbosity
         try:
             run = flywheel.create_run(self.project(project), alpha=alpha, preset=config, sft_steps=sft_steps or steps,
                                       dpo_steps=dpo_steps or steps, seeds=seeds, simulate=simulate,
                                       artist_delay=artist_delay, heldout_share=heldout_share, base=base,
                                       dpo_sft_weight=dpo_sft_weight, category_loss=category_loss, replay=replay,
-                                      replay_share=replay_share,
-                                      dpo_dpop=flywheel.DPO_DPOP if dpo_dpop is None else dpo_dpop)
+                                      replay_share=replay_share, dpo_dpop=dpo_dpop)
         except flywheel.RunError as exc:
             raise CommandError(str(exc)) from None
         from django.conf import settings
