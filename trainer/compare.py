@@ -14,7 +14,8 @@ does?), a DPO checkpoint too: the promotion rule asks that of π_k against the d
 Without `--ref`, a DPO checkpoint is scored against its own reference (its manifest's: the SFT
 checkpoint it was trained from, which it was trained to beat on such pairs) and any other
 checkpoint's entry is None; the reference itself has none (every reward would be 0). A checkpoint
-that is not DPO's is scored with DPO's default beta, which scales the margin but not the accuracy.
+that is not DPO's, or a DPO run at beta 0 (the anchor alone), is scored with DPO's default beta, which
+scales the margin but not the accuracy (`trainer.rewards.reward_beta`).
 
 Each checkpoint's rows are remembered in its folder (trainer.evaluate.evaluate_remembered), so
 comparing it again on the same rows and settings samples nothing.
@@ -31,11 +32,10 @@ from .checkpoints import load_checkpoint, read_manifest, resolve
 from .data.loader import open_dataset
 from .data.views import views_to_tensor
 from .distributed import pick_device
-from .config import DPOConfig
 from .evaluate import HIGHER_IS_BETTER, dataset_category_ids, evaluate_remembered, paired, standard_error
 from .flow import FlowBatch, interpolate, per_sample_mse
 from .layout import LAYOUT_DIM
-from .rewards import reward_settings
+from .rewards import reward_beta, reward_settings
 
 
 @torch.no_grad()
@@ -84,7 +84,7 @@ def preference_accuracy(ckpt: str, pairs, draws: int = 8, seed: int = 0, batch_s
     policy, _ = load_checkpoint(path, device=device)
     reference, _ = load_checkpoint(reference_path, device=device)
     settings = reward_settings(manifest)
-    beta = float(manifest.get("beta", DPOConfig().beta))
+    beta = reward_beta(manifest)
     wins, margins = [], []
     for start in range(0, len(pairs), batch_size):
         idx = list(range(start, min(len(pairs), start + batch_size)))

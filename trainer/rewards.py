@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .checkpoints import load_checkpoint, read_manifest, resolve
+from .config import DPOConfig
 from .data.views import make_views, views_to_tensor
 from .flow import FlowBatch, interpolate, per_sample_mse
 from .layout import LAYOUT_DIM
@@ -29,6 +30,17 @@ def reward_settings(manifest: dict) -> dict:
     return {"tau_mean": float(cfg.get("tau_mean", 1.0)), "tau_std": float(cfg.get("tau_std", 1.0)), "weights": weights}
 
 
+def reward_beta(manifest: dict) -> float:
+    """The beta that scales a checkpoint's implicit reward: its DPO run's, or DPO's default.
+
+    A run at beta 0 (`trainer dpo --beta 0`: the SFT anchor alone, no preference term) would make every
+    reward 0 and every pair a tie, as would a checkpoint DPO did not train; beta scales a reward but not its
+    sign, so both are read at the default, and the accuracy is what any positive beta would give.
+    """
+    beta = float(manifest.get("beta") or 0.0)
+    return beta if beta > 0 else float(DPOConfig().beta)
+
+
 def load_reward_models(dpo_ckpt: str, device="cpu"):
     """(policy, reference, beta) from a DPO checkpoint, whose manifest names its reference."""
     path = resolve(dpo_ckpt)
@@ -37,7 +49,7 @@ def load_reward_models(dpo_ckpt: str, device="cpu"):
         raise ValueError(f"{path} is not a DPO checkpoint (its manifest names no reference)")
     policy, _ = load_checkpoint(path, device=device)
     reference, _ = load_checkpoint(manifest["ref"], device=device)
-    return policy, reference, float(manifest["beta"])
+    return policy, reference, reward_beta(manifest)
 
 
 @torch.no_grad()

@@ -106,3 +106,25 @@ def test_a_remembered_evaluation_is_keyed_by_every_option(tmp_path, tiny_ckpt, t
     other = evaluate_remembered(model, tiny_ckpt, data, str(tiny_cache), 3, seed=8, **kw)
     assert first == again and first["rows"] != other["rows"]
     assert len(set((resolve(tiny_ckpt) / "evals").glob("*.json")) - before) == 2
+
+
+def test_a_dpo_run_at_beta_0_is_scored_at_the_default_beta(tmp_path, tiny_ckpt, tiny_cache):
+    """`trainer dpo --beta 0` (the anchor alone) moves the weights, but its manifest's beta would make every
+    implicit reward 0 and every pair a tie; its preference accuracy is read at DPO's default beta instead."""
+    from trainer import dpo
+    from trainer.compare import preference_accuracy
+    from trainer.config import DPOConfig
+    from trainer.data.loader import open_dataset
+    from trainer.rewards import load_reward_models, reward_beta
+
+    from .test_dpo import pair_dataset
+
+    pairs = pair_dataset(tiny_cache, tmp_path / "pairs")
+    dpo.train(DPOConfig(config="tiny", init=str(tiny_ckpt), out=str(tmp_path / "anchor"), data=[str(pairs)], steps=2,
+                        batch_size=8, lr=1e-3, warmup=1, beta=0.0, sft_weight=1.0, log_every=1, ckpt_every=2,
+                        progress=False))
+    assert reward_beta({"beta": 0.0}) == reward_beta({}) == DPOConfig().beta and reward_beta({"beta": 7.0}) == 7.0
+    assert load_reward_models(str(tmp_path / "anchor"))[2] == DPOConfig().beta
+    acc = preference_accuracy(str(tmp_path / "anchor"), open_dataset(str(pairs), 16, 32, kind="pairs", progress=False),
+                              draws=2)
+    assert acc["n"] > 0 and acc["margin"] != 0.0 and acc["ref"].startswith(str(tiny_ckpt))
