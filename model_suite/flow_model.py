@@ -154,11 +154,11 @@ class FlowModelGenerator(Generator):
             return f"mask_iou (category fit failed: {type(exc).__name__}: {exc})", self._silhouette(meshes, mask, context)
         if "ref" in manifest and meshes:
             try:
-                from trainer.rewards import implicit_reward, reward_settings
+                from trainer.rewards import implicit_reward, reward_beta, reward_settings
 
                 reference, _ = _load(str(manifest["ref"]), self.device)
                 rewards = implicit_reward(model, reference, np.asarray(image), np.asarray(mask, bool),
-                                          [r for _, r, _ in meshes], float(manifest.get("beta", 1.0)), seed=seed,
+                                          [r for _, r, _ in meshes], reward_beta(manifest), seed=seed,
                                           category=context.category, **reward_settings(manifest))
                 return "implicit_reward", [float(x) for x in rewards]
             except Exception as exc:  # a reward that cannot be computed must not lose the candidates
