@@ -101,14 +101,14 @@ def dpo_rewards(model, composite, m, seed, category=None):
     policy, manifest = model.model()
     if "ref" not in manifest:
         return None
-    from trainer.rewards import implicit_reward, reward_settings
+    from trainer.rewards import implicit_reward, reward_beta, reward_settings
     from trainer.sampling import sample
 
     reference, _ = FlowModelGenerator(manifest["ref"]).model()
     results = sample(policy, composite.image, composite.mask, m, seed, steps=model.steps, mode=model.mode,
                      category=category)
     return [float(x) for x in implicit_reward(policy, reference, composite.image, composite.mask, results,
-                                              float(manifest.get("beta", 1.0)), seed=seed, category=category,
+                                              reward_beta(manifest), seed=seed, category=category,
                                               **reward_settings(manifest))]
 
 
