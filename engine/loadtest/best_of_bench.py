@@ -5,7 +5,10 @@ demo's), our model samples M shapes per object; each ranking keeps k of them: se
 amplification), the silhouette agreement (mask IoU of the posed mesh), the fit to the library's
 shapes of the object's category (model_suite.category_fit), the DPO implicit reward when the
 checkpoint is a DPO one, and the oracle (the true distance, an upper bound); the truth itself,
-voxelized at the model's grid and meshed as its samples are, gives the representation's floor. Every kept candidate
+voxelized at the model's grid and meshed as its samples are, gives the representation's floor; and the
+consensus of the M samples (trainer.evaluate.consensus: the voxels most samples occupy, as many as their
+mean volume, the rule of the trainer's mean-shape floors), one point estimate meshed as the samples are,
+asks whether the model's best guess is nearer the truth than the samples a ranking keeps. Every kept candidate
 is scored by the simulated annotators' distance to the hidden true shape (engine.simulation.judging:
 Chamfer in the unit cube, the best turn about the up axis), beside text retrieval's k candidates for
 the same object.
@@ -70,7 +73,8 @@ def score_objects(checkpoint, library_dir, n, best_of, seed, keep=3, progress=No
         retrieved = [judging.shape_distance(judging.surface_points(c.vertices, c.faces), truth)
                      for c in retrieval.generate(composite.image, composite.mask, context, keep, seed + i)]
         rows.append({"category": shape.category, "samples": samples, "retrieval": retrieved,
-                     "voxelized_truth": voxelized_distance(shape, policy_grid(model), truth)})
+                     "voxelized_truth": voxelized_distance(shape, policy_grid(model), truth),
+                     "consensus": consensus_distance(model, composite, best_of, seed + i, shape.category, truth)})
     return rows
 
 
@@ -89,6 +93,25 @@ def voxelized_distance(shape, grid, truth):
     from trainer.data.render import voxelize
 
     mesh = occupancy_to_mesh(voxelize(trimesh.Trimesh(shape.vertices, shape.faces), grid).astype(np.float32))
+    if mesh is None:
+        return None
+    vertices, faces = prepare_candidate(mesh.vertices, mesh.faces)
+    return judging.shape_distance(judging.surface_points(vertices, faces), truth)
+
+
+def consensus_distance(model, composite, m, seed, category, truth):
+    """The distance to the truth of the consensus of the generator's m samples (the same seeds it sampled, drawn
+    again), meshed as its samples are; None when the consensus is empty."""
+    from model_suite.flow_model import occupancy_to_mesh
+    from model_suite.meshproc import prepare_candidate
+    from trainer.evaluate import consensus
+    from trainer.sampling import sample
+
+    policy, _ = model.model()
+    threshold = getattr(getattr(policy, "sample_config", None), "threshold", 0.5)
+    results = sample(policy, composite.image, composite.mask, m, seed, steps=model.steps, mode=model.mode,
+                     category=category)
+    mesh = occupancy_to_mesh(consensus(np.stack([r.occupancy for r in results]), threshold), threshold)
     if mesh is None:
         return None
     vertices, faces = prepare_candidate(mesh.vertices, mesh.faces)
@@ -145,6 +168,17 @@ def summarize(rows, k):
     grid = [r["voxelized_truth"] for r in rows if r.get("voxelized_truth") is not None]
     if grid:  # what a sampler that drew the truth itself would score: the representation's floor
         out["voxelized_truth"] = {"kept_distance": mean_se(grid)}
+    agreed = [r for r in rows if r.get("consensus") is not None]
+    if agreed:  # one shape against the k a ranking keeps: nearer than their mean, than their best, than retrieval's?
+        fit = [kept(r["samples"], "category_fit", k) for r in agreed]
+        out["consensus"] = {
+            "distance": mean_se([r["consensus"] for r in agreed]), "objects": len(agreed),
+            "minus_category_fit_kept": mean_se([r["consensus"] - np.mean([s["distance"] for s in f])
+                                                for r, f in zip(agreed, fit)]),
+            "beats_category_fits_best_kept": mean_se([r["consensus"] < min(s["distance"] for s in f)
+                                                      for r, f in zip(agreed, fit)]),
+            "beats_retrievals_best": mean_se([r["consensus"] < min(r["retrieval"]) for r in agreed]),
+            "beats_retrievals_mean": mean_se([r["consensus"] < np.mean(r["retrieval"]) for r in agreed])}
     out["text_retrieval"] = {"kept_distance": mean_se([np.mean(r["retrieval"]) for r in rows]),
                              "best_kept_distance": mean_se([min(r["retrieval"]) for r in rows])}
     return {"objects": len(rows), "rankings": out}

@@ -39,7 +39,14 @@ def test_the_bench_scores_every_ranking_against_the_truth_and_retrieval(checkpoi
     assert report == json.loads(capsys.readouterr().out)
     assert report["objects"] >= 1 and (report["best_of"], report["keep"]) == (4, 2)
     rankings = report["rankings"]
-    assert set(rankings) == {"seed_order", "mask_iou", "category_fit", "oracle", "voxelized_truth", "text_retrieval"}
+    assert set(rankings) == {"seed_order", "mask_iou", "category_fit", "oracle", "voxelized_truth", "consensus",
+                             "text_retrieval"}
+    # The consensus of the 4 samples is one shape per object, read against the 2 the category fit keeps.
+    agreed = rankings.pop("consensus")
+    assert agreed["objects"] == report["objects"] and agreed["distance"]["mean"] > 0
+    assert agreed["minus_category_fit_kept"]["mean"] == pytest.approx(
+        agreed["distance"]["mean"] - rankings["category_fit"]["kept_distance"]["mean"], abs=2e-4)
+    assert 0 <= agreed["beats_category_fits_best_kept"]["mean"] <= 1
     # The truth through the model's grid (16³ here) stays nearer itself than any untrained sample.
     assert rankings["voxelized_truth"]["kept_distance"]["mean"] < rankings["oracle"]["best_kept_distance"]["mean"]
     # The oracle keeps the truly nearest: never further than any other ranking, on every figure.
@@ -48,6 +55,22 @@ def test_the_bench_scores_every_ranking_against_the_truth_and_retrieval(checkpoi
         assert rankings["oracle"]["best_kept_distance"]["mean"] <= rankings[name]["best_kept_distance"]["mean"]
     assert rankings["seed_order"]["kept_distance_minus_seed_order"]["mean"] == 0
     assert all(np.isfinite(v["kept_distance"]["mean"]) and v["kept_distance"]["mean"] > 0 for v in rankings.values())
+
+
+def test_the_consensus_is_read_against_the_fits_kept_shapes_and_retrievals():
+    from engine.loadtest.best_of_bench import summarize
+
+    sample = lambda d, fit: {"distance": d, "mask_iou": 0.5, "category_fit": fit, "implicit_reward": None}
+    rows = [{"samples": [sample(0.3, 1.0), sample(0.2, 0.9), sample(0.1, 0.1)], "retrieval": [0.15, 0.4],
+             "consensus": 0.12},
+            {"samples": [sample(0.2, 1.0), sample(0.4, 0.5)], "retrieval": [0.3, 0.5], "consensus": 0.35},
+            {"samples": [sample(0.2, 1.0), sample(0.4, 0.5)], "retrieval": [0.3], "consensus": None}]  # empty
+    agreed = summarize(rows, 2)["rankings"]["consensus"]
+    assert agreed["objects"] == 2 and agreed["distance"]["mean"] == pytest.approx(0.235)
+    # the fit keeps (0.3, 0.2) and (0.2, 0.4): means 0.25 and 0.3, bests 0.2 and 0.2
+    assert agreed["minus_category_fit_kept"]["mean"] == pytest.approx(((0.12 - 0.25) + (0.35 - 0.3)) / 2)
+    assert agreed["beats_category_fits_best_kept"]["mean"] == 0.5
+    assert agreed["beats_retrievals_best"]["mean"] == 0.5 and agreed["beats_retrievals_mean"]["mean"] == 1.0
 
 
 def test_a_dpo_checkpoint_adds_its_implicit_reward_as_a_ranking(checkpoint, library_dir, tmp_path):
