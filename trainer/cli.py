@@ -232,7 +232,7 @@ def run(argv=None) -> int:
         from .evaluate import evaluate
         report = evaluate(cfg)
         print(f"wrote {cfg.out}: " + ", ".join(f"{k}={v:.4g}" for k, v in report["ckpt"]["metrics"].items()))
-        for key in ("consensus", "category_use"):
+        for key in ("consensus", "category_use", "floors"):
             if key in report:
                 print(json.dumps({key: report[key]}))
     elif args.command == "compare":

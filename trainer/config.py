@@ -270,6 +270,10 @@ class EvalConfig:
     consensus: int = _f(0, "Also score the consensus of this many samples per row (seeds seed .. seed + K - 1, "
                         "the voxels most samples occupy, as many as their mean volume): the model's point estimate, "
                         "to read against the mean-shape floors; printed as JSON. 0 = off.")
+    floors: str = _f("", "A training cache: also score the floors of issue 18's goal on the same rows (the mean shape, "
+                     "the per-category mean shape, a random training instance of the row's category; "
+                     "trainer.references) and read the checkpoint's sample, and its consensus with --consensus, "
+                     "against each, paired per row; printed as JSON. Empty = off.")
     seed: int = _f(0, "Sampling seed.")
     device: str = _f("auto", "cpu | cuda | auto.")
     progress: bool = _f(True, "Show tqdm progress bars.")

@@ -290,6 +290,45 @@ def category_use(model, dataset, n: int, seeds=(0, 1), own_rows: list | None = N
             "metrics": means, "rows": rows}
 
 
+def against_floors(model, data, data_folder, train_folder, sample_rows: list[dict], consensus_rows=None,
+                   points: int = 10000, seed: int = 0, progress: bool = False) -> dict:
+    """The floors of issue 18's goal on the rows a checkpoint was just scored on, and the checkpoint against each.
+
+    From the training cache `train_folder` (trainer.references, as the bench builds them): the mean shape, the
+    per-category mean shape (a point estimate that knows the category and nothing else) and a random training
+    instance of the row's category (drawn with `seed`: what a sampler that knows only the category scores). The
+    per-category rows need both caches' shape names, and every held-out category among the training ones;
+    otherwise they are left out and `notes` says why. Returns {'rows': each floor's mean metrics and SEs,
+    'sample_minus' and, given consensus rows, 'consensus_minus': {floor: {'delta', 'delta_se'}} paired per row
+    (positive vIoU, negative Chamfer = above the floor), 'notes'}.
+    """
+    from .data.cache import shape_names
+    from .references import missing_categories, reference_rows, row_categories
+
+    train = open_dataset(train_folder, model.cfg.grid, model.cfg.image_size, progress=progress)
+    n = len(sample_rows)
+    cats = row_categories(data, shape_names(data_folder)) if Path(data_folder).is_dir() else None
+    train_cats = row_categories(train, shape_names(train_folder))
+    notes = []
+    if cats is None or train_cats is None:
+        notes.append(f"no per-category floors: {data_folder if cats is None else train_folder} names no shapes of the "
+                     "procedural vocabulary (a cache `prepare` wrote from one has them), so only the mean shape is scored")
+    elif missing_categories(cats[:n], train_cats):
+        notes.append("no per-category floors: no training row shows "
+                     f"{', '.join(missing_categories(cats[:n], train_cats))} (a novel-category split)")
+    summary, rows = reference_rows(model, data, train, n, points=points, heldout_categories=cats,
+                                   train_categories=train_cats, return_rows=True, draws=(seed,),
+                                   only={"mean_shape", "category_mean_shape", "category_random_instance"})
+    out = {"train": str(train_folder), "n": n, "rows": summary, "notes": notes}
+    for key, own in (("sample_minus", sample_rows), ("consensus_minus", consensus_rows)):
+        if own is not None:
+            out[key] = {}
+            for name, floor in rows.items():
+                delta, delta_se = paired([own], [floor])
+                out[key][name] = {"delta": delta, "delta_se": delta_se}
+    return out
+
+
 def standard_error(x) -> float | None:
     """Standard error of the mean of x (None for fewer than two values)."""
     x = np.asarray(x, dtype=np.float64)
@@ -325,6 +364,9 @@ def evaluate(cfg) -> dict:
     device = pick_device(cfg.device)
     model, manifest = load_checkpoint(cfg.ckpt, device=device)
     at_temperature(model, getattr(cfg, "temperature", 0.0))
+    if getattr(cfg, "floors", "") and not cfg.icp:
+        raise ValueError("--floors: the floors are scored ICP-aligned, as the bench's are, so their Chamfer and F1 "
+                         "would not be like with like under --no-icp; drop one of the two")
     if getattr(cfg, "category_use", False) and not model.cfg.category_condition:
         raise ValueError(f"--category-use: {cfg.ckpt} does not condition on the category (trained without "
                          "--category-condition), so there is no category to withhold")
@@ -345,10 +387,12 @@ def evaluate(cfg) -> dict:
         base = evaluate_model(base_model, data, **kw)
         report["baseline"] = entry(cfg.baseline, base_manifest, base)
         report.update(compare(res, base))
+    consensus_rows = None
     if getattr(cfg, "consensus", 0):
         if cfg.consensus < 1:
             raise ValueError(f"--consensus must be >= 1 samples per row, got {cfg.consensus}")
         con = evaluate_consensus(model, data, k=cfg.consensus, **kw)
+        consensus_rows = con["rows"]
         gain, gain_se = paired([con["rows"]], [res["rows"]])
         report["consensus"] = {"k": con["k"], "seeds": con["seeds"], "n": con["n"], "metrics": con["metrics"],
                                "metrics_se": con["metrics_se"], "over_one_sample": gain, "over_one_sample_se": gain_se,
@@ -357,6 +401,10 @@ def evaluate(cfg) -> dict:
                                "note": f"per row, the consensus of {con['k']} samples (seeds {con['seeds']}): the "
                                        "voxels most samples occupy, as many as their mean volume; over_one_sample is "
                                        f"paired with the single sample of seed {cfg.seed} (sample 0 of the consensus)"}
+    if getattr(cfg, "floors", ""):
+        report["floors"] = against_floors(model, data, cfg.data, cfg.floors, res["rows"],
+                                          consensus_rows,
+                                          points=cfg.points, seed=cfg.seed, progress=cfg.progress)
     uses = [(name, fn) for name, fn in (("image_use", image_use), ("category_use", category_use))
             if getattr(cfg, name, False)]
     if uses:

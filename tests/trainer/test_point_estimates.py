@@ -105,3 +105,27 @@ def test_evaluate_prints_the_consensus_as_json(tmp_path, tiny_ckpt, tiny_cache, 
     assert printed["k"] == 2 and printed["seeds"] == [0, 1] and printed["n"] == 3
     assert {"viou", "chamfer"} <= set(printed["metrics"]) and "viou" in printed["over_one_sample"]
     assert json.loads(out.read_text())["consensus"]["metrics"] == printed["metrics"]
+
+
+def test_evaluate_reads_the_sample_and_the_consensus_against_the_goals_floors(tmp_path, tiny_ckpt, tiny_cache, capsys):
+    """`evaluate --floors TRAIN`: the floors of issue 18's goal on the same rows, and the checkpoint against each,
+    paired per row (here the training cache is the held-out one, so every category has its floors)."""
+    from trainer.cli import main
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "--ckpt", str(tiny_ckpt), "--data", str(tiny_cache), "--n", "4", "--consensus", "2",
+                 "--floors", str(tiny_cache), "--points", "500", "--emd-points", "32", "--no-progress",
+                 "--out", str(out)]) == 0
+    floors = json.loads(capsys.readouterr().out.splitlines()[-1])["floors"]
+    report = json.loads(out.read_text())
+    assert floors == report["floors"] and floors["n"] == 4 and floors["notes"] == []
+    names = {"mean_shape", "category_mean_shape", "category_random_instance"}
+    assert set(floors["rows"]) == set(floors["sample_minus"]) == set(floors["consensus_minus"]) == names
+    for name in names:   # one seed: the paired delta is the difference of the means
+        assert floors["sample_minus"][name]["delta"]["viou"] == pytest.approx(
+            report["ckpt"]["metrics"]["viou"] - floors["rows"][name]["viou"])
+        assert floors["consensus_minus"][name]["delta"]["chamfer"] == pytest.approx(
+            report["consensus"]["metrics"]["chamfer"] - floors["rows"][name]["chamfer"])
+    # the floors are ICP-aligned, as the bench's: a sample scored without ICP would not be like with like
+    assert main(["evaluate", "--ckpt", str(tiny_ckpt), "--data", str(tiny_cache), "--n", "2", "--floors",
+                 str(tiny_cache), "--no-icp", "--no-progress", "--out", str(tmp_path / "x.json")]) == 2
+    assert "--floors" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
