@@ -290,13 +290,14 @@ def category_use(model, dataset, n: int, seeds=(0, 1), own_rows: list | None = N
             "metrics": means, "rows": rows}
 
 
-def against_floors(model, data, data_folder, train_folder, sample_rows: list[dict], consensus_rows=None,
-                   points: int = 10000, seed: int = 0, progress: bool = False) -> dict:
+def against_floors(model, data, data_folder, train, train_folder, sample_rows: list[dict], consensus_rows=None,
+                   points: int = 10000, seed: int = 0) -> dict:
     """The floors of issue 18's goal on the rows a checkpoint was just scored on, and the checkpoint against each.
 
-    From the training cache `train_folder` (trainer.references, as the bench builds them): the mean shape, the
-    per-category mean shape (a point estimate that knows the category and nothing else) and a random training
-    instance of the row's category (drawn with `seed`: what a sampler that knows only the category scores). The
+    From the training cache `train` (opened from `train_folder`; trainer.references, as the bench builds them):
+    the mean shape, the per-category mean shape (a point estimate that knows the category and nothing else) and
+    a random training instance of the row's category (drawn with `seed`: what a sampler that knows only the
+    category scores). The
     per-category rows need both caches' shape names, and every held-out category among the training ones;
     otherwise they are left out and `notes` says why. Returns {'rows': each floor's mean metrics and SEs,
     'sample_minus' and, given consensus rows, 'consensus_minus': {floor: {'delta', 'delta_se'}} paired per row
@@ -305,9 +306,8 @@ def against_floors(model, data, data_folder, train_folder, sample_rows: list[dic
     from .data.cache import shape_names
     from .references import missing_categories, reference_rows, row_categories
 
-    train = open_dataset(train_folder, model.cfg.grid, model.cfg.image_size, progress=progress)
     n = len(sample_rows)
-    cats = row_categories(data, shape_names(data_folder)) if Path(data_folder).is_dir() else None
+    cats = row_categories(data, shape_names(data_folder))
     train_cats = row_categories(train, shape_names(train_folder))
     notes = []
     if cats is None or train_cats is None:
@@ -371,6 +371,8 @@ def evaluate(cfg) -> dict:
         raise ValueError(f"--category-use: {cfg.ckpt} does not condition on the category (trained without "
                          "--category-condition), so there is no category to withhold")
     data = open_dataset(cfg.data, model.cfg.grid, model.cfg.image_size, progress=cfg.progress)
+    floors = (open_dataset(cfg.floors, model.cfg.grid, model.cfg.image_size, progress=cfg.progress)
+              if getattr(cfg, "floors", "") else None)    # opened before any sampling: a wrong path fails at once
     kw = dict(n=cfg.n, mode=cfg.mode, points=cfg.points, emd_points=cfg.emd_points, icp=cfg.icp, seed=cfg.seed,
               progress=cfg.progress, dense_points=getattr(cfg, "dense_points", 0))
     res = evaluate_model(model, data, **kw)
@@ -401,10 +403,9 @@ def evaluate(cfg) -> dict:
                                "note": f"per row, the consensus of {con['k']} samples (seeds {con['seeds']}): the "
                                        "voxels most samples occupy, as many as their mean volume; over_one_sample is "
                                        f"paired with the single sample of seed {cfg.seed} (sample 0 of the consensus)"}
-    if getattr(cfg, "floors", ""):
-        report["floors"] = against_floors(model, data, cfg.data, cfg.floors, res["rows"],
-                                          consensus_rows,
-                                          points=cfg.points, seed=cfg.seed, progress=cfg.progress)
+    if floors is not None:
+        report["floors"] = against_floors(model, data, cfg.data, floors, cfg.floors, res["rows"], consensus_rows,
+                                          points=cfg.points, seed=cfg.seed)
     uses = [(name, fn) for name, fn in (("image_use", image_use), ("category_use", category_use))
             if getattr(cfg, name, False)]
     if uses:

@@ -129,3 +129,16 @@ def test_evaluate_reads_the_sample_and_the_consensus_against_the_goals_floors(tm
     assert main(["evaluate", "--ckpt", str(tiny_ckpt), "--data", str(tiny_cache), "--n", "2", "--floors",
                  str(tiny_cache), "--no-icp", "--no-progress", "--out", str(tmp_path / "x.json")]) == 2
     assert "--floors" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
+    # a training cache that is not there fails before anything is sampled, and writes nothing
+    import trainer.evaluate
+
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("sampled before the floors' cache was opened")
+
+    real, trainer.evaluate.evaluate_model = trainer.evaluate.evaluate_model, no_sampling
+    try:
+        assert main(["evaluate", "--ckpt", str(tiny_ckpt), "--data", str(tiny_cache), "--n", "2", "--floors",
+                     str(tmp_path / "missing"), "--no-progress", "--out", str(tmp_path / "y.json")]) == 2
+    finally:
+        trainer.evaluate.evaluate_model = real
+    assert "missing" in capsys.readouterr().err and not (tmp_path / "y.json").exists()
