@@ -64,7 +64,8 @@ def score_objects(checkpoint, library_dir, n, best_of, seed, keep=3, progress=No
         references = category_references(library, shape.category)
         samples = []
         candidates = model.generate(composite.image, composite.mask, context, best_of, seed + i)
-        rewards = dpo_rewards(model, composite, best_of, seed + i, shape.category)
+        drawn = redraw(model, composite, best_of, seed + i, shape.category)  # the same samples, as occupancies
+        rewards = dpo_rewards(model, composite, drawn, seed + i, shape.category)
         for c in candidates:
             samples.append({"distance": judging.shape_distance(judging.surface_points(c.vertices, c.faces), truth),
                             "mask_iou": mask_iou((c.vertices, c.faces), c.pose, intrinsics, composite.mask),
@@ -74,7 +75,7 @@ def score_objects(checkpoint, library_dir, n, best_of, seed, keep=3, progress=No
                      for c in retrieval.generate(composite.image, composite.mask, context, keep, seed + i)]
         rows.append({"category": shape.category, "samples": samples, "retrieval": retrieved,
                      "voxelized_truth": voxelized_distance(shape, policy_grid(model), truth),
-                     "consensus": consensus_distance(model, composite, best_of, seed + i, shape.category, truth)})
+                     "consensus": consensus_distance(model, drawn, truth)})
     return rows
 
 
@@ -99,18 +100,24 @@ def voxelized_distance(shape, grid, truth):
     return judging.shape_distance(judging.surface_points(vertices, faces), truth)
 
 
-def consensus_distance(model, composite, m, seed, category, truth):
-    """The distance to the truth of the consensus of the generator's m samples (the same seeds it sampled, drawn
-    again), meshed as its samples are; None when the consensus is empty."""
+def redraw(model, composite, m, seed, category):
+    """The generator's m samples of one object (the same seeds it sampled, drawn again) with their occupancies and
+    latents, which its candidates do not carry: the consensus and the DPO implicit reward read them."""
+    from trainer.sampling import sample
+
+    return sample(model.model()[0], composite.image, composite.mask, m, seed, steps=model.steps, mode=model.mode,
+                  category=category)
+
+
+def consensus_distance(model, results, truth):
+    """The distance to the truth of the consensus of the generator's samples `results` (`redraw`), meshed as its
+    samples are; None when the consensus is empty."""
     from model_suite.flow_model import occupancy_to_mesh
     from model_suite.meshproc import prepare_candidate
     from trainer.evaluate import consensus
-    from trainer.sampling import sample
 
     policy, _ = model.model()
     threshold = getattr(getattr(policy, "sample_config", None), "threshold", 0.5)
-    results = sample(policy, composite.image, composite.mask, m, seed, steps=model.steps, mode=model.mode,
-                     category=category)
     mesh = occupancy_to_mesh(consensus(np.stack([r.occupancy for r in results]), threshold), threshold)
     if mesh is None:
         return None
@@ -118,18 +125,15 @@ def consensus_distance(model, composite, m, seed, category, truth):
     return judging.shape_distance(judging.surface_points(vertices, faces), truth)
 
 
-def dpo_rewards(model, composite, m, seed, category=None):
-    """The DPO implicit reward of each of the generator's m samples (sampled again, as it samples them), or None
-    when the checkpoint is not a DPO one."""
+def dpo_rewards(model, composite, results, seed, category=None):
+    """The DPO implicit reward of each of the generator's samples `results` (`redraw`), or None when the
+    checkpoint is not a DPO one."""
     policy, manifest = model.model()
     if "ref" not in manifest:
         return None
     from trainer.rewards import implicit_reward, reward_beta, reward_settings
-    from trainer.sampling import sample
 
     reference, _ = FlowModelGenerator(manifest["ref"]).model()
-    results = sample(policy, composite.image, composite.mask, m, seed, steps=model.steps, mode=model.mode,
-                     category=category)
     return [float(x) for x in implicit_reward(policy, reference, composite.image, composite.mask, results,
                                               reward_beta(manifest), seed=seed, category=category,
                                               **reward_settings(manifest))]
